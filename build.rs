@@ -1,0 +1,37 @@
+//! Compiles proto/ with protox (no system protoc) and generates tonic server and client code.
+//! The encoded descriptor set feeds gRPC reflection.
+
+use std::{env, fs, io, path::PathBuf};
+
+use prost::Message;
+
+fn main() -> io::Result<()> {
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let protos = [
+        "proto/feedback/v1/common.proto",
+        "proto/feedback/v1/ticket_service.proto",
+    ];
+    let descriptors = compile(&protos, &["proto"])?;
+    fs::write(
+        out_dir.join("feedback_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+
+    // The load generator's echo service: the same tonic stack with no work behind it.
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(compile(&["benches/echo.proto"], &["benches"])?)?;
+
+    println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=benches/echo.proto");
+    Ok(())
+}
+
+fn compile(files: &[&str], includes: &[&str]) -> io::Result<prost_types::FileDescriptorSet> {
+    protox::compile(files, includes).map_err(|e| io::Error::other(format!("{e:?}")))
+}

@@ -1,0 +1,15 @@
+//! The database schema of feedbackd, as ordered migrations. The server runs them at start;
+//! `feedbackd migrate` runs them alone.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_tickets;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_tickets::Migration)]
+    }
+}

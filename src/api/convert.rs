@@ -1,0 +1,150 @@
+//! Domain values ↔ protobuf messages.
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+
+use crate::domain::{event, ticket};
+use crate::proto::feedback::v1 as pb;
+
+/// Pairs each protobuf enum with its domain twin, variant by variant, both ways. The
+/// protobuf's `*_UNSPECIFIED` has no twin: it decodes to `None`.
+macro_rules! enum_pairs {
+    ($($pb:ident <=> $domain:path { $($variant:ident),+ $(,)? })+) => {$(
+        impl From<$domain> for pb::$pb {
+            fn from(value: $domain) -> Self {
+                use $domain as D;
+                match value { $(D::$variant => pb::$pb::$variant),+ }
+            }
+        }
+
+        impl EnumField for $domain {
+            fn from_wire(value: i32) -> Result<Option<Self>, ()> {
+                use $domain as D;
+                match pb::$pb::try_from(value).map_err(|_| ())? {
+                    pb::$pb::Unspecified => Ok(None),
+                    $(pb::$pb::$variant => Ok(Some(D::$variant)),)+
+                }
+            }
+        }
+    )+};
+}
+
+/// A domain enum as it arrives in a request: an `i32` that may be unspecified or unknown.
+pub trait EnumField: Sized {
+    /// `Ok(None)` for unspecified, `Err` for a number the API does not define.
+    fn from_wire(value: i32) -> Result<Option<Self>, ()>;
+}
+
+enum_pairs! {
+    Channel <=> ticket::Channel { Hotline, App, WebForm, Email, SocialMedia, Wechat, InPerson, Api }
+    TicketKind <=> ticket::Kind { Suggestion, Complaint, Problem, Inquiry }
+    Priority <=> ticket::Priority { Urgent, High, Medium, Low }
+    TicketStatus <=> ticket::Status {
+        New, Assigned, Acknowledged, InProgress, PendingCustomer, Resolved, Closed, Reopened
+    }
+    CustomerTier <=> ticket::Tier { Standard, Premium, Vip }
+    CommentVisibility <=> ticket::Visibility { Public, Internal }
+    AuthorRole <=> ticket::AuthorRole { Agent, Customer }
+    EventType <=> event::EventType {
+        TicketCreated, TicketUpdated, TicketAssigned, TicketAcknowledged, CommentAdded,
+        TicketPending, TicketResumed, TicketResolved, TicketClosed, TicketReopened
+    }
+}
+
+pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: time.timestamp(),
+        nanos: time.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn optional_timestamp(time: Option<DateTime<Utc>>) -> Option<Timestamp> {
+    time.map(timestamp)
+}
+
+/// A timestamp from a request, or `None` when it is out of range.
+pub fn from_timestamp(ts: &Timestamp) -> Option<DateTime<Utc>> {
+    if !(0..1_000_000_000).contains(&ts.nanos) {
+        return None;
+    }
+    DateTime::from_timestamp(ts.seconds, ts.nanos as u32)
+}
+
+pub fn ticket(t: ticket::Ticket) -> pb::Ticket {
+    let etag = t.etag();
+    pb::Ticket {
+        id: t.id,
+        number: t.number,
+        channel: pb::Channel::from(t.channel).into(),
+        kind: pb::TicketKind::from(t.kind).into(),
+        status: pb::TicketStatus::from(t.status).into(),
+        priority: pb::Priority::from(t.priority).into(),
+        title: t.title,
+        description: t.description,
+        expected_outcome: t.expected_outcome,
+        product: t.product,
+        customer: Some(customer(t.customer)),
+        tags: t.tags,
+        occurred_at: optional_timestamp(t.occurred_at),
+        metadata: t.metadata.into_iter().collect(),
+        team: t.team.unwrap_or_default(),
+        assignee: t.assignee.unwrap_or_default(),
+        owner: t.owner.unwrap_or_default(),
+        resolution_summary: t.resolution_summary.unwrap_or_default(),
+        reopen_count: t.reopen_count,
+        create_time: Some(timestamp(t.created_at)),
+        update_time: Some(timestamp(t.updated_at)),
+        assign_time: optional_timestamp(t.assigned_at),
+        acknowledge_time: optional_timestamp(t.acknowledged_at),
+        first_response_time: optional_timestamp(t.first_responded_at),
+        resolve_time: optional_timestamp(t.resolved_at),
+        close_time: optional_timestamp(t.closed_at),
+        etag,
+        request_id: t.request_id.unwrap_or_default(),
+        status_reason: t.status_reason.unwrap_or_default(),
+    }
+}
+
+fn customer(c: ticket::Customer) -> pb::Customer {
+    pb::Customer {
+        external_id: c.external_id,
+        name: c.name,
+        phone: c.phone,
+        email: c.email,
+        tier: pb::CustomerTier::from(c.tier).into(),
+    }
+}
+
+pub fn comment(c: ticket::Comment) -> pb::Comment {
+    pb::Comment {
+        id: c.id,
+        ticket_id: c.ticket_id,
+        visibility: pb::CommentVisibility::from(c.visibility).into(),
+        author: c.author,
+        author_role: pb::AuthorRole::from(c.author_role).into(),
+        body: c.body,
+        create_time: Some(timestamp(c.created_at)),
+    }
+}
+
+pub fn event(e: event::TicketEvent) -> pb::TicketEvent {
+    pb::TicketEvent {
+        cursor: e.cursor,
+        ticket_id: e.ticket_id,
+        r#type: pb::EventType::from(e.event_type).into(),
+        actor: e.actor,
+        time: Some(timestamp(e.occurred_at)),
+        changes: e
+            .changes
+            .into_iter()
+            .map(|c| pb::FieldChange {
+                field: c.field,
+                before: c.before,
+                after: c.after,
+            })
+            .collect(),
+        reason: e.reason.unwrap_or_default(),
+        comment: e.comment.map(comment),
+        ticket: Some(ticket(e.ticket)),
+    }
+}

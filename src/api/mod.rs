@@ -1,0 +1,34 @@
+//! The gRPC edge: validate each request, convert it, call the domain and the store, map
+//! errors to status codes. One module per service.
+
+mod convert;
+mod paging;
+mod tickets;
+mod validate;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::domain::clock::Clock;
+use crate::events::EventHub;
+use crate::store::Store;
+
+pub use tickets::TicketApi;
+
+/// What every service handler needs.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Store,
+    pub hub: Arc<EventHub>,
+    pub clock: Arc<dyn Clock>,
+    /// The service time zone: the date in ticket numbers.
+    pub zone: Tz,
+}
+
+impl Context {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}

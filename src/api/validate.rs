@@ -1,0 +1,122 @@
+//! Request validation at the edge: every bad field is collected and named, and nothing is
+//! written unless all are good.
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+
+use super::convert::{EnumField, from_timestamp};
+use crate::error::{Error, FieldViolation, Result};
+
+/// Collects the bad fields of one request.
+#[derive(Debug, Default)]
+pub struct Check {
+    violations: Vec<FieldViolation>,
+}
+
+impl Check {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.violations
+            .push(FieldViolation::new(field, description));
+    }
+
+    /// Text of at most `max` characters, trimmed; a required one must not be blank.
+    pub fn text(&mut self, field: &str, value: &str, required: bool, max: usize) -> String {
+        let value = value.trim();
+        if required && value.is_empty() {
+            self.add(field, "is required");
+        } else if value.chars().count() > max {
+            self.add(field, format!("is longer than {max} characters"));
+        } else if value
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            self.add(field, "contains control characters");
+        }
+        value.to_owned()
+    }
+
+    /// Optional text: `None` when blank.
+    pub fn optional_text(&mut self, field: &str, value: &str, max: usize) -> Option<String> {
+        Some(self.text(field, value, false, max)).filter(|v| !v.is_empty())
+    }
+
+    /// An enum the caller must set.
+    pub fn required_enum<E: EnumField>(&mut self, field: &str, value: i32) -> Option<E> {
+        match E::from_wire(value) {
+            Ok(Some(v)) => Some(v),
+            Ok(None) => {
+                self.add(field, "is required");
+                None
+            }
+            Err(()) => {
+                self.add(field, format!("{value} is not a known value"));
+                None
+            }
+        }
+    }
+
+    /// An enum the caller may leave unspecified.
+    pub fn optional_enum<E: EnumField>(&mut self, field: &str, value: i32) -> Option<E> {
+        E::from_wire(value).unwrap_or_else(|()| {
+            self.add(field, format!("{value} is not a known value"));
+            None
+        })
+    }
+
+    /// A list of enums; unspecified entries are refused.
+    pub fn enums<E: EnumField>(&mut self, field: &str, values: &[i32]) -> Vec<E> {
+        values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &v)| self.required_enum(&format!("{field}[{i}]"), v))
+            .collect()
+    }
+
+    pub fn timestamp(&mut self, field: &str, value: Option<&Timestamp>) -> Option<DateTime<Utc>> {
+        let ts = value?;
+        let time = from_timestamp(ts);
+        if time.is_none() {
+            self.add(field, "is not a valid timestamp");
+        }
+        time
+    }
+
+    /// A positive id.
+    pub fn id(&mut self, field: &str, value: i64) -> i64 {
+        if value <= 0 {
+            self.add(field, "is required (a positive ticket id)");
+        }
+        value
+    }
+
+    /// The page size asked for: 0 means `default`, above `max` is capped, negative is refused.
+    pub fn page_size(&mut self, field: &str, value: i32, default: u64, max: u64) -> u64 {
+        match value {
+            0 => default,
+            v if v < 0 => {
+                self.add(field, "must not be negative");
+                default
+            }
+            v => (v as u64).min(max),
+        }
+    }
+
+    pub fn finish(self) -> Result<()> {
+        if self.violations.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(self.violations))
+        }
+    }
+}
+
+/// Who performs a change: the caller's name for themselves, or "system".
+pub fn actor(check: &mut Check, field: &str, value: &str) -> String {
+    check
+        .optional_text(field, value, crate::domain::ticket::limits::ACTOR)
+        .unwrap_or_else(|| "system".to_owned())
+}

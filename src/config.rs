@@ -1,0 +1,172 @@
+//! Configuration: flags, each with an environment variable, and defaults that just work.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// feedbackd: customer feedback and complaints, from intake to a closed loop, over gRPC.
+#[derive(Debug, Parser)]
+#[command(name = "feedbackd", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Migrate the database and serve gRPC (the default).
+    Serve,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to serve gRPC on.
+    #[arg(
+        long,
+        env = "FEEDBACKD_LISTEN",
+        default_value = "127.0.0.1:50051",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// Database: `sqlite://FILE?mode=rwc` (created if missing) or `postgres://USER:PASS@HOST/DB`.
+    #[arg(
+        long,
+        env = "FEEDBACKD_DATABASE_URL",
+        default_value = "sqlite://feedbackd.db?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Time zone of ticket numbers' dates and of customer-facing times (IANA name).
+    #[arg(long, env = "FEEDBACKD_TIMEZONE", default_value = "UTC", value_parser = parse_zone, global = true)]
+    pub timezone: Tz,
+
+    /// Log format: human-readable text or one JSON object per line. Levels come from RUST_LOG.
+    #[arg(
+        long,
+        env = "FEEDBACKD_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// Most database connections to hold open.
+    #[arg(
+        long,
+        env = "FEEDBACKD_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// Longest a unary call may take before it fails with DEADLINE_EXCEEDED (streams are
+    /// not limited).
+    #[arg(long, env = "FEEDBACKD_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub request_timeout: Duration,
+
+    /// Most calls in progress per connection, streams included.
+    #[arg(
+        long,
+        env = "FEEDBACKD_MAX_CONCURRENT_STREAMS",
+        default_value_t = 4096,
+        global = true
+    )]
+    pub max_concurrent_streams: u32,
+
+    /// How long shutdown waits for calls in progress before it gives up on them.
+    #[arg(long, env = "FEEDBACKD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// The defaults, on another database; for tests and tools that embed the server.
+    pub fn with_database(database_url: impl Into<String>) -> Config {
+        let mut config = Cli::parse_from(["feedbackd"]).config;
+        config.database_url = database_url.into();
+        config
+    }
+
+    /// The kind of database, for the startup log line (never the URL: it may hold a password).
+    pub fn database_kind(&self) -> &'static str {
+        match self.database_url.split_once(':').map(|(scheme, _)| scheme) {
+            Some("postgres" | "postgresql") => "postgresql",
+            Some("sqlite") => "sqlite",
+            _ => "unknown",
+        }
+    }
+}
+
+fn parse_zone(name: &str) -> Result<Tz, String> {
+    name.parse()
+        .map_err(|_| format!("unknown time zone {name:?}; use an IANA name such as Asia/Shanghai"))
+}
+
+/// `500ms`, `30s`, `5m` or `1h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 30s"))?;
+    Ok(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" | "" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("{text:?} has an unknown unit; use ms, s, m or h")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_flags() {
+        let cli = Cli::try_parse_from(["feedbackd"]).unwrap();
+        assert_eq!(cli.command, None);
+        assert_eq!(cli.config.listen, "127.0.0.1:50051".parse().unwrap());
+        assert_eq!(cli.config.database_kind(), "sqlite");
+        assert_eq!(cli.config.timezone, chrono_tz::UTC);
+    }
+
+    #[test]
+    fn flags_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "feedbackd",
+            "migrate",
+            "--database-url",
+            "postgres://x/y",
+            "--timezone",
+            "Asia/Shanghai",
+        ])
+        .unwrap();
+        assert_eq!(cli.command, Some(Command::Migrate));
+        assert_eq!(cli.config.database_kind(), "postgresql");
+        assert_eq!(cli.config.timezone, chrono_tz::Asia::Shanghai);
+        assert!(Cli::try_parse_from(["feedbackd", "--timezone", "Mars/Base"]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! What the event log records about each change: its type and the fields it changed.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ticket::{Ticket, named_enum};
+
+named_enum!(
+    /// What happened to a ticket.
+    EventType {
+        TicketCreated = "TICKET_CREATED",
+        TicketUpdated = "TICKET_UPDATED",
+        TicketAssigned = "TICKET_ASSIGNED",
+        TicketAcknowledged = "TICKET_ACKNOWLEDGED",
+        CommentAdded = "COMMENT_ADDED",
+        TicketPending = "TICKET_PENDING",
+        TicketResumed = "TICKET_RESUMED",
+        TicketResolved = "TICKET_RESOLVED",
+        TicketClosed = "TICKET_CLOSED",
+        TicketReopened = "TICKET_REOPENED",
+    }
+);
+
+/// One field's value before and after a change, as text (lists and maps as JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// The fields whose values differ between two states of a ticket, by their API names.
+/// Bookkeeping (`version`, `update_time`) is left out: every change touches it.
+pub fn diff(before: &Ticket, after: &Ticket) -> Vec<FieldChange> {
+    let (Value::Object(old), Value::Object(new)) = (flatten(before), flatten(after)) else {
+        unreachable!("a ticket serializes to an object")
+    };
+    new.iter()
+        .filter(|(field, value)| old.get(*field) != Some(value))
+        .map(|(field, value)| FieldChange {
+            field: field.clone(),
+            before: old.get(field).map(text).unwrap_or_default(),
+            after: text(value),
+        })
+        .collect()
+}
+
+/// The ticket as one flat JSON object keyed by API field names (`customer.phone`, `assign_time`).
+fn flatten(ticket: &Ticket) -> Value {
+    let mut fields = serde_json::Map::new();
+    let Value::Object(map) = serde_json::to_value(ticket).expect("a ticket serializes") else {
+        unreachable!("a ticket serializes to an object")
+    };
+    for (key, value) in map {
+        match (key.as_str(), value) {
+            ("id" | "number" | "version" | "updated_at" | "request_id", _) => {}
+            ("customer", Value::Object(customer)) => {
+                for (k, v) in customer {
+                    fields.insert(format!("customer.{k}"), v);
+                }
+            }
+            (key, value) => {
+                fields.insert(api_name(key).to_owned(), value);
+            }
+        }
+    }
+    Value::Object(fields)
+}
+
+/// The API's name for a stored field where the two differ.
+fn api_name(field: &str) -> &str {
+    match field {
+        "created_at" => "create_time",
+        "assigned_at" => "assign_time",
+        "acknowledged_at" => "acknowledge_time",
+        "first_responded_at" => "first_response_time",
+        "resolved_at" => "resolve_time",
+        "closed_at" => "close_time",
+        other => other,
+    }
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ticket::{Channel, Customer, Kind, NewTicket, Status};
+    use chrono::Utc;
+
+    #[test]
+    fn lists_exactly_the_changed_fields() {
+        let new = NewTicket {
+            request_id: None,
+            channel: Channel::Email,
+            kind: Kind::Inquiry,
+            title: "Where is my parcel".into(),
+            description: "Ordered a week ago".into(),
+            expected_outcome: String::new(),
+            product: String::new(),
+            customer: Customer::default(),
+            tags: vec![],
+            occurred_at: None,
+            metadata: Default::default(),
+            priority: None,
+            actor: "test".into(),
+        };
+        let before = Ticket::intake(new, "FB202611220001".into(), Utc::now());
+        let mut after = before.clone();
+        after.status = Status::Assigned;
+        after.customer.phone = "13800138000".into();
+        after.tags = vec!["parcel".into()];
+        after.version += 1;
+        let changes = diff(&before, &after);
+        let by_field = |f: &str| changes.iter().find(|c| c.field == f).cloned();
+        assert_eq!(changes.len(), 3, "{changes:?}");
+        assert_eq!(by_field("status").unwrap().before, "NEW");
+        assert_eq!(by_field("status").unwrap().after, "ASSIGNED");
+        assert_eq!(by_field("customer.phone").unwrap().after, "13800138000");
+        assert_eq!(by_field("tags").unwrap().after, r#"["parcel"]"#);
+    }
+}
+
+/// One committed change to one ticket, as the log holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketEvent {
+    /// Position in the log; strictly increasing in commit order.
+    pub cursor: i64,
+    pub ticket_id: i64,
+    pub event_type: EventType,
+    pub actor: String,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub changes: Vec<FieldChange>,
+    pub reason: Option<String>,
+    pub comment: Option<super::ticket::Comment>,
+    /// The ticket as it stood right after the event.
+    pub ticket: Ticket,
+}
+
+impl TicketEvent {
+    /// The value a field had before this event, if the event changed it.
+    pub fn before(&self, field: &str) -> Option<&str> {
+        self.changes
+            .iter()
+            .find(|c| c.field == field)
+            .map(|c| c.before.as_str())
+    }
+}

@@ -1,0 +1,427 @@
+//! The ticket state machine: which verb may move a ticket from which status, and what each
+//! verb does to it.
+//!
+//! ```text
+//! NEW → ASSIGNED → ACKNOWLEDGED → IN_PROGRESS ⇄ PENDING_CUSTOMER → RESOLVED → CLOSED
+//!                                                      RESOLVED | CLOSED → REOPENED → work
+//! ```
+
+use chrono::{DateTime, Utc};
+
+use super::event::EventType;
+use super::ticket::{AuthorRole, Status, Ticket, Visibility, named_enum};
+use crate::error::Error;
+
+named_enum!(
+    /// A request that changes a ticket, named as the RPC a caller uses for it.
+    Verb {
+        Update = "UpdateTicket",
+        Assign = "AssignTicket",
+        Acknowledge = "AcknowledgeTicket",
+        Reply = "AddComment(PUBLIC)",
+        SetPending = "SetPending",
+        Resume = "ResumeTicket",
+        Resolve = "ResolveTicket",
+        Close = "CloseTicket",
+        Reopen = "ReopenTicket",
+    }
+);
+
+/// The verbs a ticket in `status` accepts. Internal notes and customer messages are accepted
+/// in every status and are not listed.
+pub fn allowed_verbs(status: Status) -> &'static [Verb] {
+    use Verb::*;
+    match status {
+        Status::New => &[Update, Assign],
+        Status::Assigned => &[Update, Assign, Acknowledge],
+        Status::Acknowledged | Status::InProgress => &[Update, Assign, Reply, SetPending, Resolve],
+        Status::PendingCustomer => &[Update, Assign, Reply, Resume, Resolve],
+        Status::Reopened => &[Update, Assign, Acknowledge, Reply, SetPending, Resolve],
+        Status::Resolved => &[Update, Close, Reopen],
+        Status::Closed => &[Reopen],
+    }
+}
+
+/// Refuses `verb` unless the ticket's status accepts it.
+pub fn check_allowed(ticket: &Ticket, verb: Verb) -> Result<(), Error> {
+    let allowed = allowed_verbs(ticket.status);
+    if allowed.contains(&verb) {
+        Ok(())
+    } else {
+        Err(Error::IllegalTransition {
+            status: ticket.status,
+            verb,
+            allowed: allowed.to_vec(),
+        })
+    }
+}
+
+/// A lifecycle change a caller asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Give the ticket to a team and/or an agent; no agent puts it in the team's queue.
+    Assign {
+        team: Option<String>,
+        agent: Option<String>,
+        transfer_ownership: bool,
+    },
+    /// The assignee confirms.
+    Acknowledge {
+        agent: String,
+    },
+    /// A comment was written; only its effect on the ticket is decided here.
+    Comment {
+        visibility: Visibility,
+        role: AuthorRole,
+    },
+    SetPending {
+        reason: Option<String>,
+    },
+    Resume,
+    Resolve {
+        summary: String,
+    },
+    Close,
+    Reopen {
+        reason: String,
+    },
+}
+
+impl Action {
+    /// The verb whose rules apply, or `None` for what any status accepts (internal notes,
+    /// customer messages).
+    pub fn verb(&self) -> Option<Verb> {
+        Some(match self {
+            Action::Assign { .. } => Verb::Assign,
+            Action::Acknowledge { .. } => Verb::Acknowledge,
+            Action::Comment {
+                visibility: Visibility::Public,
+                role: AuthorRole::Agent,
+            } => Verb::Reply,
+            Action::Comment { .. } => return None,
+            Action::SetPending { .. } => Verb::SetPending,
+            Action::Resume => Verb::Resume,
+            Action::Resolve { .. } => Verb::Resolve,
+            Action::Close => Verb::Close,
+            Action::Reopen { .. } => Verb::Reopen,
+        })
+    }
+
+    /// The type of the event that records the action.
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Action::Assign { .. } => EventType::TicketAssigned,
+            Action::Acknowledge { .. } => EventType::TicketAcknowledged,
+            Action::Comment { .. } => EventType::CommentAdded,
+            Action::SetPending { .. } => EventType::TicketPending,
+            Action::Resume => EventType::TicketResumed,
+            Action::Resolve { .. } => EventType::TicketResolved,
+            Action::Close => EventType::TicketClosed,
+            Action::Reopen { .. } => EventType::TicketReopened,
+        }
+    }
+}
+
+/// Applies `action` to `ticket` at `now`, or refuses it leaving the ticket untouched.
+pub fn apply(ticket: &mut Ticket, action: Action, now: DateTime<Utc>) -> Result<(), Error> {
+    if let Some(verb) = action.verb() {
+        check_allowed(ticket, verb)?;
+    }
+    match action {
+        Action::Assign {
+            team,
+            agent,
+            transfer_ownership,
+        } => {
+            if let Some(team) = team {
+                ticket.team = Some(team);
+            }
+            match agent {
+                Some(agent) => {
+                    if ticket.assignee.as_deref() != Some(agent.as_str()) {
+                        ticket.status = Status::Assigned;
+                        ticket.assigned_at = Some(now);
+                        ticket.acknowledged_at = None;
+                    }
+                    if ticket.owner.is_none() || transfer_ownership {
+                        ticket.owner = Some(agent.clone());
+                    }
+                    ticket.assignee = Some(agent);
+                }
+                None => {
+                    ticket.assignee = None;
+                    ticket.status = Status::New;
+                }
+            }
+        }
+        Action::Acknowledge { agent } => {
+            if ticket.assignee.as_deref() != Some(agent.as_str()) {
+                return Err(Error::FailedPrecondition {
+                    subject: format!("ticket {}", ticket.number),
+                    description: format!(
+                        "only the assignee ({}) can acknowledge it, not {agent}",
+                        ticket.assignee.as_deref().unwrap_or("nobody")
+                    ),
+                });
+            }
+            ticket.status = Status::Acknowledged;
+            ticket.acknowledged_at = Some(now);
+        }
+        Action::Comment {
+            visibility: Visibility::Public,
+            role: AuthorRole::Agent,
+        } => {
+            if ticket.first_responded_at.is_none() {
+                ticket.first_responded_at = Some(now);
+            }
+            if matches!(ticket.status, Status::Acknowledged | Status::Reopened) {
+                ticket.status = Status::InProgress;
+            }
+        }
+        Action::Comment {
+            role: AuthorRole::Customer,
+            ..
+        } => {
+            if ticket.status == Status::PendingCustomer {
+                ticket.status = Status::InProgress;
+                ticket.status_reason = None;
+            }
+        }
+        Action::Comment { .. } => {}
+        Action::SetPending { reason } => {
+            ticket.status = Status::PendingCustomer;
+            ticket.status_reason = reason;
+        }
+        Action::Resume => {
+            ticket.status = Status::InProgress;
+            ticket.status_reason = None;
+        }
+        Action::Resolve { summary } => {
+            ticket.status = Status::Resolved;
+            ticket.resolution_summary = Some(summary);
+            ticket.resolved_at = Some(now);
+            ticket.status_reason = None;
+        }
+        Action::Close => {
+            ticket.status = Status::Closed;
+            ticket.closed_at = Some(now);
+        }
+        Action::Reopen { reason } => {
+            ticket.status = Status::Reopened;
+            ticket.reopen_count += 1;
+            ticket.resolved_at = None;
+            ticket.closed_at = None;
+            ticket.resolution_summary = None;
+            ticket.status_reason = Some(reason);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ticket::{Channel, Customer, Kind, NewTicket};
+
+    fn ticket() -> Ticket {
+        let new = NewTicket {
+            request_id: None,
+            channel: Channel::App,
+            kind: Kind::Problem,
+            title: "App crashes".into(),
+            description: "On start".into(),
+            expected_outcome: String::new(),
+            product: String::new(),
+            customer: Customer::default(),
+            tags: vec![],
+            occurred_at: None,
+            metadata: Default::default(),
+            priority: None,
+            actor: "test".into(),
+        };
+        Ticket::intake(new, "FB202611220001".into(), Utc::now())
+    }
+
+    fn assign(agent: &str) -> Action {
+        Action::Assign {
+            team: Some("support".into()),
+            agent: Some(agent.into()),
+            transfer_ownership: false,
+        }
+    }
+
+    const REPLY: Action = Action::Comment {
+        visibility: Visibility::Public,
+        role: AuthorRole::Agent,
+    };
+    const CUSTOMER: Action = Action::Comment {
+        visibility: Visibility::Public,
+        role: AuthorRole::Customer,
+    };
+
+    #[test]
+    fn the_whole_happy_path() {
+        let now = Utc::now();
+        let mut t = ticket();
+        apply(&mut t, assign("ann"), now).unwrap();
+        assert_eq!(
+            (t.status, t.owner.as_deref()),
+            (Status::Assigned, Some("ann"))
+        );
+        apply(
+            &mut t,
+            Action::Acknowledge {
+                agent: "ann".into(),
+            },
+            now,
+        )
+        .unwrap();
+        apply(&mut t, REPLY, now).unwrap();
+        assert_eq!(
+            (t.status, t.first_responded_at),
+            (Status::InProgress, Some(now))
+        );
+        apply(
+            &mut t,
+            Action::SetPending {
+                reason: Some("order id?".into()),
+            },
+            now,
+        )
+        .unwrap();
+        apply(&mut t, CUSTOMER, now).unwrap();
+        assert_eq!(t.status, Status::InProgress);
+        apply(
+            &mut t,
+            Action::Resolve {
+                summary: "refunded".into(),
+            },
+            now,
+        )
+        .unwrap();
+        apply(&mut t, Action::Close, now).unwrap();
+        apply(
+            &mut t,
+            Action::Reopen {
+                reason: "not refunded".into(),
+            },
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            (t.status, t.reopen_count, t.closed_at),
+            (Status::Reopened, 1, None)
+        );
+        apply(&mut t, REPLY, now).unwrap();
+        assert_eq!(t.status, Status::InProgress);
+    }
+
+    #[test]
+    fn every_status_refuses_every_verb_it_does_not_list() {
+        let now = Utc::now();
+        for &status in Status::ALL {
+            for &verb in Verb::ALL {
+                let mut t = ticket();
+                t.status = status;
+                let before = t.clone();
+                let action = match verb {
+                    Verb::Update => continue, // not an Action: UpdateTicket checks it directly
+                    Verb::Assign => assign("ann"),
+                    Verb::Acknowledge => Action::Acknowledge {
+                        agent: "ann".into(),
+                    },
+                    Verb::Reply => REPLY,
+                    Verb::SetPending => Action::SetPending { reason: None },
+                    Verb::Resume => Action::Resume,
+                    Verb::Resolve => Action::Resolve {
+                        summary: "s".into(),
+                    },
+                    Verb::Close => Action::Close,
+                    Verb::Reopen => Action::Reopen { reason: "r".into() },
+                };
+                t.assignee = Some("ann".into());
+                let result = apply(&mut t, action, now);
+                if allowed_verbs(status).contains(&verb) {
+                    assert!(result.is_ok(), "{status} should accept {verb}: {result:?}");
+                } else {
+                    assert!(
+                        matches!(result, Err(Error::IllegalTransition { status: s, verb: v, .. }) if s == status && v == verb),
+                        "{status} should refuse {verb}"
+                    );
+                    t.assignee = before.assignee.clone();
+                    assert_eq!(t, before, "a refused verb leaves the ticket as it was");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_assignee_acknowledges() {
+        let mut t = ticket();
+        apply(&mut t, assign("ann"), Utc::now()).unwrap();
+        let err = apply(
+            &mut t,
+            Action::Acknowledge {
+                agent: "bob".into(),
+            },
+            Utc::now(),
+        );
+        assert!(matches!(err, Err(Error::FailedPrecondition { .. })));
+        assert_eq!(t.status, Status::Assigned);
+    }
+
+    #[test]
+    fn reassignment_keeps_the_first_owner_unless_transferred() {
+        let now = Utc::now();
+        let mut t = ticket();
+        apply(&mut t, assign("ann"), now).unwrap();
+        apply(
+            &mut t,
+            Action::Acknowledge {
+                agent: "ann".into(),
+            },
+            now,
+        )
+        .unwrap();
+        apply(&mut t, assign("bob"), now).unwrap();
+        assert_eq!(
+            (t.status, t.assignee.as_deref(), t.owner.as_deref()),
+            (Status::Assigned, Some("bob"), Some("ann"))
+        );
+        let transfer = Action::Assign {
+            team: None,
+            agent: Some("cid".into()),
+            transfer_ownership: true,
+        };
+        apply(&mut t, transfer, now).unwrap();
+        assert_eq!(t.owner.as_deref(), Some("cid"));
+        let queue = Action::Assign {
+            team: Some("finance".into()),
+            agent: None,
+            transfer_ownership: false,
+        };
+        apply(&mut t, queue, now).unwrap();
+        assert_eq!(
+            (t.status, t.assignee.as_deref(), t.team.as_deref()),
+            (Status::New, None, Some("finance"))
+        );
+    }
+
+    #[test]
+    fn internal_notes_and_customer_messages_go_anywhere() {
+        for &status in Status::ALL {
+            let mut t = ticket();
+            t.status = status;
+            apply(
+                &mut t,
+                Action::Comment {
+                    visibility: Visibility::Internal,
+                    role: AuthorRole::Agent,
+                },
+                Utc::now(),
+            )
+            .unwrap();
+            apply(&mut t, CUSTOMER, Utc::now()).unwrap();
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The rules of feedbackd: what a ticket is, how it moves, how it is numbered and
+//! acknowledged. No tonic, no SQL: time comes from an injected [`clock::Clock`].
+
+pub mod acknowledgement;
+pub mod clock;
+pub mod contact;
+pub mod event;
+pub mod lifecycle;
+pub mod number;
+pub mod query;
+pub mod ticket;

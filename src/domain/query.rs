@@ -1,0 +1,94 @@
+//! What a caller can ask of the ticket list: filters, order and where a page starts.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::event::{EventType, TicketEvent};
+use super::ticket::{Channel, Kind, Priority, Status};
+
+/// Every set filter must match; each list matches any of its values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TicketFilter {
+    pub statuses: Vec<Status>,
+    pub priorities: Vec<Priority>,
+    pub kinds: Vec<Kind>,
+    pub channels: Vec<Channel>,
+    pub team: Option<String>,
+    pub assignee: Option<String>,
+    pub customer_external_id: Option<String>,
+    pub product: Option<String>,
+    pub tag: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// Contained in the title or the description.
+    pub text: Option<String>,
+}
+
+/// The key tickets are sorted by; ties are broken by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SortKey {
+    CreateTime,
+    UpdateTime,
+    Priority,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketOrder {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+impl Default for TicketOrder {
+    fn default() -> Self {
+        Self {
+            key: SortKey::CreateTime,
+            descending: false,
+        }
+    }
+}
+
+/// Where the previous page ended: the last ticket's sort value and id. Pages continue
+/// strictly after it, so tickets inserted meanwhile are neither repeated nor skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Position {
+    /// By creation: the id alone (ids grow in creation order).
+    Id(i64),
+    UpdateTime(DateTime<Utc>, i64),
+    Priority(i16, i64),
+}
+
+/// Who watches what on WatchTickets: every set filter must match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WatchFilter {
+    pub ticket_id: Option<i64>,
+    pub team: Option<String>,
+    pub assignee: Option<String>,
+    pub customer_external_id: Option<String>,
+    pub event_types: Vec<EventType>,
+}
+
+impl WatchFilter {
+    /// Whether a watcher with this filter receives `event`. A team or assignee filter also
+    /// matches the event that took the ticket away from that team or agent, so a desktop sees
+    /// tickets leave its queue.
+    pub fn matches(&self, event: &TicketEvent) -> bool {
+        let ticket = &event.ticket;
+        let now_or_before = |field: &str, now: Option<&str>, wanted: &str| {
+            now == Some(wanted) || event.before(field) == Some(wanted)
+        };
+        self.ticket_id.is_none_or(|id| id == event.ticket_id)
+            && (self.event_types.is_empty() || self.event_types.contains(&event.event_type))
+            && self
+                .customer_external_id
+                .as_deref()
+                .is_none_or(|c| ticket.customer.external_id == c)
+            && self
+                .team
+                .as_deref()
+                .is_none_or(|t| now_or_before("team", ticket.team.as_deref(), t))
+            && self
+                .assignee
+                .as_deref()
+                .is_none_or(|a| now_or_before("assignee", ticket.assignee.as_deref(), a))
+    }
+}

@@ -1,0 +1,336 @@
+//! What a ticket is: its vocabulary and its fields.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Declares an enum stored and logged by a stable upper-case name, the same on every
+/// database.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::domain::ticket::UnknownName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err($crate::domain::ticket::UnknownName { kind: stringify!($name), name: s.to_owned() }),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use named_enum;
+
+/// A stored name that no variant carries: the database holds something this build does not know.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown {kind} {name:?}")]
+pub struct UnknownName {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+named_enum!(
+    /// Where a ticket came in.
+    Channel {
+        Hotline = "HOTLINE",
+        App = "APP",
+        WebForm = "WEB_FORM",
+        Email = "EMAIL",
+        SocialMedia = "SOCIAL_MEDIA",
+        Wechat = "WECHAT",
+        InPerson = "IN_PERSON",
+        Api = "API",
+    }
+);
+
+named_enum!(
+    /// What the customer is telling us.
+    Kind {
+        Suggestion = "SUGGESTION",
+        Complaint = "COMPLAINT",
+        Problem = "PROBLEM",
+        Inquiry = "INQUIRY",
+    }
+);
+
+named_enum!(
+    /// How soon a ticket must be handled; declared most urgent first, so `Ord` sorts by urgency.
+    Priority {
+        Urgent = "URGENT",
+        High = "HIGH",
+        Medium = "MEDIUM",
+        Low = "LOW",
+    }
+);
+
+impl Priority {
+    /// The priority a ticket gets when nobody says otherwise.
+    pub fn default_for(kind: Kind) -> Priority {
+        match kind {
+            Kind::Complaint => Priority::High,
+            Kind::Problem => Priority::Medium,
+            Kind::Inquiry | Kind::Suggestion => Priority::Low,
+        }
+    }
+
+    /// 1 for urgent … 4 for low: the sort key stored beside the name.
+    pub fn rank(self) -> i16 {
+        match self {
+            Priority::Urgent => 1,
+            Priority::High => 2,
+            Priority::Medium => 3,
+            Priority::Low => 4,
+        }
+    }
+}
+
+named_enum!(
+    /// Where a ticket stands; see [`crate::domain::lifecycle`] for the moves between them.
+    Status {
+        New = "NEW",
+        Assigned = "ASSIGNED",
+        Acknowledged = "ACKNOWLEDGED",
+        InProgress = "IN_PROGRESS",
+        PendingCustomer = "PENDING_CUSTOMER",
+        Resolved = "RESOLVED",
+        Closed = "CLOSED",
+        Reopened = "REOPENED",
+    }
+);
+
+named_enum!(
+    /// The customer's service tier.
+    Tier {
+        Standard = "STANDARD",
+        Premium = "PREMIUM",
+        Vip = "VIP",
+    }
+);
+
+named_enum!(
+    /// Who can read a comment.
+    Visibility {
+        Public = "PUBLIC",
+        Internal = "INTERNAL",
+    }
+);
+
+named_enum!(
+    /// Who wrote a comment.
+    AuthorRole {
+        Agent = "AGENT",
+        Customer = "CUSTOMER",
+    }
+);
+
+/// The person a ticket is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub external_id: String,
+    pub name: String,
+    pub phone: String,
+    pub email: String,
+    pub tier: Tier,
+}
+
+impl Default for Customer {
+    fn default() -> Self {
+        Self {
+            external_id: String::new(),
+            name: String::new(),
+            phone: String::new(),
+            email: String::new(),
+            tier: Tier::Standard,
+        }
+    }
+}
+
+/// A ticket as the caller describes it at intake, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTicket {
+    pub request_id: Option<String>,
+    pub channel: Channel,
+    pub kind: Kind,
+    pub title: String,
+    pub description: String,
+    pub expected_outcome: String,
+    pub product: String,
+    pub customer: Customer,
+    pub tags: Vec<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub metadata: BTreeMap<String, String>,
+    pub priority: Option<Priority>,
+    pub actor: String,
+}
+
+/// A ticket as stored, and as it stands after each event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub id: i64,
+    pub number: String,
+    pub request_id: Option<String>,
+    pub channel: Channel,
+    pub kind: Kind,
+    pub status: Status,
+    pub priority: Priority,
+    pub title: String,
+    pub description: String,
+    pub expected_outcome: String,
+    pub product: String,
+    pub customer: Customer,
+    pub tags: Vec<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub metadata: BTreeMap<String, String>,
+    pub team: Option<String>,
+    pub assignee: Option<String>,
+    pub owner: Option<String>,
+    pub resolution_summary: Option<String>,
+    pub status_reason: Option<String>,
+    pub reopen_count: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub first_responded_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Bumped by every change; the etag is derived from it.
+    pub version: i64,
+}
+
+impl Ticket {
+    /// The ticket as intake creates it, before the store gives it an id and a number.
+    pub fn intake(new: NewTicket, number: String, now: DateTime<Utc>) -> Ticket {
+        Ticket {
+            id: 0,
+            number,
+            request_id: new.request_id,
+            channel: new.channel,
+            kind: new.kind,
+            status: Status::New,
+            priority: new.priority.unwrap_or(Priority::default_for(new.kind)),
+            title: new.title,
+            description: new.description,
+            expected_outcome: new.expected_outcome,
+            product: new.product,
+            customer: new.customer,
+            tags: normalize_tags(new.tags),
+            occurred_at: new.occurred_at,
+            metadata: new.metadata,
+            team: None,
+            assignee: None,
+            owner: None,
+            resolution_summary: None,
+            status_reason: None,
+            reopen_count: 0,
+            created_at: now,
+            updated_at: now,
+            assigned_at: None,
+            acknowledged_at: None,
+            first_responded_at: None,
+            resolved_at: None,
+            closed_at: None,
+            version: 1,
+        }
+    }
+
+    /// The version tag a caller passes back to say which state it saw.
+    pub fn etag(&self) -> String {
+        etag_of(self.version)
+    }
+}
+
+pub fn etag_of(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// Tags are matched case-insensitively: stored trimmed, lower-case, sorted, without duplicates.
+pub fn normalize_tags(tags: Vec<String>) -> Vec<String> {
+    let mut tags: Vec<String> = tags
+        .into_iter()
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// A comment on a ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comment {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub visibility: Visibility,
+    pub author: String,
+    pub author_role: AuthorRole,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Length limits, in characters, checked at intake and on update.
+pub mod limits {
+    pub const TITLE: usize = 200;
+    pub const DESCRIPTION: usize = 10_000;
+    pub const EXPECTED_OUTCOME: usize = 2_000;
+    pub const PRODUCT: usize = 128;
+    pub const EXTERNAL_ID: usize = 128;
+    pub const NAME: usize = 200;
+    pub const REQUEST_ID: usize = 128;
+    pub const TAG: usize = 64;
+    pub const TAGS: usize = 20;
+    pub const METADATA_ENTRIES: usize = 50;
+    pub const METADATA_KEY: usize = 64;
+    pub const METADATA_VALUE: usize = 1_000;
+    pub const REASON: usize = 1_000;
+    pub const COMMENT: usize = 10_000;
+    pub const RESOLUTION: usize = 10_000;
+    pub const ACTOR: usize = 128;
+    pub const TEAM: usize = 128;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in Status::ALL {
+            assert_eq!(s.as_str().parse::<Status>().unwrap(), *s);
+        }
+        assert!("Open".parse::<Status>().is_err());
+    }
+
+    #[test]
+    fn priority_orders_by_urgency() {
+        assert!(Priority::Urgent < Priority::Low);
+        assert_eq!(Priority::default_for(Kind::Complaint), Priority::High);
+        assert_eq!(Priority::default_for(Kind::Suggestion), Priority::Low);
+    }
+
+    #[test]
+    fn tags_are_normalized() {
+        let tags = vec![" Refund ".into(), "refund".into(), "".into(), "App".into()];
+        assert_eq!(normalize_tags(tags), vec!["app", "refund"]);
+    }
+}

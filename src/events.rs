@@ -1,0 +1,303 @@
+//! Live fan-out of the event log to watchers.
+//!
+//! One tailer per process reads new events from the log once and broadcasts them in
+//! batches; each watcher replays what it missed from the log, then follows the broadcast.
+//! The log is the truth: a watcher that falls behind the broadcast catches up from the log
+//! again instead of being dropped, and on PostgreSQL a NOTIFY from any instance wakes every
+//! instance's tailer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use sea_orm::DbBackend;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::event::TicketEvent;
+use crate::domain::query::WatchFilter;
+use crate::error::{Error, Result};
+use crate::store::{NOTIFY_CHANNEL, Store};
+
+/// Events one read of the log returns at most; also the most one stream message carries.
+const PAGE: u64 = 500;
+/// Broadcast batches a watcher may trail by before it falls back to the log.
+const LIVE_BUFFER: usize = 1024;
+/// Messages queued per watcher for the network.
+const WATCHER_QUEUE: usize = 16;
+/// How often the tailer looks at the log when nothing woke it: a safety net for a lost
+/// notification, not the delivery path.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+type Batch = Arc<Vec<TicketEvent>>;
+
+/// A stream of event batches for one watcher; ends with an error when the server shuts down.
+pub type EventStream = ReceiverStream<Result<Vec<TicketEvent>>>;
+
+/// The process's fan-out of the event log.
+pub struct EventHub {
+    store: Store,
+    live: broadcast::Sender<Batch>,
+    /// The newest cursor the tailer has broadcast.
+    published: AtomicI64,
+    /// Events that watchers had to re-read from the log because they fell behind.
+    lagged: AtomicU64,
+    shutdown: CancellationToken,
+}
+
+impl EventHub {
+    /// Starts the tailer (and, on PostgreSQL, the listener that wakes it for other instances'
+    /// commits). Both stop when `shutdown` is cancelled.
+    pub async fn start(store: Store, shutdown: CancellationToken) -> Result<Arc<EventHub>> {
+        let (live, _) = broadcast::channel(LIVE_BUFFER);
+        let hub = Arc::new(EventHub {
+            published: AtomicI64::new(store.last_cursor().await?),
+            store: store.clone(),
+            live,
+            lagged: AtomicU64::new(0),
+            shutdown,
+        });
+        if store.backend() == DbBackend::Postgres {
+            tokio::spawn(listen(store, hub.shutdown.clone()));
+        }
+        tokio::spawn(hub.clone().tail());
+        Ok(hub)
+    }
+
+    /// Events watchers had to re-read from the log since start.
+    pub fn lagged_events(&self) -> u64 {
+        self.lagged.load(Ordering::Relaxed)
+    }
+
+    /// Reads the log after the last broadcast cursor whenever a commit is announced, and
+    /// broadcasts what it finds in order.
+    async fn tail(self: Arc<Self>) {
+        let committed = self.store.committed();
+        loop {
+            let mut last = self.published.load(Ordering::Acquire);
+            loop {
+                match self.store.events_after(last, PAGE).await {
+                    Ok(events) if events.is_empty() => break,
+                    Ok(events) => {
+                        let full = events.len() as u64 == PAGE;
+                        last = events.last().map_or(last, |e| e.cursor);
+                        self.published.store(last, Ordering::Release);
+                        // No receivers is fine: nobody is watching.
+                        let _ = self.live.send(Arc::new(events));
+                        if !full {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "reading the event log failed; retrying");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = committed.notified() => {}
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+        }
+    }
+
+    /// A watcher's stream: events after `after_cursor` (from now when `None`) that match
+    /// `filter`, replayed from the log and then live, with no gap and no duplicate.
+    pub async fn watch(
+        self: &Arc<Self>,
+        filter: WatchFilter,
+        after_cursor: Option<i64>,
+    ) -> Result<EventStream> {
+        // Subscribing before reading the log closes the seam: whatever the log read misses
+        // arrives on the broadcast, and duplicates are skipped by cursor.
+        let live = self.live.subscribe();
+        let cursor = match after_cursor {
+            None => self.published.load(Ordering::Acquire),
+            Some(cursor) => {
+                let newest = self.store.last_cursor().await?;
+                if cursor > newest || cursor < 0 {
+                    return Err(Error::OutOfRange {
+                        field: "after_cursor",
+                        description: format!(
+                            "cursor {cursor} is not in the log, whose newest event is {newest}"
+                        ),
+                    });
+                }
+                cursor
+            }
+        };
+        let (tx, rx) = mpsc::channel(WATCHER_QUEUE);
+        let watcher = Watcher {
+            hub: self.clone(),
+            filter,
+            cursor,
+            tx,
+        };
+        tokio::spawn(watcher.run(live));
+        Ok(ReceiverStream::new(rx))
+    }
+}
+
+struct Watcher {
+    hub: Arc<EventHub>,
+    filter: WatchFilter,
+    /// The newest event this watcher has passed (sent or filtered out).
+    cursor: i64,
+    tx: mpsc::Sender<Result<Vec<TicketEvent>>>,
+}
+
+/// Why a watcher stops.
+enum Stop {
+    /// The client went away.
+    Gone,
+    /// The server is shutting down, or the log cannot be read.
+    Failed(Error),
+}
+
+impl Watcher {
+    async fn run(mut self, mut live: broadcast::Receiver<Batch>) {
+        let stop = loop {
+            if let Err(stop) = self.catch_up().await {
+                break stop;
+            }
+            match self.follow(&mut live).await {
+                Ok(()) => {
+                    // Fell behind the broadcast: take a fresh place in it, then catch up.
+                    live = self.hub.live.subscribe();
+                }
+                Err(stop) => break stop,
+            }
+        };
+        if let Stop::Failed(error) = stop {
+            let _ = self.tx.send(Err(error)).await;
+        }
+    }
+
+    /// Sends everything the log holds after the watcher's cursor.
+    async fn catch_up(&mut self) -> Result<(), Stop> {
+        loop {
+            let events = tokio::select! {
+                _ = self.hub.shutdown.cancelled() => return Err(self.shutting_down()),
+                read = self.hub.store.events_after(self.cursor, PAGE) => read.map_err(Stop::Failed)?,
+            };
+            let complete = (events.len() as u64) < PAGE;
+            self.send(events.iter()).await?;
+            if complete {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends broadcast batches as they come, several per message when they queue up.
+    /// Returns `Ok` when the watcher fell behind and must catch up from the log.
+    async fn follow(&mut self, live: &mut broadcast::Receiver<Batch>) -> Result<(), Stop> {
+        loop {
+            let first = tokio::select! {
+                _ = self.hub.shutdown.cancelled() => return Err(self.shutting_down()),
+                _ = self.tx.closed() => return Err(Stop::Gone),
+                batch = live.recv() => batch,
+            };
+            let mut batches = match first {
+                Ok(batch) => vec![batch],
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    return Ok(self.note_lag(missed));
+                }
+                Err(broadcast::error::RecvError::Closed) => return Err(self.shutting_down()),
+            };
+            let mut queued = batches[0].len();
+            while queued < PAGE as usize {
+                match live.try_recv() {
+                    Ok(batch) => {
+                        queued += batch.len();
+                        batches.push(batch);
+                    }
+                    Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                        self.send(batches.iter().flat_map(|b| b.iter())).await?;
+                        return Ok(self.note_lag(missed));
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.send(batches.iter().flat_map(|b| b.iter())).await?;
+        }
+    }
+
+    /// Sends the events after the cursor that match the filter as one message, and moves the
+    /// cursor past all of them.
+    async fn send<'a>(
+        &mut self,
+        events: impl Iterator<Item = &'a TicketEvent>,
+    ) -> Result<(), Stop> {
+        let mut message = Vec::new();
+        for event in events {
+            if event.cursor <= self.cursor {
+                continue;
+            }
+            self.cursor = event.cursor;
+            if self.filter.matches(event) {
+                message.push(event.clone());
+            }
+        }
+        if message.is_empty() {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = self.hub.shutdown.cancelled() => Err(self.shutting_down()),
+            sent = self.tx.send(Ok(message)) => sent.map_err(|_| Stop::Gone),
+        }
+    }
+
+    fn note_lag(&self, missed: u64) {
+        self.hub.lagged.fetch_add(missed, Ordering::Relaxed);
+        tracing::info!(
+            cursor = self.cursor,
+            missed_batches = missed,
+            "watcher fell behind the live buffer; catching up from the log"
+        );
+    }
+
+    fn shutting_down(&self) -> Stop {
+        Stop::Failed(Error::ShuttingDown(format!(
+            "reconnect with after_cursor={}",
+            self.cursor
+        )))
+    }
+}
+
+/// Wakes the tailer whenever any instance commits events (PostgreSQL LISTEN/NOTIFY).
+async fn listen(store: Store, shutdown: CancellationToken) {
+    use sea_orm::sqlx::postgres::PgListener;
+    let committed = store.committed();
+    loop {
+        let pool = store.connection().get_postgres_connection_pool().clone();
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "cannot LISTEN for events; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(POLL_INTERVAL) => continue,
+                }
+            }
+        };
+        if let Err(error) = listener.listen(NOTIFY_CHANNEL).await {
+            tracing::warn!(%error, "cannot LISTEN for events; retrying");
+            continue;
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                received = listener.try_recv() => match received {
+                    Ok(_) => committed.notify_one(),
+                    Err(error) => {
+                        tracing::warn!(%error, "event listener lost its connection; reconnecting");
+                        committed.notify_one();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The feedbackd binary: parse the configuration, set up logging, open the database, serve.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use feedbackd::config::{Cli, Command, Config, LogFormat};
+use feedbackd::domain::clock::SystemClock;
+use feedbackd::server;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.config);
+    match run(cli.command.unwrap_or(Command::Serve), cli.config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("feedbackd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    let store = server::open_store(&config).await?;
+    if command == Command::Migrate {
+        tracing::info!(
+            database = config.database_kind(),
+            "database schema is up to date"
+        );
+        return Ok(());
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        database = config.database_kind(),
+        timezone = %config.timezone,
+        version = env!("CARGO_PKG_VERSION"),
+        "feedbackd serving"
+    );
+    server::serve(
+        &config,
+        store,
+        Arc::new(SystemClock),
+        listener,
+        shutdown_signal(),
+    )
+    .await
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

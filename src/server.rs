@@ -1,0 +1,205 @@
+//! Assembles the gRPC server: the services, health, reflection, tower layers, and a
+//! graceful shutdown that ends watch streams with a status clients can act on.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
+use tower_http::trace::TraceLayer;
+
+use crate::api::{Context, TicketApi};
+use crate::config::Config;
+use crate::domain::clock::{Clock, SystemClock};
+use crate::events::EventHub;
+use crate::proto::feedback::v1::ticket_service_server::TicketServiceServer;
+use crate::store::{Store, StoreOptions};
+
+/// Largest request accepted, in bytes.
+const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+
+/// Opens and migrates the database the configuration names.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let options = StoreOptions {
+        max_connections: config.db_max_connections,
+        ..StoreOptions::default()
+    };
+    let store = Store::connect(&config.database_url, &options)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot migrate the database: {e}"))?;
+    Ok(store)
+}
+
+/// Serves on `listener` until `signal` resolves, then shuts down gracefully: health turns
+/// NOT_SERVING, watch streams end with UNAVAILABLE and their resume cursor, calls in
+/// progress get `config.shutdown_grace` to finish.
+pub async fn serve(
+    config: &Config,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    listener: TcpListener,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let hub = EventHub::start(store.clone(), shutdown.clone()).await?;
+    let cx = Context {
+        store,
+        hub,
+        clock,
+        zone: config.timezone,
+    };
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<TicketServiceServer<TicketApi>>().await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let tickets = TicketServiceServer::new(TicketApi::new(cx))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_MESSAGE);
+
+    let draining = shutdown.clone();
+    let health_on_stop = health.clone();
+    let stop = async move {
+        signal.await;
+        tracing::info!("shutting down: refusing new calls, ending streams");
+        health_on_stop
+            .set_not_serving::<TicketServiceServer<TicketApi>>()
+            .await;
+        draining.cancel();
+    };
+
+    let server = tonic::transport::Server::builder()
+        .timeout(config.request_timeout)
+        .max_concurrent_streams(config.max_concurrent_streams)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .layer(rpc_trace())
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(tickets)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop);
+
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result?,
+        () = async { shutdown.cancelled().await; tokio::time::sleep(config.shutdown_grace).await } => {
+            tracing::warn!(grace = ?config.shutdown_grace, "calls still in progress after the grace period; stopping anyway");
+        }
+    }
+    shutdown.cancel();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// One span per RPC, with its method; one log line when it ends, with its gRPC status code
+/// and duration.
+fn rpc_trace() -> TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
+    impl Fn(&http::Request<tonic::body::Body>) -> tracing::Span + Clone,
+    (),
+    impl Fn(&http::Response<tonic::body::Body>, Duration, &tracing::Span) + Clone,
+    (),
+    impl Fn(Option<&http::HeaderMap>, Duration, &tracing::Span) + Clone,
+    (),
+> {
+    TraceLayer::new_for_grpc()
+        .make_span_with(|request: &http::Request<tonic::body::Body>| {
+            tracing::info_span!("rpc", method = %request.uri().path(), started_ms = tracing::field::Empty)
+        })
+        .on_request(())
+        .on_response(|response: &http::Response<tonic::body::Body>, latency: Duration, span: &tracing::Span| {
+            // Errors come back as headers only; successes carry their status in trailers.
+            match grpc_code(response.headers()) {
+                Some(code) => log_end(code, latency),
+                None => {
+                    span.record("started_ms", latency.as_secs_f64() * 1e3);
+                }
+            }
+        })
+        .on_body_chunk(())
+        .on_eos(|trailers: Option<&http::HeaderMap>, stream: Duration, _span: &tracing::Span| {
+            if let Some(code) = trailers.and_then(grpc_code) {
+                log_end(code, stream);
+            }
+        })
+        .on_failure(())
+}
+
+fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {
+    let value = headers.get("grpc-status")?;
+    Some(tonic::Code::from_bytes(value.as_bytes()))
+}
+
+fn log_end(code: tonic::Code, duration: Duration) {
+    let ms = duration.as_secs_f64() * 1e3;
+    match code {
+        tonic::Code::Ok => tracing::info!(code = ?code, duration_ms = ms, "rpc done"),
+        tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::DataLoss => {
+            tracing::error!(code = ?code, duration_ms = ms, "rpc failed")
+        }
+        _ => tracing::warn!(code = ?code, duration_ms = ms, "rpc refused"),
+    }
+}
+
+/// A server running in the background on an ephemeral port: for tests, examples and the
+/// load generator, which all speak to it only through the generated clients.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Opens the configured database and serves on 127.0.0.1 on a free port.
+    pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<RunningServer> {
+        let store = open_store(&config).await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            serve(&config, store, clock, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Ok(RunningServer {
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, for a client to connect to.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Shuts down gracefully and waits until the server has stopped.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await?
+    }
+}

@@ -1,0 +1,24 @@
+use sea_orm::entity::prelude::*;
+
+/// One row of the event log; `id` is the stream cursor.
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "ticket_events")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub ticket_id: i64,
+    pub event_type: String,
+    pub actor: String,
+    pub occurred_at: DateTimeUtc,
+    /// `[FieldChange]` as JSON.
+    pub changes: Json,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub reason: Option<String>,
+    /// The comment added, for COMMENT_ADDED.
+    pub comment: Option<Json>,
+    /// The ticket as it stood right after the event.
+    pub ticket: Json,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

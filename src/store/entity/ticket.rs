@@ -1,0 +1,51 @@
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "tickets")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub number: String,
+    #[sea_orm(unique)]
+    pub request_id: Option<String>,
+    pub channel: String,
+    pub kind: String,
+    pub status: String,
+    pub priority: String,
+    /// 1 (urgent) … 4 (low): sorts by urgency where the name would sort by spelling.
+    pub priority_rank: i16,
+    #[sea_orm(column_type = "Text")]
+    pub title: String,
+    #[sea_orm(column_type = "Text")]
+    pub description: String,
+    #[sea_orm(column_type = "Text")]
+    pub expected_outcome: String,
+    pub product: String,
+    pub customer_external_id: String,
+    pub customer_name: String,
+    pub customer_phone: String,
+    pub customer_email: String,
+    pub customer_tier: String,
+    pub occurred_at: Option<DateTimeUtc>,
+    pub metadata: Json,
+    pub team: Option<String>,
+    pub assignee: Option<String>,
+    pub owner: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub resolution_summary: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub status_reason: Option<String>,
+    pub reopen_count: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub assigned_at: Option<DateTimeUtc>,
+    pub acknowledged_at: Option<DateTimeUtc>,
+    pub first_responded_at: Option<DateTimeUtc>,
+    pub resolved_at: Option<DateTimeUtc>,
+    pub closed_at: Option<DateTimeUtc>,
+    pub version: i64,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,182 @@
+//! Persistence on SeaORM, for SQLite (one file, the default) and PostgreSQL (production,
+//! several instances). Every mutation and its event commit in one transaction.
+
+mod comments;
+mod convert;
+pub mod entity;
+mod events;
+mod tickets;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
+
+use crate::error::{Error, Result};
+
+pub use comments::NewComment;
+pub use events::NOTIFY_CHANNEL;
+pub use tickets::{Note, position_of};
+
+/// The database behind the service.
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    /// SQLite allows one writer at a time; writers of this process queue here instead of
+    /// polling the file lock.
+    sqlite_writer: Option<Arc<Mutex<()>>>,
+    /// Woken after every commit that appended events, so the live fan-out reads them at once.
+    committed: Arc<Notify>,
+}
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An open write transaction; committed with [`Store::commit`], rolled back when dropped.
+pub(crate) struct Write {
+    tx: DatabaseTransaction,
+    _writer: Option<OwnedMutexGuard<()>>,
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://path?mode=rwc` or `postgres://…`). SQLite runs
+    /// in WAL mode with a busy timeout, so readers never block and other processes' writers wait.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Store> {
+        let mut opts = ConnectOptions::new(url);
+        opts.max_connections(options.max_connections)
+            .connect_timeout(options.connect_timeout)
+            .acquire_timeout(options.connect_timeout)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        let db = Database::connect(opts)
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let sqlite_writer = (db.get_database_backend() == DbBackend::Sqlite).then(Default::default);
+        Ok(Store {
+            db,
+            sqlite_writer,
+            committed: Default::default(),
+        })
+    }
+
+    /// Brings the schema up to date.
+    pub async fn migrate(&self) -> Result<()> {
+        use migrations::MigratorTrait;
+        migrations::Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// The connection pool, for the PostgreSQL listener.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Signalled after each commit that appended events.
+    pub fn committed(&self) -> Arc<Notify> {
+        self.committed.clone()
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        self.db
+            .ping()
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))
+    }
+
+    pub async fn close(self) {
+        let _ = self.db.close().await;
+    }
+
+    pub(crate) async fn begin(&self) -> Result<Write> {
+        let writer = match &self.sqlite_writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let options = TransactionOptions {
+            // Take the write lock at BEGIN: a deferred transaction that reads first and writes
+            // later cannot wait for another process's writer and fails instead.
+            sqlite_transaction_mode: writer.is_some().then_some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        let tx = self.db.begin_with_options(options).await?;
+        Ok(Write {
+            tx,
+            _writer: writer,
+        })
+    }
+
+    pub(crate) async fn commit(&self, write: Write) -> Result<()> {
+        write.tx.commit().await?;
+        self.committed.notify_one();
+        Ok(())
+    }
+
+    /// A statement with `$1`-style placeholders, rewritten to `?` for SQLite.
+    fn statement(&self, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+        statement(self.backend(), sql, values)
+    }
+}
+
+fn statement(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    let sql = match backend {
+        DbBackend::Postgres => sql.to_owned(),
+        _ => {
+            let mut out = String::with_capacity(sql.len());
+            let mut chars = sql.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+                    while chars.peek().is_some_and(char::is_ascii_digit) {
+                        chars.next();
+                    }
+                    out.push('?');
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+impl Write {
+    fn conn(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+}
+
+/// Whether a database error is a unique-constraint violation (a concurrent duplicate).
+fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}

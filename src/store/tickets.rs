@@ -1,0 +1,388 @@
+//! Tickets: intake with numbering and idempotency, reads, the list, and changes that
+//! commit together with their event.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sea_orm::sea_query::{ExprTrait, Func, LikeExpr, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select, prelude::Expr,
+};
+
+use super::entity::{tag, ticket};
+use super::{Store, Write, convert, is_unique_violation};
+use crate::domain::event::{EventType, TicketEvent, diff};
+use crate::domain::number::{day_key, format_number, numbering_day};
+use crate::domain::query::{Position, SortKey, TicketFilter, TicketOrder};
+use crate::domain::ticket::{NewTicket, Ticket};
+
+use super::comments::NewComment;
+use crate::error::{Error, Result};
+
+/// What a change records besides the fields it changed.
+#[derive(Debug, Default)]
+pub struct Note {
+    pub reason: Option<String>,
+    /// A comment to store with the change; the event carries it as stored.
+    pub comment: Option<NewComment>,
+}
+
+impl Store {
+    /// Takes a ticket in: numbers it, stores it and records TICKET_CREATED. Returns the
+    /// ticket and whether it already existed under the same request_id.
+    pub async fn create_ticket(
+        &self,
+        new: NewTicket,
+        now: DateTime<Utc>,
+        zone: Tz,
+    ) -> Result<(Ticket, bool)> {
+        if let Some(existing) = self.find_by_request_id(new.request_id.as_deref()).await? {
+            return Ok((existing, true));
+        }
+        let request_id = new.request_id.clone();
+        let actor = new.actor.clone();
+        let write = self.begin().await?;
+        let day = numbering_day(now, zone);
+        let sequence = self.next_sequence(&write, &day_key(day)).await?;
+        let mut ticket = Ticket::intake(new, format_number(day, sequence), now);
+        let row = match convert::ticket_row(&ticket).insert(write.conn()).await {
+            Ok(row) => row,
+            // A concurrent retry won the race: answer with its ticket.
+            Err(e) if request_id.is_some() && is_unique_violation(&e) => {
+                drop(write);
+                let existing = self.find_by_request_id(request_id.as_deref()).await?;
+                return existing
+                    .map(|t| (t, true))
+                    .ok_or_else(|| Error::Internal(e.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        ticket.id = row.id;
+        self.insert_tags(&write, ticket.id, &ticket.tags).await?;
+        let event = TicketEvent {
+            cursor: 0,
+            ticket_id: ticket.id,
+            event_type: EventType::TicketCreated,
+            actor,
+            occurred_at: now,
+            changes: Vec::new(),
+            reason: None,
+            comment: None,
+            ticket: ticket.clone(),
+        };
+        self.append_event(&write, &event).await?;
+        self.commit(write).await?;
+        Ok((ticket, false))
+    }
+
+    async fn find_by_request_id(&self, request_id: Option<&str>) -> Result<Option<Ticket>> {
+        let Some(request_id) = request_id else {
+            return Ok(None);
+        };
+        let row = ticket::Entity::find()
+            .filter(ticket::Column::RequestId.eq(request_id))
+            .one(&self.db)
+            .await?;
+        self.with_tags(row, &self.db).await
+    }
+
+    /// The next number of the local day `day`, taken inside the creating transaction: a
+    /// rolled-back intake gives its number back, so numbers have no gaps.
+    async fn next_sequence(&self, write: &Write, day: &str) -> Result<i64> {
+        let row = write
+            .conn()
+            .query_one_raw(self.statement(
+                "INSERT INTO ticket_sequences (day, last_value) VALUES ($1, 1) \
+                 ON CONFLICT (day) DO UPDATE SET last_value = ticket_sequences.last_value + 1 \
+                 RETURNING last_value",
+                vec![day.into()],
+            ))
+            .await?
+            .ok_or_else(|| Error::Internal("sequence upsert returned no row".into()))?;
+        Ok(row.try_get_by_index::<i64>(0)?)
+    }
+
+    pub async fn get_ticket(&self, id: i64) -> Result<Ticket> {
+        let row = ticket::Entity::find_by_id(id).one(&self.db).await?;
+        self.with_tags(row, &self.db)
+            .await?
+            .ok_or_else(|| Error::not_found("ticket", id))
+    }
+
+    pub async fn get_ticket_by_number(&self, number: &str) -> Result<Ticket> {
+        let row = ticket::Entity::find()
+            .filter(ticket::Column::Number.eq(number))
+            .one(&self.db)
+            .await?;
+        self.with_tags(row, &self.db)
+            .await?
+            .ok_or_else(|| Error::not_found("ticket", number))
+    }
+
+    async fn with_tags(
+        &self,
+        row: Option<ticket::Model>,
+        conn: &impl ConnectionTrait,
+    ) -> Result<Option<Ticket>> {
+        let Some(row) = row else { return Ok(None) };
+        let mut tags = load_tags(conn, &[row.id]).await?;
+        convert::ticket(row.clone(), tags.remove(&row.id).unwrap_or_default()).map(Some)
+    }
+
+    /// Up to `limit` tickets matching `filter` in `order`, strictly after `after`.
+    pub async fn list_tickets(
+        &self,
+        filter: &TicketFilter,
+        order: TicketOrder,
+        after: Option<Position>,
+        limit: u64,
+    ) -> Result<Vec<Ticket>> {
+        let query = order_and_seek(filtered(filter), order, after).limit(limit);
+        let rows = query.all(&self.db).await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let mut tags = load_tags(&self.db, &ids).await?;
+        rows.into_iter()
+            .map(|row| {
+                let tags = tags.remove(&row.id).unwrap_or_default();
+                convert::ticket(row, tags)
+            })
+            .collect()
+    }
+
+    /// Changes a ticket under its lock: `change` edits it and names the event; the new state
+    /// and its event commit together. An unchanged ticket writes nothing and records nothing.
+    /// `etag`, when given, must be the ticket's current one.
+    pub async fn change_ticket<F>(
+        &self,
+        id: i64,
+        etag: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+        change: F,
+    ) -> Result<(Ticket, Option<TicketEvent>)>
+    where
+        F: FnOnce(&mut Ticket) -> Result<(EventType, Note)>,
+    {
+        let write = self.begin().await?;
+        let (ticket, event) = self.change_in(&write, id, etag, actor, now, change).await?;
+        if event.is_some() {
+            self.commit(write).await?;
+        }
+        Ok((ticket, event))
+    }
+
+    /// [`Store::change_ticket`] inside a write the caller commits.
+    pub(crate) async fn change_in<F>(
+        &self,
+        write: &Write,
+        id: i64,
+        etag: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+        change: F,
+    ) -> Result<(Ticket, Option<TicketEvent>)>
+    where
+        F: FnOnce(&mut Ticket) -> Result<(EventType, Note)>,
+    {
+        let before = self.lock_ticket(write, id).await?;
+        if let Some(etag) = etag
+            && etag != before.etag()
+        {
+            return Err(Error::StaleEtag {
+                given: etag.to_owned(),
+                current: before.etag(),
+            });
+        }
+        let mut after = before.clone();
+        let (event_type, note) = change(&mut after)?;
+        let changes = diff(&before, &after);
+        if changes.is_empty() && note.comment.is_none() {
+            return Ok((before, None));
+        }
+        after.version += 1;
+        after.updated_at = now;
+        convert::ticket_row(&after).update(write.conn()).await?;
+        if after.tags != before.tags {
+            tag::Entity::delete_many()
+                .filter(tag::Column::TicketId.eq(id))
+                .exec(write.conn())
+                .await?;
+            self.insert_tags(write, id, &after.tags).await?;
+        }
+        let comment = match note.comment {
+            Some(new) => Some(self.insert_comment(write, id, new, now).await?),
+            None => None,
+        };
+        let mut event = TicketEvent {
+            cursor: 0,
+            ticket_id: id,
+            event_type,
+            actor: actor.to_owned(),
+            occurred_at: now,
+            changes,
+            reason: note.reason,
+            comment,
+            ticket: after.clone(),
+        };
+        event.cursor = self.append_event(write, &event).await?;
+        Ok((after, Some(event)))
+    }
+
+    /// Reads a ticket inside a write, locking its row against concurrent changes (SQLite's
+    /// single writer already excludes them).
+    pub(crate) async fn lock_ticket(&self, write: &Write, id: i64) -> Result<Ticket> {
+        let mut query = ticket::Entity::find_by_id(id);
+        if self.backend() == DbBackend::Postgres {
+            query = query.lock_exclusive();
+        }
+        let row = query.one(write.conn()).await?;
+        self.with_tags(row, write.conn())
+            .await?
+            .ok_or_else(|| Error::not_found("ticket", id))
+    }
+
+    async fn insert_tags(&self, write: &Write, ticket_id: i64, tags: &[String]) -> Result<()> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let rows = tags.iter().map(|t| tag::ActiveModel {
+            ticket_id: sea_orm::Set(ticket_id),
+            tag: sea_orm::Set(t.clone()),
+        });
+        tag::Entity::insert_many(rows).exec(write.conn()).await?;
+        Ok(())
+    }
+}
+
+async fn load_tags(conn: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, Vec<String>>> {
+    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(tags);
+    }
+    let rows = tag::Entity::find()
+        .filter(tag::Column::TicketId.is_in(ids.iter().copied()))
+        .order_by_asc(tag::Column::Tag)
+        .all(conn)
+        .await?;
+    for row in rows {
+        tags.entry(row.ticket_id).or_default().push(row.tag);
+    }
+    Ok(tags)
+}
+
+fn filtered(f: &TicketFilter) -> Select<ticket::Entity> {
+    use ticket::Column as C;
+    let names = |values: Vec<&'static str>| values.into_iter().map(str::to_owned);
+    let mut cond = Condition::all();
+    if !f.statuses.is_empty() {
+        cond = cond.add(C::Status.is_in(names(f.statuses.iter().map(|s| s.as_str()).collect())));
+    }
+    if !f.priorities.is_empty() {
+        cond =
+            cond.add(C::Priority.is_in(names(f.priorities.iter().map(|s| s.as_str()).collect())));
+    }
+    if !f.kinds.is_empty() {
+        cond = cond.add(C::Kind.is_in(names(f.kinds.iter().map(|s| s.as_str()).collect())));
+    }
+    if !f.channels.is_empty() {
+        cond = cond.add(C::Channel.is_in(names(f.channels.iter().map(|s| s.as_str()).collect())));
+    }
+    for (column, value) in [
+        (C::Team, &f.team),
+        (C::Assignee, &f.assignee),
+        (C::CustomerExternalId, &f.customer_external_id),
+        (C::Product, &f.product),
+    ] {
+        if let Some(value) = value {
+            cond = cond.add(column.eq(value.clone()));
+        }
+    }
+    if let Some(tag) = &f.tag {
+        cond = cond.add(
+            C::Id.in_subquery(
+                Query::select()
+                    .column(tag::Column::TicketId)
+                    .from(tag::Entity)
+                    .and_where(tag::Column::Tag.eq(tag.trim().to_lowercase()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(after) = f.created_after {
+        cond = cond.add(C::CreatedAt.gte(after));
+    }
+    if let Some(before) = f.created_before {
+        cond = cond.add(C::CreatedAt.lt(before));
+    }
+    if let Some(text) = &f.text {
+        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+        let contains = |column: C| {
+            Expr::expr(Func::lower(Expr::col(column)))
+                .like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        cond = cond.add(
+            Condition::any()
+                .add(contains(C::Title))
+                .add(contains(C::Description)),
+        );
+    }
+    ticket::Entity::find().filter(cond)
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Orders by the sort key then id, and starts strictly after the previous page's last row.
+fn order_and_seek(
+    query: Select<ticket::Entity>,
+    order: TicketOrder,
+    after: Option<Position>,
+) -> Select<ticket::Entity> {
+    use sea_orm::Order;
+    use ticket::Column as C;
+    let direction = if order.descending {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    // Strictly after (key, id) in the chosen direction.
+    let beyond = |column: C, key: sea_orm::Value, id: i64| {
+        let (key_beyond, id_beyond) = if order.descending {
+            (column.lt(key.clone()), C::Id.lt(id))
+        } else {
+            (column.gt(key.clone()), C::Id.gt(id))
+        };
+        Condition::any()
+            .add(key_beyond)
+            .add(Condition::all().add(column.eq(key)).add(id_beyond))
+    };
+    let query = match order.key {
+        SortKey::CreateTime => query,
+        SortKey::UpdateTime => query.order_by(C::UpdatedAt, direction.clone()),
+        SortKey::Priority => query.order_by(C::PriorityRank, direction.clone()),
+    };
+    let query = query.order_by(C::Id, direction);
+    match after {
+        None => query,
+        Some(Position::Id(id)) if order.descending => query.filter(C::Id.lt(id)),
+        Some(Position::Id(id)) => query.filter(C::Id.gt(id)),
+        Some(Position::UpdateTime(time, id)) => query.filter(beyond(C::UpdatedAt, time.into(), id)),
+        Some(Position::Priority(rank, id)) => {
+            query.filter(beyond(C::PriorityRank, rank.into(), id))
+        }
+    }
+}
+
+/// Where a page that ends with `ticket` stops, for `order`.
+pub fn position_of(ticket: &Ticket, order: TicketOrder) -> Position {
+    match order.key {
+        SortKey::CreateTime => Position::Id(ticket.id),
+        SortKey::UpdateTime => Position::UpdateTime(ticket.updated_at, ticket.id),
+        SortKey::Priority => Position::Priority(ticket.priority.rank(), ticket.id),
+    }
+}
