@@ -81,6 +81,16 @@ pub struct Config {
     )]
     pub max_concurrent_streams: u32,
 
+    /// Event batches a watcher may trail the live broadcast by before it is switched to
+    /// catching up from the event log.
+    #[arg(
+        long,
+        env = "FEEDBACKD_WATCH_BUFFER",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub watch_buffer: usize,
+
     /// How long shutdown waits for calls in progress before it gives up on them.
     #[arg(long, env = "FEEDBACKD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
     pub shutdown_grace: Duration,

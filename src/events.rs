@@ -22,8 +22,6 @@ use crate::store::{NOTIFY_CHANNEL, Store};
 
 /// Events one read of the log returns at most; also the most one stream message carries.
 const PAGE: u64 = 500;
-/// Broadcast batches a watcher may trail by before it falls back to the log.
-const LIVE_BUFFER: usize = 1024;
 /// Messages queued per watcher for the network.
 const WATCHER_QUEUE: usize = 16;
 /// How often the tailer looks at the log when nothing woke it: a safety net for a lost
@@ -48,9 +46,14 @@ pub struct EventHub {
 
 impl EventHub {
     /// Starts the tailer (and, on PostgreSQL, the listener that wakes it for other instances'
-    /// commits). Both stop when `shutdown` is cancelled.
-    pub async fn start(store: Store, shutdown: CancellationToken) -> Result<Arc<EventHub>> {
-        let (live, _) = broadcast::channel(LIVE_BUFFER);
+    /// commits); both stop when `shutdown` is cancelled. A watcher may trail the broadcast by
+    /// `live_buffer` batches before it falls back to the log.
+    pub async fn start(
+        store: Store,
+        live_buffer: usize,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<EventHub>> {
+        let (live, _) = broadcast::channel(live_buffer.max(1));
         let hub = Arc::new(EventHub {
             published: AtomicI64::new(store.last_cursor().await?),
             store: store.clone(),

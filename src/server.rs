@@ -50,7 +50,7 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
-    let hub = EventHub::start(store.clone(), shutdown.clone()).await?;
+    let hub = EventHub::start(store.clone(), config.watch_buffer, shutdown.clone()).await?;
     let cx = Context {
         store,
         hub,

@@ -8,7 +8,7 @@ mod validate;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::clock::Clock;
@@ -28,7 +28,9 @@ pub struct Context {
 }
 
 impl Context {
+    /// The current time to microseconds, the precision both databases keep, so that what a
+    /// call returns is exactly what a later read finds.
     fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        self.clock.now().trunc_subsecs(6)
     }
 }

@@ -1,0 +1,349 @@
+//! ListTickets: filters, orders, and keyset pages that return each ticket exactly once while
+//! new tickets keep arriving.
+
+use std::collections::HashSet;
+
+use feedbackd::proto::feedback::v1 as pb;
+
+use crate::both;
+use crate::support::{Backend, TestServer, create_with, new_ticket};
+
+both!(
+    filters_match_what_they_name,
+    pages_see_each_ticket_once_while_inserts_run,
+    orders_by_priority_and_update_time
+);
+
+async fn filters_match_what_they_name(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut c = s.client.clone();
+    let email = create_with(
+        &mut c,
+        pb::CreateTicketRequest {
+            channel: pb::Channel::Email.into(),
+            kind: pb::TicketKind::Inquiry.into(),
+            title: "Invoice question".into(),
+            product: "billing".into(),
+            tags: vec!["Invoice".into()],
+            ..new_ticket("")
+        },
+    )
+    .await;
+    let app = create_with(
+        &mut c,
+        pb::CreateTicketRequest {
+            title: "App crashes on login".into(),
+            kind: pb::TicketKind::Problem.into(),
+            description: "白屏 after the update 50%_off".into(),
+            ..new_ticket("")
+        },
+    )
+    .await;
+    let vip = create_with(
+        &mut c,
+        pb::CreateTicketRequest {
+            priority: pb::Priority::Urgent.into(),
+            customer: Some(pb::Customer {
+                external_id: "vip-9".into(),
+                phone: "13800138000".into(),
+                tier: pb::CustomerTier::Vip.into(),
+                ..Default::default()
+            }),
+            ..new_ticket("Charged twice")
+        },
+    )
+    .await;
+    c.assign_ticket(pb::AssignTicketRequest {
+        ticket_id: app.id,
+        team: "tech".into(),
+        agent: "tom".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let ids = |tickets: Vec<pb::Ticket>| tickets.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    let list = |r: pb::ListTicketsRequest| {
+        let mut c = c.clone();
+        async move { ids(c.list_tickets(r).await.unwrap().into_inner().tickets) }
+    };
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            channels: vec![pb::Channel::Email.into()],
+            ..Default::default()
+        })
+        .await,
+        [email.id]
+    );
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            kinds: vec![
+                pb::TicketKind::Problem.into(),
+                pb::TicketKind::Inquiry.into()
+            ],
+            ..Default::default()
+        })
+        .await,
+        [email.id, app.id]
+    );
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            priorities: vec![pb::Priority::Urgent.into()],
+            ..Default::default()
+        })
+        .await,
+        [vip.id]
+    );
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            statuses: vec![pb::TicketStatus::Assigned.into()],
+            ..Default::default()
+        })
+        .await,
+        [app.id]
+    );
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            team: "tech".into(),
+            ..Default::default()
+        })
+        .await,
+        [app.id]
+    );
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            assignee: "tom".into(),
+            ..Default::default()
+        })
+        .await,
+        [app.id]
+    );
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            customer_external_id: "vip-9".into(),
+            ..Default::default()
+        })
+        .await,
+        [vip.id]
+    );
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            product: "billing".into(),
+            ..Default::default()
+        })
+        .await,
+        [email.id]
+    );
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            tag: "invoice".into(),
+            ..Default::default()
+        })
+        .await,
+        [email.id]
+    );
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            text: "CRASHES".into(),
+            ..Default::default()
+        })
+        .await,
+        [app.id]
+    );
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            text: "白屏".into(),
+            ..Default::default()
+        })
+        .await,
+        [app.id]
+    );
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            text: "50%_".into(),
+            ..Default::default()
+        })
+        .await,
+        [app.id],
+        "% and _ are literal"
+    );
+    assert!(
+        list(pb::ListTicketsRequest {
+            text: "5%".into(),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            team: "tech".into(),
+            kinds: vec![pb::TicketKind::Inquiry.into()],
+            ..Default::default()
+        })
+        .await,
+        Vec::<i64>::new()
+    );
+    let after = vip.create_time.clone().unwrap();
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            created_after: Some(after.clone()),
+            ..Default::default()
+        })
+        .await,
+        [vip.id]
+    );
+    assert_eq!(
+        list(pb::ListTicketsRequest {
+            created_before: Some(after),
+            ..Default::default()
+        })
+        .await,
+        [email.id, app.id]
+    );
+    s.stop().await;
+}
+
+async fn pages_see_each_ticket_once_while_inserts_run(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut c = s.client.clone();
+    for i in 0..60 {
+        create_with(&mut c, new_ticket(&format!("existing {i}"))).await;
+    }
+    let writer = {
+        let mut w = s.client().await;
+        tokio::spawn(async move {
+            for i in 0..60 {
+                create_with(&mut w, new_ticket(&format!("new {i}"))).await;
+            }
+        })
+    };
+    for order_by in [
+        "create_time",
+        "create_time desc",
+        "priority",
+        "update_time desc",
+    ] {
+        let mut seen = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = c
+                .list_tickets(pb::ListTicketsRequest {
+                    page_size: 7,
+                    page_token: token,
+                    order_by: order_by.into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            seen.extend(page.tickets.iter().map(|t| (t.id, t.title.clone())));
+            token = page.next_page_token;
+            if token.is_empty() {
+                break;
+            }
+        }
+        let unique: HashSet<i64> = seen.iter().map(|(id, _)| *id).collect();
+        assert_eq!(unique.len(), seen.len(), "{order_by}: no ticket twice");
+        for i in 0..60 {
+            assert!(
+                seen.iter()
+                    .any(|(_, title)| *title == format!("existing {i}")),
+                "{order_by}: existing {i} seen"
+            );
+        }
+    }
+    writer.await.unwrap();
+    let err = c
+        .list_tickets(pb::ListTicketsRequest {
+            page_size: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .next_page_token;
+    let mismatched = c
+        .list_tickets(pb::ListTicketsRequest {
+            page_size: 5,
+            page_token: err,
+            team: "other".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        crate::support::bad_fields(&mismatched),
+        ["page_token"],
+        "a token only continues its own query"
+    );
+    s.stop().await;
+}
+
+async fn orders_by_priority_and_update_time(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut c = s.client.clone();
+    let mut made = Vec::new();
+    for (title, priority) in [
+        ("low", pb::Priority::Low),
+        ("urgent", pb::Priority::Urgent),
+        ("medium", pb::Priority::Medium),
+        ("high", pb::Priority::High),
+        ("urgent2", pb::Priority::Urgent),
+    ] {
+        made.push(
+            create_with(
+                &mut c,
+                pb::CreateTicketRequest {
+                    priority: priority.into(),
+                    ..new_ticket(title)
+                },
+            )
+            .await,
+        );
+    }
+    let titles =
+        |r: pb::ListTicketsResponse| r.tickets.into_iter().map(|t| t.title).collect::<Vec<_>>();
+    let by_priority = c
+        .list_tickets(pb::ListTicketsRequest {
+            order_by: "priority".into(),
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let token = by_priority.next_page_token.clone();
+    let mut all = titles(by_priority);
+    let rest = c
+        .list_tickets(pb::ListTicketsRequest {
+            order_by: "priority".into(),
+            page_size: 10,
+            page_token: token,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    all.extend(titles(rest));
+    assert_eq!(all, ["urgent", "urgent2", "high", "medium", "low"]);
+    // Touch the first ticket: it becomes the most recently updated.
+    c.assign_ticket(pb::AssignTicketRequest {
+        ticket_id: made[0].id,
+        team: "ops".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let recent = c
+        .list_tickets(pb::ListTicketsRequest {
+            order_by: "update_time desc".into(),
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(titles(recent), ["low"]);
+    s.stop().await;
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real server on 127.0.0.1:0, spoken to only through the generated
+//! client, each test once on SQLite and once on PostgreSQL.
+
+mod support;
+
+mod concurrency;
+mod lifecycle;
+mod listing;
+mod server;
+mod validation;
+mod watch;

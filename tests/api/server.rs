@@ -1,0 +1,138 @@
+//! What every gRPC user relies on before the first ticket: health, reflection, clear
+//! startup failures.
+
+use feedbackd::config::Config;
+use feedbackd::server::RunningServer;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::both;
+use crate::support::{Backend, TestServer};
+
+both!(
+    health_reports_serving_overall_and_per_service,
+    reflection_lists_every_service
+);
+
+async fn health_reports_serving_overall_and_per_service(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut health = HealthClient::new(channel(&s).await);
+    for service in ["", "feedback.v1.TicketService"] {
+        let reply = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.status, ServingStatus::Serving as i32, "{service:?}");
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "nope.v1.Nothing".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    s.stop().await;
+}
+
+async fn reflection_lists_every_service(backend: Backend) {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let s = TestServer::start(backend).await;
+    let mut reflection = ServerReflectionClient::new(channel(&s).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = reflection
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        replies.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("a service list")
+    };
+    let mut names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "feedback.v1.TicketService",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection"
+        ]
+    );
+    // Older clients (grpcurl before v1 reflection) ask v1alpha.
+    {
+        use tonic_reflection::pb::v1alpha::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let mut alpha = ServerReflectionClient::new(channel(&s).await);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut replies = alpha
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) =
+            replies.message().await.unwrap().unwrap().message_response
+        else {
+            panic!("a service list from v1alpha")
+        };
+        assert!(
+            list.service
+                .iter()
+                .any(|s| s.name == "feedback.v1.TicketService")
+        );
+    }
+    // The descriptors carry the .proto comments, which `grpcurl describe` prints.
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(
+            "feedback.v1.TicketService".into(),
+        )),
+    };
+    let mut replies = reflection
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::FileDescriptorResponse(files)) =
+        replies.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("descriptors")
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
+    s.stop().await;
+}
+
+async fn channel(s: &TestServer) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(s.server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_unopenable_database_fails_at_once() {
+    let config = Config::with_database("sqlite:///nonexistent-dir/for/sure/x.db?mode=rwc");
+    let err = RunningServer::start(config)
+        .await
+        .err()
+        .expect("start fails");
+    assert!(
+        err.to_string().contains("cannot open the database"),
+        "{err}"
+    );
+}

@@ -1,0 +1,191 @@
+//! Starting the real server for a test, on SQLite or on the PostgreSQL that
+//! `scripts/test.sh` starts, and talking to it through the generated clients.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use feedbackd::config::Config;
+use feedbackd::domain::clock::{Clock, SystemClock};
+use feedbackd::proto::feedback::v1 as pb;
+use feedbackd::server::RunningServer;
+use pb::ticket_service_client::TicketServiceClient;
+use sea_orm::{ConnectionTrait, Database};
+use tonic::transport::Channel;
+
+pub type Client = TicketServiceClient<Channel>;
+
+/// The database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database for one test; SQLite's file lives as long as this value.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("feedbackd.db").display()
+                );
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => TestDb {
+                url: fresh_postgres_database().await,
+                _dir: None,
+            },
+        }
+    }
+}
+
+/// Creates an empty database on the test cluster and returns its URL.
+async fn fresh_postgres_database() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = std::env::var("FEEDBACKD_TEST_POSTGRES_URL").expect(
+        "FEEDBACKD_TEST_POSTGRES_URL is not set: run the suite with scripts/test.sh, which starts a \
+         throwaway PostgreSQL cluster for it",
+    );
+    let name = format!(
+        "t_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = Database::connect(&base)
+        .await
+        .expect("connect to the test cluster");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create a test database");
+    admin.close().await.ok();
+    let (prefix, _) = base.rsplit_once('/').expect("a URL with a database name");
+    format!("{prefix}/{name}")
+}
+
+/// The real server on 127.0.0.1 and a connected client.
+pub struct TestServer {
+    pub server: RunningServer,
+    pub client: Client,
+    pub db: Arc<TestDb>,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_on(
+            Arc::new(TestDb::new(backend).await),
+            Arc::new(SystemClock),
+            |_| {},
+        )
+        .await
+    }
+
+    /// A server on an existing database (a second instance), with a clock and settings.
+    pub async fn start_on(
+        db: Arc<TestDb>,
+        clock: Arc<dyn Clock>,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let mut config = Config::with_database(db.url.clone());
+        config.db_max_connections = 8;
+        configure(&mut config);
+        let server = RunningServer::start_with_clock(config, clock)
+            .await
+            .expect("server starts");
+        let client = connect(&server).await;
+        TestServer { server, client, db }
+    }
+
+    /// Another client on its own connection.
+    pub async fn client(&self) -> Client {
+        connect(&self.server).await
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await.expect("clean shutdown");
+    }
+}
+
+pub async fn connect(server: &RunningServer) -> Client {
+    TicketServiceClient::connect(server.url())
+        .await
+        .expect("client connects")
+}
+
+/// Runs an async test body once on SQLite and once on PostgreSQL: `both!(name)` makes
+/// `name::sqlite` and `name::postgres` from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! both {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
+/// A valid request; tests change what they need.
+pub fn new_ticket(title: &str) -> pb::CreateTicketRequest {
+    pb::CreateTicketRequest {
+        channel: pb::Channel::App.into(),
+        kind: pb::TicketKind::Complaint.into(),
+        title: title.to_owned(),
+        description: "The refund for order 1234 has not arrived after two weeks.".into(),
+        product: "mall".into(),
+        customer: Some(pb::Customer {
+            external_id: "cust-1".into(),
+            name: "Li Lei".into(),
+            phone: "+86 138 0013 8000".into(),
+            email: "li.lei@example.com".into(),
+            tier: pb::CustomerTier::Standard.into(),
+        }),
+        tags: vec!["refund".into()],
+        actor: "app-connector".into(),
+        ..Default::default()
+    }
+}
+
+pub async fn create(client: &mut Client, title: &str) -> pb::Ticket {
+    create_with(client, new_ticket(title)).await
+}
+
+pub async fn create_with(client: &mut Client, request: pb::CreateTicketRequest) -> pb::Ticket {
+    client
+        .create_ticket(request)
+        .await
+        .expect("create")
+        .into_inner()
+        .ticket
+        .expect("ticket")
+}
+
+/// The field names of an INVALID_ARGUMENT's BadRequest details.
+pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    let bad = status
+        .get_details_bad_request()
+        .expect("BadRequest details");
+    bad.field_violations.into_iter().map(|v| v.field).collect()
+}
+
+pub fn status_of(t: &pb::Ticket) -> pb::TicketStatus {
+    pb::TicketStatus::try_from(t.status).expect("known status")
+}

@@ -1,0 +1,319 @@
+//! WatchTickets: replay then live with no gap and no duplicate, resume by cursor, slow
+//! watchers, many watchers, filters, and shutdown.
+
+use std::time::Duration;
+
+use feedbackd::proto::feedback::v1 as pb;
+use futures::future::join_all;
+use tonic::{Code, Streaming};
+
+use crate::both;
+use crate::support::{Backend, Client, TestServer, create, new_ticket};
+
+both!(
+    resume_with_cursor_loses_nothing_and_repeats_nothing,
+    a_slow_watcher_catches_up_from_the_log,
+    thousand_watchers_all_receive_an_event,
+    filters_follow_tickets_out_of_a_queue,
+    cursor_beyond_the_log_is_out_of_range,
+    shutdown_ends_streams_with_a_resume_cursor
+);
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+async fn next(stream: &mut Streaming<pb::WatchTicketsResponse>) -> Vec<pb::TicketEvent> {
+    tokio::time::timeout(PATIENCE, stream.message())
+        .await
+        .expect("a message in time")
+        .expect("stream ok")
+        .expect("stream open")
+        .events
+}
+
+/// Reads until `n` events have arrived.
+async fn take(stream: &mut Streaming<pb::WatchTicketsResponse>, n: usize) -> Vec<pb::TicketEvent> {
+    let mut events = Vec::new();
+    while events.len() < n {
+        events.extend(next(stream).await);
+    }
+    events
+}
+
+async fn watch(
+    c: &mut Client,
+    request: pb::WatchTicketsRequest,
+) -> Streaming<pb::WatchTicketsResponse> {
+    c.watch_tickets(request)
+        .await
+        .expect("watch starts")
+        .into_inner()
+}
+
+fn cursors(events: &[pb::TicketEvent]) -> Vec<i64> {
+    events.iter().map(|e| e.cursor).collect()
+}
+
+async fn resume_with_cursor_loses_nothing_and_repeats_nothing(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut c = s.client.clone();
+    for i in 0..5 {
+        create(&mut c, &format!("before {i}")).await;
+    }
+    // From the start of the log: replay, then live.
+    let mut stream = watch(
+        &mut c,
+        pb::WatchTicketsRequest {
+            after_cursor: Some(0),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut writer = s.client().await;
+    let producer = tokio::spawn(async move {
+        for i in 0..40 {
+            create(&mut writer, &format!("during {i}")).await;
+        }
+    });
+    let first = take(&mut stream, 12).await;
+    drop(stream); // disconnect mid-stream
+    let last_seen = first.last().unwrap().cursor;
+    producer.await.unwrap();
+    let mut resumed = watch(
+        &mut c,
+        pb::WatchTicketsRequest {
+            after_cursor: Some(last_seen),
+            ..Default::default()
+        },
+    )
+    .await;
+    let rest = take(&mut resumed, 45 - first.len()).await;
+    let mut all = cursors(&first);
+    all.extend(cursors(&rest));
+    let expected: Vec<i64> = (1..=45).collect();
+    assert_eq!(
+        all, expected,
+        "every event once, in order, across the reconnect"
+    );
+    let titles: Vec<_> = first
+        .iter()
+        .chain(&rest)
+        .map(|e| e.ticket.as_ref().unwrap().title.clone())
+        .collect();
+    assert_eq!(titles[0], "before 0");
+    assert_eq!(titles[44], "during 39");
+    // Nothing more arrives: no duplicate at the seam.
+    let extra = tokio::time::timeout(Duration::from_millis(300), resumed.message()).await;
+    assert!(extra.is_err(), "no further events: {extra:?}");
+    s.stop().await;
+}
+
+async fn a_slow_watcher_catches_up_from_the_log(backend: Backend) {
+    let db = std::sync::Arc::new(crate::support::TestDb::new(backend).await);
+    let s = TestServer::start_on(
+        db,
+        std::sync::Arc::new(feedbackd::domain::clock::SystemClock),
+        |c| c.watch_buffer = 2,
+    )
+    .await;
+    let mut c = s.client.clone();
+    let mut slow = watch(&mut c, pb::WatchTicketsRequest::default()).await;
+    // The watcher reads nothing while 300 tickets come in: far more than its live buffer and
+    // the network buffers hold.
+    let mut writer = s.client().await;
+    for i in 0..300 {
+        create(&mut writer, &format!("burst {i}")).await;
+    }
+    let events = take(&mut slow, 300).await;
+    assert_eq!(
+        cursors(&events),
+        (1..=300).collect::<Vec<i64>>(),
+        "nothing dropped, nothing twice"
+    );
+    s.stop().await;
+}
+
+async fn thousand_watchers_all_receive_an_event(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    // 10 connections of 100 streams each, as 1,000 agent desktops behind a few proxies.
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        clients.push(s.client().await);
+    }
+    let streams = join_all((0..1000).map(|i| {
+        let mut c = clients[i % 10].clone();
+        async move { watch(&mut c, pb::WatchTicketsRequest::default()).await }
+    }))
+    .await;
+    let mut c = s.client.clone();
+    let t = create(&mut c, "for everyone").await;
+    let received = join_all(
+        streams
+            .into_iter()
+            .map(|mut stream| async move { next(&mut stream).await }),
+    )
+    .await;
+    assert_eq!(received.len(), 1000);
+    for events in received {
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].ticket_id, t.id);
+        assert_eq!(events[0].r#type, pb::EventType::TicketCreated as i32);
+    }
+    s.stop().await;
+}
+
+async fn filters_follow_tickets_out_of_a_queue(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut c = s.client.clone();
+    let t = create(&mut c, "moving").await;
+    let other = create(&mut c, "other").await;
+    let mut billing = watch(
+        &mut c,
+        pb::WatchTicketsRequest {
+            team: "billing".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut comments = watch(
+        &mut c,
+        pb::WatchTicketsRequest {
+            ticket_id: t.id,
+            event_types: vec![pb::EventType::CommentAdded.into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut customer = watch(
+        &mut c,
+        pb::WatchTicketsRequest {
+            customer_external_id: "cust-1".into(),
+            after_cursor: Some(0),
+            ..Default::default()
+        },
+    )
+    .await;
+    c.assign_ticket(pb::AssignTicketRequest {
+        ticket_id: t.id,
+        team: "billing".into(),
+        agent: "bea".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.assign_ticket(pb::AssignTicketRequest {
+        ticket_id: other.id,
+        team: "tech".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.acknowledge_ticket(pb::AcknowledgeTicketRequest {
+        ticket_id: t.id,
+        agent: "bea".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.add_comment(pb::AddCommentRequest {
+        ticket_id: t.id,
+        visibility: 1,
+        body: "hi".into(),
+        author: "bea".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.assign_ticket(pb::AssignTicketRequest {
+        ticket_id: t.id,
+        team: "finance".into(),
+        agent: "fay".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let seen = take(&mut billing, 4).await;
+    let types: Vec<_> = seen
+        .iter()
+        .map(|e| pb::EventType::try_from(e.r#type).unwrap())
+        .collect();
+    use pb::EventType as E;
+    assert_eq!(
+        types,
+        [
+            E::TicketAssigned,
+            E::TicketAcknowledged,
+            E::CommentAdded,
+            E::TicketAssigned
+        ]
+    );
+    assert!(
+        seen.iter().all(|e| e.ticket_id == t.id),
+        "tech's ticket is not billing's business"
+    );
+    assert_eq!(
+        seen[3].ticket.as_ref().unwrap().team,
+        "finance",
+        "billing sees the ticket leave"
+    );
+    let comment = take(&mut comments, 1).await;
+    assert_eq!(comment[0].comment.as_ref().unwrap().body, "hi");
+    let all_of_customer = take(&mut customer, 7).await;
+    assert_eq!(
+        all_of_customer.len(),
+        7,
+        "both tickets' events, replayed then live"
+    );
+    s.stop().await;
+}
+
+async fn cursor_beyond_the_log_is_out_of_range(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut c = s.client.clone();
+    create(&mut c, "one").await;
+    let err = c
+        .watch_tickets(pb::WatchTicketsRequest {
+            after_cursor: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+    let mut at_end = watch(
+        &mut c,
+        pb::WatchTicketsRequest {
+            after_cursor: Some(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    create(&mut c, "two").await;
+    assert_eq!(cursors(&next(&mut at_end).await), [2]);
+    s.stop().await;
+}
+
+async fn shutdown_ends_streams_with_a_resume_cursor(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut c = s.client.clone();
+    let mut stream = watch(&mut c, pb::WatchTicketsRequest::default()).await;
+    create(&mut c, "last before shutdown").await;
+    assert_eq!(cursors(&next(&mut stream).await), [1]);
+    let stopping = tokio::spawn(s.server.shutdown());
+    let end = tokio::time::timeout(PATIENCE, stream.message())
+        .await
+        .expect("the stream ends promptly");
+    let status = end.expect_err("ends with a status");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains("after_cursor=1"),
+        "{}",
+        status.message()
+    );
+    tokio::time::timeout(PATIENCE, stopping)
+        .await
+        .expect("shutdown completes")
+        .unwrap()
+        .expect("clean");
+    let refused = new_ticket("after shutdown");
+    assert!(c.create_ticket(refused).await.is_err(), "no longer serving");
+}
