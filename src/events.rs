@@ -205,7 +205,8 @@ impl Watcher {
             let mut batches = match first {
                 Ok(batch) => vec![batch],
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    return Ok(self.note_lag(missed));
+                    self.note_lag(missed);
+                    return Ok(());
                 }
                 Err(broadcast::error::RecvError::Closed) => return Err(self.shutting_down()),
             };
@@ -218,7 +219,8 @@ impl Watcher {
                     }
                     Err(broadcast::error::TryRecvError::Lagged(missed)) => {
                         self.send(batches.iter().flat_map(|b| b.iter())).await?;
-                        return Ok(self.note_lag(missed));
+                        self.note_lag(missed);
+                        return Ok(());
                     }
                     Err(_) => break,
                 }

@@ -86,7 +86,17 @@ pub async fn serve(
         .max_concurrent_streams(config.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .layer(rpc_trace())
+        // One span per RPC with its method; one log line when it ends, with its gRPC status
+        // code and duration.
+        .layer(
+            TraceLayer::new_for_grpc()
+                .make_span_with(rpc_span)
+                .on_request(())
+                .on_response(rpc_response)
+                .on_body_chunk(())
+                .on_eos(rpc_end)
+                .on_failure(()),
+        )
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
@@ -105,38 +115,30 @@ pub async fn serve(
     Ok(())
 }
 
-/// One span per RPC, with its method; one log line when it ends, with its gRPC status code
-/// and duration.
-fn rpc_trace() -> TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
-    impl Fn(&http::Request<tonic::body::Body>) -> tracing::Span + Clone,
-    (),
-    impl Fn(&http::Response<tonic::body::Body>, Duration, &tracing::Span) + Clone,
-    (),
-    impl Fn(Option<&http::HeaderMap>, Duration, &tracing::Span) + Clone,
-    (),
-> {
-    TraceLayer::new_for_grpc()
-        .make_span_with(|request: &http::Request<tonic::body::Body>| {
-            tracing::info_span!("rpc", method = %request.uri().path(), started_ms = tracing::field::Empty)
-        })
-        .on_request(())
-        .on_response(|response: &http::Response<tonic::body::Body>, latency: Duration, span: &tracing::Span| {
-            // Errors come back as headers only; successes carry their status in trailers.
-            match grpc_code(response.headers()) {
-                Some(code) => log_end(code, latency),
-                None => {
-                    span.record("started_ms", latency.as_secs_f64() * 1e3);
-                }
-            }
-        })
-        .on_body_chunk(())
-        .on_eos(|trailers: Option<&http::HeaderMap>, stream: Duration, _span: &tracing::Span| {
-            if let Some(code) = trailers.and_then(grpc_code) {
-                log_end(code, stream);
-            }
-        })
-        .on_failure(())
+/// One span per RPC, with its method.
+fn rpc_span(request: &http::Request<tonic::body::Body>) -> tracing::Span {
+    tracing::info_span!("rpc", method = %request.uri().path(), started_ms = tracing::field::Empty)
+}
+
+/// Errors come back as headers only: log them here. Successes carry their status in the
+/// trailers: note when the response started, and log at the end of the stream.
+fn rpc_response(
+    response: &http::Response<tonic::body::Body>,
+    latency: Duration,
+    span: &tracing::Span,
+) {
+    match grpc_code(response.headers()) {
+        Some(code) => log_end(code, latency),
+        None => {
+            span.record("started_ms", latency.as_secs_f64() * 1e3);
+        }
+    }
+}
+
+fn rpc_end(trailers: Option<&http::HeaderMap>, stream: Duration, _span: &tracing::Span) {
+    if let Some(code) = trailers.and_then(grpc_code) {
+        log_end(code, stream);
+    }
 }
 
 fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {

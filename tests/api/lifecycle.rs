@@ -95,10 +95,7 @@ async fn whole_lifecycle(backend: Backend) {
     .await;
     let t = reply.ticket.unwrap();
     assert_eq!(status_of(&t), S::InProgress);
-    let first_response = t
-        .first_response_time
-        .clone()
-        .expect("first response recorded");
+    let first_response = t.first_response_time.expect("first response recorded");
 
     let t = c
         .set_pending(pb::SetPendingRequest {

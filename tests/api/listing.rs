@@ -184,10 +184,10 @@ async fn filters_match_what_they_name(backend: Backend) {
         .await,
         Vec::<i64>::new()
     );
-    let after = vip.create_time.clone().unwrap();
+    let after = vip.create_time.unwrap();
     assert_eq!(
         list(pb::ListTicketsRequest {
-            created_after: Some(after.clone()),
+            created_after: Some(after),
             ..Default::default()
         })
         .await,
