@@ -17,7 +17,6 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
-            eprintln!("feedbackd: {error:#}");
             ExitCode::FAILURE
         }
     }

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
+use tonic::transport::server::TcpIncoming;
 use tower_http::trace::TraceLayer;
 
 use crate::api::{Context, TicketApi};
@@ -101,7 +101,11 @@ pub async fn serve(
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(tickets)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop);
+        .serve_with_incoming_shutdown(
+            // Replies are small and latency matters: no Nagle delay on accepted connections.
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            stop,
+        );
 
     tokio::pin!(server);
     tokio::select! {

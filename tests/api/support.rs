@@ -96,6 +96,11 @@ impl TestServer {
         clock: Arc<dyn Clock>,
         configure: impl FnOnce(&mut Config),
     ) -> TestServer {
+        // The server's logs, for a failing test: RUST_LOG=feedbackd=debug cargo test -- --nocapture
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let mut config = Config::with_database(db.url.clone());
         config.db_max_connections = 8;
         configure(&mut config);

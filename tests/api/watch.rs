@@ -115,10 +115,20 @@ async fn a_slow_watcher_catches_up_from_the_log(backend: Backend) {
         |c| c.watch_buffer = 2,
     )
     .await;
-    let mut c = s.client.clone();
-    let mut slow = watch(&mut c, pb::WatchTicketsRequest::default()).await;
-    // The watcher reads nothing while 300 tickets come in: far more than its live buffer and
-    // the network buffers hold.
+    // A reader on a tiny HTTP/2 window: the server can send it almost nothing until it reads,
+    // so its live buffer overflows and it must catch up from the log.
+    let channel = tonic::transport::Endpoint::from_shared(s.server.url())
+        .unwrap()
+        .initial_stream_window_size(Some(1024))
+        .initial_connection_window_size(Some(1024))
+        .connect()
+        .await
+        .unwrap();
+    let mut slow = watch(
+        &mut pb::ticket_service_client::TicketServiceClient::new(channel),
+        pb::WatchTicketsRequest::default(),
+    )
+    .await;
     let mut writer = s.client().await;
     for i in 0..300 {
         create(&mut writer, &format!("burst {i}")).await;
