@@ -5,6 +5,7 @@ mod convert;
 mod paging;
 mod tickets;
 mod validate;
+mod verbs;
 
 use std::sync::Arc;
 

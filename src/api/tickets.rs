@@ -10,10 +10,11 @@ use super::Context;
 use super::convert;
 use super::paging;
 use super::validate::{Check, actor};
+use super::verbs::{VerbCall, VerbRequest};
 use crate::domain::acknowledgement::{acknowledgement_text, expected_response_within};
 use crate::domain::contact::{is_valid_email, is_valid_phone, missing_contact};
 use crate::domain::event::EventType;
-use crate::domain::lifecycle::{self, Action, Verb};
+use crate::domain::lifecycle::{self, Verb};
 use crate::domain::query::{SortKey, TicketFilter, TicketOrder, WatchFilter};
 use crate::domain::ticket::{Customer, NewTicket, Tier, limits};
 use crate::error::{Error, Result};
@@ -37,22 +38,24 @@ impl TicketApi {
         Self { cx }
     }
 
-    /// Runs a lifecycle verb and records its event.
-    async fn act(
-        &self,
-        id: i64,
-        etag: &str,
-        actor: &str,
-        reason: Option<String>,
-        action: Action,
-    ) -> Result<pb::Ticket> {
+    /// Validates a lifecycle verb's request, applies it and records its event.
+    async fn verb(&self, request: impl VerbRequest) -> Result<pb::Ticket> {
+        let mut check = Check::new();
+        let VerbCall {
+            ticket_id,
+            etag,
+            actor,
+            reason,
+            action,
+        } = request.read(&mut check);
+        check.finish()?;
         let now = self.cx.now();
         let event_type = action.event_type();
-        let etag = Some(etag).filter(|e| !e.is_empty());
+        let etag = Some(etag.as_str()).filter(|e| !e.is_empty());
         let (ticket, _) = self
             .cx
             .store
-            .change_ticket(id, etag, actor, now, |t| {
+            .change_ticket(ticket_id, etag, &actor, now, |t| {
                 lifecycle::apply(t, action, now)?;
                 Ok((
                     event_type,
@@ -471,55 +474,14 @@ impl TicketService for TicketApi {
     }
 
     async fn assign_ticket(&self, request: Request<pb::AssignTicketRequest>) -> Reply<pb::Ticket> {
-        let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                let id = check.id("ticket_id", r.ticket_id);
-                let team = check.optional_text("team", &r.team, limits::TEAM);
-                let agent = check.optional_text("agent", &r.agent, limits::TEAM);
-                if team.is_none() && agent.is_none() {
-                    check.add("agent", "set a team, an agent, or both");
-                }
-                if r.transfer_ownership && agent.is_none() {
-                    check.add("transfer_ownership", "needs an agent to own the ticket");
-                }
-                let reason = check.optional_text("reason", &r.reason, limits::REASON);
-                let actor = actor(&mut check, "actor", &r.actor);
-                check.finish()?;
-                let action = Action::Assign {
-                    team,
-                    agent,
-                    transfer_ownership: r.transfer_ownership,
-                };
-                self.act(id, &r.etag, &actor, reason, action).await
-            }
-            .await,
-        )
+        reply(self.verb(request.into_inner()).await)
     }
 
     async fn acknowledge_ticket(
         &self,
         request: Request<pb::AcknowledgeTicketRequest>,
     ) -> Reply<pb::Ticket> {
-        let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                let id = check.id("ticket_id", r.ticket_id);
-                let agent = check.text("agent", &r.agent, true, limits::ACTOR);
-                check.finish()?;
-                self.act(
-                    id,
-                    &r.etag,
-                    &agent.clone(),
-                    None,
-                    Action::Acknowledge { agent },
-                )
-                .await
-            }
-            .await,
-        )
+        reply(self.verb(request.into_inner()).await)
     }
 
     async fn add_comment(
@@ -598,99 +560,26 @@ impl TicketService for TicketApi {
     }
 
     async fn set_pending(&self, request: Request<pb::SetPendingRequest>) -> Reply<pb::Ticket> {
-        let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                let id = check.id("ticket_id", r.ticket_id);
-                let reason = check.optional_text("reason", &r.reason, limits::REASON);
-                let actor = actor(&mut check, "actor", &r.actor);
-                check.finish()?;
-                self.act(
-                    id,
-                    &r.etag,
-                    &actor,
-                    reason.clone(),
-                    Action::SetPending { reason },
-                )
-                .await
-            }
-            .await,
-        )
+        reply(self.verb(request.into_inner()).await)
     }
 
     async fn resume_ticket(&self, request: Request<pb::ResumeTicketRequest>) -> Reply<pb::Ticket> {
-        let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                let id = check.id("ticket_id", r.ticket_id);
-                let actor = actor(&mut check, "actor", &r.actor);
-                check.finish()?;
-                self.act(id, &r.etag, &actor, None, Action::Resume).await
-            }
-            .await,
-        )
+        reply(self.verb(request.into_inner()).await)
     }
 
     async fn resolve_ticket(
         &self,
         request: Request<pb::ResolveTicketRequest>,
     ) -> Reply<pb::Ticket> {
-        let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                let id = check.id("ticket_id", r.ticket_id);
-                let summary = check.text(
-                    "resolution_summary",
-                    &r.resolution_summary,
-                    true,
-                    limits::RESOLUTION,
-                );
-                let actor = actor(&mut check, "actor", &r.actor);
-                check.finish()?;
-                self.act(id, &r.etag, &actor, None, Action::Resolve { summary })
-                    .await
-            }
-            .await,
-        )
+        reply(self.verb(request.into_inner()).await)
     }
 
     async fn close_ticket(&self, request: Request<pb::CloseTicketRequest>) -> Reply<pb::Ticket> {
-        let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                let id = check.id("ticket_id", r.ticket_id);
-                let actor = actor(&mut check, "actor", &r.actor);
-                check.finish()?;
-                self.act(id, &r.etag, &actor, None, Action::Close).await
-            }
-            .await,
-        )
+        reply(self.verb(request.into_inner()).await)
     }
 
     async fn reopen_ticket(&self, request: Request<pb::ReopenTicketRequest>) -> Reply<pb::Ticket> {
-        let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                let id = check.id("ticket_id", r.ticket_id);
-                let reason = check.text("reason", &r.reason, true, limits::REASON);
-                let actor = actor(&mut check, "actor", &r.actor);
-                check.finish()?;
-                self.act(
-                    id,
-                    &r.etag,
-                    &actor,
-                    Some(reason.clone()),
-                    Action::Reopen { reason },
-                )
-                .await
-            }
-            .await,
-        )
+        reply(self.verb(request.into_inner()).await)
     }
 
     async fn list_ticket_events(

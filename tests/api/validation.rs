@@ -222,7 +222,7 @@ async fn other_requests_name_their_fields(backend: Backend) {
         })
         .await
         .unwrap_err();
-    assert_eq!(bad_fields(&err), ["ticket_id", "agent"]);
+    assert_eq!(bad_fields(&err), ["agent", "ticket_id"]);
     let err = c
         .acknowledge_ticket(pb::AcknowledgeTicketRequest {
             ticket_id: t.id,
