@@ -13,6 +13,10 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tower_http::trace::TraceLayer;
 
+use tonic::server::NamedService;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
 use crate::api::{Context, TicketApi};
 use crate::config::Config;
 use crate::domain::clock::{Clock, SystemClock};
@@ -60,6 +64,11 @@ pub async fn serve(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<TicketServiceServer<TicketApi>>().await;
+    tokio::spawn(watch_database(
+        cx.store.clone(),
+        health.clone(),
+        shutdown.clone(),
+    ));
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
@@ -117,6 +126,42 @@ pub async fn serve(
     shutdown.cancel();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often health checks the database.
+const DATABASE_CHECK: Duration = Duration::from_secs(5);
+
+/// Reports NOT_SERVING, overall and for the ticket service, while the database does not
+/// answer, so load balancers route around an instance that cannot work.
+async fn watch_database(store: Store, health: HealthReporter, shutdown: CancellationToken) {
+    let mut serving = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(DATABASE_CHECK) => {}
+        }
+        let reachable = store.ping().await;
+        if reachable.is_ok() == serving {
+            continue;
+        }
+        serving = reachable.is_ok();
+        let status = if serving {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        match &reachable {
+            Ok(()) => tracing::info!("database reachable again; serving"),
+            Err(error) => tracing::error!(%error, "database unreachable; reporting NOT_SERVING"),
+        }
+        health.set_service_status("", status).await;
+        health
+            .set_service_status(
+                <TicketServiceServer<TicketApi> as NamedService>::NAME,
+                status,
+            )
+            .await;
+    }
 }
 
 /// One span per RPC, with its method.
