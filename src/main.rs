@@ -34,6 +34,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let signal = shutdown_signal()?;
     tracing::info!(
         address = %listener.local_addr()?,
         database = config.database_kind(),
@@ -41,14 +42,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         version = env!("CARGO_PKG_VERSION"),
         "feedbackd serving"
     );
-    server::serve(
-        &config,
-        store,
-        Arc::new(SystemClock),
-        listener,
-        shutdown_signal(),
-    )
-    .await
+    server::serve(&config, store, Arc::new(SystemClock), listener, signal).await
 }
 
 fn init_logging(config: &Config) {
@@ -62,19 +56,24 @@ fn init_logging(config: &Config) {
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("a SIGTERM handler can be installed");
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are in place when this returns, so
+/// a signal that arrives once the server says it is serving is never missed.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
         tokio::select! {
-            _ = interrupt => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

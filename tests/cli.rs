@@ -1,0 +1,134 @@
+//! The `feedbackd` binary as an operator runs it: zero-flag start, clear startup failures,
+//! graceful stop on SIGTERM, `migrate`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn feedbackd(dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_feedbackd"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env_remove("FEEDBACKD_DATABASE_URL");
+    command
+}
+
+/// Waits for a stderr line containing `needle`, returning every line read so far.
+fn wait_for(child: &mut Child, needle: &str) -> Vec<String> {
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep draining after the caller stops listening: a closed pipe would fail the
+        // server's next log write.
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        let found = line.contains(needle);
+        lines.push(line);
+        if found {
+            return lines;
+        }
+    }
+    panic!("no line with {needle:?}; got {lines:#?}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn serves_with_no_flags_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    // No flags but the port, so parallel test runs do not collide on 50051.
+    let port = free_port();
+    let mut child = feedbackd(dir.path(), &["--listen", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = wait_for(&mut child, "feedbackd serving");
+    let started = lines.last().unwrap();
+    for part in [
+        &format!("127.0.0.1:{port}"),
+        "sqlite",
+        env!("CARGO_PKG_VERSION"),
+    ] {
+        assert!(
+            started.contains(part),
+            "the startup line names {part}: {started}"
+        );
+    }
+    assert!(
+        dir.path().join("feedbackd.db").exists(),
+        "a SQLite file in the working directory"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
+}
+
+#[test]
+fn a_taken_port_ends_the_process_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = feedbackd(dir.path(), &["--listen", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<_> = stderr.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("cannot listen on") && errors[0].contains(&addr),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unopenable_database_ends_the_process_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = feedbackd(
+        dir.path(),
+        &["--database-url", "sqlite:///no/such/dir/x.db?mode=rwc"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<_> = stderr.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("cannot open the database"), "{stderr}");
+}
+
+#[test]
+fn migrate_alone_then_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = feedbackd(dir.path(), &["migrate", "--log-format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().last().expect("a log line");
+    let parsed: serde_json::Value =
+        serde_json::from_str(last).expect("JSON logs with --log-format json");
+    assert_eq!(
+        parsed["fields"]["message"], "database schema is up to date",
+        "{last}"
+    );
+    assert!(dir.path().join("feedbackd.db").exists());
+}
