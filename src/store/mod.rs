@@ -139,32 +139,10 @@ impl Store {
         Ok(())
     }
 
-    /// A statement with `$1`-style placeholders, rewritten to `?` for SQLite.
+    /// A raw statement with `$1`-style placeholders, which both databases read.
     fn statement(&self, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-        statement(self.backend(), sql, values)
+        Statement::from_sql_and_values(self.backend(), sql, values)
     }
-}
-
-fn statement(backend: DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    let sql = match backend {
-        DbBackend::Postgres => sql.to_owned(),
-        _ => {
-            let mut out = String::with_capacity(sql.len());
-            let mut chars = sql.chars().peekable();
-            while let Some(c) = chars.next() {
-                if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-                    while chars.peek().is_some_and(char::is_ascii_digit) {
-                        chars.next();
-                    }
-                    out.push('?');
-                } else {
-                    out.push(c);
-                }
-            }
-            out
-        }
-    };
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 impl Write {

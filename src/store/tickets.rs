@@ -85,7 +85,7 @@ impl Store {
             .filter(ticket::Column::RequestId.eq(request_id))
             .one(&self.db)
             .await?;
-        self.with_tags(row, &self.db).await
+        with_tags(row, &self.db).await
     }
 
     /// The next number of the local day `day`, taken inside the creating transaction: a
@@ -106,7 +106,7 @@ impl Store {
 
     pub async fn get_ticket(&self, id: i64) -> Result<Ticket> {
         let row = ticket::Entity::find_by_id(id).one(&self.db).await?;
-        self.with_tags(row, &self.db)
+        with_tags(row, &self.db)
             .await?
             .ok_or_else(|| Error::not_found("ticket", id))
     }
@@ -116,19 +116,9 @@ impl Store {
             .filter(ticket::Column::Number.eq(number))
             .one(&self.db)
             .await?;
-        self.with_tags(row, &self.db)
+        with_tags(row, &self.db)
             .await?
             .ok_or_else(|| Error::not_found("ticket", number))
-    }
-
-    async fn with_tags(
-        &self,
-        row: Option<ticket::Model>,
-        conn: &impl ConnectionTrait,
-    ) -> Result<Option<Ticket>> {
-        let Some(row) = row else { return Ok(None) };
-        let mut tags = load_tags(conn, &[row.id]).await?;
-        convert::ticket(row.clone(), tags.remove(&row.id).unwrap_or_default()).map(Some)
     }
 
     /// Up to `limit` tickets matching `filter` in `order`, strictly after `after`.
@@ -238,7 +228,7 @@ impl Store {
             query = query.lock_exclusive();
         }
         let row = query.one(write.conn()).await?;
-        self.with_tags(row, write.conn())
+        with_tags(row, write.conn())
             .await?
             .ok_or_else(|| Error::not_found("ticket", id))
     }
@@ -254,6 +244,16 @@ impl Store {
         tag::Entity::insert_many(rows).exec(write.conn()).await?;
         Ok(())
     }
+}
+
+/// The ticket of `row`, with its tags.
+async fn with_tags(
+    row: Option<ticket::Model>,
+    conn: &impl ConnectionTrait,
+) -> Result<Option<Ticket>> {
+    let Some(row) = row else { return Ok(None) };
+    let mut tags = load_tags(conn, &[row.id]).await?;
+    convert::ticket(row.clone(), tags.remove(&row.id).unwrap_or_default()).map(Some)
 }
 
 async fn load_tags(conn: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, Vec<String>>> {
