@@ -27,6 +27,7 @@ enum Tickets {
     CustomerTier,
     OccurredAt,
     Metadata,
+    Tags,
     Team,
     Assignee,
     Owner,
@@ -110,6 +111,8 @@ impl MigrationTrait for Migration {
                     .col(string(Tickets::CustomerTier))
                     .col(timestamp_with_time_zone_null(Tickets::OccurredAt))
                     .col(json(Tickets::Metadata))
+                    // Read with the row; ticket_tags indexes them for the tag filter.
+                    .col(json(Tickets::Tags))
                     .col(string_null(Tickets::Team))
                     .col(string_null(Tickets::Assignee))
                     .col(string_null(Tickets::Owner))

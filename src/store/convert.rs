@@ -23,8 +23,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).expect("domain values serialize to JSON")
 }
 
-/// A ticket from its row and its tags (sorted).
-pub fn ticket(row: ticket::Model, tags: Vec<String>) -> Result<Ticket> {
+pub fn ticket(row: ticket::Model) -> Result<Ticket> {
     Ok(Ticket {
         id: row.id,
         number: row.number,
@@ -44,7 +43,7 @@ pub fn ticket(row: ticket::Model, tags: Vec<String>) -> Result<Ticket> {
             email: row.customer_email,
             tier: parse(&row.customer_tier)?,
         },
-        tags,
+        tags: from_json("tags", row.tags)?,
         occurred_at: row.occurred_at,
         metadata: from_json::<BTreeMap<String, String>>("metadata", row.metadata)?,
         team: row.team,
@@ -85,6 +84,7 @@ pub fn ticket_row(t: &Ticket) -> ticket::ActiveModel {
         customer_tier: Set(t.customer.tier.as_str().to_owned()),
         occurred_at: Set(t.occurred_at),
         metadata: Set(to_json(&t.metadata)),
+        tags: Set(to_json(&t.tags)),
         team: Set(t.team.clone()),
         assignee: Set(t.assignee.clone()),
         owner: Set(t.owner.clone()),

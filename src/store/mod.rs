@@ -65,6 +65,9 @@ impl Store {
             .connect_timeout(options.connect_timeout)
             .acquire_timeout(options.connect_timeout)
             .sqlx_logging(false)
+            // A broken connection shows as an error on use; a ping before every query would
+            // double the round trips of every call.
+            .test_before_acquire(false)
             .map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)

@@ -1,8 +1,6 @@
 //! Tickets: intake with numbering and idempotency, reads, the list, and changes that
 //! commit together with their event.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sea_orm::sea_query::{ExprTrait, Func, LikeExpr, Query};
@@ -85,7 +83,7 @@ impl Store {
             .filter(ticket::Column::RequestId.eq(request_id))
             .one(&self.db)
             .await?;
-        with_tags(row, &self.db).await
+        ticket_of(row)
     }
 
     /// The next number of the local day `day`, taken inside the creating transaction: a
@@ -106,9 +104,7 @@ impl Store {
 
     pub async fn get_ticket(&self, id: i64) -> Result<Ticket> {
         let row = ticket::Entity::find_by_id(id).one(&self.db).await?;
-        with_tags(row, &self.db)
-            .await?
-            .ok_or_else(|| Error::not_found("ticket", id))
+        ticket_of(row)?.ok_or_else(|| Error::not_found("ticket", id))
     }
 
     pub async fn get_ticket_by_number(&self, number: &str) -> Result<Ticket> {
@@ -116,9 +112,7 @@ impl Store {
             .filter(ticket::Column::Number.eq(number))
             .one(&self.db)
             .await?;
-        with_tags(row, &self.db)
-            .await?
-            .ok_or_else(|| Error::not_found("ticket", number))
+        ticket_of(row)?.ok_or_else(|| Error::not_found("ticket", number))
     }
 
     /// Up to `limit` tickets matching `filter` in `order`, strictly after `after`.
@@ -131,14 +125,7 @@ impl Store {
     ) -> Result<Vec<Ticket>> {
         let query = order_and_seek(filtered(filter), order, after).limit(limit);
         let rows = query.all(&self.db).await?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let mut tags = load_tags(&self.db, &ids).await?;
-        rows.into_iter()
-            .map(|row| {
-                let tags = tags.remove(&row.id).unwrap_or_default();
-                convert::ticket(row, tags)
-            })
-            .collect()
+        rows.into_iter().map(convert::ticket).collect()
     }
 
     /// Changes a ticket under its lock: `change` edits it and names the event; the new state
@@ -228,9 +215,7 @@ impl Store {
             query = query.lock_exclusive();
         }
         let row = query.one(write.conn()).await?;
-        with_tags(row, write.conn())
-            .await?
-            .ok_or_else(|| Error::not_found("ticket", id))
+        ticket_of(row)?.ok_or_else(|| Error::not_found("ticket", id))
     }
 
     async fn insert_tags(&self, write: &Write, ticket_id: i64, tags: &[String]) -> Result<()> {
@@ -246,30 +231,9 @@ impl Store {
     }
 }
 
-/// The ticket of `row`, with its tags.
-async fn with_tags(
-    row: Option<ticket::Model>,
-    conn: &impl ConnectionTrait,
-) -> Result<Option<Ticket>> {
-    let Some(row) = row else { return Ok(None) };
-    let mut tags = load_tags(conn, &[row.id]).await?;
-    convert::ticket(row.clone(), tags.remove(&row.id).unwrap_or_default()).map(Some)
-}
-
-async fn load_tags(conn: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, Vec<String>>> {
-    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(tags);
-    }
-    let rows = tag::Entity::find()
-        .filter(tag::Column::TicketId.is_in(ids.iter().copied()))
-        .order_by_asc(tag::Column::Tag)
-        .all(conn)
-        .await?;
-    for row in rows {
-        tags.entry(row.ticket_id).or_default().push(row.tag);
-    }
-    Ok(tags)
+/// The ticket of `row`, if there is one.
+fn ticket_of(row: Option<ticket::Model>) -> Result<Option<Ticket>> {
+    row.map(convert::ticket).transpose()
 }
 
 fn filtered(f: &TicketFilter) -> Select<ticket::Entity> {

@@ -30,6 +30,8 @@ pub struct Model {
     pub customer_tier: String,
     pub occurred_at: Option<DateTimeUtc>,
     pub metadata: Json,
+    /// The sorted tags, read with the row; `ticket_tags` indexes them for the tag filter.
+    pub tags: Json,
     pub team: Option<String>,
     pub assignee: Option<String>,
     pub owner: Option<String>,
