@@ -58,14 +58,10 @@ pub struct Config {
     )]
     pub log_format: LogFormat,
 
-    /// Most database connections to hold open.
-    #[arg(
-        long,
-        env = "FEEDBACKD_DB_MAX_CONNECTIONS",
-        default_value_t = 16,
-        global = true
-    )]
-    pub db_max_connections: u32,
+    /// Most database connections to hold open. Default: 4 on SQLite (one writer at a time,
+    /// and each connection is a thread), 16 on PostgreSQL.
+    #[arg(long, env = "FEEDBACKD_DB_MAX_CONNECTIONS", global = true)]
+    pub db_max_connections: Option<u32>,
 
     /// Longest a unary call may take before it fails with DEADLINE_EXCEEDED (streams are
     /// not limited).

@@ -37,17 +37,24 @@ pub struct Store {
 /// Connection settings beyond the URL.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    pub max_connections: u32,
+    /// `None`: what suits the database (see [`default_pool_size`]).
+    pub max_connections: Option<u32>,
     pub connect_timeout: Duration,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
-            max_connections: 16,
+            max_connections: None,
             connect_timeout: Duration::from_secs(5),
         }
     }
+}
+
+/// SQLite runs each connection on a thread of its own and writes one at a time: a few
+/// connections serve reads best, more only switch threads (measured with benches/load.rs).
+fn default_pool_size(url: &str) -> u32 {
+    if url.starts_with("sqlite:") { 4 } else { 16 }
 }
 
 /// An open write transaction; committed with [`Store::commit`], rolled back when dropped.
@@ -61,19 +68,23 @@ impl Store {
     /// in WAL mode with a busy timeout, so readers never block and other processes' writers wait.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Store> {
         let mut opts = ConnectOptions::new(url);
-        opts.max_connections(options.max_connections)
-            .connect_timeout(options.connect_timeout)
-            .acquire_timeout(options.connect_timeout)
-            .sqlx_logging(false)
-            // A broken connection shows as an error on use; a ping before every query would
-            // double the round trips of every call.
-            .test_before_acquire(false)
-            .map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true)
-            });
+        opts.max_connections(
+            options
+                .max_connections
+                .unwrap_or_else(|| default_pool_size(url)),
+        )
+        .connect_timeout(options.connect_timeout)
+        .acquire_timeout(options.connect_timeout)
+        .sqlx_logging(false)
+        // A broken connection shows as an error on use; a ping before every query would
+        // double the round trips of every call.
+        .test_before_acquire(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
         let db = Database::connect(opts)
             .await
             .map_err(|e| Error::Unavailable(e.to_string()))?;

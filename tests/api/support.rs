@@ -102,7 +102,6 @@ impl TestServer {
             .with_test_writer()
             .try_init();
         let mut config = Config::with_database(db.url.clone());
-        config.db_max_connections = 8;
         configure(&mut config);
         let server = RunningServer::start_with_clock(config, clock)
             .await
