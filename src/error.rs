@@ -101,12 +101,22 @@ fn verbs(allowed: &[Verb]) -> String {
 }
 
 impl From<sea_orm::DbErr> for Error {
+    /// A database that cannot be reached, or stops answering mid-call, is UNAVAILABLE (the
+    /// caller may retry); anything else the database refuses is our fault.
     fn from(err: sea_orm::DbErr) -> Self {
-        use sea_orm::DbErr;
-        match err {
-            DbErr::ConnectionAcquire(e) => Error::Unavailable(e.to_string()),
-            DbErr::Conn(e) => Error::Unavailable(e.to_string()),
-            other => Error::Internal(other.to_string()),
+        use sea_orm::sqlx::Error as Sqlx;
+        use sea_orm::{DbErr, RuntimeErr};
+        match &err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Error::Unavailable(err.to_string()),
+            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))
+                if matches!(
+                    **e,
+                    Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed
+                ) =>
+            {
+                Error::Unavailable(err.to_string())
+            }
+            _ => Error::Internal(err.to_string()),
         }
     }
 }

@@ -136,3 +136,72 @@ async fn an_unopenable_database_fails_at_once() {
         "{err}"
     );
 }
+
+/// PostgreSQL only: SQLite is a file in the process and cannot go away underneath it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_database_is_unavailable_and_unhealthy() {
+    use sea_orm::{ConnectionTrait, Database};
+    let s = TestServer::start(Backend::Postgres).await;
+    let mut c = s.client.clone();
+    let t = crate::support::create(&mut c, "before the outage").await;
+
+    // Cut the server off: refuse new connections to its database and end the open ones.
+    let name = s.db.url.rsplit('/').next().unwrap().to_owned();
+    let admin = Database::connect(std::env::var("FEEDBACKD_TEST_POSTGRES_URL").unwrap())
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await
+        .unwrap();
+
+    let get = feedbackd::proto::feedback::v1::GetTicketRequest {
+        key: Some(feedbackd::proto::feedback::v1::get_ticket_request::Key::Id(
+            t.id,
+        )),
+    };
+    let err = c.get_ticket(get.clone()).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+
+    let mut health = HealthClient::new(channel(&s).await);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = health
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        if status == ServingStatus::NotServing as i32 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health never reported NOT_SERVING"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    // Back again: calls and health recover without a restart.
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while c.get_ticket(get.clone()).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "calls never recovered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    s.stop().await;
+}
