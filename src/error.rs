@@ -101,23 +101,46 @@ fn verbs(allowed: &[Verb]) -> String {
 }
 
 impl From<sea_orm::DbErr> for Error {
-    /// A database that cannot be reached, or stops answering mid-call, is UNAVAILABLE (the
-    /// caller may retry); anything else the database refuses is our fault.
+    /// A database that cannot be reached, stops answering mid-call, or cannot take the work
+    /// right now is UNAVAILABLE (the caller may retry); anything else it refuses is our fault.
     fn from(err: sea_orm::DbErr) -> Self {
-        use sea_orm::sqlx::Error as Sqlx;
         use sea_orm::{DbErr, RuntimeErr};
-        match &err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Error::Unavailable(err.to_string()),
-            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))
-                if matches!(
-                    **e,
-                    Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed
-                ) =>
-            {
-                Error::Unavailable(err.to_string())
+        let transient = match &err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+                transient(e)
             }
-            _ => Error::Internal(err.to_string()),
+            _ => false,
+        };
+        if transient {
+            Error::Unavailable(err.to_string())
+        } else {
+            Error::Internal(err.to_string())
         }
+    }
+}
+
+/// Whether a driver error will likely pass if the call is retried.
+fn transient(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>() {
+                // SQLITE_BUSY and SQLITE_LOCKED (with their extended codes): another writer
+                // held the file past the busy timeout.
+                Some(_) => code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)),
+                // PostgreSQL: connection trouble (08), shutting down or starting (57P),
+                // read-only after a failover (25006), serialization failure or deadlock.
+                None => {
+                    code.starts_with("08")
+                        || code.starts_with("57P")
+                        || ["25006", "40001", "40P01"].contains(&&*code)
+                }
+            }
+        }
+        _ => false,
     }
 }
 

@@ -7,7 +7,7 @@
 //! instance's tailer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use sea_orm::DbBackend;
@@ -39,8 +39,6 @@ pub struct EventHub {
     live: broadcast::Sender<Batch>,
     /// The newest cursor the tailer has broadcast.
     published: AtomicI64,
-    /// Events that watchers had to re-read from the log because they fell behind.
-    lagged: AtomicU64,
     shutdown: CancellationToken,
 }
 
@@ -58,7 +56,6 @@ impl EventHub {
             published: AtomicI64::new(store.last_cursor().await?),
             store: store.clone(),
             live,
-            lagged: AtomicU64::new(0),
             shutdown,
         });
         if store.backend() == DbBackend::Postgres {
@@ -66,11 +63,6 @@ impl EventHub {
         }
         tokio::spawn(hub.clone().tail());
         Ok(hub)
-    }
-
-    /// Events watchers had to re-read from the log since start.
-    pub fn lagged_events(&self) -> u64 {
-        self.lagged.load(Ordering::Relaxed)
     }
 
     /// Reads the log after the last broadcast cursor whenever a commit is announced, and
@@ -173,8 +165,9 @@ impl Watcher {
                 Err(stop) => break stop,
             }
         };
+        // A client too stalled to take the final status does not hold up shutdown.
         if let Stop::Failed(error) = stop {
-            let _ = self.tx.send(Err(error)).await;
+            let _ = self.tx.try_send(Err(error));
         }
     }
 
@@ -254,8 +247,8 @@ impl Watcher {
         }
     }
 
+    /// Reported, never silent: the watcher is slow (or its network is) and now reads the log.
     fn note_lag(&self, missed: u64) {
-        self.hub.lagged.fetch_add(missed, Ordering::Relaxed);
         tracing::info!(
             cursor = self.cursor,
             missed_batches = missed,
@@ -289,7 +282,10 @@ async fn listen(store: Store, shutdown: CancellationToken) {
         };
         if let Err(error) = listener.listen(NOTIFY_CHANNEL).await {
             tracing::warn!(%error, "cannot LISTEN for events; retrying");
-            continue;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(POLL_INTERVAL) => continue,
+            }
         }
         loop {
             tokio::select! {

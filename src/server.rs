@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,9 +14,12 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tower_http::trace::TraceLayer;
 
+use futures::{Stream, StreamExt};
 use tonic::server::NamedService;
 use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
+use tonic_health::pb::health_server::{Health, HealthServer};
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+use tonic_health::server::{HealthReporter, HealthService};
 
 use crate::api::{Context, TicketApi};
 use crate::config::Config;
@@ -54,6 +58,8 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
+    // However serve() ends, its background tasks (tailer, listener, health) end with it.
+    let _stop_tasks = shutdown.clone().drop_guard();
     let hub = EventHub::start(store.clone(), config.watch_buffer, shutdown.clone()).await?;
     let cx = Context {
         store,
@@ -62,8 +68,12 @@ pub async fn serve(
         zone: config.timezone,
     };
 
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<TicketServiceServer<TicketApi>>().await;
+    let (health, _) = tonic_health::server::health_reporter();
+    set_health(&health, ServingStatus::Serving).await;
+    let health_service = HealthServer::new(EndingHealth {
+        inner: HealthService::from_health_reporter(health.clone()),
+        stop: shutdown.clone(),
+    });
     tokio::spawn(watch_database(
         cx.store.clone(),
         health.clone(),
@@ -84,9 +94,7 @@ pub async fn serve(
     let stop = async move {
         signal.await;
         tracing::info!("shutting down: refusing new calls, ending streams");
-        health_on_stop
-            .set_not_serving::<TicketServiceServer<TicketApi>>()
-            .await;
+        set_health(&health_on_stop, ServingStatus::NotServing).await;
         draining.cancel();
     };
 
@@ -126,6 +134,46 @@ pub async fn serve(
     shutdown.cancel();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Sets the status overall and of the ticket service.
+async fn set_health(health: &HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    health
+        .set_service_status(
+            <TicketServiceServer<TicketApi> as NamedService>::NAME,
+            status,
+        )
+        .await;
+}
+
+/// The standard health service, except that its Watch streams end at shutdown: left open,
+/// they would hold the server up for the whole grace period.
+struct EndingHealth {
+    inner: HealthService,
+    stop: CancellationToken,
+}
+
+#[tonic::async_trait]
+impl Health for EndingHealth {
+    async fn check(
+        &self,
+        request: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<HealthCheckResponse>, tonic::Status> {
+        self.inner.check(request).await
+    }
+
+    type WatchStream =
+        Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, tonic::Status>> + Send>>;
+
+    async fn watch(
+        &self,
+        request: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        let updates = self.inner.watch(request).await?.into_inner();
+        let until_stop = updates.take_until(self.stop.clone().cancelled_owned());
+        Ok(tonic::Response::new(Box::pin(until_stop)))
+    }
 }
 
 /// How often health checks the database.

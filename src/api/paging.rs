@@ -36,6 +36,55 @@ pub fn decode<P: DeserializeOwned>(query: u64, token: &str) -> Result<Option<P>>
     Ok(Some(token.after))
 }
 
+/// Most bytes of messages one reply carries, well under the 4 MiB a gRPC client accepts by
+/// default: pages and stream messages stop short of it.
+pub const MAX_REPLY_BYTES: usize = 1 << 20;
+
+/// One page of a list fetched with one row beyond `limit`: the rows that fit in a reply (at
+/// least one, at most `limit`, within [`MAX_REPLY_BYTES`]) as messages, and the token that
+/// continues after the last of them, empty when nothing is left.
+pub fn page<R, M: prost::Message, K: Serialize>(
+    rows: Vec<R>,
+    limit: u64,
+    query: u64,
+    message: impl Fn(R) -> M,
+    position: impl Fn(&R) -> K,
+) -> (Vec<M>, String) {
+    let mut page = Vec::new();
+    let mut bytes = 0;
+    let mut last = None;
+    for row in rows {
+        let key = position(&row);
+        let next = message(row);
+        bytes += next.encoded_len();
+        if page.len() as u64 == limit || (!page.is_empty() && bytes > MAX_REPLY_BYTES) {
+            return (page, last.map(|k| encode(query, &k)).unwrap_or_default());
+        }
+        page.push(next);
+        last = Some(key);
+    }
+    (page, String::new())
+}
+
+/// Messages grouped so that each group stays within [`MAX_REPLY_BYTES`] (a single larger
+/// message makes a group of its own).
+pub fn chunks<M: prost::Message>(messages: impl IntoIterator<Item = M>) -> Vec<Vec<M>> {
+    let mut groups: Vec<Vec<M>> = Vec::new();
+    let mut bytes = 0;
+    for message in messages {
+        let size = message.encoded_len();
+        match groups.last_mut() {
+            Some(group) if bytes + size <= MAX_REPLY_BYTES => group.push(message),
+            _ => {
+                groups.push(vec![message]);
+                bytes = 0;
+            }
+        }
+        bytes += size;
+    }
+    groups
+}
+
 /// A stable fingerprint of a request's filters (FNV-1a over its encoding with paging cleared).
 pub fn fingerprint(message: &impl prost::Message) -> u64 {
     message
@@ -49,6 +98,28 @@ pub fn fingerprint(message: &impl prost::Message) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_stop_at_the_limit_or_the_byte_budget() {
+        let big = |n: usize| vec![7u8; n];
+        let rows: Vec<usize> = (1..=5).collect();
+        let (rows_of_3, token) = page(rows, 3, 1, big, |i| *i as i64);
+        assert_eq!(rows_of_3.len(), 3);
+        assert_eq!(decode::<i64>(1, &token).unwrap(), Some(3));
+        let (last, token) = page(vec![1, 2], 3, 1, big, |i| *i as i64);
+        assert_eq!((last.len(), token.as_str()), (2, ""));
+        let half = MAX_REPLY_BYTES / 2;
+        let (one, token) = page(vec![half, half, half], 10, 1, big, |_| 0i64);
+        assert_eq!(
+            one.len(),
+            1,
+            "two halves with their framing exceed the budget"
+        );
+        assert!(!token.is_empty());
+        let huge = vec![big(MAX_REPLY_BYTES * 2), big(10), big(10)];
+        let groups = chunks(huge);
+        assert_eq!(groups.iter().map(Vec::len).collect::<Vec<_>>(), [1, 2]);
+    }
 
     #[test]
     fn round_trip_and_binding() {

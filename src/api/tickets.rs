@@ -364,16 +364,17 @@ impl TicketService for TicketApi {
                     ..r.clone()
                 });
                 let after = paging::decode(query, &r.page_token)?;
-                let mut tickets = self
+                let tickets = self
                     .cx
                     .store
                     .list_tickets(&filter, order, after, limit + 1)
                     .await?;
-                let next_page_token = next_token(&mut tickets, limit, |t| {
-                    paging::encode(query, &position_of(t, order))
-                });
+                let (tickets, next_page_token) =
+                    paging::page(tickets, limit, query, convert::ticket, |t| {
+                        position_of(t, order)
+                    });
                 Ok(pb::ListTicketsResponse {
-                    tickets: tickets.into_iter().map(convert::ticket).collect(),
+                    tickets,
                     next_page_token,
                 })
             }
@@ -543,15 +544,15 @@ impl TicketService for TicketApi {
                     ..r.clone()
                 });
                 let after: i64 = paging::decode(query, &r.page_token)?.unwrap_or(0);
-                let mut comments = self
+                let comments = self
                     .cx
                     .store
                     .list_comments(id, visibility, after, limit + 1)
                     .await?;
-                let next_page_token =
-                    next_token(&mut comments, limit, |c| paging::encode(query, &c.id));
+                let (comments, next_page_token) =
+                    paging::page(comments, limit, query, convert::comment, |c| c.id);
                 Ok(pb::ListCommentsResponse {
-                    comments: comments.into_iter().map(convert::comment).collect(),
+                    comments,
                     next_page_token,
                 })
             }
@@ -601,11 +602,11 @@ impl TicketService for TicketApi {
                 });
                 let after: i64 = paging::decode(query, &r.page_token)?.unwrap_or(0);
                 self.cx.store.get_ticket(id).await?;
-                let mut events = self.cx.store.ticket_events(id, after, limit + 1).await?;
-                let next_page_token =
-                    next_token(&mut events, limit, |e| paging::encode(query, &e.cursor));
+                let events = self.cx.store.ticket_events(id, after, limit + 1).await?;
+                let (events, next_page_token) =
+                    paging::page(events, limit, query, convert::event, |e| e.cursor);
                 Ok(pb::ListTicketEventsResponse {
-                    events: events.into_iter().map(convert::event).collect(),
+                    events,
                     next_page_token,
                 })
             }
@@ -640,25 +641,20 @@ impl TicketService for TicketApi {
                 };
                 check.finish()?;
                 let events = self.cx.hub.watch(filter, r.after_cursor).await?;
-                let stream = events.map(|batch| {
-                    batch
-                        .map(|events| pb::WatchTicketsResponse {
-                            events: events.into_iter().map(convert::event).collect(),
-                        })
-                        .map_err(Status::from)
+                // Each batch leaves as one message, or several when it is too large for one.
+                let stream = events.flat_map(|batch| {
+                    let messages: Vec<_> = match batch {
+                        Ok(events) => paging::chunks(events.into_iter().map(convert::event))
+                            .into_iter()
+                            .map(|events| Ok(pb::WatchTicketsResponse { events }))
+                            .collect(),
+                        Err(error) => vec![Err(Status::from(error))],
+                    };
+                    futures::stream::iter(messages)
                 });
                 Ok(Box::pin(stream) as Self::WatchTicketsStream)
             }
             .await,
         )
     }
-}
-
-/// Cuts a page fetched with one extra row down to `limit`, returning the token for the rest.
-fn next_token<T>(rows: &mut Vec<T>, limit: u64, token: impl Fn(&T) -> String) -> String {
-    if rows.len() as u64 <= limit {
-        return String::new();
-    }
-    rows.truncate(limit as usize);
-    rows.last().map(token).unwrap_or_default()
 }

@@ -1,7 +1,7 @@
 //! Request validation at the edge: every bad field is collected and named, and nothing is
 //! written unless all are good.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, SubsecRound, Utc};
 use prost_types::Timestamp;
 
 use super::convert::{EnumField, from_timestamp};
@@ -67,20 +67,27 @@ impl Check {
         })
     }
 
-    /// A list of enums; unspecified entries are refused.
+    /// A list of enums, as filters take them: unspecified entries are ignored, unknown ones
+    /// refused.
     pub fn enums<E: EnumField>(&mut self, field: &str, values: &[i32]) -> Vec<E> {
         values
             .iter()
             .enumerate()
-            .filter_map(|(i, &v)| self.required_enum(&format!("{field}[{i}]"), v))
+            .filter_map(|(i, &v)| self.optional_enum(&format!("{field}[{i}]"), v))
             .collect()
     }
 
+    /// A timestamp between the years 1900 and 9999, to microseconds (what the databases
+    /// keep, so a reply and a later read agree).
     pub fn timestamp(&mut self, field: &str, value: Option<&Timestamp>) -> Option<DateTime<Utc>> {
-        let ts = value?;
-        let time = from_timestamp(ts);
-        if time.is_none() {
-            self.add(field, "is not a valid timestamp");
+        let time = from_timestamp(value?).map(|t| t.trunc_subsecs(6));
+        let plausible = |t: &DateTime<Utc>| (1900..=9999).contains(&t.year());
+        if !time.as_ref().is_some_and(plausible) {
+            self.add(
+                field,
+                "is not a valid timestamp between the years 1900 and 9999",
+            );
+            return None;
         }
         time
     }

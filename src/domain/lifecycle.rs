@@ -136,12 +136,17 @@ pub fn apply(ticket: &mut Ticket, action: Action, now: DateTime<Utc>) -> Result<
             if let Some(team) = team {
                 ticket.team = Some(team);
             }
+            // A new person, or none: whatever the old one acknowledged or waited for is theirs.
+            let handed_over = ticket.assignee != agent;
+            if handed_over {
+                ticket.acknowledged_at = None;
+                ticket.status_reason = None;
+                ticket.assigned_at = agent.as_ref().map(|_| now);
+            }
             match agent {
                 Some(agent) => {
-                    if ticket.assignee.as_deref() != Some(agent.as_str()) {
+                    if handed_over {
                         ticket.status = Status::Assigned;
-                        ticket.assigned_at = Some(now);
-                        ticket.acknowledged_at = None;
                     }
                     if ticket.owner.is_none() || transfer_ownership {
                         ticket.owner = Some(agent.clone());
@@ -400,10 +405,31 @@ mod tests {
             agent: None,
             transfer_ownership: false,
         };
+        apply(
+            &mut t,
+            Action::Acknowledge {
+                agent: "cid".into(),
+            },
+            now,
+        )
+        .unwrap();
+        apply(
+            &mut t,
+            Action::SetPending {
+                reason: Some("order id?".into()),
+            },
+            now,
+        )
+        .unwrap();
         apply(&mut t, queue, now).unwrap();
         assert_eq!(
             (t.status, t.assignee.as_deref(), t.team.as_deref()),
             (Status::New, None, Some("finance"))
+        );
+        assert_eq!(
+            (t.assigned_at, t.acknowledged_at, t.status_reason.as_deref()),
+            (None, None, None),
+            "nothing of the old assignee's is left"
         );
     }
 

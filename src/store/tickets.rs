@@ -123,7 +123,7 @@ impl Store {
         after: Option<Position>,
         limit: u64,
     ) -> Result<Vec<Ticket>> {
-        let query = order_and_seek(filtered(filter), order, after).limit(limit);
+        let query = order_and_seek(filtered(filter, self.backend()), order, after).limit(limit);
         let rows = query.all(&self.db).await?;
         rows.into_iter().map(convert::ticket).collect()
     }
@@ -236,7 +236,7 @@ fn ticket_of(row: Option<ticket::Model>) -> Result<Option<Ticket>> {
     row.map(convert::ticket).transpose()
 }
 
-fn filtered(f: &TicketFilter) -> Select<ticket::Entity> {
+fn filtered(f: &TicketFilter, backend: DbBackend) -> Select<ticket::Entity> {
     use ticket::Column as C;
     let names = |values: Vec<&'static str>| values.into_iter().map(str::to_owned);
     let mut cond = Condition::all();
@@ -281,7 +281,13 @@ fn filtered(f: &TicketFilter) -> Select<ticket::Entity> {
         cond = cond.add(C::CreatedAt.lt(before));
     }
     if let Some(text) = &f.text {
-        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+        // Lower-cased as the database's lower() does it: SQLite folds ASCII letters only,
+        // PostgreSQL all of Unicode.
+        let folded = match backend {
+            DbBackend::Sqlite => text.to_ascii_lowercase(),
+            _ => text.to_lowercase(),
+        };
+        let pattern = format!("%{}%", escape_like(&folded));
         let contains = |column: C| {
             Expr::expr(Func::lower(Expr::col(column)))
                 .like(LikeExpr::new(pattern.clone()).escape('\\'))

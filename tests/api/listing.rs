@@ -34,7 +34,7 @@ async fn filters_match_what_they_name(backend: Backend) {
         pb::CreateTicketRequest {
             title: "App crashes on login".into(),
             kind: pb::TicketKind::Problem.into(),
-            description: "白屏 after the update 50%_off".into(),
+            description: "白屏 after the update 50%_off. Ärger mit der Anmeldung".into(),
             ..new_ticket("")
         },
     )
@@ -158,6 +158,18 @@ async fn filters_match_what_they_name(backend: Backend) {
         .await,
         [app.id]
     );
+    for text in ["Ärger", "ANMELDUNG"] {
+        let found = list(pb::ListTicketsRequest {
+            text: text.into(),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(
+            found,
+            [app.id],
+            "{text}: exact non-ASCII letters, any case of ASCII ones"
+        );
+    }
     assert_eq!(
         list(pb::ListTicketsRequest {
             text: "50%_".into(),

@@ -11,7 +11,8 @@ use crate::support::{Backend, TestServer};
 
 both!(
     health_reports_serving_overall_and_per_service,
-    reflection_lists_every_service
+    reflection_lists_every_service,
+    open_health_watches_do_not_hold_up_shutdown,
 );
 
 async fn health_reports_serving_overall_and_per_service(backend: Backend) {
@@ -114,6 +115,32 @@ async fn reflection_lists_every_service(backend: Backend) {
     };
     assert!(!files.file_descriptor_proto.is_empty());
     s.stop().await;
+}
+
+async fn open_health_watches_do_not_hold_up_shutdown(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut health = HealthClient::new(channel(&s).await);
+    let mut updates = health
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = updates.message().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+    let started = std::time::Instant::now();
+    s.server.shutdown().await.unwrap();
+    // Well inside the 10 s grace period the watch would otherwise have held it for.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    // Watchers hear NOT_SERVING (if the update wins the race) and then the end of the stream.
+    while let Ok(Some(update)) = updates.message().await {
+        assert_eq!(update.status, ServingStatus::NotServing as i32);
+    }
 }
 
 async fn channel(s: &TestServer) -> tonic::transport::Channel {

@@ -58,6 +58,44 @@ async fn create_names_every_bad_field(backend: Backend) {
         ],
         "{err:?}"
     );
+    let ancient = pb::CreateTicketRequest {
+        occurred_at: Some(prost_types::Timestamp {
+            seconds: -8_000_000_000_000,
+            nanos: 0,
+        }),
+        ..new_ticket("x")
+    };
+    assert_eq!(
+        bad_fields(&c.create_ticket(ancient).await.unwrap_err()),
+        ["occurred_at"]
+    );
+    let precise = pb::CreateTicketRequest {
+        occurred_at: Some(prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 123_456_789,
+        }),
+        ..new_ticket("nanos")
+    };
+    let created = c
+        .create_ticket(precise)
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_eq!(
+        created.occurred_at.unwrap().nanos,
+        123_456_000,
+        "kept to microseconds, as stored"
+    );
+    let stored = c
+        .get_ticket(pb::GetTicketRequest {
+            key: Some(pb::get_ticket_request::Key::Id(created.id)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored, created);
     let too_long = pb::CreateTicketRequest {
         title: "长".repeat(201),
         ..new_ticket("x")
@@ -79,7 +117,7 @@ async fn create_names_every_bad_field(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(listed.tickets.len(), 1, "refused requests wrote nothing");
+    assert_eq!(listed.tickets.len(), 2, "refused requests wrote nothing");
     let events = c
         .list_ticket_events(pb::ListTicketEventsRequest {
             ticket_id: listed.tickets[0].id,
@@ -259,7 +297,7 @@ async fn other_requests_name_their_fields(backend: Backend) {
     assert_eq!(bad_fields(&err), ["reason"]);
     let err = c
         .list_tickets(pb::ListTicketsRequest {
-            statuses: vec![0],
+            statuses: vec![0, 42],
             order_by: "colour".into(),
             page_size: -1,
             page_token: "garbage".into(),
@@ -267,7 +305,7 @@ async fn other_requests_name_their_fields(backend: Backend) {
         })
         .await
         .unwrap_err();
-    assert_eq!(bad_fields(&err), ["statuses[0]", "order_by", "page_size"]);
+    assert_eq!(bad_fields(&err), ["statuses[1]", "order_by", "page_size"]);
     let err = c
         .list_tickets(pb::ListTicketsRequest {
             page_token: "garbage".into(),

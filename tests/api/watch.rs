@@ -11,6 +11,7 @@ use crate::both;
 use crate::support::{Backend, Client, TestServer, create, new_ticket};
 
 both!(
+    large_tickets_are_split_across_messages_and_pages,
     resume_with_cursor_loses_nothing_and_repeats_nothing,
     a_slow_watcher_catches_up_from_the_log,
     thousand_watchers_all_receive_an_event,
@@ -326,4 +327,58 @@ async fn shutdown_ends_streams_with_a_resume_cursor(backend: Backend) {
         .expect("clean");
     let refused = new_ticket("after shutdown");
     assert!(c.create_ticket(refused).await.is_err(), "no longer serving");
+}
+
+/// 200 tickets of 8,000 Chinese characters are about 5 MB of events: more than a client takes
+/// in one message by default. Replay and listing split them instead of failing.
+async fn large_tickets_are_split_across_messages_and_pages(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut c = s.client.clone();
+    let description = "退款迟迟没有到账".repeat(1000);
+    for i in 0..200 {
+        let request = pb::CreateTicketRequest {
+            description: description.clone(),
+            ..new_ticket(&format!("large {i}"))
+        };
+        c.create_ticket(request).await.unwrap();
+    }
+    let mut replay = watch(
+        &mut c,
+        pb::WatchTicketsRequest {
+            after_cursor: Some(0),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        cursors(&take(&mut replay, 200).await),
+        (1..=200).collect::<Vec<i64>>()
+    );
+
+    let mut seen = 0;
+    let mut pages = 0;
+    let mut token = String::new();
+    loop {
+        let page = c
+            .list_tickets(pb::ListTicketsRequest {
+                page_size: 500,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        seen += page.tickets.len();
+        pages += 1;
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(seen, 200);
+    assert!(
+        pages > 1,
+        "a page stops at the reply size limit, not only at page_size"
+    );
+    s.stop().await;
 }
