@@ -19,22 +19,38 @@ pub const NOTIFY_CHANNEL: &str = "feedbackd_events";
 const EVENT_APPEND_LOCK: i64 = 0x6665_6564_6261_636b; // "feedback"
 
 impl Store {
-    /// Appends `event` to the log; its cursor is returned. Call it last in the transaction.
-    ///
-    /// On PostgreSQL the append takes a transaction-scoped lock first, so cursors are handed
-    /// out in commit order: a reader that has seen cursor N will never later find a smaller
-    /// one committed. (SQLite has a single writer, which gives the same order.)
+    /// Appends `event` to the log and returns its cursor. Call it last in the transaction.
     pub(crate) async fn append_event(&self, write: &Write, event: &TicketEvent) -> Result<i64> {
-        let conn = write.conn();
-        if conn.get_database_backend() == DbBackend::Postgres {
-            conn.execute_raw(self.statement(
-                "SELECT pg_advisory_xact_lock($1), pg_notify($2, '')",
-                vec![EVENT_APPEND_LOCK.into(), NOTIFY_CHANNEL.into()],
-            ))
+        self.order_appends(write).await?;
+        Ok(convert::event_row(event).insert(write.conn()).await?.id)
+    }
+
+    /// Appends `events` to the log, in order, with one statement. Call it last in the
+    /// transaction.
+    pub(crate) async fn append_events(&self, write: &Write, events: &[TicketEvent]) -> Result<()> {
+        self.order_appends(write).await?;
+        let rows = events.iter().map(convert::event_row);
+        event::Entity::insert_many(rows)
+            .exec_without_returning(write.conn())
             .await?;
+        Ok(())
+    }
+
+    /// On PostgreSQL, takes the transaction-scoped lock that hands out cursors in commit
+    /// order: a reader that has seen cursor N will never later find a smaller one committed.
+    /// (SQLite has a single writer, which gives the same order.) Also announces the commit
+    /// to every instance's tailer.
+    async fn order_appends(&self, write: &Write) -> Result<()> {
+        if self.backend() == DbBackend::Postgres {
+            write
+                .conn()
+                .execute_raw(self.statement(
+                    "SELECT pg_advisory_xact_lock($1), pg_notify($2, '')",
+                    vec![EVENT_APPEND_LOCK.into(), NOTIFY_CHANNEL.into()],
+                ))
+                .await?;
         }
-        let row = convert::event_row(event).insert(conn).await?;
-        Ok(row.id)
+        Ok(())
     }
 
     /// Up to `limit` events after `cursor`, in log order.

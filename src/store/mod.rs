@@ -5,6 +5,7 @@ mod comments;
 mod convert;
 pub mod entity;
 mod events;
+mod intake;
 mod tickets;
 
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct Store {
     sqlite_writer: Option<Arc<Mutex<()>>>,
     /// Woken after every commit that appended events, so the live fan-out reads them at once.
     committed: Arc<Notify>,
+    /// Where intakes queue to be taken in together; `None` in the batcher's own handle.
+    intake: Option<tokio::sync::mpsc::Sender<intake::Job>>,
 }
 
 /// Connection settings beyond the URL.
@@ -89,11 +92,14 @@ impl Store {
             .await
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         let sqlite_writer = (db.get_database_backend() == DbBackend::Sqlite).then(Default::default);
-        Ok(Store {
+        let mut store = Store {
             db,
             sqlite_writer,
             committed: Default::default(),
-        })
+            intake: None,
+        };
+        store.intake = Some(intake::start(store.clone()));
+        Ok(store)
     }
 
     /// Brings the schema up to date.

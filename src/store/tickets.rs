@@ -28,9 +28,10 @@ pub struct Note {
 }
 
 impl Store {
-    /// Takes a ticket in: numbers it, stores it and records TICKET_CREATED. Returns the
-    /// ticket and whether it already existed under the same request_id.
-    pub async fn create_ticket(
+    /// Takes one ticket in, in a transaction of its own: numbers it, stores it and records
+    /// TICKET_CREATED. Returns the ticket and whether it already existed under the same
+    /// request_id. [`Store::create_ticket`] batches concurrent intakes and falls back to this.
+    pub(crate) async fn create_one(
         &self,
         new: NewTicket,
         now: DateTime<Utc>,
@@ -43,7 +44,7 @@ impl Store {
         let actor = new.actor.clone();
         let write = self.begin().await?;
         let day = numbering_day(now, zone);
-        let sequence = self.next_sequence(&write, &day_key(day)).await?;
+        let sequence = self.advance_sequence(&write, &day_key(day), 1).await?;
         let mut ticket = Ticket::intake(new, format_number(day, sequence), now);
         let row = match convert::ticket_row(&ticket).insert(write.conn()).await {
             Ok(row) => row,
@@ -58,19 +59,9 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         ticket.id = row.id;
-        self.insert_tags(&write, ticket.id, &ticket.tags).await?;
-        let event = TicketEvent {
-            cursor: 0,
-            ticket_id: ticket.id,
-            event_type: EventType::TicketCreated,
-            actor,
-            occurred_at: now,
-            changes: Vec::new(),
-            reason: None,
-            comment: None,
-            ticket: ticket.clone(),
-        };
-        self.append_event(&write, &event).await?;
+        self.insert_tags(&write, [&ticket]).await?;
+        self.append_events(&write, &[created(&ticket, actor)])
+            .await?;
         self.commit(write).await?;
         Ok((ticket, false))
     }
@@ -86,16 +77,22 @@ impl Store {
         ticket_of(row)
     }
 
-    /// The next number of the local day `day`, taken inside the creating transaction: a
-    /// rolled-back intake gives its number back, so numbers have no gaps.
-    async fn next_sequence(&self, write: &Write, day: &str) -> Result<i64> {
+    /// Takes the next `count` numbers of the local day `day` inside the creating transaction
+    /// and returns the last: a rolled-back intake gives its numbers back, so numbers have no
+    /// gaps. The day's row stays locked until commit.
+    pub(crate) async fn advance_sequence(
+        &self,
+        write: &Write,
+        day: &str,
+        count: i64,
+    ) -> Result<i64> {
         let row = write
             .conn()
             .query_one_raw(self.statement(
-                "INSERT INTO ticket_sequences (day, last_value) VALUES ($1, 1) \
-                 ON CONFLICT (day) DO UPDATE SET last_value = ticket_sequences.last_value + 1 \
+                "INSERT INTO ticket_sequences (day, last_value) VALUES ($1, $2) \
+                 ON CONFLICT (day) DO UPDATE SET last_value = ticket_sequences.last_value + $2 \
                  RETURNING last_value",
-                vec![day.into()],
+                vec![day.into(), count.into()],
             ))
             .await?
             .ok_or_else(|| Error::Internal("sequence upsert returned no row".into()))?;
@@ -186,7 +183,7 @@ impl Store {
                 .filter(tag::Column::TicketId.eq(id))
                 .exec(write.conn())
                 .await?;
-            self.insert_tags(write, id, &after.tags).await?;
+            self.insert_tags(write, [&after]).await?;
         }
         let comment = match note.comment {
             Some(new) => Some(self.insert_comment(write, id, new, now).await?),
@@ -218,16 +215,42 @@ impl Store {
         ticket_of(row)?.ok_or_else(|| Error::not_found("ticket", id))
     }
 
-    async fn insert_tags(&self, write: &Write, ticket_id: i64, tags: &[String]) -> Result<()> {
-        if tags.is_empty() {
-            return Ok(());
+    /// Indexes the tickets' tags for the tag filter.
+    pub(crate) async fn insert_tags<'a>(
+        &self,
+        write: &Write,
+        tickets: impl IntoIterator<Item = &'a Ticket>,
+    ) -> Result<()> {
+        let rows: Vec<_> = tickets
+            .into_iter()
+            .flat_map(|t| {
+                t.tags.iter().map(|tag| tag::ActiveModel {
+                    ticket_id: sea_orm::Set(t.id),
+                    tag: sea_orm::Set(tag.clone()),
+                })
+            })
+            .collect();
+        if !rows.is_empty() {
+            tag::Entity::insert_many(rows)
+                .exec_without_returning(write.conn())
+                .await?;
         }
-        let rows = tags.iter().map(|t| tag::ActiveModel {
-            ticket_id: sea_orm::Set(ticket_id),
-            tag: sea_orm::Set(t.clone()),
-        });
-        tag::Entity::insert_many(rows).exec(write.conn()).await?;
         Ok(())
+    }
+}
+
+/// The event that records a ticket's intake.
+pub(crate) fn created(ticket: &Ticket, actor: String) -> TicketEvent {
+    TicketEvent {
+        cursor: 0,
+        ticket_id: ticket.id,
+        event_type: EventType::TicketCreated,
+        actor,
+        occurred_at: ticket.created_at,
+        changes: Vec::new(),
+        reason: None,
+        comment: None,
+        ticket: ticket.clone(),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::both;
 use crate::support::{Backend, TestServer, new_ticket};
 
 both!(
+    retries_across_instances_make_one_ticket,
     concurrent_retries_make_one_ticket,
     concurrent_creates_get_gap_free_numbers,
     numbers_follow_the_service_time_zone,
@@ -252,6 +253,80 @@ async fn two_instances_share_numbering_and_events(backend: Backend) {
     assert!(
         seen.windows(2).all(|w| w[0] < w[1]),
         "in log order, no duplicates"
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
+/// Retries of one intake reaching two instances at once: whichever commits first wins, the
+/// other instance's batch gives way, and everyone gets the same ticket.
+async fn retries_across_instances_make_one_ticket(backend: Backend) {
+    let a = TestServer::start(backend).await;
+    let b = TestServer::start_on(a.db.clone(), Arc::new(SystemClock), |_| {}).await;
+    for round in 0..3 {
+        let request = pb::CreateTicketRequest {
+            request_id: format!("sms-gateway:{round}"),
+            ..new_ticket("twice sent")
+        };
+        let replies = join_all((0..30).map(|i| {
+            // Unrelated intakes in the same batches, so the duplicate shares them.
+            let mut c = if i % 2 == 0 {
+                a.client.clone()
+            } else {
+                b.client.clone()
+            };
+            let request = if i % 3 == 0 {
+                new_ticket(&format!("other {round}/{i}"))
+            } else {
+                request.clone()
+            };
+            async move {
+                (
+                    request.request_id.clone(),
+                    c.create_ticket(request).await.expect("create").into_inner(),
+                )
+            }
+        }))
+        .await;
+        let ids: HashSet<i64> = replies
+            .iter()
+            .filter(|(rid, _)| !rid.is_empty())
+            .map(|(_, r)| r.ticket.as_ref().unwrap().id)
+            .collect();
+        assert_eq!(ids.len(), 1, "round {round}: one ticket for all retries");
+    }
+    let mut c = a.client.clone();
+    let mut token = String::new();
+    let mut numbers = Vec::new();
+    loop {
+        let page = c
+            .list_tickets(pb::ListTicketsRequest {
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        numbers.extend(
+            page.tickets
+                .iter()
+                .map(|t| t.number[10..].parse::<u32>().unwrap()),
+        );
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    numbers.sort();
+    assert_eq!(
+        numbers,
+        (1..=numbers.len() as u32).collect::<Vec<_>>(),
+        "still gap-free"
+    );
+    assert_eq!(
+        numbers.len(),
+        3 * (1 + 10),
+        "3 rounds of one retried ticket and 10 others"
     );
     b.stop().await;
     a.stop().await;
