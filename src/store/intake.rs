@@ -203,7 +203,9 @@ async fn insert_batch(
         .await?;
     let ids: HashMap<String, i64> = rows.into_iter().map(|r| (r.number, r.id)).collect();
     for ticket in &mut tickets {
-        ticket.id = ids[&ticket.number];
+        ticket.id = *ids
+            .get(&ticket.number)
+            .ok_or_else(|| Error::Internal(format!("no id returned for {}", ticket.number)))?;
     }
     store.insert_tags(&write, &tickets).await?;
     let events: Vec<_> = tickets

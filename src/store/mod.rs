@@ -131,10 +131,6 @@ impl Store {
             .map_err(|e| Error::Unavailable(e.to_string()))
     }
 
-    pub async fn close(self) {
-        let _ = self.db.close().await;
-    }
-
     pub(crate) async fn begin(&self) -> Result<Write> {
         let writer = match &self.sqlite_writer {
             Some(lock) => Some(lock.clone().lock_owned().await),
