@@ -10,4 +10,5 @@ pub mod event;
 pub mod lifecycle;
 pub mod number;
 pub mod query;
+pub mod sla;
 pub mod ticket;
