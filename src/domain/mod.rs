@@ -9,6 +9,7 @@ pub mod contact;
 pub mod event;
 pub mod lifecycle;
 pub mod number;
+pub mod priority;
 pub mod query;
 pub mod sla;
 pub mod ticket;
