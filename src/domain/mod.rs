@@ -11,5 +11,6 @@ pub mod lifecycle;
 pub mod number;
 pub mod priority;
 pub mod query;
+pub mod rules;
 pub mod sla;
 pub mod ticket;
