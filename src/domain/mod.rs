@@ -2,6 +2,7 @@
 //! acknowledged. No tonic, no SQL: time comes from an injected [`clock::Clock`].
 
 pub mod acknowledgement;
+pub mod assignment;
 pub mod calendar;
 pub mod classifier;
 pub mod clock;
