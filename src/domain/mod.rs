@@ -14,4 +14,5 @@ pub mod priority;
 pub mod query;
 pub mod rules;
 pub mod sla;
+pub mod survey;
 pub mod ticket;
