@@ -31,10 +31,6 @@ impl ManualClock {
     pub fn advance(&self, by: Duration) {
         *self.0.lock().expect("clock lock") += by;
     }
-
-    pub fn set(&self, to: DateTime<Utc>) {
-        *self.0.lock().expect("clock lock") = to;
-    }
 }
 
 impl Clock for ManualClock {

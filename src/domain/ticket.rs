@@ -256,12 +256,8 @@ impl Ticket {
 
     /// The version tag a caller passes back to say which state it saw.
     pub fn etag(&self) -> String {
-        etag_of(self.version)
+        format!("W/\"{}\"", self.version)
     }
-}
-
-pub fn etag_of(version: i64) -> String {
-    format!("W/\"{version}\"")
 }
 
 /// Tags are matched case-insensitively: stored trimmed, lower-case, sorted, without duplicates.

@@ -11,12 +11,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use tokio::sync::{mpsc, oneshot};
 
 use super::entity::ticket;
-use super::tickets::created;
-use super::{Store, convert};
+use super::tickets::ticket_of;
+use super::{Store, Write, convert};
+use crate::domain::event::{EventType, TicketEvent};
 use crate::domain::number::{day_key, format_number, numbering_day};
 use crate::domain::ticket::{NewTicket, Ticket};
 use crate::error::{Error, Result};
@@ -66,6 +67,64 @@ impl Store {
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Store {
+    /// Takes one ticket in, in a transaction of its own. Returns the ticket and whether it
+    /// already existed under the same request_id. [`Store::create_ticket`] batches
+    /// concurrent intakes and falls back to this.
+    pub(crate) async fn create_one(
+        &self,
+        new: NewTicket,
+        now: DateTime<Utc>,
+        zone: Tz,
+    ) -> Result<(Ticket, bool)> {
+        if let Some(existing) = self.find_by_request_id(new.request_id.as_deref()).await? {
+            return Ok((existing, true));
+        }
+        let request_id = new.request_id.clone();
+        match insert_batch(self, vec![(new, now, zone)]).await {
+            Ok(mut tickets) => Ok((tickets.remove(0), false)),
+            // A concurrent retry won the race: answer with its ticket.
+            Err(error) => match self.find_by_request_id(request_id.as_deref()).await? {
+                Some(existing) => Ok((existing, true)),
+                None => Err(error),
+            },
+        }
+    }
+
+    async fn find_by_request_id(&self, request_id: Option<&str>) -> Result<Option<Ticket>> {
+        let Some(request_id) = request_id else {
+            return Ok(None);
+        };
+        let row = ticket::Entity::find()
+            .filter(ticket::Column::RequestId.eq(request_id))
+            .one(&self.db)
+            .await?;
+        ticket_of(row)
+    }
+
+    /// Takes the next `count` numbers of the local day `day` inside the creating transaction
+    /// and returns the last: a rolled-back intake gives its numbers back, so numbers have no
+    /// gaps. The day's row stays locked until commit.
+    pub(crate) async fn advance_sequence(
+        &self,
+        write: &Write,
+        day: &str,
+        count: i64,
+    ) -> Result<i64> {
+        let row = write
+            .conn()
+            .query_one_raw(self.statement(
+                "INSERT INTO ticket_sequences (day, last_value) VALUES ($1, $2) \
+                 ON CONFLICT (day) DO UPDATE SET last_value = ticket_sequences.last_value + $2 \
+                 RETURNING last_value",
+                vec![day.into(), count.into()],
+            ))
+            .await?
+            .ok_or_else(|| Error::Internal("sequence upsert returned no row".into()))?;
+        Ok(row.try_get_by_index::<i64>(0)?)
     }
 }
 
@@ -216,4 +275,19 @@ async fn insert_batch(
     store.append_events(&write, &events).await?;
     store.commit(write).await?;
     Ok(tickets)
+}
+
+/// The event that records a ticket's intake.
+fn created(ticket: &Ticket, actor: String) -> TicketEvent {
+    TicketEvent {
+        cursor: 0,
+        ticket_id: ticket.id,
+        event_type: EventType::TicketCreated,
+        actor,
+        occurred_at: ticket.created_at,
+        changes: Vec::new(),
+        reason: None,
+        comment: None,
+        ticket: ticket.clone(),
+    }
 }

@@ -2,19 +2,17 @@
 //! commit together with their event.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use sea_orm::sea_query::{ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, prelude::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, prelude::Expr,
 };
 
 use super::entity::{tag, ticket};
-use super::{Store, Write, convert, is_unique_violation};
+use super::{Store, Write, convert};
 use crate::domain::event::{EventType, TicketEvent, diff};
-use crate::domain::number::{day_key, format_number, numbering_day};
 use crate::domain::query::{Position, SortKey, TicketFilter, TicketOrder};
-use crate::domain::ticket::{NewTicket, Ticket};
+use crate::domain::ticket::Ticket;
 
 use super::comments::NewComment;
 use crate::error::{Error, Result};
@@ -28,77 +26,6 @@ pub struct Note {
 }
 
 impl Store {
-    /// Takes one ticket in, in a transaction of its own: numbers it, stores it and records
-    /// TICKET_CREATED. Returns the ticket and whether it already existed under the same
-    /// request_id. [`Store::create_ticket`] batches concurrent intakes and falls back to this.
-    pub(crate) async fn create_one(
-        &self,
-        new: NewTicket,
-        now: DateTime<Utc>,
-        zone: Tz,
-    ) -> Result<(Ticket, bool)> {
-        if let Some(existing) = self.find_by_request_id(new.request_id.as_deref()).await? {
-            return Ok((existing, true));
-        }
-        let request_id = new.request_id.clone();
-        let actor = new.actor.clone();
-        let write = self.begin().await?;
-        let day = numbering_day(now, zone);
-        let sequence = self.advance_sequence(&write, &day_key(day), 1).await?;
-        let mut ticket = Ticket::intake(new, format_number(day, sequence), now);
-        let row = match convert::ticket_row(&ticket).insert(write.conn()).await {
-            Ok(row) => row,
-            // A concurrent retry won the race: answer with its ticket.
-            Err(e) if request_id.is_some() && is_unique_violation(&e) => {
-                drop(write);
-                let existing = self.find_by_request_id(request_id.as_deref()).await?;
-                return existing
-                    .map(|t| (t, true))
-                    .ok_or_else(|| Error::Internal(e.to_string()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        ticket.id = row.id;
-        self.insert_tags(&write, [&ticket]).await?;
-        self.append_events(&write, &[created(&ticket, actor)])
-            .await?;
-        self.commit(write).await?;
-        Ok((ticket, false))
-    }
-
-    async fn find_by_request_id(&self, request_id: Option<&str>) -> Result<Option<Ticket>> {
-        let Some(request_id) = request_id else {
-            return Ok(None);
-        };
-        let row = ticket::Entity::find()
-            .filter(ticket::Column::RequestId.eq(request_id))
-            .one(&self.db)
-            .await?;
-        ticket_of(row)
-    }
-
-    /// Takes the next `count` numbers of the local day `day` inside the creating transaction
-    /// and returns the last: a rolled-back intake gives its numbers back, so numbers have no
-    /// gaps. The day's row stays locked until commit.
-    pub(crate) async fn advance_sequence(
-        &self,
-        write: &Write,
-        day: &str,
-        count: i64,
-    ) -> Result<i64> {
-        let row = write
-            .conn()
-            .query_one_raw(self.statement(
-                "INSERT INTO ticket_sequences (day, last_value) VALUES ($1, $2) \
-                 ON CONFLICT (day) DO UPDATE SET last_value = ticket_sequences.last_value + $2 \
-                 RETURNING last_value",
-                vec![day.into(), count.into()],
-            ))
-            .await?
-            .ok_or_else(|| Error::Internal("sequence upsert returned no row".into()))?;
-        Ok(row.try_get_by_index::<i64>(0)?)
-    }
-
     pub async fn get_ticket(&self, id: i64) -> Result<Ticket> {
         let row = ticket::Entity::find_by_id(id).one(&self.db).await?;
         ticket_of(row)?.ok_or_else(|| Error::not_found("ticket", id))
@@ -239,23 +166,8 @@ impl Store {
     }
 }
 
-/// The event that records a ticket's intake.
-pub(crate) fn created(ticket: &Ticket, actor: String) -> TicketEvent {
-    TicketEvent {
-        cursor: 0,
-        ticket_id: ticket.id,
-        event_type: EventType::TicketCreated,
-        actor,
-        occurred_at: ticket.created_at,
-        changes: Vec::new(),
-        reason: None,
-        comment: None,
-        ticket: ticket.clone(),
-    }
-}
-
 /// The ticket of `row`, if there is one.
-fn ticket_of(row: Option<ticket::Model>) -> Result<Option<Ticket>> {
+pub(crate) fn ticket_of(row: Option<ticket::Model>) -> Result<Option<Ticket>> {
     row.map(convert::ticket).transpose()
 }
 
