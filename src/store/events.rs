@@ -55,15 +55,7 @@ impl Store {
 
     /// Up to `limit` events after `cursor`, in log order.
     pub async fn events_after(&self, cursor: i64, limit: u64) -> Result<Vec<TicketEvent>> {
-        event::Entity::find()
-            .filter(event::Column::Id.gt(cursor))
-            .order_by_asc(event::Column::Id)
-            .limit(limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(convert::event)
-            .collect()
+        self.read_log(None, cursor, limit).await
     }
 
     /// Up to `limit` events of one ticket after `cursor`, oldest first.
@@ -73,16 +65,25 @@ impl Store {
         cursor: i64,
         limit: u64,
     ) -> Result<Vec<TicketEvent>> {
-        event::Entity::find()
-            .filter(event::Column::TicketId.eq(ticket_id))
-            .filter(event::Column::Id.gt(cursor))
+        self.read_log(Some(ticket_id), cursor, limit).await
+    }
+
+    async fn read_log(
+        &self,
+        ticket_id: Option<i64>,
+        cursor: i64,
+        limit: u64,
+    ) -> Result<Vec<TicketEvent>> {
+        let mut query = event::Entity::find().filter(event::Column::Id.gt(cursor));
+        if let Some(ticket_id) = ticket_id {
+            query = query.filter(event::Column::TicketId.eq(ticket_id));
+        }
+        let rows = query
             .order_by_asc(event::Column::Id)
             .limit(limit)
             .all(&self.db)
-            .await?
-            .into_iter()
-            .map(convert::event)
-            .collect()
+            .await?;
+        rows.into_iter().map(convert::event).collect()
     }
 
     /// The newest cursor in the log, 0 when it is empty.
