@@ -10,6 +10,7 @@ fn main() -> io::Result<()> {
     let protos = [
         "proto/feedback/v1/common.proto",
         "proto/feedback/v1/ticket_service.proto",
+        "proto/feedback/v1/routing_service.proto",
     ];
     let descriptors = compile(&protos, &["proto"])?;
     fs::write(

@@ -87,6 +87,41 @@ pub struct Config {
     )]
     pub watch_buffer: usize,
 
+    /// The team that takes tickets no rule and no confident prediction decides; created at
+    /// start if missing.
+    #[arg(
+        long,
+        env = "FEEDBACKD_TRIAGE_TEAM",
+        default_value = "triage",
+        global = true
+    )]
+    pub triage_team: String,
+
+    /// Least confidence (0 to 1) at which the classifier's proposal of a category or a team is
+    /// acted on; below it the ticket goes to triage.
+    #[arg(long, env = "FEEDBACKD_CLASSIFIER_THRESHOLD", default_value_t = 0.6, value_parser = parse_share, global = true)]
+    pub classifier_threshold: f64,
+
+    /// How often the classifier retrains on the resolved tickets (0 turns it off). Every
+    /// instance checks; only a model older than this is replaced.
+    #[arg(long, env = "FEEDBACKD_RETRAIN_INTERVAL", default_value = "24h", value_parser = parse_duration, global = true)]
+    pub retrain_interval: Duration,
+
+    /// How far back other customers' reports of the same product and category count towards
+    /// a ticket's impact (five or more raise its priority).
+    #[arg(long, env = "FEEDBACKD_IMPACT_WINDOW", default_value = "2h", value_parser = parse_duration, global = true)]
+    pub impact_window: Duration,
+
+    /// How far back a customer's earlier ticket about the same product or category makes a
+    /// new one a repeat (which raises its priority and links the two).
+    #[arg(long, env = "FEEDBACKD_REPEAT_WINDOW", default_value = "7d", value_parser = parse_duration, global = true)]
+    pub repeat_window: Duration,
+
+    /// How often each instance looks for queued tickets that an agent has room for, beyond
+    /// the moment capacity frees (a safety net, e.g. after a crash).
+    #[arg(long, env = "FEEDBACKD_DISPATCH_INTERVAL", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub dispatch_interval: Duration,
+
     /// How long shutdown waits for calls in progress before it gives up on them.
     #[arg(long, env = "FEEDBACKD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
     pub shutdown_grace: Duration,
@@ -121,7 +156,14 @@ fn parse_zone(name: &str) -> Result<Tz, String> {
         .map_err(|_| format!("unknown time zone {name:?}; use an IANA name such as Asia/Shanghai"))
 }
 
-/// `500ms`, `30s`, `5m` or `1h`.
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!("{text:?} is not a number from 0 to 1")),
+    }
+}
+
+/// `500ms`, `30s`, `5m`, `1h` or `7d`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -135,7 +177,12 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" | "" => Duration::from_secs(n),
         "m" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("{text:?} has an unknown unit; use ms, s, m or h")),
+        "d" => Duration::from_secs(n * 86_400),
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit; use ms, s, m, h or d"
+            ));
+        }
     })
 }
 

@@ -33,6 +33,8 @@ pub enum Error {
     InvalidArgument(Vec<FieldViolation>),
     #[error("{resource} {key} not found")]
     NotFound { resource: &'static str, key: String },
+    #[error("{resource} {key} already exists")]
+    AlreadyExists { resource: &'static str, key: String },
     /// The verb does not apply to the ticket's current status.
     #[error("cannot {verb} a ticket that is {status}; allowed now: {}", verbs(.allowed))]
     IllegalTransition {
@@ -47,7 +49,7 @@ pub enum Error {
         description: String,
     },
     /// The caller's etag is not the current one: someone changed the resource in between.
-    #[error("etag {given} is stale; the ticket is now at {current}: read it again and retry")]
+    #[error("etag {given} is stale; it is now {current}: read it again and retry")]
     StaleEtag { given: String, current: String },
     #[error("{field}: {description}")]
     OutOfRange {
@@ -158,6 +160,10 @@ impl From<Error> for Status {
             Error::NotFound { resource, key } => {
                 details.set_resource_info(*resource, key.clone(), "", "not found");
                 Code::NotFound
+            }
+            Error::AlreadyExists { resource, key } => {
+                details.set_resource_info(*resource, key.clone(), "", "already exists");
+                Code::AlreadyExists
             }
             Error::IllegalTransition {
                 status,

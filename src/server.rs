@@ -21,11 +21,16 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tonic_health::server::{HealthReporter, HealthService};
 
-use crate::api::{Context, TicketApi};
+use crate::api::{Context, RoutingApi, TicketApi};
 use crate::config::Config;
+use crate::domain::assignment::Strategy;
 use crate::domain::clock::{Clock, SystemClock};
+use crate::domain::routing::Settings;
+use crate::domain::staff::Team;
 use crate::events::EventHub;
+use crate::proto::feedback::v1::routing_service_server::RoutingServiceServer;
 use crate::proto::feedback::v1::ticket_service_server::TicketServiceServer;
+use crate::routing::{Router, RouterOptions};
 use crate::store::{Store, StoreOptions};
 
 /// Largest request accepted, in bytes.
@@ -61,9 +66,11 @@ pub async fn serve(
     // However serve() ends, its background tasks (tailer, listener, health) end with it.
     let _stop_tasks = shutdown.clone().drop_guard();
     let hub = EventHub::start(store.clone(), config.watch_buffer, shutdown.clone()).await?;
+    let router = start_router(config, &store, clock.clone(), shutdown.clone()).await?;
     let cx = Context {
         store,
         hub,
+        router,
         clock,
         zone: config.timezone,
     };
@@ -84,7 +91,11 @@ pub async fn serve(
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let tickets = TicketServiceServer::new(TicketApi::new(cx))
+    let tickets = TicketServiceServer::new(TicketApi::new(cx.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_MESSAGE);
+    let routing = RoutingServiceServer::new(RoutingApi::new(cx))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(MAX_MESSAGE);
@@ -118,6 +129,7 @@ pub async fn serve(
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(tickets)
+        .add_service(routing)
         .serve_with_incoming_shutdown(
             // Replies are small and latency matters: no Nagle delay on accepted connections.
             TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -136,15 +148,57 @@ pub async fn serve(
     Ok(())
 }
 
-/// Sets the status overall and of the ticket service.
+/// Sets the status overall and of each service.
 async fn set_health(health: &HealthReporter, status: ServingStatus) {
-    health.set_service_status("", status).await;
-    health
-        .set_service_status(
-            <TicketServiceServer<TicketApi> as NamedService>::NAME,
-            status,
-        )
-        .await;
+    for service in [
+        "",
+        <TicketServiceServer<TicketApi> as NamedService>::NAME,
+        <RoutingServiceServer<RoutingApi> as NamedService>::NAME,
+    ] {
+        health.set_service_status(service, status).await;
+    }
+}
+
+/// The router, with the triage team in place and its background work running until `stop`.
+async fn start_router(
+    config: &Config,
+    store: &Store,
+    clock: Arc<dyn Clock>,
+    stop: CancellationToken,
+) -> anyhow::Result<Arc<Router>> {
+    let now = clock.now();
+    store
+        .ensure_team(Team {
+            id: config.triage_team.clone(),
+            display_name: "Triage".into(),
+            supervisor: None,
+            time_zone: config.timezone.name().to_owned(),
+            calendar: None,
+            strategy: Strategy::RoundRobin,
+            members: Vec::new(),
+            queued: 0,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the triage team: {e}"))?;
+    let router = Router::new(
+        store.clone(),
+        clock,
+        RouterOptions {
+            settings: Settings {
+                triage_team: config.triage_team.clone(),
+                confidence_threshold: config.classifier_threshold,
+            },
+            impact_window: config.impact_window,
+            repeat_window: config.repeat_window,
+            retrain_interval: config.retrain_interval,
+            dispatch_interval: config.dispatch_interval,
+        },
+    );
+    tokio::spawn(router.clone().run(stop));
+    Ok(router)
 }
 
 /// The standard health service, except that its Watch streams end at shutdown: left open,

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
-use crate::domain::{event, ticket};
+use crate::domain::{assignment, event, rules, staff, ticket};
 use crate::proto::feedback::v1 as pb;
 
 /// Pairs each protobuf enum with its domain twin, variant by variant, both ways. The
@@ -45,6 +45,8 @@ enum_pairs! {
     CustomerTier <=> ticket::Tier { Standard, Premium, Vip }
     CommentVisibility <=> ticket::Visibility { Public, Internal }
     AuthorRole <=> ticket::AuthorRole { Agent, Customer }
+    AssignmentStrategy <=> assignment::Strategy { RoundRobin, LeastLoaded, Skills }
+    Availability <=> assignment::Availability { Online, Away, Offline }
     EventType <=> event::EventType {
         TicketCreated, TicketUpdated, TicketAssigned, TicketAcknowledged, CommentAdded,
         TicketPending, TicketResumed, TicketResolved, TicketClosed, TicketReopened
@@ -102,6 +104,13 @@ pub fn ticket(t: ticket::Ticket) -> pb::Ticket {
         etag,
         request_id: t.request_id.unwrap_or_default(),
         status_reason: t.status_reason.unwrap_or_default(),
+        category: t.category.unwrap_or_default(),
+        priority_reasons: t.priority_reasons,
+        repeat_of: t.repeat_of.unwrap_or_default(),
+        routing_reason: t.routing_reason.unwrap_or_default(),
+        assignment_strategy: t
+            .assignment_strategy
+            .map_or(0, |s| pb::AssignmentStrategy::from(s).into()),
     }
 }
 
@@ -146,5 +155,89 @@ pub fn event(e: event::TicketEvent) -> pb::TicketEvent {
         reason: e.reason.unwrap_or_default(),
         comment: e.comment.map(comment),
         ticket: Some(ticket(e.ticket)),
+    }
+}
+
+pub fn team(t: staff::Team) -> pb::Team {
+    let etag = t.etag();
+    pb::Team {
+        id: t.id,
+        display_name: t.display_name,
+        supervisor: t.supervisor.unwrap_or_default(),
+        time_zone: t.time_zone,
+        calendar: t.calendar.unwrap_or_default(),
+        strategy: pb::AssignmentStrategy::from(t.strategy).into(),
+        members: t.members,
+        queued_tickets: t.queued as i32,
+        etag,
+        create_time: Some(timestamp(t.created_at)),
+        update_time: Some(timestamp(t.updated_at)),
+    }
+}
+
+pub fn agent(a: staff::Agent) -> pb::Agent {
+    let etag = a.etag();
+    pb::Agent {
+        id: a.id,
+        display_name: a.display_name,
+        teams: a.teams,
+        skills: a.skills,
+        capacity: a.capacity as i32,
+        availability: pb::Availability::from(a.availability).into(),
+        open_tickets: a.open_tickets as i32,
+        etag,
+        create_time: Some(timestamp(a.created_at)),
+        update_time: Some(timestamp(a.updated_at)),
+    }
+}
+
+/// A rule at `position` (1 = tried first).
+pub fn rule(r: rules::Rule, position: usize) -> pb::RoutingRule {
+    let etag = r.etag();
+    let c = r.conditions;
+    let a = r.actions;
+    pb::RoutingRule {
+        id: r.id,
+        name: r.name,
+        position: position as i32,
+        disabled: !r.enabled,
+        conditions: Some(pb::RuleConditions {
+            kinds: c
+                .kinds
+                .into_iter()
+                .map(|v| pb::TicketKind::from(v).into())
+                .collect(),
+            channels: c
+                .channels
+                .into_iter()
+                .map(|v| pb::Channel::from(v).into())
+                .collect(),
+            products: c.products,
+            categories: c.categories,
+            tiers: c
+                .tiers
+                .into_iter()
+                .map(|v| pb::CustomerTier::from(v).into())
+                .collect(),
+            priorities: c
+                .priorities
+                .into_iter()
+                .map(|v| pb::Priority::from(v).into())
+                .collect(),
+            tags: c.tags,
+            keywords: c.keywords,
+        }),
+        actions: Some(pb::RuleActions {
+            team: a.team.unwrap_or_default(),
+            category: a.category.unwrap_or_default(),
+            priority_floor: a.priority_floor.map_or(0, |p| pb::Priority::from(p).into()),
+            tags: a.tags,
+            strategy: a
+                .strategy
+                .map_or(0, |s| pb::AssignmentStrategy::from(s).into()),
+        }),
+        etag,
+        create_time: Some(timestamp(r.created_at)),
+        update_time: Some(timestamp(r.updated_at)),
     }
 }

@@ -3,6 +3,7 @@
 
 mod convert;
 mod paging;
+mod routing;
 mod tickets;
 mod validate;
 mod verbs;
@@ -14,8 +15,10 @@ use chrono_tz::Tz;
 
 use crate::domain::clock::Clock;
 use crate::events::EventHub;
+use crate::routing::Router;
 use crate::store::Store;
 
+pub use routing::RoutingApi;
 pub use tickets::TicketApi;
 
 /// What every service handler needs.
@@ -23,6 +26,7 @@ pub use tickets::TicketApi;
 pub struct Context {
     pub store: Store,
     pub hub: Arc<EventHub>,
+    pub router: Arc<Router>,
     pub clock: Arc<dyn Clock>,
     /// The service time zone: the date in ticket numbers.
     pub zone: Tz,

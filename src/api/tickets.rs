@@ -14,12 +14,12 @@ use super::verbs::{VerbCall, VerbRequest};
 use crate::domain::acknowledgement::{acknowledgement_text, expected_response_within};
 use crate::domain::contact::{is_valid_email, is_valid_phone, missing_contact};
 use crate::domain::event::EventType;
-use crate::domain::lifecycle::{self, Verb};
+use crate::domain::lifecycle::{self, Action, Verb};
 use crate::domain::query::{SortKey, TicketFilter, TicketOrder, WatchFilter};
 use crate::domain::ticket::{Customer, NewTicket, Tier, limits};
 use crate::error::{Error, Result};
 use crate::proto::feedback::v1::{self as pb, ticket_service_server::TicketService};
-use crate::store::{NewComment, Note, position_of};
+use crate::store::{Assignment, NewComment, Note, position_of};
 
 const DEFAULT_PAGE: u64 = 50;
 const MAX_PAGE: u64 = 500;
@@ -38,7 +38,8 @@ impl TicketApi {
         Self { cx }
     }
 
-    /// Validates a lifecycle verb's request, applies it and records its event.
+    /// Validates a lifecycle verb's request, applies it and records its event, then lets the
+    /// router act on it (capacity freed, a ticket back in a queue, a reopen).
     async fn verb(&self, request: impl VerbRequest) -> Result<pb::Ticket> {
         let mut check = Check::new();
         let VerbCall {
@@ -52,21 +53,50 @@ impl TicketApi {
         let now = self.cx.now();
         let event_type = action.event_type();
         let etag = Some(etag.as_str()).filter(|e| !e.is_empty());
-        let (ticket, _) = self
-            .cx
-            .store
-            .change_ticket(ticket_id, etag, &actor, now, |t| {
-                lifecycle::apply(t, action, now)?;
-                Ok((
-                    event_type,
-                    Note {
-                        reason,
-                        comment: None,
-                    },
-                ))
-            })
-            .await?;
-        Ok(convert::ticket(ticket))
+        let (ticket, event) = match action {
+            Action::Assign {
+                team,
+                agent,
+                transfer_ownership,
+            } => {
+                let assignment = Assignment {
+                    team,
+                    agent,
+                    transfer_ownership,
+                    reason,
+                };
+                self.cx
+                    .store
+                    .assign(ticket_id, etag, assignment, &actor, now)
+                    .await?
+            }
+            action => {
+                self.cx
+                    .store
+                    .change_ticket(ticket_id, etag, &actor, now, |t| {
+                        lifecycle::apply(t, action, now)?;
+                        Ok((
+                            event_type,
+                            Note {
+                                reason,
+                                comment: None,
+                            },
+                        ))
+                    })
+                    .await?
+            }
+        };
+        let Some(event) = event else {
+            return Ok(convert::ticket(ticket));
+        };
+        let router = &self.cx.router;
+        if event_type == EventType::TicketReopened {
+            router.after_reopen(&ticket).await?;
+        } else {
+            router.after_change(&event).await;
+        }
+        // The router may have moved it on (assigned from the queue, or back into it).
+        Ok(convert::ticket(self.cx.store.get_ticket(ticket_id).await?))
     }
 }
 
@@ -159,7 +189,11 @@ fn occurred_at(
     Some(time)
 }
 
-fn new_ticket(r: pb::CreateTicketRequest, now: chrono::DateTime<chrono::Utc>) -> Result<NewTicket> {
+/// A CreateTicket request, checked; ExplainRoute reads its draft the same way.
+pub(super) fn new_ticket(
+    r: pb::CreateTicketRequest,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<NewTicket> {
     let mut check = Check::new();
     let request_id = check.optional_text("request_id", &r.request_id, limits::REQUEST_ID);
     let channel = check.required_enum("channel", r.channel);
@@ -181,6 +215,7 @@ fn new_ticket(r: pb::CreateTicketRequest, now: chrono::DateTime<chrono::Utc>) ->
     let occurred_at = occurred_at(&mut check, "occurred_at", r.occurred_at.as_ref(), now);
     let metadata = metadata(&mut check, "metadata", &r.metadata);
     let priority = check.optional_enum("priority", r.priority);
+    let category = check.optional_text("category", &r.category, limits::CATEGORY);
     let actor = actor(&mut check, "actor", &r.actor);
     check.finish()?;
     Ok(NewTicket {
@@ -196,6 +231,7 @@ fn new_ticket(r: pb::CreateTicketRequest, now: chrono::DateTime<chrono::Utc>) ->
         occurred_at,
         metadata,
         priority,
+        category,
         actor,
     })
 }
@@ -273,6 +309,7 @@ fn update_paths(check: &mut Check, mask: Option<&prost_types::FieldMask>) -> Vec
         "occurred_at",
         "kind",
         "priority",
+        "category",
     ];
     let paths = mask.map(|m| m.paths.clone()).unwrap_or_default();
     if paths.is_empty() {
@@ -306,8 +343,20 @@ impl TicketService for TicketApi {
         reply(
             async {
                 let new = new_ticket(request.into_inner(), now)?;
-                let (ticket, replayed) =
-                    self.cx.store.create_ticket(new, now, self.cx.zone).await?;
+                let route = self.cx.router.decide(&new).await?.route;
+                let (mut ticket, replayed) = self
+                    .cx
+                    .store
+                    .create_ticket(new, route, now, self.cx.zone)
+                    .await?;
+                if !replayed && let Some(team) = &ticket.team {
+                    self.cx.router.dispatch_all([team]).await;
+                }
+                if ticket.assignee.is_none() {
+                    // The dispatch (ours, or a concurrent one) may have assigned it.
+                    ticket = self.cx.store.get_ticket(ticket.id).await?;
+                }
+                let queue_position = self.cx.store.queue_position(&ticket).await?;
                 let within = expected_response_within(ticket.priority);
                 Ok(pb::CreateTicketResponse {
                     acknowledgement: acknowledgement_text(&ticket),
@@ -316,6 +365,7 @@ impl TicketService for TicketApi {
                         nanos: 0,
                     }),
                     replayed,
+                    queue_position: queue_position as i32,
                     ticket: Some(convert::ticket(ticket)),
                 })
             }
@@ -430,6 +480,8 @@ impl TicketService for TicketApi {
                 } else {
                     None
                 };
+                let category =
+                    check.optional_text("ticket.category", &patch.category, limits::CATEGORY);
                 let actor = actor(&mut check, "actor", &r.actor);
                 check.finish()?;
                 let etag = Some(patch.etag.as_str()).filter(|e| !e.is_empty());
@@ -458,7 +510,15 @@ impl TicketService for TicketApi {
                                 "metadata" => t.metadata = metadata.clone(),
                                 "occurred_at" => t.occurred_at = occurred_at,
                                 "kind" => t.kind = kind.expect("checked"),
-                                "priority" => t.priority = priority.expect("checked"),
+                                "priority" => {
+                                    let priority = priority.expect("checked");
+                                    if priority != t.priority {
+                                        t.priority_reasons
+                                            .push(format!("{priority}: set by {actor}"));
+                                        t.priority = priority;
+                                    }
+                                }
+                                "category" => t.category = category.clone(),
                                 other => unreachable!("update path {other} passed the check"),
                             }
                         }

@@ -112,6 +112,12 @@ impl Check {
         }
     }
 
+    /// Takes over `other`'s complaints about the fields `keep` accepts.
+    pub fn absorb(&mut self, other: Check, keep: impl Fn(&str) -> bool) {
+        self.violations
+            .extend(other.violations.into_iter().filter(|v| keep(&v.field)));
+    }
+
     pub fn finish(self) -> Result<()> {
         if self.violations.is_empty() {
             Ok(())

@@ -67,9 +67,15 @@ mod tests {
             occurred_at: None,
             metadata: Default::default(),
             priority: None,
+            category: None,
             actor: "test".into(),
         };
-        let ticket = Ticket::intake(new, "FB202611220001".into(), chrono::Utc::now());
+        let ticket = Ticket::intake(
+            new.clone(),
+            crate::domain::routing::test_route(new.kind),
+            "FB202611220001".into(),
+            chrono::Utc::now(),
+        );
         let text = acknowledgement_text(&ticket);
         assert!(
             text.starts_with("Dear Li Lei, thank you for your complaint."),

@@ -2,15 +2,25 @@
 //! by least load, or by best skill match then least load. Nobody fits: the ticket waits in
 //! the team's queue.
 
-use super::rules::Strategy;
+use super::ticket::named_enum;
 
-/// Whether an agent takes work now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Availability {
-    Online,
-    Away,
-    Offline,
-}
+named_enum!(
+    /// How an agent is picked within the chosen team.
+    Strategy {
+        RoundRobin = "ROUND_ROBIN",
+        LeastLoaded = "LEAST_LOADED",
+        Skills = "SKILLS",
+    }
+);
+
+named_enum!(
+    /// Whether an agent takes work now.
+    Availability {
+        Online = "ONLINE",
+        Away = "AWAY",
+        Offline = "OFFLINE",
+    }
+);
 
 /// An agent as assignment sees them.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +77,75 @@ pub fn pick<'a>(
             open.min_by(|a, b| matched(b).cmp(&matched(a)).then_with(|| by_load(a, b)))
                 .map(|c| c.id)
         }
+    }
+}
+
+/// A team's agents during one dispatch pass: each pick counts against the agent picked and
+/// moves round robin on.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub agents: Vec<PoolAgent>,
+    /// Who got the team's last ticket.
+    pub last: Option<String>,
+}
+
+/// An agent as a pool holds them.
+#[derive(Debug, Clone)]
+pub struct PoolAgent {
+    pub id: String,
+    pub availability: Availability,
+    pub capacity: u32,
+    pub open_tickets: u32,
+    pub skills: Vec<String>,
+}
+
+/// Who gets a ticket, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pick {
+    pub agent: String,
+    pub reason: String,
+}
+
+impl Pool {
+    /// Places the agents can still take.
+    pub fn room(&self) -> u32 {
+        self.agents
+            .iter()
+            .filter(|a| a.availability == Availability::Online)
+            .map(|a| a.capacity.saturating_sub(a.open_tickets))
+            .sum()
+    }
+
+    /// Picks the agent for the next ticket and counts it against them; `None` when nobody
+    /// has room.
+    pub fn take(&mut self, strategy: Strategy, wanted: &[String]) -> Option<Pick> {
+        let candidates: Vec<Candidate> = self
+            .agents
+            .iter()
+            .map(|a| Candidate {
+                id: &a.id,
+                availability: a.availability,
+                capacity: a.capacity,
+                open_tickets: a.open_tickets,
+                skills: &a.skills,
+            })
+            .collect();
+        let chosen = pick(strategy, &candidates, self.last.as_deref(), wanted)?.to_owned();
+        let agent = self
+            .agents
+            .iter_mut()
+            .find(|a| a.id == chosen)
+            .expect("picked from the pool");
+        let reason = format!(
+            "{strategy}: {chosen} had room ({} of {} open)",
+            agent.open_tickets, agent.capacity
+        );
+        agent.open_tickets += 1;
+        self.last = Some(chosen.clone());
+        Some(Pick {
+            agent: chosen,
+            reason,
+        })
     }
 }
 
@@ -162,5 +241,27 @@ mod tests {
             assert_eq!(pick(strategy, &team, None, &[]), None);
         }
         assert_eq!(pick(Strategy::RoundRobin, &[], None, &[]), None);
+    }
+
+    #[test]
+    fn a_pool_counts_each_pick_and_stops_when_full() {
+        let agent = |id: &str, capacity| PoolAgent {
+            id: id.into(),
+            availability: Availability::Online,
+            capacity,
+            open_tickets: 0,
+            skills: Vec::new(),
+        };
+        let mut pool = Pool {
+            agents: vec![agent("ann", 1), agent("bob", 2)],
+            last: None,
+        };
+        assert_eq!(pool.room(), 3);
+        let picks: Vec<_> = std::iter::from_fn(|| pool.take(Strategy::RoundRobin, &[]))
+            .map(|p| p.agent)
+            .collect();
+        assert_eq!(picks, ["ann", "bob", "bob"]);
+        assert_eq!(pool.room(), 0);
+        assert_eq!(pool.last.as_deref(), Some("bob"));
     }
 }

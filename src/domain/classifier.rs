@@ -31,7 +31,8 @@ pub fn tokenize(text: &str) -> Vec<String> {
     terms
 }
 
-fn is_han(c: char) -> bool {
+/// Whether `c` is a Chinese (Han) character.
+pub fn is_han(c: char) -> bool {
     matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0xF900..=0xFAFF)
 }
 
@@ -145,6 +146,97 @@ impl Classifier {
                 .then_with(|| a.label.cmp(&b.label))
         });
         candidates
+    }
+}
+
+impl Classifier {
+    /// The labels the model can propose, sorted.
+    pub fn labels(&self) -> Vec<String> {
+        self.labels.iter().map(|l| l.name.clone()).collect()
+    }
+}
+
+/// One resolved ticket as the router learns from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub text: String,
+    pub category: Option<String>,
+    /// `None` for tickets that stayed in triage: triage is where nothing else fits, never a
+    /// destination to learn.
+    pub team: Option<String>,
+}
+
+/// The router's two models: one proposes the category, the other the team.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingModel {
+    pub category: Classifier,
+    pub team: Classifier,
+}
+
+/// A trained model and how well it did on examples it did not learn from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Training {
+    pub model: RoutingModel,
+    /// Share of held-out examples labelled right; 0 when too few to hold any out.
+    pub category_accuracy: f64,
+    pub team_accuracy: f64,
+}
+
+/// Fewest examples worth learning from.
+pub const MIN_EXAMPLES: usize = 20;
+/// Fewest examples from which a fifth is held out to measure accuracy.
+const MIN_FOR_HOLDOUT: usize = 50;
+
+impl RoutingModel {
+    /// Learns from `examples`. With enough of them, every fifth is first held out of a trial
+    /// model to measure accuracy; the model returned learns from all.
+    pub fn train(examples: &[Example]) -> Training {
+        let fit = |examples: &[&Example]| RoutingModel {
+            category: Classifier::train(
+                examples
+                    .iter()
+                    .filter_map(|e| Some((e.text.as_str(), e.category.as_deref()?))),
+            ),
+            team: Classifier::train(
+                examples
+                    .iter()
+                    .filter_map(|e| Some((e.text.as_str(), e.team.as_deref()?))),
+            ),
+        };
+        let (mut category_accuracy, mut team_accuracy) = (0.0, 0.0);
+        if examples.len() >= MIN_FOR_HOLDOUT {
+            let fifth = |keep: bool| -> Vec<&Example> {
+                (examples.iter().enumerate())
+                    .filter(|(i, _)| (i % 5 == 4) == keep)
+                    .map(|(_, e)| e)
+                    .collect()
+            };
+            let (held, learned) = (fifth(true), fifth(false));
+            let trial = fit(&learned);
+            let accuracy = |model: &Classifier, label: fn(&Example) -> Option<&str>| {
+                let scored: Vec<bool> = held
+                    .iter()
+                    .filter_map(|e| {
+                        let want = label(e)?;
+                        let got = model.classify(&e.text);
+                        Some(got.first().is_some_and(|c| c.label == want))
+                    })
+                    .collect();
+                let right = scored.iter().filter(|&&ok| ok).count();
+                if scored.is_empty() {
+                    0.0
+                } else {
+                    right as f64 / scored.len() as f64
+                }
+            };
+            category_accuracy = accuracy(&trial.category, |e| e.category.as_deref());
+            team_accuracy = accuracy(&trial.team, |e| e.team.as_deref());
+        }
+        Training {
+            model: fit(&examples.iter().collect::<Vec<_>>()),
+            category_accuracy,
+            team_accuracy,
+        }
     }
 }
 

@@ -109,9 +109,15 @@ mod tests {
             occurred_at: None,
             metadata: Default::default(),
             priority: None,
+            category: None,
             actor: "test".into(),
         };
-        let before = Ticket::intake(new, "FB202611220001".into(), Utc::now());
+        let before = Ticket::intake(
+            new.clone(),
+            crate::domain::routing::test_route(new.kind),
+            "FB202611220001".into(),
+            Utc::now(),
+        );
         let mut after = before.clone();
         after.status = Status::Assigned;
         after.customer.phone = "13800138000".into();

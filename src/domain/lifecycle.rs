@@ -155,7 +155,10 @@ pub fn apply(ticket: &mut Ticket, action: Action, now: DateTime<Utc>) -> Result<
                 }
                 None => {
                     ticket.assignee = None;
-                    ticket.status = Status::New;
+                    // A reopened ticket stays marked as such while it waits.
+                    if ticket.status != Status::Reopened {
+                        ticket.status = Status::New;
+                    }
                 }
             }
         }
@@ -242,9 +245,15 @@ mod tests {
             occurred_at: None,
             metadata: Default::default(),
             priority: None,
+            category: None,
             actor: "test".into(),
         };
-        Ticket::intake(new, "FB202611220001".into(), Utc::now())
+        Ticket::intake(
+            new.clone(),
+            crate::domain::routing::test_route(new.kind),
+            "FB202611220001".into(),
+            Utc::now(),
+        )
     }
 
     fn assign(agent: &str) -> Action {

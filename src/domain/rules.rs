@@ -2,19 +2,14 @@
 //! whose every condition holds decides. Every rule tried says why it did or did not match,
 //! which is what an operator reads to understand a dispatch.
 
-use super::ticket::{Channel, Kind, Priority, Tier, named_enum};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-named_enum!(
-    /// How an agent is picked within the chosen team.
-    Strategy {
-        RoundRobin = "ROUND_ROBIN",
-        LeastLoaded = "LEAST_LOADED",
-        Skills = "SKILLS",
-    }
-);
+use super::assignment::Strategy;
+use super::ticket::{Channel, Kind, Priority, Tier};
 
 /// What a rule asks of a ticket. An empty list asks nothing; a list matches any of its values.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Conditions {
     pub kinds: Vec<Kind>,
     pub channels: Vec<Channel>,
@@ -30,7 +25,7 @@ pub struct Conditions {
 }
 
 /// What a matching rule decides.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Actions {
     pub team: Option<String>,
     pub category: Option<String>,
@@ -40,12 +35,24 @@ pub struct Actions {
     pub strategy: Option<Strategy>,
 }
 
+/// A routing rule; its place in the order is its place in the list the router is given.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
+    pub id: i64,
     pub name: String,
     pub enabled: bool,
     pub conditions: Conditions,
     pub actions: Actions,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Rule {
+    /// The version tag a caller passes back to say which state it saw.
+    pub fn etag(&self) -> String {
+        super::staff::etag(self.version)
+    }
 }
 
 /// The ticket as routing sees it.
@@ -65,6 +72,7 @@ pub struct Draft<'a> {
 /// One rule tried: whether it matched, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trial {
+    pub rule_id: i64,
     pub rule: String,
     pub matched: bool,
     pub why: String,
@@ -81,6 +89,7 @@ pub fn first_match<'r>(rules: &'r [Rule], draft: &Draft) -> (Option<&'r Rule>, V
         };
         let matched = outcome.is_ok();
         trials.push(Trial {
+            rule_id: rule.id,
             rule: rule.name.clone(),
             matched,
             why: outcome.unwrap_or_else(|why| why),
@@ -191,6 +200,7 @@ mod tests {
 
     fn rule(name: &str, conditions: Conditions, team: &str) -> Rule {
         Rule {
+            id: 1,
             name: name.into(),
             enabled: true,
             conditions,
@@ -198,6 +208,9 @@ mod tests {
                 team: Some(team.into()),
                 ..Actions::default()
             },
+            version: 1,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
         }
     }
 

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::assignment::Strategy;
+use super::routing::Route;
+
 /// Declares an enum stored and logged by a stable upper-case name, the same on every
 /// database.
 macro_rules! named_enum {
@@ -180,6 +183,8 @@ pub struct NewTicket {
     pub occurred_at: Option<DateTime<Utc>>,
     pub metadata: BTreeMap<String, String>,
     pub priority: Option<Priority>,
+    /// The category when the caller knows it; otherwise routing proposes one.
+    pub category: Option<String>,
     pub actor: String,
 }
 
@@ -214,13 +219,24 @@ pub struct Ticket {
     pub first_responded_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    pub category: Option<String>,
+    /// Why the ticket has its priority, step by step.
+    pub priority_reasons: Vec<String>,
+    /// The number of the earlier ticket this one repeats.
+    pub repeat_of: Option<String>,
+    /// How the team was chosen.
+    pub routing_reason: Option<String>,
+    /// How an agent is picked while it waits; `None`: the team's strategy.
+    pub assignment_strategy: Option<Strategy>,
     /// Bumped by every change; the etag is derived from it.
     pub version: i64,
 }
 
 impl Ticket {
-    /// The ticket as intake creates it, before the store gives it an id and a number.
-    pub fn intake(new: NewTicket, number: String, now: DateTime<Utc>) -> Ticket {
+    /// The ticket as intake creates it, routed, before the store gives it an id and a number.
+    pub fn intake(new: NewTicket, route: Route, number: String, now: DateTime<Utc>) -> Ticket {
+        let mut tags = new.tags;
+        tags.extend(route.tags);
         Ticket {
             id: 0,
             number,
@@ -228,16 +244,16 @@ impl Ticket {
             channel: new.channel,
             kind: new.kind,
             status: Status::New,
-            priority: new.priority.unwrap_or(Priority::default_for(new.kind)),
+            priority: route.priority,
             title: new.title,
             description: new.description,
             expected_outcome: new.expected_outcome,
             product: new.product,
             customer: new.customer,
-            tags: normalize_tags(new.tags),
+            tags: normalize_tags(tags),
             occurred_at: new.occurred_at,
             metadata: new.metadata,
-            team: None,
+            team: Some(route.team),
             assignee: None,
             owner: None,
             resolution_summary: None,
@@ -250,13 +266,18 @@ impl Ticket {
             first_responded_at: None,
             resolved_at: None,
             closed_at: None,
+            category: route.category,
+            priority_reasons: route.priority_reasons,
+            repeat_of: route.repeat_of,
+            routing_reason: Some(route.reason),
+            assignment_strategy: route.strategy,
             version: 1,
         }
     }
 
     /// The version tag a caller passes back to say which state it saw.
     pub fn etag(&self) -> String {
-        format!("W/\"{}\"", self.version)
+        super::staff::etag(self.version)
     }
 }
 
@@ -303,6 +324,14 @@ pub mod limits {
     pub const RESOLUTION: usize = 10_000;
     pub const ACTOR: usize = 128;
     pub const TEAM: usize = 128;
+    pub const CATEGORY: usize = 64;
+    /// Team and agent ids.
+    pub const KEY: usize = 64;
+    pub const SKILL: usize = 64;
+    pub const SKILLS: usize = 50;
+    pub const TEAMS_PER_AGENT: usize = 20;
+    pub const KEYWORDS: usize = 50;
+    pub const MAX_CAPACITY: i32 = 1_000;
 }
 
 #[cfg(test)]

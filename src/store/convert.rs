@@ -5,8 +5,10 @@ use std::str::FromStr;
 
 use sea_orm::ActiveValue::Set;
 
-use super::entity::{comment, event, ticket};
+use super::entity::{agent, comment, event, rule, team, ticket};
 use crate::domain::event::{FieldChange, TicketEvent};
+use crate::domain::rules::Rule;
+use crate::domain::staff::{Agent, Team};
 use crate::domain::ticket::{Comment, Customer, Ticket, UnknownName};
 use crate::error::{Error, Result};
 
@@ -59,6 +61,15 @@ pub fn ticket(row: ticket::Model) -> Result<Ticket> {
         first_responded_at: row.first_responded_at,
         resolved_at: row.resolved_at,
         closed_at: row.closed_at,
+        category: row.category,
+        priority_reasons: row
+            .priority_reasons
+            .map(|r| from_json("priority_reasons", r))
+            .transpose()?
+            .unwrap_or_default(),
+        repeat_of: row.repeat_of,
+        routing_reason: row.routing_reason,
+        assignment_strategy: row.assignment_strategy.as_deref().map(parse).transpose()?,
         version: row.version,
     })
 }
@@ -98,6 +109,11 @@ pub fn ticket_row(t: &Ticket) -> ticket::ActiveModel {
         first_responded_at: Set(t.first_responded_at),
         resolved_at: Set(t.resolved_at),
         closed_at: Set(t.closed_at),
+        category: Set(t.category.clone()),
+        priority_reasons: Set(Some(to_json(&t.priority_reasons))),
+        repeat_of: Set(t.repeat_of.clone()),
+        routing_reason: Set(t.routing_reason.clone()),
+        assignment_strategy: Set(t.assignment_strategy.map(|s| s.as_str().to_owned())),
         version: Set(t.version),
         ..Default::default()
     };
@@ -146,4 +162,96 @@ pub fn event_row(e: &TicketEvent) -> event::ActiveModel {
         ticket: Set(to_json(&e.ticket)),
         ..Default::default()
     }
+}
+
+pub fn team(row: team::Model, members: Vec<String>, queued: i64) -> Result<Team> {
+    Ok(Team {
+        id: row.id,
+        display_name: row.display_name,
+        supervisor: row.supervisor,
+        time_zone: row.time_zone,
+        calendar: row.calendar,
+        strategy: parse(&row.strategy)?,
+        members,
+        queued: queued as u32,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// A team's row; the round-robin position is left as it is.
+pub fn team_row(t: &Team) -> team::ActiveModel {
+    team::ActiveModel {
+        id: Set(t.id.clone()),
+        display_name: Set(t.display_name.clone()),
+        supervisor: Set(t.supervisor.clone()),
+        time_zone: Set(t.time_zone.clone()),
+        calendar: Set(t.calendar.clone()),
+        strategy: Set(t.strategy.as_str().to_owned()),
+        last_assignee: sea_orm::ActiveValue::NotSet,
+        version: Set(t.version),
+        created_at: Set(t.created_at),
+        updated_at: Set(t.updated_at),
+    }
+}
+
+pub fn agent(row: agent::Model, teams: Vec<String>, open: i64) -> Result<Agent> {
+    Ok(Agent {
+        id: row.id,
+        display_name: row.display_name,
+        teams,
+        skills: from_json("skills", row.skills)?,
+        capacity: row.capacity.max(0) as u32,
+        availability: parse(&row.availability)?,
+        open_tickets: open as u32,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub fn agent_row(a: &Agent) -> agent::ActiveModel {
+    agent::ActiveModel {
+        id: Set(a.id.clone()),
+        display_name: Set(a.display_name.clone()),
+        skills: Set(to_json(&a.skills)),
+        capacity: Set(a.capacity as i32),
+        availability: Set(a.availability.as_str().to_owned()),
+        version: Set(a.version),
+        created_at: Set(a.created_at),
+        updated_at: Set(a.updated_at),
+    }
+}
+
+pub fn rule(row: rule::Model) -> Result<Rule> {
+    Ok(Rule {
+        id: row.id,
+        name: row.name,
+        enabled: row.enabled,
+        conditions: from_json("rule conditions", row.conditions)?,
+        actions: from_json("rule actions", row.actions)?,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// A rule's row at `position`; the id only when it has one.
+pub fn rule_row(r: &Rule, position: i64) -> rule::ActiveModel {
+    let mut row = rule::ActiveModel {
+        name: Set(r.name.clone()),
+        position: Set(position),
+        enabled: Set(r.enabled),
+        conditions: Set(to_json(&r.conditions)),
+        actions: Set(to_json(&r.actions)),
+        version: Set(r.version),
+        created_at: Set(r.created_at),
+        updated_at: Set(r.updated_at),
+        ..Default::default()
+    };
+    if r.id != 0 {
+        row.id = Set(r.id);
+    }
+    row
 }

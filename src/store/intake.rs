@@ -19,6 +19,7 @@ use super::tickets::ticket_of;
 use super::{Store, Write, convert};
 use crate::domain::event::{EventType, TicketEvent};
 use crate::domain::number::{day_key, format_number, numbering_day};
+use crate::domain::routing::Route;
 use crate::domain::ticket::{NewTicket, Ticket};
 use crate::error::{Error, Result};
 
@@ -30,6 +31,7 @@ const QUEUE: usize = 1024;
 /// One caller's intake, and where its answer goes.
 pub(crate) struct Job {
     new: NewTicket,
+    route: Route,
     now: DateTime<Utc>,
     zone: Tz,
     reply: oneshot::Sender<Result<(Ticket, bool)>>,
@@ -43,23 +45,25 @@ pub(crate) fn start(store: Store) -> mpsc::Sender<Job> {
 }
 
 impl Store {
-    /// Takes a ticket in: numbers it, stores it and records TICKET_CREATED, together with
-    /// whatever other intakes are waiting. Returns the ticket and whether it already existed
-    /// under the same request_id.
+    /// Takes a ticket in as routed: numbers it, stores it and records TICKET_CREATED, together
+    /// with whatever other intakes are waiting. Returns the ticket and whether it already
+    /// existed under the same request_id.
     pub async fn create_ticket(
         &self,
         new: NewTicket,
+        route: Route,
         now: DateTime<Utc>,
         zone: Tz,
     ) -> Result<(Ticket, bool)> {
         let Some(intake) = &self.intake else {
-            return self.create_one(new, now, zone).await;
+            return self.create_one(new, route, now, zone).await;
         };
         let (reply, answer) = oneshot::channel();
         let stopped = || Error::Unavailable("intake has stopped".into());
         intake
             .send(Job {
                 new,
+                route,
                 now,
                 zone,
                 reply,
@@ -77,6 +81,7 @@ impl Store {
     pub(crate) async fn create_one(
         &self,
         new: NewTicket,
+        route: Route,
         now: DateTime<Utc>,
         zone: Tz,
     ) -> Result<(Ticket, bool)> {
@@ -84,7 +89,7 @@ impl Store {
             return Ok((existing, true));
         }
         let request_id = new.request_id.clone();
-        match insert_batch(self, vec![(new, now, zone)]).await {
+        match insert_batch(self, vec![(new, route, now, zone)]).await {
             Ok(mut tickets) => Ok((tickets.remove(0), false)),
             // A concurrent retry won the race: answer with its ticket.
             Err(error) => match self.find_by_request_id(request_id.as_deref()).await? {
@@ -140,9 +145,11 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>) {
         }
         if batch.len() == 1 {
             let job = batch.pop().expect("one job");
-            let _ = job
-                .reply
-                .send(store.create_one(job.new, job.now, job.zone).await);
+            let _ = job.reply.send(
+                store
+                    .create_one(job.new, job.route, job.now, job.zone)
+                    .await,
+            );
         } else {
             take_in(&store, batch).await;
         }
@@ -176,7 +183,7 @@ async fn take_in(store: &Store, batch: Vec<Job>) {
     }
     let news: Vec<_> = fresh
         .iter()
-        .map(|j| (j.new.clone(), j.now, j.zone))
+        .map(|j| (j.new.clone(), j.route.clone(), j.now, j.zone))
         .collect();
     match insert_batch(store, news).await {
         Ok(tickets) => {
@@ -200,9 +207,11 @@ async fn take_in(store: &Store, batch: Vec<Job>) {
 
 async fn one_by_one(store: &Store, jobs: Vec<Job>) {
     for job in jobs {
-        let _ = job
-            .reply
-            .send(store.create_one(job.new, job.now, job.zone).await);
+        let _ = job.reply.send(
+            store
+                .create_one(job.new, job.route, job.now, job.zone)
+                .await,
+        );
     }
 }
 
@@ -230,12 +239,12 @@ async fn known_request_ids(store: &Store, batch: &[Job]) -> Result<HashMap<Strin
 /// Stores new tickets in one transaction, in order, numbered consecutively per local day.
 async fn insert_batch(
     store: &Store,
-    news: Vec<(NewTicket, DateTime<Utc>, Tz)>,
+    news: Vec<(NewTicket, Route, DateTime<Utc>, Tz)>,
 ) -> Result<Vec<Ticket>> {
     let write = store.begin().await?;
     let days: Vec<_> = news
         .iter()
-        .map(|(_, now, zone)| numbering_day(*now, *zone))
+        .map(|(_, _, now, zone)| numbering_day(*now, *zone))
         .collect();
     let mut next_number: HashMap<_, i64> = HashMap::new();
     for day in &days {
@@ -251,10 +260,15 @@ async fn insert_batch(
     }
     let mut tickets: Vec<Ticket> = Vec::with_capacity(news.len());
     let mut actors = Vec::with_capacity(news.len());
-    for ((new, now, _), day) in news.into_iter().zip(days) {
+    for ((new, route, now, _), day) in news.into_iter().zip(days) {
         let sequence = next_number.get_mut(&day).expect("counted above");
         actors.push(new.actor.clone());
-        tickets.push(Ticket::intake(new, format_number(day, *sequence), now));
+        tickets.push(Ticket::intake(
+            new,
+            route,
+            format_number(day, *sequence),
+            now,
+        ));
         *sequence += 1;
     }
     let rows = ticket::Entity::insert_many(tickets.iter().map(convert::ticket_row))
@@ -286,7 +300,8 @@ fn created(ticket: &Ticket, actor: String) -> TicketEvent {
         actor,
         occurred_at: ticket.created_at,
         changes: Vec::new(),
-        reason: None,
+        // How it was routed.
+        reason: ticket.routing_reason.clone(),
         comment: None,
         ticket: ticket.clone(),
     }

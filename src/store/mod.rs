@@ -6,6 +6,9 @@ mod convert;
 pub mod entity;
 mod events;
 mod intake;
+mod routing;
+mod rules;
+mod staff;
 mod tickets;
 
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use crate::error::{Error, Result};
 
 pub use comments::NewComment;
 pub use events::NOTIFY_CHANNEL;
+pub use routing::{Assignment, ROUTER, StoredModel};
 pub use tickets::{Note, position_of};
 
 /// The database behind the service.

@@ -18,6 +18,7 @@ both!(
 
 async fn whole_lifecycle(backend: Backend) {
     let s = TestServer::start(backend).await;
+    s.seed_staff().await;
     let mut c = s.client.clone();
     let created = c
         .create_ticket(crate::support::new_ticket("Refund missing"))
@@ -183,6 +184,14 @@ async fn whole_lifecycle(backend: Backend) {
     assert_eq!(status_of(&t), S::Closed);
     assert!(t.close_time.is_some());
 
+    s.routing()
+        .await
+        .set_agent_availability(pb::SetAgentAvailabilityRequest {
+            id: "ann".into(),
+            availability: pb::Availability::Online.into(),
+        })
+        .await
+        .unwrap();
     let t = c
         .reopen_ticket(pb::ReopenTicketRequest {
             ticket_id: t.id,
@@ -197,7 +206,7 @@ async fn whole_lifecycle(backend: Backend) {
     assert_eq!(
         (t.assignee.as_str(), t.owner.as_str()),
         ("ann", "ann"),
-        "a reopened ticket goes back to its people"
+        "a reopened ticket goes back to its people while they can take it"
     );
     let t = c
         .assign_ticket(pb::AssignTicketRequest {
@@ -389,6 +398,7 @@ async fn apply(c: &mut Client, target: S, id: i64) -> Result<pb::Ticket, tonic::
 
 async fn illegal_transitions_name_status_and_verbs(backend: Backend) {
     let s = TestServer::start(backend).await;
+    s.seed_staff().await;
     let mut c = s.client.clone();
     // Every status, and every verb its row of the state machine does not list.
     let refused: &[(S, &[(&str, S)])] = &[
@@ -530,6 +540,7 @@ async fn illegal_transitions_name_status_and_verbs(backend: Backend) {
 
 async fn history_records_before_and_after(backend: Backend) {
     let s = TestServer::start(backend).await;
+    s.seed_staff().await;
     let mut c = s.client.clone();
     let t = ticket_in(&mut c, S::Resolved).await;
     let events = c
@@ -604,6 +615,7 @@ async fn history_records_before_and_after(backend: Backend) {
 
 async fn stale_etag_is_aborted(backend: Backend) {
     let s = TestServer::start(backend).await;
+    s.seed_staff().await;
     let mut c = s.client.clone();
     let t = create(&mut c, "etag").await;
     let update = |etag: String, title: &str| pb::UpdateTicketRequest {

@@ -16,6 +16,7 @@ both!(
 
 async fn filters_match_what_they_name(backend: Backend) {
     let s = TestServer::start(backend).await;
+    s.seed_staff().await;
     let mut c = s.client.clone();
     let email = create_with(
         &mut c,
@@ -294,6 +295,7 @@ async fn pages_see_each_ticket_once_while_inserts_run(backend: Backend) {
 
 async fn orders_by_priority_and_update_time(backend: Backend) {
     let s = TestServer::start(backend).await;
+    s.seed_staff().await;
     let mut c = s.client.clone();
     let mut made = Vec::new();
     for (title, priority) in [

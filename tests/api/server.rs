@@ -64,6 +64,7 @@ async fn reflection_lists_every_service(backend: Backend) {
     assert_eq!(
         names,
         [
+            "feedback.v1.RoutingService",
             "feedback.v1.TicketService",
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection"

@@ -8,11 +8,13 @@ use feedbackd::config::Config;
 use feedbackd::domain::clock::{Clock, SystemClock};
 use feedbackd::proto::feedback::v1 as pb;
 use feedbackd::server::RunningServer;
+use pb::routing_service_client::RoutingServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
 use sea_orm::{ConnectionTrait, Database};
 use tonic::transport::Channel;
 
 pub type Client = TicketServiceClient<Channel>;
+pub type Routing = RoutingServiceClient<Channel>;
 
 /// The database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +115,50 @@ impl TestServer {
     /// Another client on its own connection.
     pub async fn client(&self) -> Client {
         connect(&self.server).await
+    }
+
+    /// A RoutingService client on its own connection.
+    pub async fn routing(&self) -> Routing {
+        RoutingServiceClient::connect(self.server.url())
+            .await
+            .expect("client connects")
+    }
+
+    /// The teams and agents the ticket tests assign to: every agent OFFLINE, so nothing is
+    /// assigned behind the test's back, and in every team.
+    pub async fn seed_staff(&self) {
+        let mut routing = self.routing().await;
+        let teams = [
+            "after-sales",
+            "billing",
+            "finance",
+            "ops",
+            "support",
+            "tech",
+        ];
+        for team in teams {
+            routing
+                .create_team(pb::CreateTeamRequest {
+                    team: Some(pb::Team {
+                        id: team.into(),
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .expect("create team");
+        }
+        for agent in ["ann", "bea", "bob", "fay", "tom"] {
+            routing
+                .create_agent(pb::CreateAgentRequest {
+                    agent: Some(pb::Agent {
+                        id: agent.into(),
+                        teams: teams.map(String::from).to_vec(),
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .expect("create agent");
+        }
     }
 
     pub async fn stop(self) {

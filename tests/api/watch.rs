@@ -174,6 +174,7 @@ async fn thousand_watchers_all_receive_an_event(backend: Backend) {
 
 async fn filters_follow_tickets_out_of_a_queue(backend: Backend) {
     let s = TestServer::start(backend).await;
+    s.seed_staff().await;
     let mut c = s.client.clone();
     let t = create(&mut c, "moving").await;
     let other = create(&mut c, "other").await;

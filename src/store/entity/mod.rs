@@ -1,8 +1,13 @@
 //! SeaORM entities, one per table. Enums are stored by their domain names as plain strings,
 //! which behave the same on SQLite and PostgreSQL.
 
+pub mod agent;
 pub mod comment;
 pub mod event;
+pub mod member;
+pub mod model;
+pub mod rule;
 pub mod sequence;
 pub mod tag;
+pub mod team;
 pub mod ticket;

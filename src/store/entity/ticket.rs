@@ -47,6 +47,12 @@ pub struct Model {
     pub first_responded_at: Option<DateTimeUtc>,
     pub resolved_at: Option<DateTimeUtc>,
     pub closed_at: Option<DateTimeUtc>,
+    pub category: Option<String>,
+    pub priority_reasons: Option<Json>,
+    pub repeat_of: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub routing_reason: Option<String>,
+    pub assignment_strategy: Option<String>,
     pub version: i64,
 }
 

@@ -1,0 +1,339 @@
+//! The router: decides where each new ticket goes (rules, the stored classifier, the
+//! history behind its priority), assigns team queues the moment capacity frees, and
+//! retrains the classifier on a schedule. The decisions are the domain's; this module
+//! gathers what they need from the store and runs them at the right moments.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::assignment::Strategy;
+use crate::domain::classifier::{MIN_EXAMPLES, RoutingModel};
+use crate::domain::clock::Clock;
+use crate::domain::event::TicketEvent;
+use crate::domain::routing::{self, Decision, History, Intake, Route, Settings};
+use crate::domain::staff::{Agent, OPEN};
+use crate::domain::ticket::{NewTicket, Status, Ticket};
+use crate::error::{Error, Result};
+use crate::store::{Store, StoredModel};
+
+/// How the router is set up.
+#[derive(Debug, Clone)]
+pub struct RouterOptions {
+    pub settings: Settings,
+    pub impact_window: Duration,
+    pub repeat_window: Duration,
+    /// Zero: no scheduled retraining.
+    pub retrain_interval: Duration,
+    pub dispatch_interval: Duration,
+}
+
+/// Who would get a ticket now, for ExplainRoute.
+#[derive(Debug, Clone)]
+pub struct WouldPick {
+    pub strategy: Strategy,
+    pub agent: Option<String>,
+    pub reason: String,
+}
+
+pub struct Router {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    options: RouterOptions,
+    /// The model in use and its version; reloaded when a newer one is stored.
+    model: Mutex<Option<Arc<StoredModel>>>,
+    /// Per team: coalesces dispatch requests, so a burst of them costs one pass or two.
+    queues: std::sync::Mutex<HashMap<String, Arc<TeamQueue>>>,
+}
+
+#[derive(Default)]
+struct TeamQueue {
+    /// Dispatches asked for so far.
+    requested: AtomicU64,
+    /// Held while a pass runs; holds the number of requests the last pass served.
+    served: Mutex<u64>,
+}
+
+impl Router {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, options: RouterOptions) -> Arc<Router> {
+        Arc::new(Router {
+            store,
+            clock,
+            options,
+            model: Mutex::new(None),
+            queues: Default::default(),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.options.settings
+    }
+
+    /// Where a new ticket would go now, with every reason. Reads only.
+    pub async fn decide(&self, new: &NewTicket) -> Result<Decision> {
+        let now = self.clock.now();
+        let customer = &new.customer;
+        let intake = &Intake {
+            kind: new.kind,
+            channel: new.channel,
+            product: &new.product,
+            tier: customer.tier,
+            tags: &new.tags,
+            title: &new.title,
+            description: &new.description,
+            category: new.category.as_deref(),
+            priority: new.priority,
+        };
+        let model = self.model().await?;
+        let model = model.as_ref().map(|m| &m.model);
+        let settings = &self.options.settings;
+        let (category, predictions) = routing::categorize(intake, model, settings);
+        let history = History {
+            similar_reports: self
+                .store
+                .similar_reports(
+                    intake.product,
+                    category.as_deref(),
+                    customer,
+                    now - self.options.impact_window,
+                )
+                .await?,
+            repeat_of: self
+                .store
+                .earlier_ticket(
+                    customer,
+                    intake.product,
+                    category.as_deref(),
+                    now - self.options.repeat_window,
+                )
+                .await?,
+        };
+        let rules = self.store.list_rules().await?;
+        let teams = self.store.team_ids().await?;
+        Ok(routing::decide(
+            intake,
+            category,
+            predictions,
+            &history,
+            &rules,
+            model,
+            &teams,
+            settings,
+        ))
+    }
+
+    /// Who would get a ticket routed by `route` now, or why it would wait. Reads only.
+    pub async fn would_pick(&self, new: &NewTicket, route: &Route) -> Result<WouldPick> {
+        let wanted = routing::wanted_skills(
+            &new.product,
+            route.category.as_deref(),
+            &format!("{}\n{}", new.title, new.description),
+        );
+        let (strategy, pick) = self
+            .store
+            .preview_pick(&route.team, route.priority, route.strategy, &wanted)
+            .await?;
+        Ok(match pick {
+            Ok(pick) => WouldPick {
+                strategy,
+                agent: Some(pick.agent),
+                reason: pick.reason,
+            },
+            Err(why) => WouldPick {
+                strategy,
+                agent: None,
+                reason: why,
+            },
+        })
+    }
+
+    /// The stored model in use, reloaded when another call or instance stored a newer one.
+    async fn model(&self) -> Result<Option<Arc<StoredModel>>> {
+        let newest = self.store.model_version().await?;
+        let mut cached = self.model.lock().await;
+        if cached.as_ref().map(|m| m.version) != newest {
+            *cached = self.store.latest_model().await?.map(Arc::new);
+        }
+        Ok(cached.clone())
+    }
+
+    /// The model in use, for GetClassifier.
+    pub async fn current_model(&self) -> Result<Option<Arc<StoredModel>>> {
+        self.model().await
+    }
+
+    /// Trains on the resolved history and stores the model.
+    pub async fn retrain(&self, actor: &str) -> Result<Arc<StoredModel>> {
+        let examples = self
+            .store
+            .training_examples(&self.options.settings.triage_team)
+            .await?;
+        if examples.len() < MIN_EXAMPLES {
+            return Err(Error::FailedPrecondition {
+                subject: "classifier".into(),
+                description: format!(
+                    "only {} resolved tickets carry a category or a team; at least \
+                     {MIN_EXAMPLES} are needed to learn from",
+                    examples.len()
+                ),
+            });
+        }
+        let count = examples.len();
+        let training = tokio::task::spawn_blocking(move || RoutingModel::train(&examples))
+            .await
+            .map_err(|e| Error::Internal(format!("training failed: {e}")))?;
+        let mut stored = StoredModel {
+            version: 0,
+            trained_at: self.clock.now(),
+            trained_by: actor.to_owned(),
+            examples: count as i32,
+            category_accuracy: training.category_accuracy,
+            team_accuracy: training.team_accuracy,
+            model: training.model,
+        };
+        stored.version = self.store.save_model(&stored).await?;
+        tracing::info!(
+            version = stored.version,
+            examples = count,
+            category_accuracy = stored.category_accuracy,
+            team_accuracy = stored.team_accuracy,
+            "classifier retrained"
+        );
+        let stored = Arc::new(stored);
+        *self.model.lock().await = Some(stored.clone());
+        Ok(stored)
+    }
+
+    /// Assigns `team`'s waiting tickets to members with room. Requests that arrive while a
+    /// pass runs share the next pass.
+    pub async fn dispatch(&self, team: &str) -> Result<Vec<TicketEvent>> {
+        let queue = self
+            .queues
+            .lock()
+            .expect("queue map lock")
+            .entry(team.to_owned())
+            .or_default()
+            .clone();
+        let mine = queue.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut served = queue.served.lock().await;
+        if *served >= mine {
+            return Ok(Vec::new());
+        }
+        let upto = queue.requested.load(Ordering::SeqCst);
+        let events = self.store.dispatch(team, self.now()).await?;
+        *served = upto;
+        Ok(events)
+    }
+
+    /// Dispatches each team in turn; a failure is logged and the others still run.
+    pub async fn dispatch_all<'a>(&self, teams: impl IntoIterator<Item = &'a String>) {
+        for team in teams {
+            if let Err(error) = self.dispatch(team).await {
+                tracing::warn!(%team, %error, "dispatch failed; the next pass retries");
+            }
+        }
+    }
+
+    /// What a committed change means for the queues: an agent who let go of an open ticket
+    /// has room in each of their teams, and a ticket put back in a queue waits for one.
+    pub async fn after_change(&self, event: &TicketEvent) {
+        let mut teams = Vec::new();
+        if let Some(agent) = released_agent(event)
+            && let Ok(agent) = self.store.get_agent(&agent).await
+        {
+            teams.extend(agent.teams);
+        }
+        let t = &event.ticket;
+        if let (Some(team), None) = (&t.team, &t.assignee)
+            && crate::domain::staff::QUEUED.contains(&t.status)
+            && !teams.contains(team)
+        {
+            teams.push(team.clone());
+        }
+        self.dispatch_all(&teams).await;
+    }
+
+    /// After an agent changed: their teams may have work for them now.
+    pub async fn after_agent_change(&self, agent: &Agent) {
+        self.dispatch_all(&agent.teams).await;
+    }
+
+    /// Routes a reopened ticket again: it stays with its assignee if they can still take it,
+    /// or goes back to its team's queue and on to whoever has room.
+    pub async fn after_reopen(&self, ticket: &Ticket) -> Result<()> {
+        if let Some(event) = self.store.recheck_assignee(ticket.id, self.now()).await? {
+            self.after_change(&event).await;
+        }
+        Ok(())
+    }
+
+    /// Background work until `stop`: a dispatch pass over every queue now and then (a safety
+    /// net behind the immediate dispatches), and retraining when the model is older than the
+    /// retrain interval.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let mut dispatch = tokio::time::interval(self.options.dispatch_interval);
+        let retrain_every = self.options.retrain_interval;
+        let mut retrain = tokio::time::interval(if retrain_every.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            retrain_every.min(Duration::from_secs(3600))
+        });
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = dispatch.tick() => match self.store.teams_with_queues().await {
+                    Ok(teams) => self.dispatch_all(&teams).await,
+                    Err(error) => tracing::warn!(%error, "cannot read the queues"),
+                },
+                _ = retrain.tick(), if !retrain_every.is_zero() => {
+                    if let Err(error) = self.retrain_if_due(retrain_every).await {
+                        tracing::info!(%error, "scheduled retraining skipped");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn retrain_if_due(&self, every: Duration) -> Result<()> {
+        let due = match self.model().await? {
+            Some(model) => {
+                self.now() - model.trained_at
+                    >= chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX)
+            }
+            None => true,
+        };
+        if due {
+            self.retrain("schedule").await?;
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        use chrono::SubsecRound;
+        self.clock.now().trunc_subsecs(6)
+    }
+}
+
+/// The agent an event relieved of an open ticket: the ticket was theirs and open before,
+/// and is not both theirs and open after.
+fn released_agent(event: &TicketEvent) -> Option<String> {
+    let after = &event.ticket;
+    let assignee_before = match event.before("assignee") {
+        Some(before) => Some(before.to_owned()).filter(|b| !b.is_empty()),
+        None => after.assignee.clone(),
+    };
+    let status_before = match event.before("status") {
+        Some(before) => before.parse::<Status>().ok()?,
+        None => after.status,
+    };
+    let agent = assignee_before?;
+    let held_before = OPEN.contains(&status_before);
+    let holds_after =
+        after.assignee.as_deref() == Some(agent.as_str()) && OPEN.contains(&after.status);
+    (held_before && !holds_after).then_some(agent)
+}

@@ -1,0 +1,384 @@
+//! Teams and agents: their rows, memberships, and the counts that go with them (members,
+//! queued tickets, open tickets per agent).
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::entity::{agent, member, team, ticket};
+use super::{Store, Write, convert};
+use crate::domain::staff::{Agent, OPEN, QUEUED, Team};
+use crate::error::{Error, Result};
+
+/// An etag the caller gave, checked against the current one.
+pub(crate) fn check_etag(given: Option<&str>, current: String) -> Result<()> {
+    match given {
+        Some(given) if given != current => Err(Error::StaleEtag {
+            given: given.to_owned(),
+            current,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn names(statuses: &[crate::domain::ticket::Status]) -> Vec<&'static str> {
+    statuses.iter().map(|s| s.as_str()).collect()
+}
+
+impl Store {
+    pub async fn create_team(&self, team: Team) -> Result<Team> {
+        let write = self.begin().await?;
+        if team::Entity::find_by_id(&team.id)
+            .one(write.conn())
+            .await?
+            .is_some()
+        {
+            return Err(Error::AlreadyExists {
+                resource: "team",
+                key: team.id,
+            });
+        }
+        convert::team_row(&team).insert(write.conn()).await?;
+        self.commit(write).await?;
+        self.get_team(&team.id).await
+    }
+
+    /// Creates the team unless it exists; for the triage team at start.
+    pub async fn ensure_team(&self, team: Team) -> Result<()> {
+        match self.create_team(team).await {
+            Ok(_) | Err(Error::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_team(&self, id: &str) -> Result<Team> {
+        let row = team::Entity::find_by_id(id).one(&self.db).await?;
+        let row = row.ok_or_else(|| Error::not_found("team", id))?;
+        Ok(self.complete_teams(vec![row]).await?.remove(0))
+    }
+
+    /// Up to `limit` teams by id, after `after`.
+    pub async fn list_teams(&self, after: Option<&str>, limit: u64) -> Result<Vec<Team>> {
+        let mut query = team::Entity::find().order_by_asc(team::Column::Id);
+        if let Some(after) = after {
+            query = query.filter(team::Column::Id.gt(after));
+        }
+        let rows = query.limit(limit).all(&self.db).await?;
+        self.complete_teams(rows).await
+    }
+
+    /// Every team id.
+    pub async fn team_ids(&self) -> Result<Vec<String>> {
+        Ok(team::Entity::find()
+            .select_only()
+            .column(team::Column::Id)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Changes a team under its lock; `change` edits it.
+    pub async fn update_team(
+        &self,
+        id: &str,
+        etag: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+        change: impl FnOnce(&mut Team) -> Result<()>,
+    ) -> Result<Team> {
+        let write = self.begin().await?;
+        let mut team = self.lock_team(&write, id).await?;
+        check_etag(etag, team.etag())?;
+        let before = team.clone();
+        change(&mut team)?;
+        if team != before {
+            team.version += 1;
+            team.updated_at = now;
+            let mut row = convert::team_row(&team);
+            row.last_assignee = sea_orm::ActiveValue::NotSet;
+            row.update(write.conn()).await?;
+            self.commit(write).await?;
+        }
+        self.get_team(id).await
+    }
+
+    /// Deletes a team without open tickets.
+    pub async fn delete_team(&self, id: &str, etag: Option<&str>) -> Result<()> {
+        let write = self.begin().await?;
+        let team = self.lock_team(&write, id).await?;
+        check_etag(etag, team.etag())?;
+        let open = ticket::Entity::find()
+            .filter(ticket::Column::Team.eq(id))
+            .filter(ticket::Column::Status.is_not_in(["RESOLVED", "CLOSED"]))
+            .count(write.conn())
+            .await?;
+        if open > 0 {
+            return Err(Error::FailedPrecondition {
+                subject: format!("team {id}"),
+                description: format!(
+                    "it holds {open} open tickets; move them to another team first"
+                ),
+            });
+        }
+        let rules = self.rules_routing_to(&write, id).await?;
+        if !rules.is_empty() {
+            return Err(Error::FailedPrecondition {
+                subject: format!("team {id}"),
+                description: format!("rules route to it: {}", rules.join(", ")),
+            });
+        }
+        team::Entity::delete_by_id(id).exec(write.conn()).await?;
+        self.commit(write).await
+    }
+
+    /// Reads a team inside a write, locking its row (SQLite's single writer already does).
+    pub(crate) async fn lock_team(&self, write: &Write, id: &str) -> Result<Team> {
+        let mut query = team::Entity::find_by_id(id);
+        if self.backend() == DbBackend::Postgres {
+            query = query.lock_exclusive();
+        }
+        let row = query.one(write.conn()).await?;
+        let row = row.ok_or_else(|| Error::not_found("team", id))?;
+        convert::team(row, Vec::new(), 0)
+    }
+
+    /// Teams with their members and queue lengths.
+    async fn complete_teams(&self, rows: Vec<team::Model>) -> Result<Vec<Team>> {
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut members: HashMap<String, Vec<String>> = HashMap::new();
+        for m in member::Entity::find()
+            .filter(member::Column::TeamId.is_in(ids.clone()))
+            .order_by_asc(member::Column::AgentId)
+            .all(&self.db)
+            .await?
+        {
+            members.entry(m.team_id).or_default().push(m.agent_id);
+        }
+        let queued: HashMap<String, i64> = ticket::Entity::find()
+            .select_only()
+            .column(ticket::Column::Team)
+            .column_as(Expr::col(ticket::Column::Id).count(), "queued")
+            .filter(ticket::Column::Team.is_in(ids))
+            .filter(ticket::Column::Assignee.is_null())
+            .filter(ticket::Column::Status.is_in(names(QUEUED)))
+            .group_by(ticket::Column::Team)
+            .into_tuple::<(String, i64)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect();
+        rows.into_iter()
+            .map(|row| {
+                let id = row.id.clone();
+                convert::team(
+                    row,
+                    members.remove(&id).unwrap_or_default(),
+                    queued.get(&id).copied().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    pub async fn create_agent(&self, agent: Agent) -> Result<Agent> {
+        let write = self.begin().await?;
+        if agent::Entity::find_by_id(&agent.id)
+            .one(write.conn())
+            .await?
+            .is_some()
+        {
+            return Err(Error::AlreadyExists {
+                resource: "agent",
+                key: agent.id,
+            });
+        }
+        convert::agent_row(&agent).insert(write.conn()).await?;
+        self.set_memberships(&write, &agent).await?;
+        self.commit(write).await?;
+        self.get_agent(&agent.id).await
+    }
+
+    pub async fn get_agent(&self, id: &str) -> Result<Agent> {
+        let row = agent::Entity::find_by_id(id).one(&self.db).await?;
+        let row = row.ok_or_else(|| Error::not_found("agent", id))?;
+        Ok(self.complete_agents(&self.db, vec![row]).await?.remove(0))
+    }
+
+    /// Up to `limit` agents by id after `after`, of `team` and with `availability` if given.
+    pub async fn list_agents(
+        &self,
+        team: Option<&str>,
+        availability: Option<crate::domain::assignment::Availability>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Agent>> {
+        let mut query = agent::Entity::find().order_by_asc(agent::Column::Id);
+        if let Some(team) = team {
+            query = query.filter(
+                agent::Column::Id.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(member::Column::AgentId)
+                        .from(member::Entity)
+                        .and_where(member::Column::TeamId.eq(team))
+                        .to_owned(),
+                ),
+            );
+        }
+        if let Some(availability) = availability {
+            query = query.filter(agent::Column::Availability.eq(availability.as_str()));
+        }
+        if let Some(after) = after {
+            query = query.filter(agent::Column::Id.gt(after));
+        }
+        let rows = query.limit(limit).all(&self.db).await?;
+        self.complete_agents(&self.db, rows).await
+    }
+
+    /// Changes an agent under their lock; `change` edits them. Returns the agent before and
+    /// after.
+    pub async fn update_agent(
+        &self,
+        id: &str,
+        etag: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+        change: impl FnOnce(&mut Agent) -> Result<()>,
+    ) -> Result<(Agent, Agent)> {
+        let write = self.begin().await?;
+        let before = self.lock_agents(&write, &[id.to_owned()]).await?;
+        let before = before
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::not_found("agent", id))?;
+        check_etag(etag, before.etag())?;
+        let mut after = before.clone();
+        change(&mut after)?;
+        if after != before {
+            after.version += 1;
+            after.updated_at = now;
+            convert::agent_row(&after).update(write.conn()).await?;
+            if after.teams != before.teams {
+                member::Entity::delete_many()
+                    .filter(member::Column::AgentId.eq(id))
+                    .exec(write.conn())
+                    .await?;
+                self.set_memberships(&write, &after).await?;
+            }
+            self.commit(write).await?;
+        }
+        Ok((before, after))
+    }
+
+    /// Deletes an agent who holds no open tickets.
+    pub async fn delete_agent(&self, id: &str, etag: Option<&str>) -> Result<()> {
+        let write = self.begin().await?;
+        let agent = self
+            .lock_agents(&write, &[id.to_owned()])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::not_found("agent", id))?;
+        check_etag(etag, agent.etag())?;
+        if agent.open_tickets > 0 {
+            return Err(Error::FailedPrecondition {
+                subject: format!("agent {id}"),
+                description: format!(
+                    "they hold {} open tickets; reassign them first",
+                    agent.open_tickets
+                ),
+            });
+        }
+        agent::Entity::delete_by_id(id).exec(write.conn()).await?;
+        self.commit(write).await
+    }
+
+    /// Reads agents inside a write, locking their rows in id order (so two writers never
+    /// wait on each other crosswise), with their teams and open tickets as of the lock.
+    pub(crate) async fn lock_agents(&self, write: &Write, ids: &[String]) -> Result<Vec<Agent>> {
+        let mut query = agent::Entity::find()
+            .filter(agent::Column::Id.is_in(ids.iter().cloned()))
+            .order_by_asc(agent::Column::Id);
+        if self.backend() == DbBackend::Postgres {
+            query = query.lock_exclusive();
+        }
+        let rows = query.all(write.conn()).await?;
+        self.complete_agents(write.conn(), rows).await
+    }
+
+    /// The members of a team, locked as [`Store::lock_agents`] locks them.
+    pub(crate) async fn lock_members(&self, write: &Write, team: &str) -> Result<Vec<Agent>> {
+        let ids: Vec<String> = member::Entity::find()
+            .select_only()
+            .column(member::Column::AgentId)
+            .filter(member::Column::TeamId.eq(team))
+            .into_tuple()
+            .all(write.conn())
+            .await?;
+        self.lock_agents(write, &ids).await
+    }
+
+    /// Agents with their teams and open tickets.
+    async fn complete_agents(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+        rows: Vec<agent::Model>,
+    ) -> Result<Vec<Agent>> {
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut teams: HashMap<String, Vec<String>> = HashMap::new();
+        for m in member::Entity::find()
+            .filter(member::Column::AgentId.is_in(ids.clone()))
+            .order_by_asc(member::Column::TeamId)
+            .all(conn)
+            .await?
+        {
+            teams.entry(m.agent_id).or_default().push(m.team_id);
+        }
+        let open: HashMap<String, i64> = ticket::Entity::find()
+            .select_only()
+            .column(ticket::Column::Assignee)
+            .column_as(Expr::col(ticket::Column::Id).count(), "open")
+            .filter(ticket::Column::Assignee.is_in(ids))
+            .filter(ticket::Column::Status.is_in(names(OPEN)))
+            .group_by(ticket::Column::Assignee)
+            .into_tuple::<(String, i64)>()
+            .all(conn)
+            .await?
+            .into_iter()
+            .collect();
+        rows.into_iter()
+            .map(|row| {
+                let id = row.id.clone();
+                convert::agent(
+                    row,
+                    teams.remove(&id).unwrap_or_default(),
+                    open.get(&id).copied().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// Makes the agent a member of each of their teams, which must exist.
+    async fn set_memberships(&self, write: &Write, agent: &Agent) -> Result<()> {
+        if agent.teams.is_empty() {
+            return Ok(());
+        }
+        let known: Vec<String> = team::Entity::find()
+            .select_only()
+            .column(team::Column::Id)
+            .filter(team::Column::Id.is_in(agent.teams.clone()))
+            .into_tuple()
+            .all(write.conn())
+            .await?;
+        if let Some(missing) = agent.teams.iter().find(|t| !known.contains(t)) {
+            return Err(Error::not_found("team", missing));
+        }
+        member::Entity::insert_many(agent.teams.iter().map(|team| member::ActiveModel {
+            team_id: sea_orm::Set(team.clone()),
+            agent_id: sea_orm::Set(agent.id.clone()),
+        }))
+        .exec_without_returning(write.conn())
+        .await?;
+        Ok(())
+    }
+}
