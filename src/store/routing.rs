@@ -310,9 +310,7 @@ impl Store {
     ) -> Result<(Strategy, std::result::Result<Pick, String>)> {
         let team = self.get_team(team_id).await?;
         let strategy = strategy.unwrap_or(team.strategy);
-        let agents = self
-            .list_agents(Some(team_id), None, None, u64::MAX)
-            .await?;
+        let agents = self.team_members(team_id).await?;
         let last = team::Entity::find_by_id(team_id)
             .one(&self.db)
             .await?

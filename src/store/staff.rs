@@ -236,6 +236,13 @@ impl Store {
         self.complete_agents(&self.db, rows).await
     }
 
+    /// Every member of `team`, with their load.
+    pub async fn team_members(&self, team: &str) -> Result<Vec<Agent>> {
+        // The databases take a limit up to i64::MAX.
+        self.list_agents(Some(team), None, None, i64::MAX as u64)
+            .await
+    }
+
     /// Changes an agent under their lock; `change` edits them. Returns the agent before and
     /// after.
     pub async fn update_agent(

@@ -6,6 +6,7 @@ mod support;
 mod concurrency;
 mod lifecycle;
 mod listing;
+mod routing;
 mod server;
 mod validation;
 mod watch;
