@@ -18,7 +18,7 @@ use crate::domain::clock::Clock;
 use crate::domain::event::TicketEvent;
 use crate::domain::routing::{self, Decision, History, Intake, Route, Settings};
 use crate::domain::staff::{Agent, OPEN};
-use crate::domain::ticket::{NewTicket, Status, Ticket};
+use crate::domain::ticket::{NewTicket, Status};
 use crate::error::{Error, Result};
 use crate::store::{Store, StoredModel};
 
@@ -261,15 +261,6 @@ impl Router {
     /// After an agent changed: their teams may have work for them now.
     pub async fn after_agent_change(&self, agent: &Agent) {
         self.dispatch_all(&agent.teams).await;
-    }
-
-    /// Routes a reopened ticket again: it stays with its assignee if they can still take it,
-    /// or goes back to its team's queue and on to whoever has room.
-    pub async fn after_reopen(&self, ticket: &Ticket) -> Result<()> {
-        if let Some(event) = self.store.recheck_assignee(ticket.id, self.now()).await? {
-            self.after_change(&event).await;
-        }
-        Ok(())
     }
 
     /// Background work until `stop`: a dispatch pass over every queue now and then (a safety

@@ -238,6 +238,24 @@ fn rule(check: &mut Check, r: &pb::RoutingRule, now: chrono::DateTime<chrono::Ut
     }
 }
 
+/// Whether a complaint about `field` of `resource` concerns its id or one of the masked
+/// `paths`: an update reads the whole resource but answers only for what it changes.
+fn masked(field: &str, resource: &str, paths: &[String]) -> bool {
+    let Some(field) = field
+        .strip_prefix(resource)
+        .and_then(|f| f.strip_prefix('.'))
+    else {
+        return false;
+    };
+    field == "id"
+        || paths.iter().any(|p| {
+            field == p
+                || field
+                    .strip_prefix(p.as_str())
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+        })
+}
+
 /// The update mask's paths, each one of `allowed`.
 fn mask(check: &mut Check, mask: Option<&prost_types::FieldMask>, allowed: &[&str]) -> Vec<String> {
     let paths = mask.map(|m| m.paths.clone()).unwrap_or_default();
@@ -392,7 +410,12 @@ impl RoutingService for RoutingApi {
                         "strategy",
                     ],
                 );
-                let new = team(&mut check, &patch, self.cx.now());
+                if paths.iter().any(|p| p == "strategy") && patch.strategy == 0 {
+                    check.add("team.strategy", "is required");
+                }
+                let mut whole = Check::new();
+                let new = team(&mut whole, &patch, self.cx.now());
+                check.absorb(whole, |field| masked(field, "team", &paths));
                 check.finish()?;
                 if paths.iter().any(|p| p == "supervisor") {
                     self.check_exists(None, new.supervisor.as_deref()).await?;
@@ -561,7 +584,12 @@ impl RoutingService for RoutingApi {
                 if paths.iter().any(|p| p == "availability") && patch.availability == 0 {
                     check.add("agent.availability", "is required");
                 }
-                let new = agent(&mut check, &patch, self.cx.now());
+                if paths.iter().any(|p| p == "capacity") && patch.capacity == 0 {
+                    check.add("agent.capacity", "is required");
+                }
+                let mut whole = Check::new();
+                let new = agent(&mut whole, &patch, self.cx.now());
+                check.absorb(whole, |field| masked(field, "agent", &paths));
                 check.finish()?;
                 let (_, agent) = self
                     .cx
@@ -714,14 +742,9 @@ impl RoutingService for RoutingApi {
                     r.update_mask.as_ref(),
                     &["name", "disabled", "conditions", "actions"],
                 );
-                // Read the whole rule, then keep only the masked parts' complaints.
                 let mut whole = Check::new();
                 let new = rule(&mut whole, &patch, self.cx.now());
-                check.absorb(whole, |field| {
-                    paths.iter().any(|p| {
-                        field == format!("rule.{p}") || field.starts_with(&format!("rule.{p}."))
-                    })
-                });
+                check.absorb(whole, |field| masked(field, "rule", &paths));
                 check.finish()?;
                 if paths.iter().any(|p| p == "actions") {
                     self.check_exists(new.actions.team.as_deref(), None).await?;

@@ -70,6 +70,12 @@ impl TicketApi {
                     .assign(ticket_id, etag, assignment, &actor, now)
                     .await?
             }
+            Action::Reopen { reason } => {
+                self.cx
+                    .store
+                    .reopen(ticket_id, etag, reason, &actor, now)
+                    .await?
+            }
             action => {
                 self.cx
                     .store
@@ -89,12 +95,7 @@ impl TicketApi {
         let Some(event) = event else {
             return Ok(convert::ticket(ticket));
         };
-        let router = &self.cx.router;
-        if event_type == EventType::TicketReopened {
-            router.after_reopen(&ticket).await?;
-        } else {
-            router.after_change(&event).await;
-        }
+        self.cx.router.after_change(&event).await;
         // The router may have moved it on (assigned from the queue, or back into it).
         Ok(convert::ticket(self.cx.store.get_ticket(ticket_id).await?))
     }

@@ -155,9 +155,17 @@ pub fn decide(
         }
         tags = actions.tags.clone();
         strategy = actions.strategy;
+        let why = trials.last().map(|t| t.why.as_str()).unwrap_or_default();
         team = actions.team.clone().map(|t| {
-            let why = trials.last().map(|t| t.why.as_str()).unwrap_or_default();
-            (t, format!("rule \"{}\" matched ({why})", rule.name))
+            if teams.contains(&t) {
+                (t, format!("rule \"{}\" matched ({why})", rule.name))
+            } else {
+                let reason = format!(
+                    "rule \"{}\" matched ({why}) but its team {t} no longer exists: triage",
+                    rule.name
+                );
+                (settings.triage_team.clone(), reason)
+            }
         });
     }
     let mut team_predictions = match (&team, model) {

@@ -6,6 +6,7 @@
 //! append).
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::LockType;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -239,7 +240,7 @@ impl Store {
     /// room, by each ticket's strategy (or the team's). Returns the events recorded.
     pub async fn dispatch(&self, team_id: &str, now: DateTime<Utc>) -> Result<Vec<TicketEvent>> {
         let write = self.begin().await?;
-        let team = match self.lock_team(&write, team_id).await {
+        let team = match self.lock_team(&write, team_id, LockType::NoKeyUpdate).await {
             Ok(team) => team,
             Err(Error::NotFound { .. }) => return Ok(Vec::new()),
             Err(e) => return Err(e),
@@ -353,10 +354,7 @@ impl Store {
     ) -> Result<(Ticket, Option<TicketEvent>)> {
         let write = self.begin().await?;
         if let Some(team) = &assignment.team {
-            team::Entity::find_by_id(team)
-                .one(write.conn())
-                .await?
-                .ok_or_else(|| Error::not_found("team", team))?;
+            self.lock_team(&write, team, LockType::KeyShare).await?;
         }
         let agent = match &assignment.agent {
             Some(id) => Some(
@@ -402,41 +400,38 @@ impl Store {
         Ok((ticket, event))
     }
 
-    /// After a reopen: the ticket stays with its assignee if they are still in its team,
-    /// online and within capacity (the reopened ticket counted); otherwise it goes back to
-    /// the team's queue. Returns the event when it moved.
-    pub async fn recheck_assignee(
+    /// Reopens a ticket and routes it again in the same transaction: it stays with its
+    /// assignee if they are still in its team, online and have room for it; otherwise it
+    /// goes back to the team's queue.
+    pub async fn reopen(
         &self,
         id: i64,
+        etag: Option<&str>,
+        reason: String,
+        actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<TicketEvent>> {
+    ) -> Result<(Ticket, Option<TicketEvent>)> {
+        // The assignee's lock comes before the ticket's (see the lock order).
+        let assignee = self.get_ticket(id).await?.assignee;
         let write = self.begin().await?;
-        let current = self.get_ticket(id).await?;
-        let Some(assignee) = current.assignee.clone() else {
-            return Ok(None);
+        let agent = match &assignee {
+            Some(a) => self
+                .lock_agents(&write, std::slice::from_ref(a))
+                .await?
+                .pop(),
+            None => None,
         };
-        let agent = self
-            .lock_agents(&write, std::slice::from_ref(&assignee))
-            .await?
-            .pop();
-        let (_, event) = self
-            .change_in(&write, id, None, ROUTER, now, |t| {
-                let why = match &agent {
-                    _ if t.assignee.as_deref() != Some(assignee.as_str()) => None,
-                    None => Some(format!("{assignee} is no longer an agent")),
-                    Some(a) if !t.team.as_ref().is_some_and(|team| a.teams.contains(team)) => {
-                        Some(format!("{assignee} is no longer in the team"))
-                    }
-                    Some(a) if a.availability != assignment::Availability::Online => {
-                        Some(format!("{assignee} is {}", a.availability))
-                    }
-                    Some(a) if a.open_tickets > a.capacity => Some(format!(
-                        "{assignee} is over capacity ({} of {} open)",
-                        a.open_tickets, a.capacity
-                    )),
-                    Some(_) => None,
-                };
-                if let Some(why) = &why {
+        let (ticket, event) = self
+            .change_in(&write, id, etag, actor, now, |t| {
+                lifecycle::apply(
+                    t,
+                    Action::Reopen {
+                        reason: reason.clone(),
+                    },
+                    now,
+                )?;
+                let mut note = reason;
+                if let Some(why) = cannot_keep(t, agent.as_ref()) {
                     lifecycle::apply(
                         t,
                         Action::Assign {
@@ -446,22 +441,48 @@ impl Store {
                         },
                         now,
                     )?;
-                    return Ok((
-                        EventType::TicketAssigned,
-                        Note {
-                            reason: Some(format!("reopened, {why}: back in the queue")),
-                            comment: None,
-                        },
-                    ));
+                    note = format!("{note} ({why}: back in the queue)");
                 }
-                Ok((EventType::TicketAssigned, Note::default()))
+                Ok((
+                    EventType::TicketReopened,
+                    Note {
+                        reason: Some(note),
+                        comment: None,
+                    },
+                ))
             })
             .await?;
         if event.is_some() {
             self.commit(write).await?;
         }
-        Ok(event)
+        Ok((ticket, event))
     }
+}
+
+/// Why a reopened ticket cannot stay with its assignee, if it cannot. `agent` is the
+/// assignee as locked before the ticket (the ticket's resolved state did not count).
+fn cannot_keep(ticket: &Ticket, agent: Option<&Agent>) -> Option<String> {
+    let assignee = ticket.assignee.as_deref()?;
+    let Some(agent) = agent.filter(|a| a.id == assignee) else {
+        return Some(format!("{assignee} is no longer an agent"));
+    };
+    if !ticket
+        .team
+        .as_ref()
+        .is_some_and(|t| agent.teams.contains(t))
+    {
+        return Some(format!("{assignee} is no longer in the team"));
+    }
+    if agent.availability != assignment::Availability::Online {
+        return Some(format!("{assignee} is {}", agent.availability));
+    }
+    if !agent.has_room() {
+        return Some(format!(
+            "{assignee} is at capacity ({} of {} open)",
+            agent.open_tickets, agent.capacity
+        ));
+    }
+    None
 }
 
 /// Refuses to give `ticket` to `agent` unless they are in its (new) team and have room.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -90,7 +90,7 @@ impl Store {
         change: impl FnOnce(&mut Team) -> Result<()>,
     ) -> Result<Team> {
         let write = self.begin().await?;
-        let mut team = self.lock_team(&write, id).await?;
+        let mut team = self.lock_team(&write, id, LockType::NoKeyUpdate).await?;
         check_etag(etag, team.etag())?;
         let before = team.clone();
         change(&mut team)?;
@@ -108,7 +108,7 @@ impl Store {
     /// Deletes a team without open tickets.
     pub async fn delete_team(&self, id: &str, etag: Option<&str>) -> Result<()> {
         let write = self.begin().await?;
-        let team = self.lock_team(&write, id).await?;
+        let team = self.lock_team(&write, id, LockType::Update).await?;
         check_etag(etag, team.etag())?;
         let open = ticket::Entity::find()
             .filter(ticket::Column::Team.eq(id))
@@ -134,11 +134,14 @@ impl Store {
         self.commit(write).await
     }
 
-    /// Reads a team inside a write, locking its row (SQLite's single writer already does).
-    pub(crate) async fn lock_team(&self, write: &Write, id: &str) -> Result<Team> {
+    /// Reads a team inside a write, locking its row (SQLite's single writer already does)
+    /// `how`: [`LockType::NoKeyUpdate`] serializes dispatches without blocking the foreign-key
+    /// checks of memberships; [`LockType::Update`] also keeps tickets out while it is deleted;
+    /// [`LockType::KeyShare`] keeps it from being deleted.
+    pub(crate) async fn lock_team(&self, write: &Write, id: &str, how: LockType) -> Result<Team> {
         let mut query = team::Entity::find_by_id(id);
         if self.backend() == DbBackend::Postgres {
-            query = query.lock_exclusive();
+            query = query.lock(how);
         }
         let row = query.one(write.conn()).await?;
         let row = row.ok_or_else(|| Error::not_found("team", id))?;
@@ -322,7 +325,10 @@ impl Store {
             .into_tuple()
             .all(write.conn())
             .await?;
-        self.lock_agents(write, &ids).await
+        // Someone may have left the team between reading the ids and taking the locks.
+        let mut agents = self.lock_agents(write, &ids).await?;
+        agents.retain(|a| a.teams.iter().any(|t| t == team));
+        Ok(agents)
     }
 
     /// Agents with their teams and open tickets.

@@ -891,6 +891,48 @@ async fn staff_and_rules_refuse_bad_input(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(bad_fields(&bad_mask), ["update_mask.paths[open_tickets]"]);
+    let no_capacity = r
+        .update_agent(pb::UpdateAgentRequest {
+            agent: Some(pb::Agent {
+                id: "ann".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["capacity".into()],
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&no_capacity), ["agent.capacity"]);
+    let only_masked = r
+        .update_agent(pb::UpdateAgentRequest {
+            agent: Some(pb::Agent {
+                id: "ann".into(),
+                capacity: 4,
+                skills: vec!["".into()],
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["capacity".into()],
+            }),
+        })
+        .await
+        .expect("fields outside the mask are not read")
+        .into_inner();
+    assert_eq!((only_masked.capacity, only_masked.skills.len()), (4, 0));
+    let no_strategy = r
+        .update_team(pb::UpdateTeamRequest {
+            team: Some(pb::Team {
+                id: "desk".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["strategy".into()],
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&no_strategy), ["team.strategy"]);
 
     let no_action = r
         .create_routing_rule(pb::CreateRoutingRuleRequest {
