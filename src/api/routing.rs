@@ -238,27 +238,16 @@ fn rule(check: &mut Check, r: &pb::RoutingRule, now: chrono::DateTime<chrono::Ut
     }
 }
 
-/// Whether a complaint about `field` of `resource` concerns its id or one of the masked
-/// `paths`: an update reads the whole resource but answers only for what it changes.
-fn masked(field: &str, resource: &str, paths: &[String]) -> bool {
-    let Some(field) = field
-        .strip_prefix(resource)
-        .and_then(|f| f.strip_prefix('.'))
-    else {
-        return false;
-    };
-    field == "id"
-        || paths.iter().any(|p| {
-            field == p
-                || field
-                    .strip_prefix(p.as_str())
-                    .is_some_and(|rest| rest.starts_with(['.', '[']))
-        })
-}
-
-/// The update mask's paths, each one of `allowed`.
-fn mask(check: &mut Check, mask: Option<&prost_types::FieldMask>, allowed: &[&str]) -> Vec<String> {
-    let paths = mask.map(|m| m.paths.clone()).unwrap_or_default();
+/// An update's mask, checked against `allowed`, and the resource it carries, read by `read`
+/// but answering only for its id and the fields the mask names.
+fn patch<T>(
+    check: &mut Check,
+    resource: &str,
+    update_mask: Option<&prost_types::FieldMask>,
+    allowed: &[&str],
+    read: impl FnOnce(&mut Check) -> T,
+) -> (Vec<String>, T) {
+    let paths = update_mask.map(|m| m.paths.clone()).unwrap_or_default();
     if paths.is_empty() {
         check.add("update_mask", "is required: name the fields to change");
     }
@@ -270,7 +259,24 @@ fn mask(check: &mut Check, mask: Option<&prost_types::FieldMask>, allowed: &[&st
             );
         }
     }
-    paths
+    let mut whole = Check::new();
+    let value = read(&mut whole);
+    check.absorb(whole, |field| {
+        let Some(field) = field
+            .strip_prefix(resource)
+            .and_then(|f| f.strip_prefix('.'))
+        else {
+            return false;
+        };
+        field == "id"
+            || paths.iter().any(|p| {
+                field == p
+                    || field
+                        .strip_prefix(p.as_str())
+                        .is_some_and(|rest| rest.starts_with(['.', '[']))
+            })
+    });
+    (paths, value)
 }
 
 impl RoutingApi {
@@ -392,15 +398,16 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(patch) = r.team else {
+                let Some(given) = r.team else {
                     return Err(Error::invalid(
                         "team",
                         "is required: set team.id and the new values",
                     ));
                 };
                 let mut check = Check::new();
-                let paths = mask(
+                let (paths, new) = patch(
                     &mut check,
+                    "team",
                     r.update_mask.as_ref(),
                     &[
                         "display_name",
@@ -409,13 +416,11 @@ impl RoutingService for RoutingApi {
                         "calendar",
                         "strategy",
                     ],
+                    |check| team(check, &given, self.cx.now()),
                 );
-                if paths.iter().any(|p| p == "strategy") && patch.strategy == 0 {
+                if paths.iter().any(|p| p == "strategy") && given.strategy == 0 {
                     check.add("team.strategy", "is required");
                 }
-                let mut whole = Check::new();
-                let new = team(&mut whole, &patch, self.cx.now());
-                check.absorb(whole, |field| masked(field, "team", &paths));
                 check.finish()?;
                 if paths.iter().any(|p| p == "supervisor") {
                     self.check_exists(None, new.supervisor.as_deref()).await?;
@@ -423,7 +428,7 @@ impl RoutingService for RoutingApi {
                 let team = self
                     .cx
                     .store
-                    .update_team(&new.id, etag(&patch.etag), self.cx.now(), |t| {
+                    .update_team(&new.id, etag(&given.etag), self.cx.now(), |t| {
                         for path in &paths {
                             match path.as_str() {
                                 "display_name" => t.display_name = new.display_name.clone(),
@@ -563,15 +568,16 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(patch) = r.agent else {
+                let Some(given) = r.agent else {
                     return Err(Error::invalid(
                         "agent",
                         "is required: set agent.id and the new values",
                     ));
                 };
                 let mut check = Check::new();
-                let paths = mask(
+                let (paths, new) = patch(
                     &mut check,
+                    "agent",
                     r.update_mask.as_ref(),
                     &[
                         "display_name",
@@ -580,21 +586,19 @@ impl RoutingService for RoutingApi {
                         "capacity",
                         "availability",
                     ],
+                    |check| agent(check, &given, self.cx.now()),
                 );
-                if paths.iter().any(|p| p == "availability") && patch.availability == 0 {
+                if paths.iter().any(|p| p == "availability") && given.availability == 0 {
                     check.add("agent.availability", "is required");
                 }
-                if paths.iter().any(|p| p == "capacity") && patch.capacity == 0 {
+                if paths.iter().any(|p| p == "capacity") && given.capacity == 0 {
                     check.add("agent.capacity", "is required");
                 }
-                let mut whole = Check::new();
-                let new = agent(&mut whole, &patch, self.cx.now());
-                check.absorb(whole, |field| masked(field, "agent", &paths));
                 check.finish()?;
                 let (_, agent) = self
                     .cx
                     .store
-                    .update_agent(&new.id, etag(&patch.etag), self.cx.now(), |a| {
+                    .update_agent(&new.id, etag(&given.etag), self.cx.now(), |a| {
                         for path in &paths {
                             match path.as_str() {
                                 "display_name" => a.display_name = new.display_name.clone(),
@@ -729,22 +733,21 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(patch) = r.rule else {
+                let Some(given) = r.rule else {
                     return Err(Error::invalid(
                         "rule",
                         "is required: set rule.id and the new values",
                     ));
                 };
                 let mut check = Check::new();
-                let id = check.id("rule.id", patch.id);
-                let paths = mask(
+                let id = check.id("rule.id", given.id);
+                let (paths, new) = patch(
                     &mut check,
+                    "rule",
                     r.update_mask.as_ref(),
                     &["name", "disabled", "conditions", "actions"],
+                    |check| rule(check, &given, self.cx.now()),
                 );
-                let mut whole = Check::new();
-                let new = rule(&mut whole, &patch, self.cx.now());
-                check.absorb(whole, |field| masked(field, "rule", &paths));
                 check.finish()?;
                 if paths.iter().any(|p| p == "actions") {
                     self.check_exists(new.actions.team.as_deref(), None).await?;
@@ -752,7 +755,7 @@ impl RoutingService for RoutingApi {
                 let rule = self
                     .cx
                     .store
-                    .update_rule(id, etag(&patch.etag), self.cx.now(), |rule| {
+                    .update_rule(id, etag(&given.etag), self.cx.now(), |rule| {
                         for path in &paths {
                             match path.as_str() {
                                 "name" => rule.name = new.name.clone(),

@@ -25,6 +25,18 @@ pub(crate) fn check_etag(given: Option<&str>, current: String) -> Result<()> {
     }
 }
 
+/// A duplicate key means the id is taken; anything else is the database's error.
+fn taken(resource: &'static str, id: &str) -> impl FnOnce(sea_orm::DbErr) -> Error {
+    let key = id.to_owned();
+    move |err| {
+        if super::is_unique_violation(&err) {
+            Error::AlreadyExists { resource, key }
+        } else {
+            err.into()
+        }
+    }
+}
+
 fn names(statuses: &[crate::domain::ticket::Status]) -> Vec<&'static str> {
     statuses.iter().map(|s| s.as_str()).collect()
 }
@@ -32,17 +44,10 @@ fn names(statuses: &[crate::domain::ticket::Status]) -> Vec<&'static str> {
 impl Store {
     pub async fn create_team(&self, team: Team) -> Result<Team> {
         let write = self.begin().await?;
-        if team::Entity::find_by_id(&team.id)
-            .one(write.conn())
-            .await?
-            .is_some()
-        {
-            return Err(Error::AlreadyExists {
-                resource: "team",
-                key: team.id,
-            });
-        }
-        convert::team_row(&team).insert(write.conn()).await?;
+        convert::team_row(&team)
+            .insert(write.conn())
+            .await
+            .map_err(taken("team", &team.id))?;
         self.commit(write).await?;
         self.get_team(&team.id).await
     }
@@ -187,17 +192,10 @@ impl Store {
 
     pub async fn create_agent(&self, agent: Agent) -> Result<Agent> {
         let write = self.begin().await?;
-        if agent::Entity::find_by_id(&agent.id)
-            .one(write.conn())
-            .await?
-            .is_some()
-        {
-            return Err(Error::AlreadyExists {
-                resource: "agent",
-                key: agent.id,
-            });
-        }
-        convert::agent_row(&agent).insert(write.conn()).await?;
+        convert::agent_row(&agent)
+            .insert(write.conn())
+            .await
+            .map_err(taken("agent", &agent.id))?;
         self.set_memberships(&write, &agent).await?;
         self.commit(write).await?;
         self.get_agent(&agent.id).await
