@@ -280,6 +280,7 @@ fn filter(check: &mut Check, r: &pb::ListTicketsRequest) -> TicketFilter {
         customer_external_id: optional(check, "customer_external_id", &r.customer_external_id),
         product: optional(check, "product", &r.product),
         tag: optional(check, "tag", &r.tag),
+        category: optional(check, "category", &r.category),
         created_after: check.timestamp("created_after", r.created_after.as_ref()),
         created_before: check.timestamp("created_before", r.created_before.as_ref()),
         text: check.optional_text("text", &r.text, limits::TITLE),

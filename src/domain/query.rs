@@ -18,6 +18,7 @@ pub struct TicketFilter {
     pub customer_external_id: Option<String>,
     pub product: Option<String>,
     pub tag: Option<String>,
+    pub category: Option<String>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     /// Contained in the title or the description.

@@ -193,6 +193,7 @@ fn filtered(f: &TicketFilter, backend: DbBackend) -> Select<ticket::Entity> {
         (C::Assignee, &f.assignee),
         (C::CustomerExternalId, &f.customer_external_id),
         (C::Product, &f.product),
+        (C::Category, &f.category),
     ] {
         if let Some(value) = value {
             cond = cond.add(column.eq(value.clone()));

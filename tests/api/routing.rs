@@ -341,6 +341,20 @@ async fn rules_apply_in_order_with_every_condition(backend: Backend) {
         ..draft("Late", "Still waiting")
     };
     assert_eq!(routed(&create(&mut c, delivery).await).0, "logistics");
+    let by_category = c
+        .list_tickets(pb::ListTicketsRequest {
+            category: "refund".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets;
+    assert_eq!(
+        by_category.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [zh.ticket.as_ref().unwrap().id],
+        "only the ticket the rule categorized"
+    );
 
     // The VIP rule first: it now wins over the refund rules.
     let mut order: Vec<i64> = listed.iter().map(|r| r.id).collect();
