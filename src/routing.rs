@@ -17,6 +17,7 @@ use crate::domain::classifier::{MIN_EXAMPLES, RoutingModel};
 use crate::domain::clock::Clock;
 use crate::domain::event::TicketEvent;
 use crate::domain::routing::{self, Decision, History, Intake, Route, Settings};
+use crate::domain::rules::Rule;
 use crate::domain::staff::{Agent, OPEN};
 use crate::domain::ticket::{NewTicket, Status};
 use crate::error::{Error, Result};
@@ -45,18 +46,27 @@ pub struct Router {
     store: Store,
     clock: Arc<dyn Clock>,
     options: RouterOptions,
-    /// The model in use and its version; reloaded when a newer one is stored.
-    model: Mutex<Option<Arc<StoredModel>>>,
+    /// What routing reads, reloaded when the routing version moves.
+    snapshot: Mutex<Option<Arc<Snapshot>>>,
     /// Per team: coalesces dispatch requests, so a burst of them costs one pass or two.
     queues: std::sync::Mutex<HashMap<String, Arc<TeamQueue>>>,
+}
+
+/// Rules, teams and the model as of one routing version.
+struct Snapshot {
+    version: i64,
+    rules: Vec<Rule>,
+    teams: Vec<String>,
+    model: Option<Arc<StoredModel>>,
 }
 
 #[derive(Default)]
 struct TeamQueue {
     /// Dispatches asked for so far.
     requested: AtomicU64,
-    /// Held while a pass runs; holds the number of requests the last pass served.
-    served: Mutex<u64>,
+    /// Held while a pass runs; holds the number of requests the last pass served, and what
+    /// it assigned.
+    served: Mutex<(u64, Arc<Vec<TicketEvent>>)>,
 }
 
 impl Router {
@@ -65,7 +75,7 @@ impl Router {
             store,
             clock,
             options,
-            model: Mutex::new(None),
+            snapshot: Mutex::new(None),
             queues: Default::default(),
         })
     }
@@ -77,6 +87,7 @@ impl Router {
     /// Where a new ticket would go now, with every reason. Reads only.
     pub async fn decide(&self, new: &NewTicket) -> Result<Decision> {
         let now = self.clock.now();
+        let snapshot = self.snapshot().await?;
         let customer = &new.customer;
         let intake = &Intake {
             kind: new.kind,
@@ -89,8 +100,7 @@ impl Router {
             category: new.category.as_deref(),
             priority: new.priority,
         };
-        let model = self.model().await?;
-        let model = model.as_ref().map(|m| &m.model);
+        let model = snapshot.model.as_ref().map(|m| &m.model);
         let settings = &self.options.settings;
         let (category, predictions) = routing::categorize(intake, model, settings);
         let history = History {
@@ -113,16 +123,14 @@ impl Router {
                 )
                 .await?,
         };
-        let rules = self.store.list_rules().await?;
-        let teams = self.store.team_ids().await?;
         Ok(routing::decide(
             intake,
             category,
             predictions,
             &history,
-            &rules,
+            &snapshot.rules,
             model,
-            &teams,
+            &snapshot.teams,
             settings,
         ))
     }
@@ -152,19 +160,29 @@ impl Router {
         })
     }
 
-    /// The stored model in use, reloaded when another call or instance stored a newer one.
-    async fn model(&self) -> Result<Option<Arc<StoredModel>>> {
-        let newest = self.store.model_version().await?;
-        let mut cached = self.model.lock().await;
-        if cached.as_ref().map(|m| m.version) != newest {
-            *cached = self.store.latest_model().await?.map(Arc::new);
+    /// What routing reads, from the cache while the routing version stands (one query),
+    /// reloaded when a rule, the set of teams or the model changed on any instance.
+    async fn snapshot(&self) -> Result<Arc<Snapshot>> {
+        let version = self.store.routing_version().await?;
+        let mut cached = self.snapshot.lock().await;
+        if let Some(snapshot) = cached.as_ref()
+            && snapshot.version == version
+        {
+            return Ok(snapshot.clone());
         }
-        Ok(cached.clone())
+        let fresh = Arc::new(Snapshot {
+            version,
+            rules: self.store.list_rules().await?,
+            teams: self.store.team_ids().await?,
+            model: self.store.latest_model().await?.map(Arc::new),
+        });
+        *cached = Some(fresh.clone());
+        Ok(fresh)
     }
 
     /// The model in use, for GetClassifier.
     pub async fn current_model(&self) -> Result<Option<Arc<StoredModel>>> {
-        self.model().await
+        Ok(self.snapshot().await?.model.clone())
     }
 
     /// Trains on the resolved history and stores the model.
@@ -204,14 +222,13 @@ impl Router {
             team_accuracy = stored.team_accuracy,
             "classifier retrained"
         );
-        let stored = Arc::new(stored);
-        *self.model.lock().await = Some(stored.clone());
-        Ok(stored)
+        Ok(Arc::new(stored))
     }
 
     /// Assigns `team`'s waiting tickets to members with room. Requests that arrive while a
-    /// pass runs share the next pass.
-    pub async fn dispatch(&self, team: &str) -> Result<Vec<TicketEvent>> {
+    /// pass runs share the next pass. Returns what the pass that served this request (one
+    /// that started after it) assigned.
+    pub async fn dispatch(&self, team: &str) -> Result<Arc<Vec<TicketEvent>>> {
         let queue = self
             .queues
             .lock()
@@ -221,12 +238,12 @@ impl Router {
             .clone();
         let mine = queue.requested.fetch_add(1, Ordering::SeqCst) + 1;
         let mut served = queue.served.lock().await;
-        if *served >= mine {
-            return Ok(Vec::new());
+        if served.0 >= mine {
+            return Ok(served.1.clone());
         }
         let upto = queue.requested.load(Ordering::SeqCst);
-        let events = self.store.dispatch(team, self.now()).await?;
-        *served = upto;
+        let events = Arc::new(self.store.dispatch(team, self.now()).await?);
+        *served = (upto, events.clone());
         Ok(events)
     }
 
@@ -291,7 +308,7 @@ impl Router {
     }
 
     async fn retrain_if_due(&self, every: Duration) -> Result<()> {
-        let due = match self.model().await? {
+        let due = match self.current_model().await? {
             Some(model) => {
                 self.now() - model.trained_at
                     >= chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX)

@@ -68,6 +68,15 @@ enum ClassifierModels {
     Model,
 }
 
+/// One row whose version moves with every change to what routing reads (rules, the set of
+/// teams, the model), so that instances cache those and check one number per ticket.
+#[derive(DeriveIden)]
+enum RoutingConfig {
+    Table,
+    Id,
+    Version,
+}
+
 #[derive(DeriveIden)]
 enum Tickets {
     Table,
@@ -187,6 +196,25 @@ impl MigrationTrait for Migration {
             )
             .await?;
 
+        manager
+            .create_table(
+                Table::create()
+                    .table(RoutingConfig::Table)
+                    .col(integer(RoutingConfig::Id).primary_key())
+                    .col(big_integer(RoutingConfig::Version))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .exec_stmt(
+                Query::insert()
+                    .into_table(RoutingConfig::Table)
+                    .columns([RoutingConfig::Id, RoutingConfig::Version])
+                    .values_panic([1.into(), 0.into()])
+                    .to_owned(),
+            )
+            .await?;
+
         // SQLite alters one column per statement.
         for column in [
             string_null(Tickets::Category),
@@ -271,6 +299,7 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         for table in [
+            RoutingConfig::Table.into_iden(),
             ClassifierModels::Table.into_iden(),
             RoutingRules::Table.into_iden(),
             TeamMembers::Table.into_iden(),

@@ -351,12 +351,17 @@ impl TicketService for TicketApi {
                     .store
                     .create_ticket(new, route, now, self.cx.zone)
                     .await?;
-                if !replayed && let Some(team) = &ticket.team {
-                    self.cx.router.dispatch_all([team]).await;
-                }
-                if ticket.assignee.is_none() {
-                    // The dispatch (ours, or a concurrent one) may have assigned it.
-                    ticket = self.cx.store.get_ticket(ticket.id).await?;
+                if !replayed && let Some(team) = ticket.team.clone() {
+                    match self.cx.router.dispatch(&team).await {
+                        Ok(assigned) => {
+                            if let Some(event) = assigned.iter().find(|e| e.ticket_id == ticket.id)
+                            {
+                                ticket = event.ticket.clone();
+                            }
+                        }
+                        // Taken in all the same: it waits, and the next pass assigns it.
+                        Err(error) => tracing::warn!(%team, %error, "dispatch after intake failed"),
+                    }
                 }
                 let queue_position = self.cx.store.queue_position(&ticket).await?;
                 let within = expected_response_within(ticket.priority);

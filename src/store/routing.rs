@@ -8,8 +8,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::LockType;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::entity::{model, team, ticket};
@@ -52,15 +52,29 @@ pub struct Assignment {
 }
 
 impl Store {
-    /// The version of the newest model, if any: cheap enough to ask before each routing.
-    pub async fn model_version(&self) -> Result<Option<i64>> {
-        Ok(model::Entity::find()
-            .select_only()
-            .column(model::Column::Id)
-            .order_by_desc(model::Column::Id)
-            .into_tuple()
-            .one(&self.db)
-            .await?)
+    /// The version of what routing reads (rules, the set of teams, the model): one number to
+    /// ask before each routing, so that the rest can be cached.
+    pub async fn routing_version(&self) -> Result<i64> {
+        let row = self
+            .db
+            .query_one_raw(
+                self.statement("SELECT version FROM routing_config WHERE id = 1", vec![]),
+            )
+            .await?
+            .ok_or_else(|| Error::Internal("routing_config has no row".into()))?;
+        Ok(row.try_get_by_index::<i64>(0)?)
+    }
+
+    /// Moves the routing version on, inside the write that changes what routing reads.
+    pub(crate) async fn routing_changed(&self, write: &super::Write) -> Result<()> {
+        write
+            .conn()
+            .execute_raw(self.statement(
+                "UPDATE routing_config SET version = version + 1 WHERE id = 1",
+                vec![],
+            ))
+            .await?;
+        Ok(())
     }
 
     /// The newest model, if any.
@@ -87,6 +101,7 @@ impl Store {
     /// Stores a newly trained model; it is in use from the next routing on, on every instance.
     pub async fn save_model(&self, m: &StoredModel) -> Result<i64> {
         let text = serde_json::to_string(&m.model).expect("a model serializes");
+        let write = self.begin().await?;
         let row = model::ActiveModel {
             trained_at: sea_orm::Set(m.trained_at),
             trained_by: sea_orm::Set(m.trained_by.clone()),
@@ -96,8 +111,10 @@ impl Store {
             model: sea_orm::Set(text),
             ..Default::default()
         }
-        .insert(&self.db)
+        .insert(write.conn())
         .await?;
+        self.routing_changed(&write).await?;
+        self.commit(write).await?;
         Ok(row.id)
     }
 

@@ -30,6 +30,7 @@ impl Store {
         let at = position.map_or(rules.len(), |p| (p - 1).min(rules.len()));
         rules.insert(at, created.clone());
         self.renumber(&write, &rules).await?;
+        self.routing_changed(&write).await?;
         self.commit(write).await?;
         Ok(created)
     }
@@ -58,6 +59,7 @@ impl Store {
             convert::rule_row(&rule, position as i64 + 1)
                 .update(write.conn())
                 .await?;
+            self.routing_changed(&write).await?;
             self.commit(write).await?;
         }
         Ok(rule)
@@ -74,6 +76,7 @@ impl Store {
         rule::Entity::delete_by_id(id).exec(write.conn()).await?;
         rules.remove(position);
         self.renumber(&write, &rules).await?;
+        self.routing_changed(&write).await?;
         self.commit(write).await
     }
 
@@ -105,6 +108,7 @@ impl Store {
             })
             .collect();
         self.renumber(&write, &ordered).await?;
+        self.routing_changed(&write).await?;
         self.commit(write).await?;
         Ok(ordered)
     }

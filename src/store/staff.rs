@@ -48,6 +48,7 @@ impl Store {
             .insert(write.conn())
             .await
             .map_err(taken("team", &team.id))?;
+        self.routing_changed(&write).await?;
         self.commit(write).await?;
         self.get_team(&team.id).await
     }
@@ -136,6 +137,7 @@ impl Store {
             });
         }
         team::Entity::delete_by_id(id).exec(write.conn()).await?;
+        self.routing_changed(&write).await?;
         self.commit(write).await
     }
 
@@ -335,6 +337,9 @@ impl Store {
         conn: &impl sea_orm::ConnectionTrait,
         rows: Vec<agent::Model>,
     ) -> Result<Vec<Agent>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut teams: HashMap<String, Vec<String>> = HashMap::new();
         for m in member::Entity::find()
