@@ -6,10 +6,10 @@
 //! append).
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::LockType;
+use sea_orm::sea_query::{Expr, LockType, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 
 use super::entity::{model, team, ticket};
@@ -26,6 +26,9 @@ use crate::error::{Error, Result};
 
 /// The actor recorded for what the router does by itself.
 pub const ROUTER: &str = "router";
+
+/// The largest queue position reported; a ticket further back is reported at it.
+pub const MAX_QUEUE_POSITION: u32 = 10_000;
 
 /// Most resolved tickets one training reads: the newest.
 const MAX_EXAMPLES: u64 = 50_000;
@@ -231,12 +234,24 @@ impl Store {
         if !QUEUED.contains(&ticket.status) {
             return Ok(0);
         }
+        // Counted up to a cap, so that a long queue costs no more than a short one.
         let ahead = queued(team)
             .filter(behind(ticket.priority.rank(), ticket.id).not())
             .filter(ticket::Column::Id.ne(ticket.id))
-            .count(&self.db)
-            .await?;
-        Ok(ahead as u32 + 1)
+            .select_only()
+            .column(ticket::Column::Id)
+            .limit(u64::from(MAX_QUEUE_POSITION) - 1)
+            .into_query();
+        let count = Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from_subquery(ahead, "ahead")
+            .to_owned();
+        let row = self
+            .db
+            .query_one(&count)
+            .await?
+            .ok_or_else(|| Error::Internal("COUNT returned no row".into()))?;
+        Ok(row.try_get_by_index::<i64>(0)? as u32 + 1)
     }
 
     /// Teams with tickets waiting.

@@ -1185,6 +1185,29 @@ async fn classifier_learns_from_history_and_every_instance_uses_it(backend: Back
             work_off(&mut c, &t).await;
         }
     }
+    // An agent's correction is what the classifier learns.
+    let wrong = create(
+        &mut c,
+        draft("Invoice title wrong", "please refund the invoice fee"),
+    )
+    .await
+    .ticket
+    .unwrap();
+    assert_eq!(wrong.category, "refund");
+    c.update_ticket(pb::UpdateTicketRequest {
+        ticket: Some(pb::Ticket {
+            id: wrong.id,
+            category: "invoice".into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["category".into()],
+        }),
+        actor: "fay".into(),
+    })
+    .await
+    .unwrap();
+    work_off(&mut c, &wrong).await;
     for id in [refund.id, parcel.id] {
         r.delete_routing_rule(pb::DeleteRoutingRuleRequest {
             id,
@@ -1210,8 +1233,12 @@ async fn classifier_learns_from_history_and_every_instance_uses_it(backend: Back
         ),
         (
             true,
-            30,
-            vec!["delivery".to_owned(), "refund".to_owned()],
+            31,
+            vec![
+                "delivery".to_owned(),
+                "invoice".to_owned(),
+                "refund".to_owned()
+            ],
             vec!["finance".to_owned(), "logistics".to_owned()],
             "ops"
         )
@@ -1222,7 +1249,10 @@ async fn classifier_learns_from_history_and_every_instance_uses_it(backend: Back
     let mut oc = other.client.clone();
     let t = create(
         &mut oc,
-        draft("Where is my refund", "my refund has not arrived"),
+        draft(
+            "Refund not received",
+            "refund for the cancelled order not received yet",
+        ),
     )
     .await
     .ticket
@@ -1237,7 +1267,7 @@ async fn classifier_learns_from_history_and_every_instance_uses_it(backend: Back
         "{}",
         t.routing_reason
     );
-    let t = create(&mut oc, draft("快递", "我的快递丢了"))
+    let t = create(&mut oc, draft("快递", "快递还没送到"))
         .await
         .ticket
         .unwrap();
