@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 pub const ROUTER: &str = "router";
 
 /// The largest queue position reported; a ticket further back is reported at it.
-pub const MAX_QUEUE_POSITION: u32 = 10_000;
+pub const MAX_QUEUE_POSITION: u32 = 1_000;
 
 /// Most resolved tickets one training reads: the newest.
 const MAX_EXAMPLES: u64 = 50_000;
