@@ -91,6 +91,7 @@ enum Tickets {
     RepeatOf,
     RoutingReason,
     AssignmentStrategy,
+    CustomerExternalId,
     CustomerPhone,
     CustomerEmail,
 }
@@ -250,7 +251,11 @@ impl MigrationTrait for Migration {
                 "idx_tickets_category",
                 vec![Tickets::Category, Tickets::CreatedAt],
             ),
-            // A customer's earlier tickets, for repeats.
+            // A customer's earlier tickets, newest first, for repeats.
+            (
+                "idx_tickets_customer_recent",
+                vec![Tickets::CustomerExternalId, Tickets::CreatedAt],
+            ),
             (
                 "idx_tickets_customer_phone",
                 vec![Tickets::CustomerPhone, Tickets::CreatedAt],
@@ -275,6 +280,7 @@ impl MigrationTrait for Migration {
             "idx_tickets_queue",
             "idx_tickets_load",
             "idx_tickets_category",
+            "idx_tickets_customer_recent",
             "idx_tickets_customer_phone",
             "idx_tickets_customer_email",
         ] {

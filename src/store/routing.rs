@@ -204,7 +204,9 @@ impl Store {
             .filter(same_customer)
             .filter(matter)
             .filter(ticket::Column::CreatedAt.gte(since))
-            .order_by_desc(ticket::Column::Id)
+            // Served by (customer column, created_at): the newest first, stopping at the first
+            // about the same matter.
+            .order_by_desc(ticket::Column::CreatedAt)
             .into_tuple()
             .one(&self.db)
             .await?)
