@@ -294,7 +294,9 @@ impl Router {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = dispatch.tick() => match self.store.teams_with_queues().await {
+                // Every team, not only those with a queue: finding those would read the
+                // queues, while a team with nobody free costs one small read.
+                _ = dispatch.tick() => match self.store.team_ids().await {
                     Ok(teams) => self.dispatch_all(&teams).await,
                     Err(error) => tracing::warn!(%error, "cannot read the queues"),
                 },

@@ -256,20 +256,6 @@ impl Store {
         Ok(row.try_get_by_index::<i64>(0)? as u32 + 1)
     }
 
-    /// Teams with tickets waiting.
-    pub async fn teams_with_queues(&self) -> Result<Vec<String>> {
-        Ok(ticket::Entity::find()
-            .select_only()
-            .column(ticket::Column::Team)
-            .filter(ticket::Column::Team.is_not_null())
-            .filter(ticket::Column::Assignee.is_null())
-            .filter(ticket::Column::Status.is_in(QUEUED.iter().map(|s| s.as_str())))
-            .distinct()
-            .into_tuple()
-            .all(&self.db)
-            .await?)
-    }
-
     /// Assigns `team`'s waiting tickets, most urgent then oldest first, to its members with
     /// room, by each ticket's strategy (or the team's). Returns the events recorded.
     pub async fn dispatch(&self, team_id: &str, now: DateTime<Utc>) -> Result<Vec<TicketEvent>> {
