@@ -158,28 +158,15 @@ impl Store {
     /// Teams with their members and queue lengths.
     async fn complete_teams(&self, rows: Vec<team::Model>) -> Result<Vec<Team>> {
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let mut members: HashMap<String, Vec<String>> = HashMap::new();
-        for m in member::Entity::find()
-            .filter(member::Column::TeamId.is_in(ids.clone()))
-            .order_by_asc(member::Column::AgentId)
-            .all(&self.db)
-            .await?
-        {
-            members.entry(m.team_id).or_default().push(m.agent_id);
-        }
-        let queued: HashMap<String, i64> = ticket::Entity::find()
-            .select_only()
-            .column(ticket::Column::Team)
-            .column_as(Expr::col(ticket::Column::Id).count(), "queued")
-            .filter(ticket::Column::Team.is_in(ids))
-            .filter(ticket::Column::Assignee.is_null())
-            .filter(ticket::Column::Status.is_in(names(QUEUED)))
-            .group_by(ticket::Column::Team)
-            .into_tuple::<(String, i64)>()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .collect();
+        let mut members = memberships(&self.db, member::Column::TeamId, &ids).await?;
+        let queued = tickets_per(
+            &self.db,
+            ticket::Column::Team,
+            ids,
+            QUEUED,
+            ticket::Column::Assignee.is_null(),
+        )
+        .await?;
         rows.into_iter()
             .map(|row| {
                 let id = row.id.clone();
@@ -341,27 +328,15 @@ impl Store {
             return Ok(Vec::new());
         }
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let mut teams: HashMap<String, Vec<String>> = HashMap::new();
-        for m in member::Entity::find()
-            .filter(member::Column::AgentId.is_in(ids.clone()))
-            .order_by_asc(member::Column::TeamId)
-            .all(conn)
-            .await?
-        {
-            teams.entry(m.agent_id).or_default().push(m.team_id);
-        }
-        let open: HashMap<String, i64> = ticket::Entity::find()
-            .select_only()
-            .column(ticket::Column::Assignee)
-            .column_as(Expr::col(ticket::Column::Id).count(), "open")
-            .filter(ticket::Column::Assignee.is_in(ids))
-            .filter(ticket::Column::Status.is_in(names(OPEN)))
-            .group_by(ticket::Column::Assignee)
-            .into_tuple::<(String, i64)>()
-            .all(conn)
-            .await?
-            .into_iter()
-            .collect();
+        let mut teams = memberships(conn, member::Column::AgentId, &ids).await?;
+        let open = tickets_per(
+            conn,
+            ticket::Column::Assignee,
+            ids,
+            OPEN,
+            ticket::Column::Assignee.is_not_null(),
+        )
+        .await?;
         rows.into_iter()
             .map(|row| {
                 let id = row.id.clone();
@@ -397,4 +372,51 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// The other side of each membership of `ids`, sorted: a team's agents (`by` TeamId) or an
+/// agent's teams (`by` AgentId).
+async fn memberships(
+    conn: &impl sea_orm::ConnectionTrait,
+    by: member::Column,
+    ids: &[String],
+) -> Result<HashMap<String, Vec<String>>> {
+    let mut found: HashMap<String, Vec<String>> = HashMap::new();
+    let rows = member::Entity::find()
+        .filter(by.is_in(ids.iter().cloned()))
+        .order_by_asc(member::Column::TeamId)
+        .order_by_asc(member::Column::AgentId)
+        .all(conn)
+        .await?;
+    for m in rows {
+        let (key, other) = match by {
+            member::Column::TeamId => (m.team_id, m.agent_id),
+            member::Column::AgentId => (m.agent_id, m.team_id),
+        };
+        found.entry(key).or_default().push(other);
+    }
+    Ok(found)
+}
+
+/// How many tickets in `statuses` (and meeting `also`) each of `keys` holds in `column`.
+async fn tickets_per(
+    conn: &impl sea_orm::ConnectionTrait,
+    column: ticket::Column,
+    keys: Vec<String>,
+    statuses: &[crate::domain::ticket::Status],
+    also: sea_orm::sea_query::SimpleExpr,
+) -> Result<HashMap<String, i64>> {
+    Ok(ticket::Entity::find()
+        .select_only()
+        .column(column)
+        .column_as(Expr::col(ticket::Column::Id).count(), "count")
+        .filter(column.is_in(keys))
+        .filter(ticket::Column::Status.is_in(names(statuses)))
+        .filter(also)
+        .group_by(column)
+        .into_tuple::<(String, i64)>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect())
 }
