@@ -226,8 +226,8 @@ impl Router {
     }
 
     /// Assigns `team`'s waiting tickets to members with room. Requests that arrive while a
-    /// pass runs share the next pass. Returns what the pass that served this request (one
-    /// that started after it) assigned.
+    /// pass runs share the next pass. Returns what the latest pass assigned: a hint for the
+    /// caller, since other passes (the sweep, other instances) assign too.
     pub async fn dispatch(&self, team: &str) -> Result<Arc<Vec<TicketEvent>>> {
         let queue = self
             .queues

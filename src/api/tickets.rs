@@ -363,6 +363,10 @@ impl TicketService for TicketApi {
                         Err(error) => tracing::warn!(%team, %error, "dispatch after intake failed"),
                     }
                 }
+                if ticket.assignee.is_none() {
+                    // Another pass (the sweep, another instance) may have assigned it.
+                    ticket = self.cx.store.get_ticket(ticket.id).await?;
+                }
                 let queue_position = self.cx.store.queue_position(&ticket).await?;
                 let within = expected_response_within(ticket.priority);
                 Ok(pb::CreateTicketResponse {

@@ -436,15 +436,23 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<(Ticket, Option<TicketEvent>)> {
-        // The assignee's lock comes before the ticket's (see the lock order).
-        let assignee = self.get_ticket(id).await?.assignee;
-        let write = self.begin().await?;
-        let agent = match &assignee {
-            Some(a) => self
-                .lock_agents(&write, std::slice::from_ref(a))
-                .await?
-                .pop(),
-            None => None,
+        // The assignee's lock comes before the ticket's (see the lock order), so the assignee
+        // is read first, and read again under the locks: if it changed meanwhile, start over.
+        let mut assignee = self.get_ticket(id).await?.assignee;
+        let (write, agent) = loop {
+            let write = self.begin().await?;
+            let agent = match &assignee {
+                Some(a) => self
+                    .lock_agents(&write, std::slice::from_ref(a))
+                    .await?
+                    .pop(),
+                None => None,
+            };
+            let now_assigned = self.lock_ticket(&write, id).await?.assignee;
+            if now_assigned == assignee {
+                break (write, agent);
+            }
+            assignee = now_assigned;
         };
         let (ticket, event) = self
             .change_in(&write, id, etag, actor, now, |t| {
