@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 
 pub use comments::NewComment;
 pub use events::NOTIFY_CHANNEL;
-pub use routing::{Assignment, ROUTER, StoredModel};
+pub use routing::{Assignment, StoredModel};
 pub use tickets::{Note, position_of};
 
 /// The database behind the service.
