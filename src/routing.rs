@@ -140,7 +140,7 @@ impl Router {
         let wanted = routing::wanted_skills(
             &new.product,
             route.category.as_deref(),
-            &format!("{}\n{}", new.title, new.description),
+            &routing::text_of(&new.title, &new.description),
         );
         let (strategy, pick) = self
             .store

@@ -12,8 +12,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
+use tonic::{Response, Status};
 
 use crate::domain::clock::Clock;
+use crate::error::Result;
 use crate::events::EventHub;
 use crate::routing::Router;
 use crate::store::Store;
@@ -38,4 +40,17 @@ impl Context {
     fn now(&self) -> DateTime<Utc> {
         self.clock.now().trunc_subsecs(6)
     }
+}
+
+/// What every unary handler returns.
+type Reply<T> = std::result::Result<Response<T>, Status>;
+
+/// A handler's result as gRPC sees it: errors mapped to their status codes.
+fn reply<T>(result: Result<T>) -> Reply<T> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+/// An etag from a request: empty means the caller does not check for concurrent changes.
+fn etag(value: &str) -> Option<&str> {
+    Some(value).filter(|e| !e.is_empty())
 }

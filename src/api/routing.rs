@@ -1,12 +1,12 @@
 //! RoutingService: teams, agents, rules, the classifier, and ExplainRoute.
 
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
-use super::Context;
 use super::convert;
 use super::paging;
 use super::tickets::new_ticket;
 use super::validate::{Check, actor};
+use super::{Context, Reply, etag, reply};
 use crate::domain::assignment::{Availability, Strategy};
 use crate::domain::classifier::Candidate;
 use crate::domain::rules::{Actions, Conditions, Rule};
@@ -34,12 +34,6 @@ impl RoutingApi {
     }
 }
 
-type Reply<T> = std::result::Result<Response<T>, Status>;
-
-fn reply<T>(result: Result<T>) -> Reply<T> {
-    result.map(Response::new).map_err(Status::from)
-}
-
 /// A team or agent id.
 fn key(check: &mut Check, field: &str, value: &str) -> String {
     let value = value.trim();
@@ -60,10 +54,6 @@ fn optional_key(check: &mut Check, field: &str, value: &str) -> Option<String> {
         .map(|v| key(check, field, v))
 }
 
-fn etag(value: &str) -> Option<&str> {
-    Some(value).filter(|e| !e.is_empty())
-}
-
 fn time_zone(check: &mut Check, field: &str, value: &str) -> String {
     let value = value.trim();
     if value.is_empty() {
@@ -73,24 +63,6 @@ fn time_zone(check: &mut Check, field: &str, value: &str) -> String {
         check.add(field, "is not an IANA time zone name such as Asia/Shanghai");
     }
     value.to_owned()
-}
-
-/// A list of short labels (skills, tags, products …), each checked and named.
-fn labels(
-    check: &mut Check,
-    field: &str,
-    values: &[String],
-    most: usize,
-    max: usize,
-) -> Vec<String> {
-    if values.len() > most {
-        check.add(field, format!("has more than {most} entries"));
-    }
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| check.text(&format!("{field}[{i}]"), v, true, max))
-        .collect()
 }
 
 /// A team from a request; `mask`, when given, limits the fields read.
@@ -135,13 +107,7 @@ fn agent(check: &mut Check, a: &pb::Agent, now: chrono::DateTime<chrono::Utc>) -
         .collect();
     teams.sort();
     teams.dedup();
-    let skills = labels(
-        check,
-        "agent.skills",
-        &a.skills,
-        limits::SKILLS,
-        limits::SKILL,
-    );
+    let skills = check.labels("agent.skills", &a.skills, limits::SKILLS, limits::SKILL);
     let capacity = match a.capacity {
         0 => DEFAULT_CAPACITY,
         c if (1..=limits::MAX_CAPACITY).contains(&c) => c as u32,
@@ -175,15 +141,8 @@ fn rule(check: &mut Check, r: &pb::RoutingRule, now: chrono::DateTime<chrono::Ut
     let conditions = Conditions {
         kinds: check.enums("rule.conditions.kinds", &c.kinds),
         channels: check.enums("rule.conditions.channels", &c.channels),
-        products: labels(
-            check,
-            "rule.conditions.products",
-            &c.products,
-            100,
-            RULE_TERM,
-        ),
-        categories: labels(
-            check,
+        products: check.labels("rule.conditions.products", &c.products, 100, RULE_TERM),
+        categories: check.labels(
             "rule.conditions.categories",
             &c.categories,
             100,
@@ -191,15 +150,13 @@ fn rule(check: &mut Check, r: &pb::RoutingRule, now: chrono::DateTime<chrono::Ut
         ),
         tiers: check.enums("rule.conditions.tiers", &c.tiers),
         priorities: check.enums("rule.conditions.priorities", &c.priorities),
-        tags: normalize_labels(&labels(
-            check,
+        tags: normalize_labels(&check.labels(
             "rule.conditions.tags",
             &c.tags,
             limits::TAGS,
             limits::TAG,
         )),
-        keywords: labels(
-            check,
+        keywords: check.labels(
             "rule.conditions.keywords",
             &c.keywords,
             limits::KEYWORDS,
@@ -211,8 +168,7 @@ fn rule(check: &mut Check, r: &pb::RoutingRule, now: chrono::DateTime<chrono::Ut
         team: optional_key(check, "rule.actions.team", &a.team),
         category: check.optional_text("rule.actions.category", &a.category, limits::CATEGORY),
         priority_floor: check.optional_enum("rule.actions.priority_floor", a.priority_floor),
-        tags: normalize_labels(&labels(
-            check,
+        tags: normalize_labels(&check.labels(
             "rule.actions.tags",
             &a.tags,
             limits::TAGS,
@@ -683,16 +639,8 @@ impl RoutingService for RoutingApi {
                 self.check_exists(rule.actions.team.as_deref(), None)
                     .await?;
                 let position = usize::try_from(r.position).ok().filter(|&p| p > 0);
-                let created = self.cx.store.create_rule(rule, position).await?;
-                let at = self
-                    .cx
-                    .store
-                    .list_rules()
-                    .await?
-                    .iter()
-                    .position(|r| r.id == created.id)
-                    .unwrap_or(0);
-                Ok(convert::rule(created, at + 1))
+                let (created, at) = self.cx.store.create_rule(rule, position).await?;
+                Ok(convert::rule(created, at))
             }
             .await,
         )
@@ -752,7 +700,7 @@ impl RoutingService for RoutingApi {
                 if paths.iter().any(|p| p == "actions") {
                     self.check_exists(new.actions.team.as_deref(), None).await?;
                 }
-                let rule = self
+                let (rule, at) = self
                     .cx
                     .store
                     .update_rule(id, etag(&given.etag), self.cx.now(), |rule| {
@@ -768,15 +716,7 @@ impl RoutingService for RoutingApi {
                         Ok(())
                     })
                     .await?;
-                let at = self
-                    .cx
-                    .store
-                    .list_rules()
-                    .await?
-                    .iter()
-                    .position(|r| r.id == id)
-                    .unwrap_or(0);
-                Ok(convert::rule(rule, at + 1))
+                Ok(convert::rule(rule, at))
             }
             .await,
         )

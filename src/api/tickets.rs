@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
-use tonic::{Request, Response, Status};
+use tonic::{Request, Status};
 
-use super::Context;
 use super::convert;
 use super::paging;
 use super::validate::{Check, actor};
 use super::verbs::{VerbCall, VerbRequest};
+use super::{Context, Reply, etag as etag_of, reply};
 use crate::domain::acknowledgement::{acknowledgement_text, expected_response_within};
 use crate::domain::contact::{is_valid_email, is_valid_phone, missing_contact};
 use crate::domain::event::EventType;
@@ -52,7 +52,7 @@ impl TicketApi {
         check.finish()?;
         let now = self.cx.now();
         let event_type = action.event_type();
-        let etag = Some(etag.as_str()).filter(|e| !e.is_empty());
+        let etag = etag_of(&etag);
         let (ticket, event) = match action {
             Action::Assign {
                 team,
@@ -101,12 +101,6 @@ impl TicketApi {
     }
 }
 
-type Reply<T> = std::result::Result<Response<T>, Status>;
-
-fn reply<T>(result: Result<T>) -> Reply<T> {
-    result.map(Response::new).map_err(Status::from)
-}
-
 /// The customer's fields, each checked and named under `field`.
 fn customer(check: &mut Check, field: &str, c: Option<&pb::Customer>) -> Customer {
     let Some(c) = c else {
@@ -140,13 +134,7 @@ fn customer(check: &mut Check, field: &str, c: Option<&pb::Customer>) -> Custome
 }
 
 fn tags(check: &mut Check, field: &str, tags: &[String]) -> Vec<String> {
-    if tags.len() > limits::TAGS {
-        check.add(field, format!("has more than {} tags", limits::TAGS));
-    }
-    for (i, tag) in tags.iter().enumerate() {
-        check.text(&format!("{field}[{i}]"), tag, true, limits::TAG);
-    }
-    tags.to_vec()
+    check.labels(field, tags, limits::TAGS, limits::TAG)
 }
 
 fn metadata(
@@ -495,7 +483,7 @@ impl TicketService for TicketApi {
                     check.optional_text("ticket.category", &patch.category, limits::CATEGORY);
                 let actor = actor(&mut check, "actor", &r.actor);
                 check.finish()?;
-                let etag = Some(patch.etag.as_str()).filter(|e| !e.is_empty());
+                let etag = etag_of(&patch.etag);
                 let (ticket, _) = self
                     .cx
                     .store

@@ -44,6 +44,27 @@ impl Check {
         Some(self.text(field, value, false, max)).filter(|v| !v.is_empty())
     }
 
+    /// A list of short labels (tags, skills, keywords …) of at most `most` entries, each
+    /// required and at most `max` characters; returned trimmed.
+    pub fn labels(
+        &mut self,
+        field: &str,
+        values: &[String],
+        most: usize,
+        max: usize,
+    ) -> Vec<String> {
+        if values.len() > most {
+            // Named as the field names them: "has more than 20 tags".
+            let noun = field.rsplit('.').next().unwrap_or(field);
+            self.add(field, format!("has more than {most} {noun}"));
+        }
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| self.text(&format!("{field}[{i}]"), v, true, max))
+            .collect()
+    }
+
     /// An enum the caller must set.
     pub fn required_enum<E: EnumField>(&mut self, field: &str, value: i32) -> Option<E> {
         match E::from_wire(value) {

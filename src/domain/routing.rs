@@ -34,8 +34,13 @@ pub struct Intake<'a> {
 
 impl Intake<'_> {
     fn text(&self) -> String {
-        format!("{}\n{}", self.title, self.description)
+        text_of(self.title, self.description)
     }
+}
+
+/// What the classifier and skill matching read of a ticket: its title and description.
+pub fn text_of(title: &str, description: &str) -> String {
+    format!("{title}\n{description}")
 }
 
 /// What the history says about a new ticket.

@@ -127,7 +127,7 @@ fn check(c: &Conditions, d: &Draft) -> Result<String, String> {
         }
     }
     if !c.keywords.is_empty() {
-        let text = format!("{}\n{}", d.title, d.description).to_lowercase();
+        let text = super::routing::text_of(d.title, d.description).to_lowercase();
         match c
             .keywords
             .iter()

@@ -171,6 +171,17 @@ impl Write {
     }
 }
 
+/// An etag the caller gave, checked against the current one.
+pub(crate) fn check_etag(given: Option<&str>, current: String) -> Result<()> {
+    match given {
+        Some(given) if given != current => Err(Error::StaleEtag {
+            given: given.to_owned(),
+            current,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Whether a database error is a unique-constraint violation (a concurrent duplicate).
 fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
     matches!(

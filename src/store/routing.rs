@@ -19,7 +19,7 @@ use crate::domain::assignment::{self, Pick, Pool, PoolAgent, Strategy};
 use crate::domain::classifier::{Example, RoutingModel};
 use crate::domain::event::{EventType, TicketEvent};
 use crate::domain::lifecycle::{self, Action};
-use crate::domain::routing::wanted_skills;
+use crate::domain::routing::{text_of, wanted_skills};
 use crate::domain::staff::{Agent, QUEUED};
 use crate::domain::ticket::{Customer, Priority, Ticket};
 use crate::error::{Error, Result};
@@ -148,7 +148,7 @@ impl Store {
             .into_iter()
             .rev()
             .map(|(title, description, category, team)| Example {
-                text: format!("{title}\n{description}"),
+                text: text_of(&title, &description),
                 category,
                 team: team.filter(|t| t != triage),
             })
@@ -572,7 +572,7 @@ fn skills_for(ticket: &Ticket) -> Vec<String> {
     wanted_skills(
         &ticket.product,
         ticket.category.as_deref(),
-        &format!("{}\n{}", ticket.title, ticket.description),
+        &text_of(&ticket.title, &ticket.description),
     )
 }
 

@@ -5,8 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, QueryOrder};
 
 use super::entity::rule;
-use super::staff::check_etag;
-use super::{Store, Write, convert};
+use super::{Store, Write, check_etag, convert};
 use crate::domain::rules::Rule;
 use crate::error::{Error, Result};
 
@@ -16,13 +15,9 @@ impl Store {
         read_rules(&self.db).await
     }
 
-    pub async fn get_rule(&self, id: i64) -> Result<Rule> {
-        let row = rule::Entity::find_by_id(id).one(&self.db).await?;
-        convert::rule(row.ok_or_else(|| Error::not_found("routing rule", id))?)
-    }
-
-    /// Inserts `rule` at `position` (1 = first; `None` or beyond the end appends it).
-    pub async fn create_rule(&self, rule: Rule, position: Option<usize>) -> Result<Rule> {
+    /// Inserts `rule` at `position` (1 = first; `None` or beyond the end appends it). Returns
+    /// it with the position it got.
+    pub async fn create_rule(&self, rule: Rule, position: Option<usize>) -> Result<(Rule, usize)> {
         let write = self.begin_rules().await?;
         let mut rules = read_rules(write.conn()).await?;
         let row = convert::rule_row(&rule, 0).insert(write.conn()).await?;
@@ -32,17 +27,17 @@ impl Store {
         self.renumber(&write, &rules).await?;
         self.routing_changed(&write).await?;
         self.commit(write).await?;
-        Ok(created)
+        Ok((created, at + 1))
     }
 
-    /// Changes a rule; `change` edits it.
+    /// Changes a rule; `change` edits it. Returns it with its position (1 = first).
     pub async fn update_rule(
         &self,
         id: i64,
         etag: Option<&str>,
         now: DateTime<Utc>,
         change: impl FnOnce(&mut Rule) -> Result<()>,
-    ) -> Result<Rule> {
+    ) -> Result<(Rule, usize)> {
         let write = self.begin_rules().await?;
         let rules = read_rules(write.conn()).await?;
         let position = rules
@@ -62,7 +57,7 @@ impl Store {
             self.routing_changed(&write).await?;
             self.commit(write).await?;
         }
-        Ok(rule)
+        Ok((rule, position + 1))
     }
 
     pub async fn delete_rule(&self, id: i64, etag: Option<&str>) -> Result<()> {

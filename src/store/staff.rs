@@ -10,20 +10,9 @@ use sea_orm::{
 };
 
 use super::entity::{agent, member, team, ticket};
-use super::{Store, Write, convert};
+use super::{Store, Write, check_etag, convert};
 use crate::domain::staff::{Agent, OPEN, QUEUED, Team};
 use crate::error::{Error, Result};
-
-/// An etag the caller gave, checked against the current one.
-pub(crate) fn check_etag(given: Option<&str>, current: String) -> Result<()> {
-    match given {
-        Some(given) if given != current => Err(Error::StaleEtag {
-            given: given.to_owned(),
-            current,
-        }),
-        _ => Ok(()),
-    }
-}
 
 /// A duplicate key means the id is taken; anything else is the database's error.
 fn taken(resource: &'static str, id: &str) -> impl FnOnce(sea_orm::DbErr) -> Error {

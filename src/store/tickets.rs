@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use super::entity::{tag, ticket};
-use super::{Store, Write, convert};
+use super::{Store, Write, check_etag, convert};
 use crate::domain::event::{EventType, TicketEvent, diff};
 use crate::domain::query::{Position, SortKey, TicketFilter, TicketOrder};
 use crate::domain::ticket::Ticket;
@@ -88,14 +88,7 @@ impl Store {
         F: FnOnce(&mut Ticket) -> Result<(EventType, Note)>,
     {
         let before = self.lock_ticket(write, id).await?;
-        if let Some(etag) = etag
-            && etag != before.etag()
-        {
-            return Err(Error::StaleEtag {
-                given: etag.to_owned(),
-                current: before.etag(),
-            });
-        }
+        check_etag(etag, before.etag())?;
         let mut after = before.clone();
         let (event_type, note) = change(&mut after)?;
         let changes = diff(&before, &after);
