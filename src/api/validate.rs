@@ -116,7 +116,7 @@ impl Check {
     /// A positive id.
     pub fn id(&mut self, field: &str, value: i64) -> i64 {
         if value <= 0 {
-            self.add(field, "is required (a positive ticket id)");
+            self.add(field, "is required (a positive id)");
         }
         value
     }
