@@ -1015,6 +1015,66 @@ async fn staff_and_rules_refuse_bad_input(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
+    // Every other RPC names its bad field too.
+    let bad = |status: tonic::Status| bad_fields(&status);
+    let get_team = r.get_team(pb::GetTeamRequest { id: "a b".into() });
+    assert_eq!(bad(get_team.await.unwrap_err()), ["id"]);
+    let queue = r.list_team_queue(pb::ListTeamQueueRequest {
+        team: String::new(),
+        page_size: -1,
+        ..Default::default()
+    });
+    assert_eq!(bad(queue.await.unwrap_err()), ["team", "page_size"]);
+    let listed = r.list_agents(pb::ListAgentsRequest {
+        availability: 9,
+        page_token: "nonsense".into(),
+        ..Default::default()
+    });
+    assert_eq!(bad(listed.await.unwrap_err()), ["availability"]);
+    let teams = r.list_teams(pb::ListTeamsRequest {
+        page_token: "nonsense".into(),
+        ..Default::default()
+    });
+    assert_eq!(bad(teams.await.unwrap_err()), ["page_token"]);
+    let availability = r.set_agent_availability(pb::SetAgentAvailabilityRequest {
+        id: "ann".into(),
+        availability: 0,
+    });
+    assert_eq!(bad(availability.await.unwrap_err()), ["availability"]);
+    let delete_agent = r.delete_agent(pb::DeleteAgentRequest::default());
+    assert_eq!(bad(delete_agent.await.unwrap_err()), ["id"]);
+    let get_rule = r.get_routing_rule(pb::GetRoutingRuleRequest { id: 0 });
+    assert_eq!(bad(get_rule.await.unwrap_err()), ["id"]);
+    let delete_rule = r.delete_routing_rule(pb::DeleteRoutingRuleRequest::default());
+    assert_eq!(bad(delete_rule.await.unwrap_err()), ["id"]);
+    let update_rule = r.update_routing_rule(pb::UpdateRoutingRuleRequest {
+        rule: Some(pb::RoutingRule {
+            id: to_desk.id,
+            name: String::new(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["name".into(), "position".into()],
+        }),
+    });
+    assert_eq!(
+        bad(update_rule.await.unwrap_err()),
+        ["update_mask.paths[position]", "rule.name"]
+    );
+    let retrain = r.retrain_classifier(pb::RetrainClassifierRequest {
+        actor: "x".repeat(200),
+    });
+    assert_eq!(bad(retrain.await.unwrap_err()), ["actor"]);
+    let unchanged = r
+        .get_routing_rule(pb::GetRoutingRuleRequest { id: to_desk.id })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (unchanged.name.as_str(), unchanged.etag.as_str()),
+        ("to desk", to_desk.etag.as_str()),
+        "nothing written"
+    );
     let explain = r
         .explain_route(pb::ExplainRouteRequest {
             ticket: Some(pb::CreateTicketRequest::default()),
