@@ -122,6 +122,33 @@ pub struct Config {
     #[arg(long, env = "FEEDBACKD_DISPATCH_INTERVAL", default_value = "30s", value_parser = parse_duration, global = true)]
     pub dispatch_interval: Duration,
 
+    /// How long after a resolve the satisfaction survey is sent (0: at once).
+    #[arg(long, env = "FEEDBACKD_SURVEY_DELAY", default_value = "0s", value_parser = parse_duration, global = true)]
+    pub survey_delay: Duration,
+
+    /// How long a customer has to answer a survey, from its send; unanswered, the ticket
+    /// closes.
+    #[arg(long, env = "FEEDBACKD_SURVEY_EXPIRY", default_value = "7d", value_parser = parse_duration, global = true)]
+    pub survey_expiry: Duration,
+
+    /// At most one survey per customer within this window (counting other tickets only: a
+    /// ticket reopened and resolved again is surveyed again).
+    #[arg(long, env = "FEEDBACKD_SURVEY_CUSTOMER_INTERVAL", default_value = "30d", value_parser = parse_duration, global = true)]
+    pub survey_customer_interval: Duration,
+
+    /// A rating (1 to 5) at or below this on any rating question reopens the ticket.
+    #[arg(long, env = "FEEDBACKD_SURVEY_LOW_SCORE", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=4), global = true)]
+    pub survey_low_score: i32,
+
+    /// Where a ticket reopened by a low score goes: "supervisor" (of the team that resolved
+    /// it, when they can take it; else that team's queue) or "team" (that team's queue).
+    #[arg(long, env = "FEEDBACKD_SURVEY_REOPEN_TO", default_value = "supervisor", value_parser = ["supervisor", "team"], global = true)]
+    pub survey_reopen_to: String,
+
+    /// How often each instance sends surveys that come due and expires unanswered ones.
+    #[arg(long, env = "FEEDBACKD_SURVEY_INTERVAL", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub survey_interval: Duration,
+
     /// How long shutdown waits for calls in progress before it gives up on them.
     #[arg(long, env = "FEEDBACKD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
     pub shutdown_grace: Duration,

@@ -10,6 +10,7 @@ pub mod events;
 pub mod routing;
 pub mod server;
 pub mod store;
+pub mod surveys;
 
 /// Generated gRPC code: message types, servers, and clients for Rust callers.
 pub mod proto {

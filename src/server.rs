@@ -21,17 +21,20 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tonic_health::server::{HealthReporter, HealthService};
 
-use crate::api::{Context, RoutingApi, TicketApi};
+use crate::api::{Context, RoutingApi, SurveyApi, TicketApi};
 use crate::config::Config;
 use crate::domain::assignment::Strategy;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::routing::Settings;
 use crate::domain::staff::Team;
+use crate::domain::survey::{DEFAULT_TEMPLATE, InvitePolicy, Template, default_questions};
 use crate::events::EventHub;
 use crate::proto::feedback::v1::routing_service_server::RoutingServiceServer;
+use crate::proto::feedback::v1::survey_service_server::SurveyServiceServer;
 use crate::proto::feedback::v1::ticket_service_server::TicketServiceServer;
 use crate::routing::{Router, RouterOptions};
-use crate::store::{Store, StoreOptions};
+use crate::store::{ReopenTo, Store, StoreOptions};
+use crate::surveys::{SurveySettings, Surveys};
 
 /// Largest request accepted, in bytes.
 const MAX_MESSAGE: usize = 4 * 1024 * 1024;
@@ -67,10 +70,12 @@ pub async fn serve(
     let _stop_tasks = shutdown.clone().drop_guard();
     let hub = EventHub::start(store.clone(), config.watch_buffer, shutdown.clone()).await?;
     let router = start_router(config, &store, clock.clone(), shutdown.clone()).await?;
+    let surveys = start_surveys(config, &store, &router, clock.clone(), shutdown.clone()).await?;
     let cx = Context {
         store,
         hub,
         router,
+        surveys,
         clock,
         zone: config.timezone,
     };
@@ -95,7 +100,11 @@ pub async fn serve(
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(MAX_MESSAGE);
-    let routing = RoutingServiceServer::new(RoutingApi::new(cx))
+    let routing = RoutingServiceServer::new(RoutingApi::new(cx.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_MESSAGE);
+    let surveys = SurveyServiceServer::new(SurveyApi::new(cx))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(MAX_MESSAGE);
@@ -130,6 +139,7 @@ pub async fn serve(
         .add_service(reflection().build_v1alpha()?)
         .add_service(tickets)
         .add_service(routing)
+        .add_service(surveys)
         .serve_with_incoming_shutdown(
             // Replies are small and latency matters: no Nagle delay on accepted connections.
             TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -154,6 +164,7 @@ async fn set_health(health: &HealthReporter, status: ServingStatus) {
         "",
         <TicketServiceServer<TicketApi> as NamedService>::NAME,
         <RoutingServiceServer<RoutingApi> as NamedService>::NAME,
+        <SurveyServiceServer<SurveyApi> as NamedService>::NAME,
     ] {
         health.set_service_status(service, status).await;
     }
@@ -199,6 +210,51 @@ async fn start_router(
     );
     tokio::spawn(router.clone().run(stop));
     Ok(router)
+}
+
+/// The survey loop, with the default template in place and its scheduler running until
+/// `stop`.
+async fn start_surveys(
+    config: &Config,
+    store: &Store,
+    router: &Arc<Router>,
+    clock: Arc<dyn Clock>,
+    stop: CancellationToken,
+) -> anyhow::Result<Arc<Surveys>> {
+    let now = clock.now();
+    store
+        .ensure_default_template(Template {
+            id: DEFAULT_TEMPLATE.into(),
+            display_name: "Satisfaction".into(),
+            questions: default_questions(),
+            is_default: true,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot install the default survey template: {e}"))?;
+    let duration = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    let surveys = Surveys::new(
+        store.clone(),
+        router.clone(),
+        clock,
+        SurveySettings {
+            policy: InvitePolicy {
+                delay: duration(config.survey_delay),
+                expiry: duration(config.survey_expiry),
+                per_customer: duration(config.survey_customer_interval),
+            },
+            low_score: config.survey_low_score,
+            reopen_to: match config.survey_reopen_to.as_str() {
+                "team" => ReopenTo::Team,
+                _ => ReopenTo::Supervisor,
+            },
+            interval: config.survey_interval,
+        },
+    );
+    tokio::spawn(surveys.clone().run(stop));
+    Ok(surveys)
 }
 
 /// The standard health service, except that its Watch streams end at shutdown: left open,

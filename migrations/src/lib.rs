@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_tickets;
 mod m20261122_000002_routing;
+mod m20261122_000003_surveys;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_tickets::Migration),
             Box::new(m20261122_000002_routing::Migration),
+            Box::new(m20261122_000003_surveys::Migration),
         ]
     }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
-use crate::domain::{assignment, event, rules, staff, ticket};
+use crate::domain::{assignment, event, rules, staff, survey, ticket};
 use crate::proto::feedback::v1 as pb;
 
 /// Pairs each protobuf enum with its domain twin, variant by variant, both ways. The
@@ -49,8 +49,12 @@ enum_pairs! {
     Availability <=> assignment::Availability { Online, Away, Offline }
     EventType <=> event::EventType {
         TicketCreated, TicketUpdated, TicketAssigned, TicketAcknowledged, CommentAdded,
-        TicketPending, TicketResumed, TicketResolved, TicketClosed, TicketReopened
+        TicketPending, TicketResumed, TicketResolved, TicketClosed, TicketReopened,
+        SurveyInvited, SurveyAnswered, SurveyExpired
     }
+    Resolution <=> ticket::Resolution { Solved, Spam, Merged }
+    SurveyOutcome <=> survey::Outcome { Closed, Reopened, Recorded }
+    SurveyState <=> survey::SurveyState { Scheduled, Open, Answered, Expired, Withdrawn }
 }
 
 pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
@@ -111,6 +115,8 @@ pub fn ticket(t: ticket::Ticket) -> pb::Ticket {
         assignment_strategy: t
             .assignment_strategy
             .map_or(0, |s| pb::AssignmentStrategy::from(s).into()),
+        resolution: t.resolution.map_or(0, |r| pb::Resolution::from(r).into()),
+        merged_into: t.merged_into.unwrap_or_default(),
     }
 }
 
@@ -155,6 +161,14 @@ pub fn event(e: event::TicketEvent) -> pb::TicketEvent {
         reason: e.reason.unwrap_or_default(),
         comment: e.comment.map(comment),
         ticket: Some(ticket(e.ticket)),
+        survey: e.survey.map(|s| pb::SurveyRef {
+            survey_id: s.survey_id,
+            token: s.token.unwrap_or_default(),
+            template_id: s.template_id,
+            expire_time: Some(timestamp(s.expire_at)),
+            score: s.score.unwrap_or_default(),
+            outcome: s.outcome.map_or(0, |o| pb::SurveyOutcome::from(o).into()),
+        }),
     }
 }
 
@@ -239,5 +253,106 @@ pub fn rule(r: rules::Rule, position: usize) -> pb::RoutingRule {
         etag,
         create_time: Some(timestamp(r.created_at)),
         update_time: Some(timestamp(r.updated_at)),
+    }
+}
+
+pub fn question(q: survey::Question) -> pb::SurveyQuestion {
+    let (kind, options, max_length) = match q.kind {
+        survey::QuestionKind::Rating => (pb::QuestionType::Rating, Vec::new(), 0),
+        survey::QuestionKind::Nps => (pb::QuestionType::Nps, Vec::new(), 0),
+        survey::QuestionKind::Choice(options) => (pb::QuestionType::Choice, options, 0),
+        survey::QuestionKind::Text(max) => (pb::QuestionType::Text, Vec::new(), max as i32),
+    };
+    pb::SurveyQuestion {
+        key: q.key,
+        prompt: q.prompt,
+        r#type: kind.into(),
+        required: q.required,
+        options,
+        max_length,
+    }
+}
+
+pub fn template(t: survey::Template) -> pb::SurveyTemplate {
+    pb::SurveyTemplate {
+        etag: t.etag(),
+        id: t.id,
+        display_name: t.display_name,
+        questions: t.questions.into_iter().map(question).collect(),
+        default: t.is_default,
+        create_time: Some(timestamp(t.created_at)),
+        update_time: Some(timestamp(t.updated_at)),
+    }
+}
+
+pub fn invitation(s: survey::Survey) -> pb::SurveyInvitation {
+    pb::SurveyInvitation {
+        survey_id: s.id,
+        ticket_id: s.ticket_id,
+        template_id: s.template_id,
+        token: s.token,
+        state: pb::SurveyState::from(s.state).into(),
+        send_time: Some(timestamp(s.send_at)),
+        expire_time: Some(timestamp(s.expire_at)),
+    }
+}
+
+/// The answers of a response, in question order.
+fn answers(s: &survey::Survey) -> Vec<pb::SurveyAnswer> {
+    use pb::survey_answer::Value;
+    s.questions
+        .iter()
+        .filter_map(|q| {
+            let value = match s.answers.get(&q.key)? {
+                survey::Answer::Score(score) => Value::Score(*score),
+                survey::Answer::Choice(choice) => Value::Choice(choice.clone()),
+                survey::Answer::Text(text) => Value::Text(text.clone()),
+            };
+            Some(pb::SurveyAnswer {
+                question_key: q.key.clone(),
+                value: Some(value),
+            })
+        })
+        .collect()
+}
+
+pub fn response(s: survey::Survey, ticket_number: String) -> pb::SurveyResponse {
+    pb::SurveyResponse {
+        survey_id: s.id,
+        ticket_id: s.ticket_id,
+        ticket_number,
+        answers: answers(&s),
+        score: survey::lowest_rating(&s.scores).unwrap_or_default(),
+        has_comment: s.has_comment,
+        outcome: s.outcome.map_or(0, |o| pb::SurveyOutcome::from(o).into()),
+        send_time: Some(timestamp(s.send_at)),
+        submit_time: optional_timestamp(s.answered_at),
+        kind: pb::TicketKind::from(s.kind).into(),
+        channel: pb::Channel::from(s.channel).into(),
+        template_id: s.template_id,
+        team: s.team.unwrap_or_default(),
+        agent: s.agent.unwrap_or_default(),
+        product: s.product,
+    }
+}
+
+pub fn figures(s: survey::Stats) -> pb::SurveyFigures {
+    pb::SurveyFigures {
+        invitations: s.invitations as i64,
+        responses: s.responses as i64,
+        response_rate: s.response_rate,
+        csat: s.csat,
+        averages: s
+            .averages
+            .into_iter()
+            .map(|(question_key, (average, answers))| pb::QuestionAverage {
+                question_key,
+                average,
+                answers: answers as i64,
+            })
+            .collect(),
+        nps: s.nps,
+        nps_answers: s.nps_answers as i64,
+        reopened_by_survey: s.reopened as i64,
     }
 }

@@ -4,6 +4,7 @@
 mod convert;
 mod paging;
 mod routing;
+mod surveys;
 mod tickets;
 mod validate;
 mod verbs;
@@ -19,8 +20,10 @@ use crate::error::Result;
 use crate::events::EventHub;
 use crate::routing::Router;
 use crate::store::Store;
+use crate::surveys::Surveys;
 
 pub use routing::RoutingApi;
+pub use surveys::SurveyApi;
 pub use tickets::TicketApi;
 
 /// What every service handler needs.
@@ -29,6 +32,7 @@ pub struct Context {
     pub store: Store,
     pub hub: Arc<EventHub>,
     pub router: Arc<Router>,
+    pub surveys: Arc<Surveys>,
     pub clock: Arc<dyn Clock>,
     /// The service time zone: the date in ticket numbers.
     pub zone: Tz,

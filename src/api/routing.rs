@@ -5,12 +5,12 @@ use tonic::Request;
 use super::convert;
 use super::paging;
 use super::tickets::new_ticket;
-use super::validate::{Check, actor};
+use super::validate::{Check, actor, key, patch};
 use super::{Context, Reply, etag, reply};
 use crate::domain::assignment::{Availability, Strategy};
 use crate::domain::classifier::Candidate;
 use crate::domain::rules::{Actions, Conditions, Rule};
-use crate::domain::staff::{Agent, Team, is_valid_key, normalize_labels};
+use crate::domain::staff::{Agent, Team, normalize_labels};
 use crate::domain::ticket::limits;
 use crate::error::{Error, Result};
 use crate::proto::feedback::v1::{self as pb, routing_service_server::RoutingService};
@@ -32,20 +32,6 @@ impl RoutingApi {
     pub fn new(cx: Context) -> Self {
         Self { cx }
     }
-}
-
-/// A team or agent id.
-fn key(check: &mut Check, field: &str, value: &str) -> String {
-    let value = value.trim();
-    if value.is_empty() {
-        check.add(field, "is required");
-    } else if !is_valid_key(value) {
-        check.add(
-            field,
-            "must be 1 to 64 letters, digits, '-', '_', '.' or '@'",
-        );
-    }
-    value.to_owned()
 }
 
 fn optional_key(check: &mut Check, field: &str, value: &str) -> Option<String> {
@@ -192,47 +178,6 @@ fn rule(check: &mut Check, r: &pb::RoutingRule, now: chrono::DateTime<chrono::Ut
         created_at: now,
         updated_at: now,
     }
-}
-
-/// An update's mask, checked against `allowed`, and the resource it carries, read by `read`
-/// but answering only for its id and the fields the mask names.
-fn patch<T>(
-    check: &mut Check,
-    resource: &str,
-    update_mask: Option<&prost_types::FieldMask>,
-    allowed: &[&str],
-    read: impl FnOnce(&mut Check) -> T,
-) -> (Vec<String>, T) {
-    let paths = update_mask.map(|m| m.paths.clone()).unwrap_or_default();
-    if paths.is_empty() {
-        check.add("update_mask", "is required: name the fields to change");
-    }
-    for path in &paths {
-        if !allowed.contains(&path.as_str()) {
-            check.add(
-                format!("update_mask.paths[{path}]"),
-                format!("cannot be changed; allowed: {}", allowed.join(", ")),
-            );
-        }
-    }
-    let mut whole = Check::new();
-    let value = read(&mut whole);
-    check.absorb(whole, |field| {
-        let Some(field) = field
-            .strip_prefix(resource)
-            .and_then(|f| f.strip_prefix('.'))
-        else {
-            return false;
-        };
-        field == "id"
-            || paths.iter().any(|p| {
-                field == p
-                    || field
-                        .strip_prefix(p.as_str())
-                        .is_some_and(|rest| rest.starts_with(['.', '[']))
-            })
-    });
-    (paths, value)
 }
 
 impl RoutingApi {

@@ -70,6 +70,26 @@ impl TicketApi {
                     .assign(ticket_id, etag, assignment, &actor, now)
                     .await?
             }
+            action @ Action::Resolve { .. } => {
+                if let Action::Resolve {
+                    merged_into: Some(number),
+                    ..
+                } = &action
+                {
+                    let into = self.cx.store.get_ticket_by_number(number).await?;
+                    if into.id == ticket_id {
+                        return Err(Error::invalid(
+                            "merged_into",
+                            "is this ticket: name the one it duplicates",
+                        ));
+                    }
+                }
+                let policy = &self.cx.surveys.settings().policy;
+                self.cx
+                    .store
+                    .resolve(ticket_id, etag, action, &actor, now, policy)
+                    .await?
+            }
             Action::Reopen { reason } => {
                 self.cx
                     .store
@@ -85,7 +105,7 @@ impl TicketApi {
                             event_type,
                             Note {
                                 reason,
-                                comment: None,
+                                ..Note::default()
                             },
                         ))
                     })

@@ -148,6 +148,61 @@ impl Check {
     }
 }
 
+/// A caller-chosen id (a team, an agent, a template): required, and plain.
+pub fn key(check: &mut Check, field: &str, value: &str) -> String {
+    let value = value.trim();
+    if value.is_empty() {
+        check.add(field, "is required");
+    } else if !crate::domain::staff::is_valid_key(value) {
+        check.add(
+            field,
+            "must be 1 to 64 letters, digits, '-', '_', '.' or '@'",
+        );
+    }
+    value.to_owned()
+}
+
+/// An update's mask, checked against `allowed`, and the resource it carries, read by `read`
+/// but answering only for its id and the fields the mask names.
+pub fn patch<T>(
+    check: &mut Check,
+    resource: &str,
+    update_mask: Option<&prost_types::FieldMask>,
+    allowed: &[&str],
+    read: impl FnOnce(&mut Check) -> T,
+) -> (Vec<String>, T) {
+    let paths = update_mask.map(|m| m.paths.clone()).unwrap_or_default();
+    if paths.is_empty() {
+        check.add("update_mask", "is required: name the fields to change");
+    }
+    for path in &paths {
+        if !allowed.contains(&path.as_str()) {
+            check.add(
+                format!("update_mask.paths[{path}]"),
+                format!("cannot be changed; allowed: {}", allowed.join(", ")),
+            );
+        }
+    }
+    let mut whole = Check::new();
+    let value = read(&mut whole);
+    check.absorb(whole, |field| {
+        let Some(field) = field
+            .strip_prefix(resource)
+            .and_then(|f| f.strip_prefix('.'))
+        else {
+            return false;
+        };
+        field == "id"
+            || paths.iter().any(|p| {
+                field == p
+                    || field
+                        .strip_prefix(p.as_str())
+                        .is_some_and(|rest| rest.starts_with(['.', '[']))
+            })
+    });
+    (paths, value)
+}
+
 /// Who performs a change: the caller's name for themselves, or "system".
 pub fn actor(check: &mut Check, field: &str, value: &str) -> String {
     check

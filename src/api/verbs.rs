@@ -3,7 +3,7 @@
 
 use super::validate::{Check, actor};
 use crate::domain::lifecycle::Action;
-use crate::domain::ticket::limits;
+use crate::domain::ticket::{Resolution, limits};
 use crate::proto::feedback::v1 as pb;
 
 /// A validated lifecycle verb.
@@ -116,13 +116,30 @@ impl VerbRequest for pb::ResolveTicketRequest {
             true,
             limits::RESOLUTION,
         );
+        let resolution = check
+            .optional_enum("resolution", self.resolution)
+            .unwrap_or(Resolution::Solved);
+        let merged_into = check.optional_text("merged_into", &self.merged_into, limits::KEY);
+        match (resolution, &merged_into) {
+            (Resolution::Merged, None) => {
+                check.add("merged_into", "is required when resolution is MERGED")
+            }
+            (Resolution::Solved | Resolution::Spam, Some(_)) => {
+                check.add("merged_into", "is only for resolution MERGED")
+            }
+            _ => {}
+        }
         call(
             check,
             self.ticket_id,
             self.etag,
             &self.actor,
             None,
-            Action::Resolve { summary },
+            Action::Resolve {
+                summary,
+                resolution,
+                merged_into,
+            },
         )
     }
 }

@@ -18,6 +18,9 @@ named_enum!(
         TicketResolved = "TICKET_RESOLVED",
         TicketClosed = "TICKET_CLOSED",
         TicketReopened = "TICKET_REOPENED",
+        SurveyInvited = "SURVEY_INVITED",
+        SurveyAnswered = "SURVEY_ANSWERED",
+        SurveyExpired = "SURVEY_EXPIRED",
     }
 );
 
@@ -145,6 +148,8 @@ pub struct TicketEvent {
     pub changes: Vec<FieldChange>,
     pub reason: Option<String>,
     pub comment: Option<super::ticket::Comment>,
+    /// The survey the event is about, for survey events and what a survey caused.
+    pub survey: Option<super::survey::SurveyRef>,
     /// The ticket as it stood right after the event.
     pub ticket: Ticket,
 }

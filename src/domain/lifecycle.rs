@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 
 use super::event::EventType;
-use super::ticket::{AuthorRole, Status, Ticket, Visibility, named_enum};
+use super::ticket::{AuthorRole, Resolution, Status, Ticket, Visibility, named_enum};
 use crate::error::Error;
 
 named_enum!(
@@ -80,6 +80,9 @@ pub enum Action {
     Resume,
     Resolve {
         summary: String,
+        resolution: Resolution,
+        /// The ticket number a MERGED ticket went into.
+        merged_into: Option<String>,
     },
     Close,
     Reopen {
@@ -204,9 +207,15 @@ pub fn apply(ticket: &mut Ticket, action: Action, now: DateTime<Utc>) -> Result<
             ticket.status = Status::InProgress;
             ticket.status_reason = None;
         }
-        Action::Resolve { summary } => {
+        Action::Resolve {
+            summary,
+            resolution,
+            merged_into,
+        } => {
             ticket.status = Status::Resolved;
             ticket.resolution_summary = Some(summary);
+            ticket.resolution = Some(resolution);
+            ticket.merged_into = merged_into;
             ticket.resolved_at = Some(now);
             ticket.status_reason = None;
         }
@@ -220,6 +229,8 @@ pub fn apply(ticket: &mut Ticket, action: Action, now: DateTime<Utc>) -> Result<
             ticket.resolved_at = None;
             ticket.closed_at = None;
             ticket.resolution_summary = None;
+            ticket.resolution = None;
+            ticket.merged_into = None;
             ticket.status_reason = Some(reason);
         }
     }
@@ -309,6 +320,8 @@ mod tests {
             &mut t,
             Action::Resolve {
                 summary: "refunded".into(),
+                resolution: Resolution::Solved,
+                merged_into: None,
             },
             now,
         )
@@ -349,6 +362,8 @@ mod tests {
                     Verb::Resume => Action::Resume,
                     Verb::Resolve => Action::Resolve {
                         summary: "s".into(),
+                        resolution: Resolution::Solved,
+                        merged_into: None,
                     },
                     Verb::Close => Action::Close,
                     Verb::Reopen => Action::Reopen { reason: "r".into() },

@@ -128,7 +128,8 @@ pub fn assess(facts: &Facts) -> Assessment {
     Assessment { priority, reasons }
 }
 
-fn one_step_up(priority: Priority) -> Priority {
+/// The next priority up; urgent stays urgent.
+pub fn one_step_up(priority: Priority) -> Priority {
     match priority {
         Priority::Low => Priority::Medium,
         Priority::Medium => Priority::High,

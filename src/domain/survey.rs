@@ -1,10 +1,28 @@
 //! Satisfaction surveys: what a template asks, whether a response answers it, what the
-//! answers mean for the ticket (a low score reopens it), and the figures read from many.
+//! answers mean for the ticket (a low score reopens it), when a resolved ticket is surveyed,
+//! and the figures read from many responses.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ticket::{Channel, Kind, Resolution, Status, Ticket, named_enum};
+
+/// Most questions a template asks.
+pub const MAX_QUESTIONS: usize = 30;
+/// Most options a choice question offers.
+pub const MAX_OPTIONS: usize = 20;
+/// Longest prompt, option, and the longest text answer a question may allow, in characters.
+pub const MAX_PROMPT: usize = 500;
+pub const MAX_OPTION: usize = 100;
+pub const MAX_TEXT: usize = 10_000;
+/// The id of the template installed on first start.
+pub const DEFAULT_TEMPLATE: &str = "default";
+
 /// What kind of answer a question takes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum QuestionKind {
     /// 1 (very dissatisfied) to 5 (very satisfied).
     Rating,
@@ -16,13 +34,88 @@ pub enum QuestionKind {
     Text(usize),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Question {
     /// Stable within its template, e.g. `result`, `attitude`, `timeliness`.
     pub key: String,
     pub prompt: String,
     pub kind: QuestionKind,
     pub required: bool,
+}
+
+/// A set of questions sent as one survey.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub id: String,
+    pub display_name: String,
+    pub questions: Vec<Question>,
+    /// The template sent when a ticket is resolved; exactly one template is.
+    pub is_default: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Template {
+    pub fn etag(&self) -> String {
+        super::staff::etag(self.version)
+    }
+}
+
+/// A bad part of a request: the field's path below the part checked, and what is wrong.
+pub type Problem = (String, String);
+
+/// Checks a template's questions; every problem is listed with its path, e.g.
+/// `[2].options[1]`.
+pub fn check_questions(questions: &[Question]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if questions.is_empty() {
+        problems.push((String::new(), "needs at least one question".to_owned()));
+    }
+    if questions.len() > MAX_QUESTIONS {
+        problems.push((
+            String::new(),
+            format!("has more than {MAX_QUESTIONS} questions"),
+        ));
+    }
+    for (i, q) in questions.iter().enumerate() {
+        let at = |field: &str| format!("[{i}].{field}");
+        if !super::staff::is_valid_key(&q.key) {
+            problems.push((
+                at("key"),
+                "must be 1 to 64 letters, digits or -_.@".to_owned(),
+            ));
+        } else if questions[..i].iter().any(|earlier| earlier.key == q.key) {
+            problems.push((at("key"), format!("{:?} is asked twice", q.key)));
+        }
+        let prompt = q.prompt.trim().chars().count();
+        if prompt == 0 || prompt > MAX_PROMPT {
+            problems.push((at("prompt"), format!("must be 1 to {MAX_PROMPT} characters")));
+        }
+        match &q.kind {
+            QuestionKind::Choice(options) => {
+                if !(2..=MAX_OPTIONS).contains(&options.len()) {
+                    problems.push((at("options"), format!("must offer 2 to {MAX_OPTIONS} options")));
+                }
+                for (j, option) in options.iter().enumerate() {
+                    let length = option.trim().chars().count();
+                    if length == 0 || length > MAX_OPTION {
+                        problems.push((
+                            format!("[{i}].options[{j}]"),
+                            format!("must be 1 to {MAX_OPTION} characters"),
+                        ));
+                    } else if options[..j].contains(option) {
+                        problems.push((format!("[{i}].options[{j}]"), "is offered twice".to_owned()));
+                    }
+                }
+            }
+            QuestionKind::Text(max) if !(1..=MAX_TEXT).contains(max) => {
+                problems.push((at("max_length"), format!("must be 1 to {MAX_TEXT}")));
+            }
+            _ => {}
+        }
+    }
+    problems
 }
 
 /// The template installed on first start: the result, the attitude and the timeliness, each
@@ -57,15 +150,16 @@ pub fn default_questions() -> Vec<Question> {
 }
 
 /// One answer as given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Answer {
     Score(i32),
     Choice(String),
     Text(String),
 }
 
-/// A bad answer: the question's key and what is wrong.
-pub type Problem = (String, String);
+/// What [`check_answers`] says of an answer to a question the survey does not ask.
+pub const NOT_A_QUESTION: &str = "is not a question of this survey";
 
 /// Checks `answers` (by question key) against the template; every problem is listed.
 pub fn check_answers(
@@ -77,7 +171,7 @@ pub fn check_answers(
         .keys()
         .filter(|k| !questions.iter().any(|q| &q.key == *k))
     {
-        problems.push((key.clone(), "is not a question of this survey".to_owned()));
+        problems.push((key.clone(), NOT_A_QUESTION.to_owned()));
     }
     for q in questions {
         let problem = match (answers.get(&q.key), &q.kind) {
@@ -116,6 +210,62 @@ fn kind_name(kind: &QuestionKind) -> &'static str {
     }
 }
 
+/// Which scale a scored answer is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// 1–5.
+    Rating,
+    /// 0–10.
+    Nps,
+}
+
+/// One scored answer of a response, kept with its scale so that figures need no template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scored {
+    pub key: String,
+    pub scale: Scale,
+    pub score: i32,
+}
+
+/// The scored answers of a checked response, in question order.
+pub fn scores(questions: &[Question], answers: &BTreeMap<String, Answer>) -> Vec<Scored> {
+    questions
+        .iter()
+        .filter_map(|q| {
+            let scale = match q.kind {
+                QuestionKind::Rating => Scale::Rating,
+                QuestionKind::Nps => Scale::Nps,
+                _ => return None,
+            };
+            match answers.get(&q.key) {
+                Some(Answer::Score(score)) => Some(Scored {
+                    key: q.key.clone(),
+                    scale,
+                    score: *score,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The lowest 1–5 rating of a response: what decides whether it reopens the ticket.
+pub fn lowest_rating(scores: &[Scored]) -> Option<i32> {
+    scores
+        .iter()
+        .filter(|s| s.scale == Scale::Rating)
+        .map(|s| s.score)
+        .min()
+}
+
+/// Whether the customer wrote something in a text answer.
+pub fn has_comment(answers: &BTreeMap<String, Answer>) -> bool {
+    answers
+        .values()
+        .any(|a| matches!(a, Answer::Text(t) if !t.trim().is_empty()))
+}
+
 /// What a response means for its ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -127,18 +277,11 @@ pub enum Verdict {
 
 /// A score at or below `threshold` on any rating question means the customer is not
 /// satisfied (default threshold: 3).
-pub fn verdict(
-    questions: &[Question],
-    answers: &BTreeMap<String, Answer>,
-    threshold: i32,
-) -> Verdict {
-    let low: Vec<(String, i32)> = questions
+pub fn verdict(scores: &[Scored], threshold: i32) -> Verdict {
+    let low: Vec<(String, i32)> = scores
         .iter()
-        .filter(|q| q.kind == QuestionKind::Rating)
-        .filter_map(|q| match answers.get(&q.key) {
-            Some(Answer::Score(s)) if *s <= threshold => Some((q.key.clone(), *s)),
-            _ => None,
-        })
+        .filter(|s| s.scale == Scale::Rating && s.score <= threshold)
+        .map(|s| (s.key.clone(), s.score))
         .collect();
     if low.is_empty() {
         Verdict::Satisfied
@@ -147,8 +290,230 @@ pub fn verdict(
     }
 }
 
-/// Figures over a set of responses.
+named_enum!(
+    /// Where a survey stands.
+    SurveyState {
+        /// Created at a resolve, waiting for its send time.
+        Scheduled = "SCHEDULED",
+        /// Sent; the customer may answer until it expires.
+        Open = "OPEN",
+        Answered = "ANSWERED",
+        /// Not answered in time.
+        Expired = "EXPIRED",
+        /// Replaced by a newer survey of the same ticket, or not sent because the ticket was
+        /// back in work by its send time.
+        Withdrawn = "WITHDRAWN",
+    }
+);
+
+named_enum!(
+    /// What a response did to its ticket.
+    Outcome {
+        /// Satisfied: the resolved ticket was closed.
+        Closed = "CLOSED",
+        /// Dissatisfied: the ticket was reopened.
+        Reopened = "REOPENED",
+        /// Recorded only: the ticket was already closed (and the customer satisfied) or back
+        /// in work.
+        Recorded = "RECORDED",
+    }
+);
+
+/// What a response does to a ticket in `status`.
+pub fn outcome(status: Status, verdict: &Verdict) -> Outcome {
+    match (verdict, status) {
+        (Verdict::Satisfied, Status::Resolved) => Outcome::Closed,
+        (Verdict::Dissatisfied { .. }, Status::Resolved | Status::Closed) => Outcome::Reopened,
+        _ => Outcome::Recorded,
+    }
+}
+
+/// When resolved tickets are surveyed.
 #[derive(Debug, Clone, PartialEq)]
+pub struct InvitePolicy {
+    /// How long after the resolve the survey is sent.
+    pub delay: Duration,
+    /// How long the customer has to answer, from the send.
+    pub expiry: Duration,
+    /// At most one survey per customer within this window (a reopened ticket resolved again
+    /// is surveyed again: the window is about other tickets).
+    pub per_customer: Duration,
+}
+
+/// When a survey is sent and expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub send_at: DateTime<Utc>,
+    pub expire_at: DateTime<Utc>,
+}
+
+/// Who a customer is, for the per-customer limit: their CRM id, else phone, else email;
+/// `None` when there is no way to reach them.
+pub fn customer_key(ticket: &Ticket) -> Option<String> {
+    let c = &ticket.customer;
+    [("id", &c.external_id), ("phone", &c.phone), ("email", &c.email)]
+        .into_iter()
+        .find(|(_, value)| !value.is_empty())
+        .map(|(kind, value)| format!("{kind}:{}", value.to_lowercase()))
+}
+
+/// Whether the ticket being resolved as `resolution` at `now` is surveyed, and when; or why
+/// not. `last_for_customer` is when the customer was last surveyed about another ticket.
+pub fn plan_invitation(
+    ticket: &Ticket,
+    resolution: Resolution,
+    last_for_customer: Option<DateTime<Utc>>,
+    policy: &InvitePolicy,
+    now: DateTime<Utc>,
+) -> Result<Schedule, String> {
+    match resolution {
+        Resolution::Spam => return Err("marked spam".to_owned()),
+        Resolution::Merged => return Err("merged into another ticket".to_owned()),
+        Resolution::Solved => {}
+    }
+    if customer_key(ticket).is_none() {
+        return Err("no way to reach the customer".to_owned());
+    }
+    if let Some(last) = last_for_customer.filter(|last| now - *last < policy.per_customer) {
+        return Err(format!(
+            "the customer was surveyed about another ticket at {}, within the last {}",
+            last.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            human(policy.per_customer)
+        ));
+    }
+    let send_at = now + policy.delay;
+    Ok(Schedule {
+        send_at,
+        expire_at: send_at + policy.expiry,
+    })
+}
+
+/// A whole number of days, hours, minutes or seconds, for messages.
+fn human(d: Duration) -> String {
+    let s = d.num_seconds();
+    match s {
+        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{} h", s / 3_600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// One survey about one ticket, with the customer's response once given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Survey {
+    pub id: i64,
+    /// The unguessable secret the customer answers with.
+    pub token: String,
+    pub ticket_id: i64,
+    pub template_id: String,
+    /// The questions as they were when the survey was created.
+    pub questions: Vec<Question>,
+    pub customer_key: Option<String>,
+    /// What the ticket was at its resolve, for filters and figures.
+    pub team: Option<String>,
+    pub agent: Option<String>,
+    pub kind: Kind,
+    pub channel: Channel,
+    pub product: String,
+    pub state: SurveyState,
+    pub created_at: DateTime<Utc>,
+    pub send_at: DateTime<Utc>,
+    pub expire_at: DateTime<Utc>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub answers: BTreeMap<String, Answer>,
+    pub scores: Vec<Scored>,
+    pub has_comment: bool,
+    pub outcome: Option<Outcome>,
+}
+
+impl Survey {
+    /// A survey of `ticket` asking `template`, sent now or scheduled.
+    pub fn new(
+        ticket: &Ticket,
+        template: &Template,
+        token: String,
+        schedule: Schedule,
+        now: DateTime<Utc>,
+    ) -> Survey {
+        Survey {
+            id: 0,
+            token,
+            ticket_id: ticket.id,
+            template_id: template.id.clone(),
+            questions: template.questions.clone(),
+            customer_key: customer_key(ticket),
+            team: ticket.team.clone(),
+            agent: ticket.assignee.clone(),
+            kind: ticket.kind,
+            channel: ticket.channel,
+            product: ticket.product.clone(),
+            state: if schedule.send_at > now {
+                SurveyState::Scheduled
+            } else {
+                SurveyState::Open
+            },
+            created_at: now,
+            send_at: schedule.send_at,
+            expire_at: schedule.expire_at,
+            answered_at: None,
+            answers: BTreeMap::new(),
+            scores: Vec::new(),
+            has_comment: false,
+            outcome: None,
+        }
+    }
+
+    /// The survey as events refer to it; the token only for the invitation.
+    pub fn reference(&self, with_token: bool) -> SurveyRef {
+        SurveyRef {
+            survey_id: self.id,
+            token: with_token.then(|| self.token.clone()),
+            template_id: self.template_id.clone(),
+            expire_at: self.expire_at,
+            score: lowest_rating(&self.scores),
+            outcome: self.outcome,
+        }
+    }
+
+    /// Why the survey cannot be answered at `now`, if it cannot.
+    pub fn closed_for_answers(&self, now: DateTime<Utc>) -> Option<Closed> {
+        match self.state {
+            SurveyState::Answered => Some(Closed::Answered),
+            SurveyState::Withdrawn => Some(Closed::Withdrawn),
+            SurveyState::Expired => Some(Closed::Expired(self.expire_at)),
+            SurveyState::Open if self.expire_at <= now => Some(Closed::Expired(self.expire_at)),
+            SurveyState::Open => None,
+            // Not sent yet: nobody has the token.
+            SurveyState::Scheduled => Some(Closed::NotSent),
+        }
+    }
+}
+
+/// Why a survey takes no answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    Answered,
+    Withdrawn,
+    Expired(DateTime<Utc>),
+    NotSent,
+}
+
+/// A survey as an event refers to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurveyRef {
+    pub survey_id: i64,
+    /// Only on the invitation: what the connector delivers to the customer.
+    pub token: Option<String>,
+    pub template_id: String,
+    pub expire_at: DateTime<Utc>,
+    /// The lowest rating, once answered.
+    pub score: Option<i32>,
+    pub outcome: Option<Outcome>,
+}
+
+/// Figures over a set of responses.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Stats {
     pub invitations: u64,
     pub responses: u64,
@@ -156,60 +521,60 @@ pub struct Stats {
     pub response_rate: Option<f64>,
     /// Share of rating answers that are 4 or 5.
     pub csat: Option<f64>,
-    /// Average rating per rating question.
-    pub averages: BTreeMap<String, f64>,
+    /// Average and count of answers per scored question.
+    pub averages: BTreeMap<String, (f64, u64)>,
     /// Promoters (9–10) minus detractors (0–6), as a percentage of NPS answers.
     pub nps: Option<f64>,
+    pub nps_answers: u64,
+    /// Responses that reopened their ticket.
+    pub reopened: u64,
 }
 
-/// The figures of `responses` (each a response's answers) out of `invitations` sent.
-pub fn stats(
-    questions: &[Question],
-    invitations: u64,
-    responses: &[BTreeMap<String, Answer>],
-) -> Stats {
-    let scores = |kind: QuestionKind| -> Vec<(String, i32)> {
-        let keys: Vec<&String> = questions
-            .iter()
-            .filter(|q| q.kind == kind)
-            .map(|q| &q.key)
-            .collect();
-        responses
-            .iter()
-            .flat_map(|r| r.iter())
-            .filter(|(k, _)| keys.contains(k))
-            .filter_map(|(k, a)| match a {
-                Answer::Score(s) => Some((k.clone(), *s)),
-                _ => None,
-            })
-            .collect()
-    };
+/// What one survey adds to the figures.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tally {
+    pub invitations: u64,
+    /// Per response, its scored answers.
+    pub responses: Vec<Vec<Scored>>,
+    pub reopened: u64,
+}
+
+/// The figures of `tally`.
+pub fn stats(tally: &Tally) -> Stats {
     let share = |part: usize, whole: usize| (whole > 0).then(|| part as f64 / whole as f64);
-    let ratings = scores(QuestionKind::Rating);
-    let mut sums: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for (key, score) in &ratings {
-        let (sum, n) = sums.entry(key.clone()).or_default();
-        *sum += i64::from(*score);
+    let all: Vec<&Scored> = tally.responses.iter().flatten().collect();
+    let ratings: Vec<i32> = all
+        .iter()
+        .filter(|s| s.scale == Scale::Rating)
+        .map(|s| s.score)
+        .collect();
+    let nps: Vec<i32> = all
+        .iter()
+        .filter(|s| s.scale == Scale::Nps)
+        .map(|s| s.score)
+        .collect();
+    let mut sums: BTreeMap<String, (i64, u64)> = BTreeMap::new();
+    for s in &all {
+        let (sum, n) = sums.entry(s.key.clone()).or_default();
+        *sum += i64::from(s.score);
         *n += 1;
     }
-    let nps = scores(QuestionKind::Nps);
-    let promoters = nps.iter().filter(|(_, s)| *s >= 9).count();
-    let detractors = nps.iter().filter(|(_, s)| *s <= 6).count();
+    let promoters = nps.iter().filter(|s| **s >= 9).count();
+    let detractors = nps.iter().filter(|s| **s <= 6).count();
     Stats {
-        invitations,
-        responses: responses.len() as u64,
-        response_rate: share(responses.len(), invitations as usize),
-        csat: share(
-            ratings.iter().filter(|(_, s)| *s >= 4).count(),
-            ratings.len(),
-        ),
+        invitations: tally.invitations,
+        responses: tally.responses.len() as u64,
+        response_rate: share(tally.responses.len(), tally.invitations as usize),
+        csat: share(ratings.iter().filter(|s| **s >= 4).count(), ratings.len()),
         averages: sums
             .into_iter()
-            .map(|(k, (sum, n))| (k, sum as f64 / n as f64))
+            .map(|(k, (sum, n))| (k, (sum as f64 / n as f64, n)))
             .collect(),
         nps: share(promoters, nps.len())
             .zip(share(detractors, nps.len()))
             .map(|(p, d)| (p - d) * 100.0),
+        nps_answers: nps.len() as u64,
+        reopened: tally.reopened,
     }
 }
 
@@ -283,17 +648,126 @@ mod tests {
             ("attitude", Answer::Score(4)),
             ("timeliness", Answer::Score(4)),
         ]);
-        assert_eq!(verdict(&q, &happy, 3), Verdict::Satisfied);
+        assert_eq!(verdict(&scores(&q, &happy), 3), Verdict::Satisfied);
         let unhappy = answers(&[
             ("result", Answer::Score(5)),
             ("attitude", Answer::Score(2)),
             ("timeliness", Answer::Score(3)),
         ]);
+        let scored = scores(&q, &unhappy);
         assert_eq!(
-            verdict(&q, &unhappy, 3),
+            verdict(&scored, 3),
             Verdict::Dissatisfied {
                 low: vec![("attitude".into(), 2), ("timeliness".into(), 3)]
             }
+        );
+        assert_eq!(lowest_rating(&scored), Some(2));
+        assert_eq!(verdict(&scored, 1), Verdict::Satisfied, "threshold moves");
+    }
+
+    #[test]
+    fn a_response_closes_reopens_or_is_recorded_by_status() {
+        let low = Verdict::Dissatisfied {
+            low: vec![("result".into(), 1)],
+        };
+        assert_eq!(outcome(Status::Resolved, &Verdict::Satisfied), Outcome::Closed);
+        assert_eq!(outcome(Status::Closed, &Verdict::Satisfied), Outcome::Recorded);
+        assert_eq!(outcome(Status::Resolved, &low), Outcome::Reopened);
+        assert_eq!(outcome(Status::Closed, &low), Outcome::Reopened);
+        for status in [Status::Reopened, Status::InProgress, Status::Assigned] {
+            assert_eq!(outcome(status, &low), Outcome::Recorded);
+            assert_eq!(outcome(status, &Verdict::Satisfied), Outcome::Recorded);
+        }
+    }
+
+    #[test]
+    fn templates_name_each_bad_question() {
+        let mut q = template();
+        q[1].key = "result".into();
+        q[2].prompt = " ".into();
+        q[5].kind = QuestionKind::Choice(vec!["phone".into(), "phone".into(), String::new()]);
+        q[3].kind = QuestionKind::Text(0);
+        let paths: Vec<String> = check_questions(&q).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(
+            paths,
+            [
+                "[1].key",
+                "[2].prompt",
+                "[3].max_length",
+                "[5].options[1]",
+                "[5].options[2]"
+            ]
+        );
+        assert!(check_questions(&template()).is_empty());
+        assert_eq!(check_questions(&[]).len(), 1);
+        let one_option = vec![Question {
+            key: "pick".into(),
+            prompt: "Pick".into(),
+            kind: QuestionKind::Choice(vec!["a".into()]),
+            required: true,
+        }];
+        assert_eq!(check_questions(&one_option)[0].0, "[0].options");
+    }
+
+    fn resolved_ticket(external_id: &str, phone: &str) -> Ticket {
+        use crate::domain::ticket::{Channel, Customer, Kind, NewTicket};
+        let new = NewTicket {
+            request_id: None,
+            channel: Channel::App,
+            kind: Kind::Complaint,
+            title: "Late".into(),
+            description: "Late parcel".into(),
+            expected_outcome: String::new(),
+            product: String::new(),
+            customer: Customer {
+                external_id: external_id.into(),
+                phone: phone.into(),
+                ..Customer::default()
+            },
+            tags: vec![],
+            occurred_at: None,
+            metadata: Default::default(),
+            priority: None,
+            category: None,
+            actor: "test".into(),
+        };
+        Ticket::intake(
+            new.clone(),
+            crate::domain::routing::test_route(new.kind),
+            "FB202611220001".into(),
+            Utc::now(),
+        )
+    }
+
+    #[test]
+    fn invitations_follow_the_policy() {
+        let policy = InvitePolicy {
+            delay: Duration::hours(1),
+            expiry: Duration::days(7),
+            per_customer: Duration::days(30),
+        };
+        let now = Utc::now();
+        let t = resolved_ticket("C-1", "");
+        assert_eq!(customer_key(&t).as_deref(), Some("id:c-1"));
+        assert_eq!(
+            customer_key(&resolved_ticket("", "138")).as_deref(),
+            Some("phone:138")
+        );
+        let planned = plan_invitation(&t, Resolution::Solved, None, &policy, now).unwrap();
+        assert_eq!(planned.send_at, now + Duration::hours(1));
+        assert_eq!(planned.expire_at, now + Duration::hours(1) + Duration::days(7));
+        let recent = now - Duration::days(29);
+        let refused = plan_invitation(&t, Resolution::Solved, Some(recent), &policy, now);
+        assert!(refused.unwrap_err().contains("within the last 30 d"));
+        let long_ago = now - Duration::days(31);
+        assert!(plan_invitation(&t, Resolution::Solved, Some(long_ago), &policy, now).is_ok());
+        for resolution in [Resolution::Spam, Resolution::Merged] {
+            assert!(plan_invitation(&t, resolution, None, &policy, now).is_err());
+        }
+        let nobody = resolved_ticket("", "");
+        assert_eq!(
+            plan_invitation(&nobody, Resolution::Solved, None, &policy, now),
+            Err("no way to reach the customer".into())
         );
     }
 
@@ -320,18 +794,22 @@ mod tests {
                 ("nps", Answer::Score(8)),
             ]),
         ];
-        let s = stats(&q, 4, &responses);
+        let s = stats(&Tally {
+            invitations: 4,
+            responses: responses.iter().map(|r| scores(&q, r)).collect(),
+            reopened: 2,
+        });
         assert_eq!(
-            (s.invitations, s.responses, s.response_rate),
-            (4, 3, Some(0.75))
+            (s.invitations, s.responses, s.response_rate, s.reopened),
+            (4, 3, Some(0.75), 2)
         );
         // Ratings: 5 4 3 / 2 5 4 / 4 1 5 — six of nine are 4 or 5.
         assert_eq!(s.csat, Some(6.0 / 9.0));
-        assert_eq!(s.averages["result"], 11.0 / 3.0);
-        assert_eq!(s.averages["attitude"], 10.0 / 3.0);
+        assert_eq!(s.averages["result"], (11.0 / 3.0, 3));
+        assert_eq!(s.averages["attitude"], (10.0 / 3.0, 3));
         // NPS answers 10, 6, 8: one promoter, one detractor.
-        assert_eq!(s.nps, Some(0.0));
-        let empty = stats(&q, 0, &[]);
+        assert_eq!((s.nps, s.nps_answers), (Some(0.0), 3));
+        let empty = stats(&Tally::default());
         assert_eq!(
             (empty.response_rate, empty.csat, empty.nps),
             (None, None, None)

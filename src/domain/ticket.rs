@@ -122,6 +122,18 @@ named_enum!(
 );
 
 named_enum!(
+    /// How a ticket was resolved.
+    Resolution {
+        /// Answered or fixed: the ordinary case.
+        Solved = "SOLVED",
+        /// Not a real request: nobody to survey.
+        Spam = "SPAM",
+        /// A duplicate, merged into another ticket: that ticket's survey covers it.
+        Merged = "MERGED",
+    }
+);
+
+named_enum!(
     /// The customer's service tier.
     Tier {
         Standard = "STANDARD",
@@ -228,6 +240,12 @@ pub struct Ticket {
     pub routing_reason: Option<String>,
     /// How an agent is picked while it waits; `None`: the team's strategy.
     pub assignment_strategy: Option<Strategy>,
+    /// How it was resolved, while it is resolved or closed.
+    #[serde(default)]
+    pub resolution: Option<Resolution>,
+    /// The number of the ticket it was merged into, when its resolution is MERGED.
+    #[serde(default)]
+    pub merged_into: Option<String>,
     /// Bumped by every change; the etag is derived from it.
     pub version: i64,
 }
@@ -271,6 +289,8 @@ impl Ticket {
             repeat_of: route.repeat_of,
             routing_reason: Some(route.reason),
             assignment_strategy: route.strategy,
+            resolution: None,
+            merged_into: None,
             version: 1,
         }
     }

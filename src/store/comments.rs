@@ -57,8 +57,8 @@ impl Store {
                 Ok((
                     EventType::CommentAdded,
                     Note {
-                        reason: None,
                         comment: Some(new),
+                        ..Note::default()
                     },
                 ))
             })

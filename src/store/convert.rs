@@ -5,10 +5,11 @@ use std::str::FromStr;
 
 use sea_orm::ActiveValue::Set;
 
-use super::entity::{agent, comment, event, rule, team, ticket};
+use super::entity::{agent, comment, event, rule, survey, survey_template, team, ticket};
 use crate::domain::event::{FieldChange, TicketEvent};
 use crate::domain::rules::Rule;
 use crate::domain::staff::{Agent, Team};
+use crate::domain::survey::{Survey, Template};
 use crate::domain::ticket::{Comment, Customer, Ticket, UnknownName};
 use crate::error::{Error, Result};
 
@@ -70,6 +71,8 @@ pub fn ticket(row: ticket::Model) -> Result<Ticket> {
         repeat_of: row.repeat_of,
         routing_reason: row.routing_reason,
         assignment_strategy: row.assignment_strategy.as_deref().map(parse).transpose()?,
+        resolution: row.resolution.as_deref().map(parse).transpose()?,
+        merged_into: row.merged_into,
         version: row.version,
     })
 }
@@ -114,6 +117,8 @@ pub fn ticket_row(t: &Ticket) -> ticket::ActiveModel {
         repeat_of: Set(t.repeat_of.clone()),
         routing_reason: Set(t.routing_reason.clone()),
         assignment_strategy: Set(t.assignment_strategy.map(|s| s.as_str().to_owned())),
+        resolution: Set(t.resolution.map(|r| r.as_str().to_owned())),
+        merged_into: Set(t.merged_into.clone()),
         version: Set(t.version),
         ..Default::default()
     };
@@ -146,6 +151,7 @@ pub fn event(row: event::Model) -> Result<TicketEvent> {
         reason: row.reason,
         comment: row.comment.map(|c| from_json("comment", c)).transpose()?,
         ticket: from_json("ticket", row.ticket)?,
+        survey: row.survey.map(|s| from_json("survey", s)).transpose()?,
     })
 }
 
@@ -160,6 +166,7 @@ pub fn event_row(e: &TicketEvent) -> event::ActiveModel {
         reason: Set(e.reason.clone()),
         comment: Set(e.comment.as_ref().map(to_json)),
         ticket: Set(to_json(&e.ticket)),
+        survey: Set(e.survey.as_ref().map(to_json)),
         ..Default::default()
     }
 }
@@ -254,4 +261,102 @@ pub fn rule_row(r: &Rule, position: i64) -> rule::ActiveModel {
         row.id = Set(r.id);
     }
     row
+}
+
+pub fn template(row: survey_template::Model) -> Result<Template> {
+    Ok(Template {
+        id: row.id,
+        display_name: row.display_name,
+        questions: from_json("questions", row.questions)?,
+        is_default: row.is_default,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub fn template_row(t: &Template) -> survey_template::ActiveModel {
+    survey_template::ActiveModel {
+        id: Set(t.id.clone()),
+        display_name: Set(t.display_name.clone()),
+        questions: Set(to_json(&t.questions)),
+        is_default: Set(t.is_default),
+        version: Set(t.version),
+        created_at: Set(t.created_at),
+        updated_at: Set(t.updated_at),
+    }
+}
+
+pub fn survey(row: survey::Model) -> Result<Survey> {
+    Ok(Survey {
+        id: row.id,
+        token: row.token,
+        ticket_id: row.ticket_id,
+        template_id: row.template_id,
+        questions: from_json("questions", row.questions)?,
+        customer_key: row.customer_key,
+        team: row.team,
+        agent: row.agent,
+        kind: parse(&row.kind)?,
+        channel: parse(&row.channel)?,
+        product: row.product,
+        state: parse(&row.state)?,
+        created_at: row.created_at,
+        send_at: row.send_at,
+        expire_at: row.expire_at,
+        answered_at: row.answered_at,
+        answers: row
+            .answers
+            .map(|a| from_json("answers", a))
+            .transpose()?
+            .unwrap_or_default(),
+        scores: row
+            .scores
+            .map(|s| from_json("scores", s))
+            .transpose()?
+            .unwrap_or_default(),
+        has_comment: row.has_comment,
+        outcome: row.outcome.as_deref().map(parse).transpose()?,
+    })
+}
+
+/// A new survey's row; the id is assigned by the database.
+pub fn survey_row(s: &Survey) -> survey::ActiveModel {
+    survey::ActiveModel {
+        token: Set(s.token.clone()),
+        ticket_id: Set(s.ticket_id),
+        template_id: Set(s.template_id.clone()),
+        questions: Set(to_json(&s.questions)),
+        customer_key: Set(s.customer_key.clone()),
+        team: Set(s.team.clone()),
+        agent: Set(s.agent.clone()),
+        kind: Set(s.kind.as_str().to_owned()),
+        channel: Set(s.channel.as_str().to_owned()),
+        product: Set(s.product.clone()),
+        state: Set(s.state.as_str().to_owned()),
+        created_at: Set(s.created_at),
+        send_at: Set(s.send_at),
+        expire_at: Set(s.expire_at),
+        answered_at: Set(s.answered_at),
+        answers: Set(None),
+        scores: Set(None),
+        lowest_rating: Set(None),
+        has_comment: Set(false),
+        outcome: Set(None),
+        ..Default::default()
+    }
+}
+
+/// The columns a response sets on its survey.
+pub fn response_row(s: &Survey) -> survey::ActiveModel {
+    survey::ActiveModel {
+        state: Set(s.state.as_str().to_owned()),
+        answered_at: Set(s.answered_at),
+        answers: Set(Some(to_json(&s.answers))),
+        scores: Set(Some(to_json(&s.scores))),
+        lowest_rating: Set(crate::domain::survey::lowest_rating(&s.scores)),
+        has_comment: Set(s.has_comment),
+        outcome: Set(s.outcome.map(|o| o.as_str().to_owned())),
+        ..Default::default()
+    }
 }

@@ -303,6 +303,7 @@ fn created(ticket: &Ticket, actor: String) -> TicketEvent {
         // How it was routed.
         reason: ticket.routing_reason.clone(),
         comment: None,
+        survey: None,
         ticket: ticket.clone(),
     }
 }

@@ -9,6 +9,7 @@ mod intake;
 mod routing;
 mod rules;
 mod staff;
+mod surveys;
 mod tickets;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::error::{Error, Result};
 pub use comments::NewComment;
 pub use events::NOTIFY_CHANNEL;
 pub use routing::{Assignment, StoredModel};
+pub use surveys::{Grouping, ReopenTo, Response, ResponseFilter, SURVEY, unanswerable};
 pub use tickets::{Note, position_of};
 
 /// The database behind the service.

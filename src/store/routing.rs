@@ -304,7 +304,7 @@ impl Store {
                         EventType::TicketAssigned,
                         Note {
                             reason: Some(pick.reason),
-                            comment: None,
+                            ..Note::default()
                         },
                     ))
                 })
@@ -414,7 +414,7 @@ impl Store {
                     EventType::TicketAssigned,
                     Note {
                         reason,
-                        comment: None,
+                        ..Note::default()
                     },
                 ))
             })
@@ -480,7 +480,7 @@ impl Store {
                     EventType::TicketReopened,
                     Note {
                         reason: Some(note),
-                        comment: None,
+                        ..Note::default()
                     },
                 ))
             })
@@ -519,7 +519,7 @@ fn cannot_keep(ticket: &Ticket, agent: Option<&Agent>) -> Option<String> {
 }
 
 /// Refuses to give `ticket` to `agent` unless they are in its (new) team and have room.
-fn check_can_take(agent: &Agent, ticket: &Ticket, new_team: Option<&str>) -> Result<()> {
+pub(super) fn check_can_take(agent: &Agent, ticket: &Ticket, new_team: Option<&str>) -> Result<()> {
     let team = new_team.or(ticket.team.as_deref());
     let refuse = |description: String| {
         Err(Error::FailedPrecondition {

@@ -15,7 +15,7 @@ use crate::domain::staff::{Agent, OPEN, QUEUED, Team};
 use crate::error::{Error, Result};
 
 /// A duplicate key means the id is taken; anything else is the database's error.
-fn taken(resource: &'static str, id: &str) -> impl FnOnce(sea_orm::DbErr) -> Error {
+pub(super) fn taken(resource: &'static str, id: &str) -> impl FnOnce(sea_orm::DbErr) -> Error {
     let key = id.to_owned();
     move |err| {
         if super::is_unique_violation(&err) {

@@ -23,6 +23,8 @@ pub struct Note {
     pub reason: Option<String>,
     /// A comment to store with the change; the event carries it as stored.
     pub comment: Option<NewComment>,
+    /// The survey behind the change.
+    pub survey: Option<crate::domain::survey::SurveyRef>,
 }
 
 impl Store {
@@ -118,10 +120,26 @@ impl Store {
             changes,
             reason: note.reason,
             comment,
+            survey: note.survey,
             ticket: after.clone(),
         };
         event.cursor = self.append_event(write, &event).await?;
         Ok((after, Some(event)))
+    }
+
+    /// The numbers of the tickets `ids`, by id.
+    pub(crate) async fn ticket_numbers(
+        &self,
+        ids: impl IntoIterator<Item = i64>,
+    ) -> Result<std::collections::HashMap<i64, String>> {
+        let rows: Vec<(i64, String)> = ticket::Entity::find()
+            .select_only()
+            .columns([ticket::Column::Id, ticket::Column::Number])
+            .filter(ticket::Column::Id.is_in(ids))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Reads a ticket inside a write, locking its row against concurrent changes (SQLite's

@@ -19,6 +19,8 @@ pub struct Model {
     pub comment: Option<Json>,
     /// The ticket as it stood right after the event.
     pub ticket: Json,
+    /// The survey the event is about.
+    pub survey: Option<Json>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -8,6 +8,8 @@ pub mod member;
 pub mod model;
 pub mod rule;
 pub mod sequence;
+pub mod survey;
+pub mod survey_template;
 pub mod tag;
 pub mod team;
 pub mod ticket;

@@ -53,6 +53,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub routing_reason: Option<String>,
     pub assignment_strategy: Option<String>,
+    pub resolution: Option<String>,
+    pub merged_into: Option<String>,
     pub version: i64,
 }
 
