@@ -115,7 +115,10 @@ impl MigrationTrait for Migration {
         for (name, columns) in [
             // The scheduler's work: surveys coming due to be sent, and open ones expiring.
             ("idx_surveys_sending", vec![Surveys::State, Surveys::SendAt]),
-            ("idx_surveys_expiring", vec![Surveys::State, Surveys::ExpireAt]),
+            (
+                "idx_surveys_expiring",
+                vec![Surveys::State, Surveys::ExpireAt],
+            ),
             // The per-customer limit.
             (
                 "idx_surveys_customer",
@@ -123,11 +126,11 @@ impl MigrationTrait for Migration {
             ),
             ("idx_surveys_ticket", vec![Surveys::TicketId]),
             // Responses by period, team and agent; stats by the period they were sent in.
-            ("idx_surveys_answered", vec![Surveys::AnsweredAt, Surveys::Id]),
             (
-                "idx_surveys_team",
-                vec![Surveys::Team, Surveys::AnsweredAt],
+                "idx_surveys_answered",
+                vec![Surveys::AnsweredAt, Surveys::Id],
             ),
+            ("idx_surveys_team", vec![Surveys::Team, Surveys::AnsweredAt]),
             (
                 "idx_surveys_agent",
                 vec![Surveys::Agent, Surveys::AnsweredAt],
@@ -141,7 +144,10 @@ impl MigrationTrait for Migration {
             manager.create_index(index.to_owned()).await?;
         }
         // SQLite alters one column per statement.
-        for column in [string_null(Tickets::Resolution), string_null(Tickets::MergedInto)] {
+        for column in [
+            string_null(Tickets::Resolution),
+            string_null(Tickets::MergedInto),
+        ] {
             manager
                 .alter_table(
                     Table::alter()

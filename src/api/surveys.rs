@@ -424,8 +424,7 @@ impl SurveyService for SurveyApi {
             async {
                 let mut check = Check::new();
                 let filter = ResponseFilter {
-                    submitted_after: check
-                        .timestamp("submitted_after", r.submitted_after.as_ref()),
+                    submitted_after: check.timestamp("submitted_after", r.submitted_after.as_ref()),
                     submitted_before: check
                         .timestamp("submitted_before", r.submitted_before.as_ref()),
                     team: Some(r.team.trim())

@@ -90,12 +90,18 @@ pub fn check_questions(questions: &[Question]) -> Vec<Problem> {
         }
         let prompt = q.prompt.trim().chars().count();
         if prompt == 0 || prompt > MAX_PROMPT {
-            problems.push((at("prompt"), format!("must be 1 to {MAX_PROMPT} characters")));
+            problems.push((
+                at("prompt"),
+                format!("must be 1 to {MAX_PROMPT} characters"),
+            ));
         }
         match &q.kind {
             QuestionKind::Choice(options) => {
                 if !(2..=MAX_OPTIONS).contains(&options.len()) {
-                    problems.push((at("options"), format!("must offer 2 to {MAX_OPTIONS} options")));
+                    problems.push((
+                        at("options"),
+                        format!("must offer 2 to {MAX_OPTIONS} options"),
+                    ));
                 }
                 for (j, option) in options.iter().enumerate() {
                     let length = option.trim().chars().count();
@@ -105,7 +111,8 @@ pub fn check_questions(questions: &[Question]) -> Vec<Problem> {
                             format!("must be 1 to {MAX_OPTION} characters"),
                         ));
                     } else if options[..j].contains(option) {
-                        problems.push((format!("[{i}].options[{j}]"), "is offered twice".to_owned()));
+                        problems
+                            .push((format!("[{i}].options[{j}]"), "is offered twice".to_owned()));
                     }
                 }
             }
@@ -351,10 +358,14 @@ pub struct Schedule {
 /// `None` when there is no way to reach them.
 pub fn customer_key(ticket: &Ticket) -> Option<String> {
     let c = &ticket.customer;
-    [("id", &c.external_id), ("phone", &c.phone), ("email", &c.email)]
-        .into_iter()
-        .find(|(_, value)| !value.is_empty())
-        .map(|(kind, value)| format!("{kind}:{}", value.to_lowercase()))
+    [
+        ("id", &c.external_id),
+        ("phone", &c.phone),
+        ("email", &c.email),
+    ]
+    .into_iter()
+    .find(|(_, value)| !value.is_empty())
+    .map(|(kind, value)| format!("{kind}:{}", value.to_lowercase()))
 }
 
 /// Whether the ticket being resolved as `resolution` at `now` is surveyed, and when; or why
@@ -670,8 +681,14 @@ mod tests {
         let low = Verdict::Dissatisfied {
             low: vec![("result".into(), 1)],
         };
-        assert_eq!(outcome(Status::Resolved, &Verdict::Satisfied), Outcome::Closed);
-        assert_eq!(outcome(Status::Closed, &Verdict::Satisfied), Outcome::Recorded);
+        assert_eq!(
+            outcome(Status::Resolved, &Verdict::Satisfied),
+            Outcome::Closed
+        );
+        assert_eq!(
+            outcome(Status::Closed, &Verdict::Satisfied),
+            Outcome::Recorded
+        );
         assert_eq!(outcome(Status::Resolved, &low), Outcome::Reopened);
         assert_eq!(outcome(Status::Closed, &low), Outcome::Reopened);
         for status in [Status::Reopened, Status::InProgress, Status::Assigned] {
@@ -755,7 +772,10 @@ mod tests {
         );
         let planned = plan_invitation(&t, Resolution::Solved, None, &policy, now).unwrap();
         assert_eq!(planned.send_at, now + Duration::hours(1));
-        assert_eq!(planned.expire_at, now + Duration::hours(1) + Duration::days(7));
+        assert_eq!(
+            planned.expire_at,
+            now + Duration::hours(1) + Duration::days(7)
+        );
         let recent = now - Duration::days(29);
         let refused = plan_invitation(&t, Resolution::Solved, Some(recent), &policy, now);
         assert!(refused.unwrap_err().contains("within the last 30 d"));

@@ -13,8 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use super::entity::{survey as stored, survey_template};
@@ -112,7 +112,9 @@ impl Store {
     }
 
     pub async fn get_template(&self, id: &str) -> Result<Template> {
-        let row = survey_template::Entity::find_by_id(id).one(&self.db).await?;
+        let row = survey_template::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?;
         convert::template(row.ok_or_else(|| Error::not_found("survey template", id))?)
     }
 
@@ -140,7 +142,8 @@ impl Store {
             query = query.lock(LockType::Update);
         }
         let row = query.one(write.conn()).await?;
-        let before = convert::template(row.ok_or_else(|| Error::not_found("survey template", id))?)?;
+        let before =
+            convert::template(row.ok_or_else(|| Error::not_found("survey template", id))?)?;
         check_etag(etag, before.etag())?;
         let mut after = before.clone();
         change(&mut after)?;
@@ -226,7 +229,11 @@ impl Store {
                 Ok(schedule) => {
                     let invited = self.invite(&write, &ticket, None, schedule, now).await?;
                     let reason = (invited.state == SurveyState::Scheduled).then(|| {
-                        format!("survey {} to be sent at {}", invited.id, rfc3339(invited.send_at))
+                        format!(
+                            "survey {} to be sent at {}",
+                            invited.id,
+                            rfc3339(invited.send_at)
+                        )
                     });
                     (Some(invited), reason)
                 }
@@ -245,8 +252,16 @@ impl Store {
             })
             .await?;
         if let Some(invited) = invited.filter(|s| s.state == SurveyState::Open) {
-            self.record(&write, &ticket, EventType::SurveyInvited, SURVEY, &invited, true, now)
-                .await?;
+            self.record(
+                &write,
+                &ticket,
+                EventType::SurveyInvited,
+                SURVEY,
+                &invited,
+                true,
+                now,
+            )
+            .await?;
         }
         self.commit(write).await?;
         Ok((ticket, event))
@@ -282,7 +297,9 @@ impl Store {
             .resolution
             .filter(|r| *r != crate::domain::ticket::Resolution::Solved)
         {
-            return Err(refuse(format!("it was resolved as {resolution}: nobody to ask")));
+            return Err(refuse(format!(
+                "it was resolved as {resolution}: nobody to ask"
+            )));
         }
         if survey::customer_key(&ticket).is_none() {
             return Err(refuse("there is no way to reach the customer".into()));
@@ -294,8 +311,16 @@ impl Store {
         let sent = self
             .invite(&write, &ticket, template, schedule, now)
             .await?;
-        self.record(&write, &ticket, EventType::SurveyInvited, actor, &sent, true, now)
-            .await?;
+        self.record(
+            &write,
+            &ticket,
+            EventType::SurveyInvited,
+            actor,
+            &sent,
+            true,
+            now,
+        )
+        .await?;
         self.commit(write).await?;
         Ok(sent)
     }
@@ -417,8 +442,16 @@ impl Store {
             return Err(unanswerable(&now_stored, now, &ticket));
         }
         let mut events = vec![
-            self.record(&write, &ticket, EventType::SurveyAnswered, CUSTOMER, &answered, false, now)
-                .await?,
+            self.record(
+                &write,
+                &ticket,
+                EventType::SurveyAnswered,
+                CUSTOMER,
+                &answered,
+                false,
+                now,
+            )
+            .await?,
         ];
         let reference = answered.reference(false);
         let scores = describe(&answered);
@@ -481,21 +514,19 @@ impl Store {
                 let (_, assigned) = self
                     .change_in(&write, ticket.id, None, SURVEY, now, |t| {
                         let (agent, reason) = match &supervisor {
-                            Supervisor::Can(agent) => match super::routing::check_can_take(
-                                agent,
-                                t,
-                                team.as_deref(),
-                            ) {
-                                Ok(()) => (
-                                    Some(agent.id.clone()),
-                                    format!(
-                                        "survey: to {}, the supervisor of team {}",
-                                        agent.id,
-                                        team.as_deref().unwrap_or_default()
+                            Supervisor::Can(agent) => {
+                                match super::routing::check_can_take(agent, t, team.as_deref()) {
+                                    Ok(()) => (
+                                        Some(agent.id.clone()),
+                                        format!(
+                                            "survey: to {}, the supervisor of team {}",
+                                            agent.id,
+                                            team.as_deref().unwrap_or_default()
+                                        ),
                                     ),
-                                ),
-                                Err(why) => (None, format!("survey: {why}; back in the queue")),
-                            },
+                                    Err(why) => (None, format!("survey: {why}; back in the queue")),
+                                }
+                            }
                             Supervisor::None(why) => {
                                 (None, format!("survey: {why}; back in the queue"))
                             }
@@ -537,10 +568,17 @@ impl Store {
             Err(e) => return Err(e),
         };
         let Some(id) = team.supervisor else {
-            return Ok(Supervisor::None(format!("team {} has no supervisor", team.id)));
+            return Ok(Supervisor::None(format!(
+                "team {} has no supervisor",
+                team.id
+            )));
         };
         Ok(
-            match self.lock_agents(write, std::slice::from_ref(&id)).await?.pop() {
+            match self
+                .lock_agents(write, std::slice::from_ref(&id))
+                .await?
+                .pop()
+            {
                 Some(agent) => Supervisor::Can(agent),
                 None => Supervisor::None(format!("supervisor {id} is not an agent")),
             },
@@ -597,10 +635,21 @@ impl Store {
             } else {
                 SurveyState::Withdrawn
             };
-            if self.move_state(&write, s.id, SurveyState::Scheduled, next).await? && still_resolved
+            if self
+                .move_state(&write, s.id, SurveyState::Scheduled, next)
+                .await?
+                && still_resolved
             {
-                self.record(&write, &ticket, EventType::SurveyInvited, SURVEY, s, true, now)
-                    .await?;
+                self.record(
+                    &write,
+                    &ticket,
+                    EventType::SurveyInvited,
+                    SURVEY,
+                    s,
+                    true,
+                    now,
+                )
+                .await?;
             }
             self.commit(write).await?;
         }
@@ -624,26 +673,33 @@ impl Store {
             }
             let mut expired = s.clone();
             expired.state = SurveyState::Expired;
-            self.record(&write, &ticket, EventType::SurveyExpired, SURVEY, &expired, false, now)
-                .await?;
+            self.record(
+                &write,
+                &ticket,
+                EventType::SurveyExpired,
+                SURVEY,
+                &expired,
+                false,
+                now,
+            )
+            .await?;
             if ticket.status == Status::Resolved {
-                self
-                    .change_in(&write, ticket.id, None, SURVEY, now, |t| {
-                        lifecycle::apply(t, Action::Close, now)?;
-                        Ok((
-                            EventType::TicketClosed,
-                            Note {
-                                reason: Some(format!(
-                                    "no survey response by {} (survey {})",
-                                    rfc3339(s.expire_at),
-                                    s.id
-                                )),
-                                survey: Some(expired.reference(false)),
-                                ..Note::default()
-                            },
-                        ))
-                    })
-                    .await?;
+                self.change_in(&write, ticket.id, None, SURVEY, now, |t| {
+                    lifecycle::apply(t, Action::Close, now)?;
+                    Ok((
+                        EventType::TicketClosed,
+                        Note {
+                            reason: Some(format!(
+                                "no survey response by {} (survey {})",
+                                rfc3339(s.expire_at),
+                                s.id
+                            )),
+                            survey: Some(expired.reference(false)),
+                            ..Note::default()
+                        },
+                    ))
+                })
+                .await?;
             }
             self.commit(write).await?;
         }
@@ -723,11 +779,9 @@ impl Store {
         }
         if let Some((at, id)) = after {
             cond = cond.add(
-                Condition::any().add(C::AnsweredAt.lt(at)).add(
-                    Condition::all()
-                        .add(C::AnsweredAt.eq(at))
-                        .add(C::Id.lt(id)),
-                ),
+                Condition::any()
+                    .add(C::AnsweredAt.lt(at))
+                    .add(Condition::all().add(C::AnsweredAt.eq(at)).add(C::Id.lt(id))),
             );
         }
         let rows = stored::Entity::find()
@@ -785,8 +839,7 @@ impl Store {
         } else {
             query = query.column_as(Expr::value(""), "group_key");
         }
-        let rows: Vec<(String, Option<serde_json::Value>, Option<String>, Option<String>)> =
-            query.into_tuple().all(&self.db).await?;
+        let rows: Vec<TallyRow> = query.into_tuple().all(&self.db).await?;
         let mut total = Tally::default();
         let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
         for (state, scores, outcome, key) in rows {
@@ -813,6 +866,14 @@ impl Store {
         Ok((total, groups))
     }
 }
+
+/// What figures read of one survey: its state, scores, outcome and group.
+type TallyRow = (
+    String,
+    Option<serde_json::Value>,
+    Option<String>,
+    Option<String>,
+);
 
 /// The supervisor a dissatisfied customer's ticket goes to, or why it cannot.
 enum Supervisor {

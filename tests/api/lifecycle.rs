@@ -557,7 +557,7 @@ async fn history_records_before_and_after(backend: Backend) {
     let rest = c
         .list_ticket_events(pb::ListTicketEventsRequest {
             ticket_id: t.id,
-            page_size: 2,
+            page_size: 3,
             page_token: events.next_page_token,
         })
         .await
@@ -575,7 +575,8 @@ async fn history_records_before_and_after(backend: Backend) {
             pb::EventType::TicketCreated,
             pb::EventType::TicketAssigned,
             pb::EventType::TicketAcknowledged,
-            pb::EventType::TicketResolved
+            pb::EventType::TicketResolved,
+            pb::EventType::SurveyInvited
         ]
     );
     assert!(all.windows(2).all(|w| w[0].cursor < w[1].cursor));

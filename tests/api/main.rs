@@ -8,5 +8,6 @@ mod lifecycle;
 mod listing;
 mod routing;
 mod server;
+mod surveys;
 mod validation;
 mod watch;
