@@ -251,6 +251,7 @@ async fn start_surveys(
                 _ => ReopenTo::Supervisor,
             },
             interval: config.survey_interval,
+            fallback_team: config.triage_team.clone(),
         },
     );
     tokio::spawn(surveys.clone().run(stop));

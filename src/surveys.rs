@@ -24,6 +24,8 @@ pub struct SurveySettings {
     /// A rating at or below this reopens the ticket.
     pub low_score: i32,
     pub reopen_to: ReopenTo,
+    /// Where a reopened ticket goes when the team that resolved it no longer exists.
+    pub fallback_team: String,
     /// How often the scheduler runs.
     pub interval: Duration,
 }
@@ -67,7 +69,13 @@ impl Surveys {
         };
         let (answered, events) = self
             .store
-            .answer_survey(survey, response, self.settings.reopen_to, self.now())
+            .answer_survey(
+                survey,
+                response,
+                self.settings.reopen_to,
+                &self.settings.fallback_team,
+                self.now(),
+            )
             .await?;
         if let Some(last) = events.last() {
             self.router.after_change(last).await;

@@ -142,6 +142,15 @@ pub fn comment(c: ticket::Comment) -> pb::Comment {
     }
 }
 
+/// An event as the history shows it to staff: without a survey's token, which only the
+/// live stream carries, for the connector that delivers it.
+pub fn history_event(mut e: event::TicketEvent) -> pb::TicketEvent {
+    if let Some(survey) = &mut e.survey {
+        survey.token = None;
+    }
+    event(e)
+}
+
 pub fn event(e: event::TicketEvent) -> pb::TicketEvent {
     pb::TicketEvent {
         cursor: e.cursor,

@@ -154,7 +154,7 @@ fn thanks(answered: &Survey, number: &str) -> String {
     match answered.outcome {
         Some(Outcome::Reopened) => format!(
             "Thank you for telling us. We are sorry we fell short: ticket {number} is open \
-             again and a supervisor will contact you."
+             again and we will be in touch."
         ),
         Some(Outcome::Closed) => {
             format!("Thank you for your feedback. We are glad ticket {number} is settled.")

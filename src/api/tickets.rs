@@ -76,7 +76,15 @@ impl TicketApi {
                     ..
                 } = &action
                 {
-                    let into = self.cx.store.get_ticket_by_number(number).await?;
+                    let into = match self.cx.store.get_ticket_by_number(number).await {
+                        Err(Error::NotFound { .. }) => {
+                            return Err(Error::invalid(
+                                "merged_into",
+                                format!("no ticket {number} exists"),
+                            ));
+                        }
+                        other => other?,
+                    };
                     if into.id == ticket_id {
                         return Err(Error::invalid(
                             "merged_into",
@@ -683,7 +691,7 @@ impl TicketService for TicketApi {
                 self.cx.store.get_ticket(id).await?;
                 let events = self.cx.store.ticket_events(id, after, limit + 1).await?;
                 let (events, next_page_token) =
-                    paging::page(events, limit, query, convert::event, |e| e.cursor);
+                    paging::page(events, limit, query, convert::history_event, |e| e.cursor);
                 Ok(pb::ListTicketEventsResponse {
                     events,
                     next_page_token,

@@ -28,7 +28,7 @@ use crate::domain::staff::Agent;
 use crate::domain::survey::{
     self, Closed, InvitePolicy, Outcome, Schedule, Survey, SurveyState, Tally, Template, Verdict,
 };
-use crate::domain::ticket::{Status, Ticket};
+use crate::domain::ticket::{Resolution, Status, Ticket};
 use crate::error::{Error, Result};
 
 /// The actor recorded for what surveys do to tickets by themselves.
@@ -40,6 +40,9 @@ const CUSTOMER: &str = "customer";
 /// Any constant will do: the class of the PostgreSQL advisory locks that serialize the
 /// per-customer limit check (two int4 keys: this class and the customer key's hash).
 const CUSTOMER_LOCK_CLASS: i32 = 0x5355; // "SU"
+
+/// The class of the PostgreSQL advisory lock that serializes changes of the default template.
+const DEFAULT_TEMPLATE_LOCK_CLASS: i32 = 0x5354; // "ST"
 
 /// Where a ticket a customer was dissatisfied with goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,11 +173,18 @@ impl Store {
                 description: "it is the default: make another template the default first".into(),
             });
         }
-        survey_template::Entity::delete_many()
+        let deleted = survey_template::Entity::delete_many()
             .filter(survey_template::Column::Id.eq(id))
             .filter(survey_template::Column::IsDefault.eq(false))
             .exec(write.conn())
             .await?;
+        if deleted.rows_affected == 0 {
+            // Deleted, or made the default, since it was read.
+            return Err(Error::FailedPrecondition {
+                subject: format!("survey template {id}"),
+                description: "it changed meanwhile: read it again".into(),
+            });
+        }
         self.commit(write).await
     }
 
@@ -187,7 +197,19 @@ impl Store {
         convert::template(row.ok_or_else(|| Error::Internal("no default survey template".into()))?)
     }
 
+    /// Unmarks the default template. On PostgreSQL this first takes a lock held to the end
+    /// of the transaction, so that two writers making different templates the default
+    /// cannot both see the old one and leave two.
     async fn unmark_default(&self, write: &Write) -> Result<()> {
+        if self.backend() == DbBackend::Postgres {
+            write
+                .conn()
+                .execute_raw(self.statement(
+                    "SELECT pg_advisory_xact_lock($1, 0)",
+                    vec![DEFAULT_TEMPLATE_LOCK_CLASS.into()],
+                ))
+                .await?;
+        }
         survey_template::Entity::update_many()
             .col_expr(survey_template::Column::IsDefault, Expr::value(false))
             .col_expr(
@@ -237,7 +259,11 @@ impl Store {
                     });
                     (Some(invited), reason)
                 }
-                Err(why) => (None, Some(format!("no survey: {why}"))),
+                Err(why) => {
+                    // A survey of an earlier resolve no longer asks about this one.
+                    self.withdraw_waiting(&write, id).await?;
+                    (None, Some(format!("no survey: {why}")))
+                }
             };
         let (ticket, event) = self
             .change_in(&write, id, etag, actor, now, |t| {
@@ -293,10 +319,7 @@ impl Store {
                 ticket.status
             )));
         }
-        if let Some(resolution) = ticket
-            .resolution
-            .filter(|r| *r != crate::domain::ticket::Resolution::Solved)
-        {
+        if let Some(resolution) = ticket.resolution.filter(|r| *r != Resolution::Solved) {
             return Err(refuse(format!(
                 "it was resolved as {resolution}: nobody to ask"
             )));
@@ -338,18 +361,24 @@ impl Store {
             Some(t) => t,
             None => self.default_template(write).await?,
         };
+        self.withdraw_waiting(write, ticket.id).await?;
+        let mut new = Survey::new(ticket, &template, new_token(), schedule, now);
+        new.id = convert::survey_row(&new).insert(write.conn()).await?.id;
+        Ok(new)
+    }
+
+    /// Withdraws the ticket's surveys still waiting to be sent or answered.
+    async fn withdraw_waiting(&self, write: &Write, ticket_id: i64) -> Result<()> {
         stored::Entity::update_many()
             .col_expr(
                 stored::Column::State,
                 Expr::value(SurveyState::Withdrawn.as_str()),
             )
-            .filter(stored::Column::TicketId.eq(ticket.id))
+            .filter(stored::Column::TicketId.eq(ticket_id))
             .filter(stored::Column::State.is_in(waiting()))
             .exec(write.conn())
             .await?;
-        let mut new = Survey::new(ticket, &template, new_token(), schedule, now);
-        new.id = convert::survey_row(&new).insert(write.conn()).await?.id;
-        Ok(new)
+        Ok(())
     }
 
     /// When the customer behind `key` was last surveyed about a ticket other than
@@ -411,16 +440,19 @@ impl Store {
         read: &Survey,
         response: Response,
         reopen_to: ReopenTo,
+        fallback_team: &str,
         now: DateTime<Utc>,
     ) -> Result<(Survey, Vec<TicketEvent>)> {
         let write = self.begin().await?;
-        // The team and supervisor come first in the lock order.
-        let supervisor = match (&response.verdict, reopen_to, &read.team) {
-            (Verdict::Dissatisfied { .. }, ReopenTo::Supervisor, Some(team)) => {
-                self.lock_supervisor(&write, team).await?
+        // The team and supervisor come first in the lock order. A team deleted since the
+        // resolve hands the ticket to `fallback_team`.
+        let (team, supervisor) = match (&response.verdict, &read.team) {
+            (Verdict::Dissatisfied { .. }, Some(team)) => {
+                self.lock_return(&write, team, reopen_to).await?
             }
-            _ => Supervisor::None("the survey reopens tickets to the team's queue".into()),
+            _ => (None, Supervisor::None("the ticket had no team".into())),
         };
+        let team = team.unwrap_or_else(|| fallback_team.to_owned());
         let ticket = self.lock_ticket(&write, read.ticket_id).await?;
         let mut answered = read.clone();
         answered.state = SurveyState::Answered;
@@ -510,7 +542,7 @@ impl Store {
                     })
                     .await?;
                 events.extend(reopened);
-                let team = read.team.clone().or(ticket.team.clone());
+                let team = Some(team);
                 let (_, assigned) = self
                     .change_in(&write, ticket.id, None, SURVEY, now, |t| {
                         let (agent, reason) = match &supervisor {
@@ -524,12 +556,10 @@ impl Store {
                                             team.as_deref().unwrap_or_default()
                                         ),
                                     ),
-                                    Err(why) => (None, format!("survey: {why}; back in the queue")),
+                                    Err(why) => (None, back_in_queue(&why.to_string(), &team)),
                                 }
                             }
-                            Supervisor::None(why) => {
-                                (None, format!("survey: {why}; back in the queue"))
-                            }
+                            Supervisor::None(why) => (None, back_in_queue(why, &team)),
                         };
                         lifecycle::apply(
                             t,
@@ -558,31 +588,39 @@ impl Store {
         Ok((answered, events))
     }
 
-    /// Locks the team that resolved a ticket and its supervisor's agent row.
-    async fn lock_supervisor(&self, write: &Write, team: &str) -> Result<Supervisor> {
+    /// Locks the team that resolved a ticket and, when the ticket goes to its supervisor,
+    /// their agent row. The team is `None` when it no longer exists.
+    async fn lock_return(
+        &self,
+        write: &Write,
+        team: &str,
+        reopen_to: ReopenTo,
+    ) -> Result<(Option<String>, Supervisor)> {
         let team = match self.lock_team(write, team, LockType::KeyShare).await {
             Ok(team) => team,
             Err(Error::NotFound { .. }) => {
-                return Ok(Supervisor::None(format!("team {team} no longer exists")));
+                let why = format!("team {team} no longer exists");
+                return Ok((None, Supervisor::None(why)));
             }
             Err(e) => return Err(e),
         };
-        let Some(id) = team.supervisor else {
-            return Ok(Supervisor::None(format!(
-                "team {} has no supervisor",
-                team.id
-            )));
+        let supervisor = match (reopen_to, &team.supervisor) {
+            (ReopenTo::Team, _) => Supervisor::None("surveys reopen to the team's queue".into()),
+            (ReopenTo::Supervisor, None) => {
+                Supervisor::None(format!("team {} has no supervisor", team.id))
+            }
+            (ReopenTo::Supervisor, Some(id)) => {
+                match self
+                    .lock_agents(write, std::slice::from_ref(id))
+                    .await?
+                    .pop()
+                {
+                    Some(agent) => Supervisor::Can(agent),
+                    None => Supervisor::None(format!("supervisor {id} is not an agent")),
+                }
+            }
         };
-        Ok(
-            match self
-                .lock_agents(write, std::slice::from_ref(&id))
-                .await?
-                .pop()
-            {
-                Some(agent) => Supervisor::Can(agent),
-                None => Supervisor::None(format!("supervisor {id} is not an agent")),
-            },
-        )
+        Ok((Some(team.id), supervisor))
     }
 
     async fn survey_in(&self, write: &Write, id: i64) -> Result<Survey> {
@@ -629,7 +667,8 @@ impl Store {
         for s in &due {
             let write = self.begin().await?;
             let ticket = self.lock_ticket(&write, s.ticket_id).await?;
-            let still_resolved = matches!(ticket.status, Status::Resolved | Status::Closed);
+            let still_resolved = matches!(ticket.status, Status::Resolved | Status::Closed)
+                && ticket.resolution == Some(Resolution::Solved);
             let next = if still_resolved {
                 SurveyState::Open
             } else {
@@ -884,6 +923,14 @@ enum Supervisor {
 /// Surveys still waiting to be sent or answered.
 fn waiting() -> [&'static str; 2] {
     [SurveyState::Scheduled.as_str(), SurveyState::Open.as_str()]
+}
+
+/// The reason of a survey's reopen that found nobody to give the ticket to.
+fn back_in_queue(why: &str, team: &Option<String>) -> String {
+    format!(
+        "survey: {why}; back in the queue of {}",
+        team.as_deref().unwrap_or_default()
+    )
 }
 
 /// Why `s` takes no answer at `now`.
