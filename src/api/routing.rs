@@ -5,7 +5,7 @@ use tonic::Request;
 use super::convert;
 use super::paging;
 use super::tickets::new_ticket;
-use super::validate::{Check, actor, key, patch};
+use super::validate::{Check, actor, key, optional_key, patch};
 use super::{Context, Reply, etag, reply};
 use crate::domain::assignment::{Availability, Strategy};
 use crate::domain::classifier::Candidate;
@@ -32,12 +32,6 @@ impl RoutingApi {
     pub fn new(cx: Context) -> Self {
         Self { cx }
     }
-}
-
-fn optional_key(check: &mut Check, field: &str, value: &str) -> Option<String> {
-    Some(value.trim())
-        .filter(|v| !v.is_empty())
-        .map(|v| key(check, field, v))
 }
 
 fn time_zone(check: &mut Check, field: &str, value: &str) -> String {

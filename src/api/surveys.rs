@@ -7,7 +7,7 @@ use tonic::Request;
 
 use super::convert;
 use super::paging;
-use super::validate::{Check, actor, key, patch};
+use super::validate::{Check, actor, key, optional_key, patch};
 use super::{Context, Reply, etag, reply};
 use crate::domain::survey::{
     self, Answer, Outcome, Question, QuestionKind, Survey, SurveyState, Template,
@@ -163,14 +163,16 @@ fn thanks(answered: &Survey, number: &str) -> String {
     }
 }
 
-fn grouping(value: Option<pb::SurveyGrouping>) -> Option<Grouping> {
-    match value? {
-        pb::SurveyGrouping::Unspecified => None,
-        pb::SurveyGrouping::Team => Some(Grouping::Team),
-        pb::SurveyGrouping::Agent => Some(Grouping::Agent),
-        pb::SurveyGrouping::Kind => Some(Grouping::Kind),
-        pb::SurveyGrouping::Channel => Some(Grouping::Channel),
-        pb::SurveyGrouping::Product => Some(Grouping::Product),
+impl convert::EnumField for Grouping {
+    fn from_wire(value: i32) -> std::result::Result<Option<Self>, ()> {
+        Ok(match pb::SurveyGrouping::try_from(value).map_err(|_| ())? {
+            pb::SurveyGrouping::Unspecified => None,
+            pb::SurveyGrouping::Team => Some(Grouping::Team),
+            pb::SurveyGrouping::Agent => Some(Grouping::Agent),
+            pb::SurveyGrouping::Kind => Some(Grouping::Kind),
+            pb::SurveyGrouping::Channel => Some(Grouping::Channel),
+            pb::SurveyGrouping::Product => Some(Grouping::Product),
+        })
     }
 }
 
@@ -326,9 +328,7 @@ impl SurveyService for SurveyApi {
             async {
                 let mut check = Check::new();
                 let ticket_id = check.id("ticket_id", r.ticket_id);
-                let template_id = Some(r.template_id.trim())
-                    .filter(|t| !t.is_empty())
-                    .map(|t| key(&mut check, "template_id", t));
+                let template_id = optional_key(&mut check, "template_id", &r.template_id);
                 let actor = actor(&mut check, "actor", &r.actor);
                 check.finish()?;
                 let expiry = self.cx.surveys.settings().policy.expiry;
@@ -427,12 +427,8 @@ impl SurveyService for SurveyApi {
                     submitted_after: check.timestamp("submitted_after", r.submitted_after.as_ref()),
                     submitted_before: check
                         .timestamp("submitted_before", r.submitted_before.as_ref()),
-                    team: Some(r.team.trim())
-                        .filter(|t| !t.is_empty())
-                        .map(|t| key(&mut check, "team", t)),
-                    agent: Some(r.agent.trim())
-                        .filter(|a| !a.is_empty())
-                        .map(|a| key(&mut check, "agent", a)),
+                    team: optional_key(&mut check, "team", &r.team),
+                    agent: optional_key(&mut check, "agent", &r.agent),
                     min_score: score_bound(&mut check, "min_score", r.min_score),
                     max_score: score_bound(&mut check, "max_score", r.max_score),
                     has_comment: r.has_comment,
@@ -495,25 +491,12 @@ impl SurveyService for SurveyApi {
                         check.add("sent_before", "is more than 366 days after sent_after");
                     }
                 }
-                let group_by: Option<pb::SurveyGrouping> = match r.group_by {
-                    0 => None,
-                    value => match pb::SurveyGrouping::try_from(value) {
-                        Ok(g) => Some(g),
-                        Err(_) => {
-                            check.add("group_by", format!("{value} is not a SurveyGrouping"));
-                            None
-                        }
-                    },
-                };
+                let group_by = check.optional_enum::<Grouping>("group_by", r.group_by);
                 check.finish()?;
                 let (Some(from), Some(to)) = (from, to) else {
                     unreachable!("both bounds passed the check")
                 };
-                let (total, groups) = self
-                    .cx
-                    .store
-                    .survey_tallies(from, to, grouping(group_by))
-                    .await?;
+                let (total, groups) = self.cx.store.survey_tallies(from, to, group_by).await?;
                 Ok(pb::SurveyStats {
                     total: Some(convert::figures(survey::stats(&total))),
                     groups: groups

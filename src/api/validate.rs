@@ -148,6 +148,13 @@ impl Check {
     }
 }
 
+/// An optional id: empty means none; otherwise as [`key`].
+pub fn optional_key(check: &mut Check, field: &str, value: &str) -> Option<String> {
+    Some(value.trim())
+        .filter(|v| !v.is_empty())
+        .map(|v| key(check, field, v))
+}
+
 /// A caller-chosen id (a team, an agent, a template): required, and plain.
 pub fn key(check: &mut Check, field: &str, value: &str) -> String {
     let value = value.trim();

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ticket::{Channel, Kind, Resolution, Status, Ticket, named_enum};
+use super::ticket::{Channel, Identity, Kind, Resolution, Status, Ticket, named_enum};
 
 /// Most questions a template asks.
 pub const MAX_QUESTIONS: usize = 30;
@@ -354,18 +354,27 @@ pub struct Schedule {
     pub expire_at: DateTime<Utc>,
 }
 
-/// Who a customer is, for the per-customer limit: their CRM id, else phone, else email;
+/// Who a customer is, for the per-customer limit (see [`super::ticket::Customer::identity`]);
 /// `None` when there is no way to reach them.
 pub fn customer_key(ticket: &Ticket) -> Option<String> {
-    let c = &ticket.customer;
-    [
-        ("id", &c.external_id),
-        ("phone", &c.phone),
-        ("email", &c.email),
-    ]
-    .into_iter()
-    .find(|(_, value)| !value.is_empty())
-    .map(|(kind, value)| format!("{kind}:{}", value.to_lowercase()))
+    let (identity, value) = ticket.customer.identity()?;
+    let kind = match identity {
+        Identity::ExternalId => "id",
+        Identity::Phone => "phone",
+        Identity::Email => "email",
+    };
+    Some(format!("{kind}:{}", value.to_lowercase()))
+}
+
+/// Why a ticket resolved as `resolution` cannot be surveyed, if it cannot.
+pub fn unsurveyable(ticket: &Ticket, resolution: Resolution) -> Option<&'static str> {
+    match resolution {
+        Resolution::Spam => Some("marked spam"),
+        Resolution::Merged => Some("merged into another ticket"),
+        Resolution::Solved => customer_key(ticket)
+            .is_none()
+            .then_some("no way to reach the customer"),
+    }
 }
 
 /// Whether the ticket being resolved as `resolution` at `now` is surveyed, and when; or why
@@ -377,18 +386,13 @@ pub fn plan_invitation(
     policy: &InvitePolicy,
     now: DateTime<Utc>,
 ) -> Result<Schedule, String> {
-    match resolution {
-        Resolution::Spam => return Err("marked spam".to_owned()),
-        Resolution::Merged => return Err("merged into another ticket".to_owned()),
-        Resolution::Solved => {}
-    }
-    if customer_key(ticket).is_none() {
-        return Err("no way to reach the customer".to_owned());
+    if let Some(why) = unsurveyable(ticket, resolution) {
+        return Err(why.to_owned());
     }
     if let Some(last) = last_for_customer.filter(|last| now - *last < policy.per_customer) {
         return Err(format!(
             "the customer was surveyed about another ticket at {}, within the last {}",
-            last.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            rfc3339(last),
             human(policy.per_customer)
         ));
     }
@@ -397,6 +401,11 @@ pub fn plan_invitation(
         send_at,
         expire_at: send_at + policy.expiry,
     })
+}
+
+/// An instant to the second, for messages.
+pub fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// A whole number of days, hours, minutes or seconds, for messages.

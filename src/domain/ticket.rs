@@ -168,6 +168,29 @@ pub struct Customer {
     pub tier: Tier,
 }
 
+/// Which of a customer's details identifies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    ExternalId,
+    Phone,
+    Email,
+}
+
+impl Customer {
+    /// What identifies the customer across tickets: their CRM id when known, else their
+    /// phone, else their email; `None` when they left none.
+    pub fn identity(&self) -> Option<(Identity, &str)> {
+        [
+            (Identity::ExternalId, &self.external_id),
+            (Identity::Phone, &self.phone),
+            (Identity::Email, &self.email),
+        ]
+        .into_iter()
+        .find(|(_, value)| !value.is_empty())
+        .map(|(kind, value)| (kind, value.as_str()))
+    }
+}
+
 impl Default for Customer {
     fn default() -> Self {
         Self {

@@ -18,7 +18,10 @@ fn parse<T: FromStr<Err = UnknownName>>(s: &str) -> Result<T> {
         .map_err(|e: UnknownName| Error::Internal(format!("stored data: {e}")))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, value: serde_json::Value) -> Result<T> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    value: serde_json::Value,
+) -> Result<T> {
     serde_json::from_value(value).map_err(|e| Error::Internal(format!("stored {what}: {e}")))
 }
 

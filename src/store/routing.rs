@@ -21,7 +21,7 @@ use crate::domain::event::{EventType, TicketEvent};
 use crate::domain::lifecycle::{self, Action};
 use crate::domain::routing::{text_of, wanted_skills};
 use crate::domain::staff::{Agent, QUEUED};
-use crate::domain::ticket::{Customer, Priority, Ticket};
+use crate::domain::ticket::{Customer, Identity, Priority, Ticket};
 use crate::error::{Error, Result};
 
 /// The actor recorded for what the router does by itself.
@@ -604,16 +604,13 @@ async fn team_last_assignee(write: &super::Write, team_id: &str) -> Result<Optio
         .and_then(|t| t.last_assignee))
 }
 
-/// The tickets of the same customer: by their CRM id when known, else by phone, else email.
+/// The tickets of the same customer, by what identifies them.
 fn customer_match(customer: &Customer) -> Option<Condition> {
-    let (column, value) = if !customer.external_id.is_empty() {
-        (ticket::Column::CustomerExternalId, &customer.external_id)
-    } else if !customer.phone.is_empty() {
-        (ticket::Column::CustomerPhone, &customer.phone)
-    } else if !customer.email.is_empty() {
-        (ticket::Column::CustomerEmail, &customer.email)
-    } else {
-        return None;
+    let (identity, value) = customer.identity()?;
+    let column = match identity {
+        Identity::ExternalId => ticket::Column::CustomerExternalId,
+        Identity::Phone => ticket::Column::CustomerPhone,
+        Identity::Email => ticket::Column::CustomerEmail,
     };
-    Some(Condition::all().add(column.eq(value.clone())))
+    Some(Condition::all().add(column.eq(value)))
 }

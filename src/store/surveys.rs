@@ -27,6 +27,7 @@ use crate::domain::priority::one_step_up;
 use crate::domain::staff::Agent;
 use crate::domain::survey::{
     self, Closed, InvitePolicy, Outcome, Schedule, Survey, SurveyState, Tally, Template, Verdict,
+    rfc3339,
 };
 use crate::domain::ticket::{Resolution, Status, Ticket};
 use crate::error::{Error, Result};
@@ -201,15 +202,8 @@ impl Store {
     /// of the transaction, so that two writers making different templates the default
     /// cannot both see the old one and leave two.
     async fn unmark_default(&self, write: &Write) -> Result<()> {
-        if self.backend() == DbBackend::Postgres {
-            write
-                .conn()
-                .execute_raw(self.statement(
-                    "SELECT pg_advisory_xact_lock($1, 0)",
-                    vec![DEFAULT_TEMPLATE_LOCK_CLASS.into()],
-                ))
-                .await?;
-        }
+        self.lock_key(write, DEFAULT_TEMPLATE_LOCK_CLASS, "default")
+            .await?;
         survey_template::Entity::update_many()
             .col_expr(survey_template::Column::IsDefault, Expr::value(false))
             .col_expr(
@@ -284,7 +278,6 @@ impl Store {
                 EventType::SurveyInvited,
                 SURVEY,
                 &invited,
-                true,
                 now,
             )
             .await?;
@@ -319,13 +312,9 @@ impl Store {
                 ticket.status
             )));
         }
-        if let Some(resolution) = ticket.resolution.filter(|r| *r != Resolution::Solved) {
-            return Err(refuse(format!(
-                "it was resolved as {resolution}: nobody to ask"
-            )));
-        }
-        if survey::customer_key(&ticket).is_none() {
-            return Err(refuse("there is no way to reach the customer".into()));
+        let resolution = ticket.resolution.unwrap_or(Resolution::Solved);
+        if let Some(why) = survey::unsurveyable(&ticket, resolution) {
+            return Err(refuse(format!("it cannot be surveyed: {why}")));
         }
         let schedule = Schedule {
             send_at: now,
@@ -334,16 +323,8 @@ impl Store {
         let sent = self
             .invite(&write, &ticket, template, schedule, now)
             .await?;
-        self.record(
-            &write,
-            &ticket,
-            EventType::SurveyInvited,
-            actor,
-            &sent,
-            true,
-            now,
-        )
-        .await?;
+        self.record(&write, &ticket, EventType::SurveyInvited, actor, &sent, now)
+            .await?;
         self.commit(write).await?;
         Ok(sent)
     }
@@ -390,15 +371,7 @@ impl Store {
         key: &str,
         ticket_id: i64,
     ) -> Result<Option<DateTime<Utc>>> {
-        if self.backend() == DbBackend::Postgres {
-            write
-                .conn()
-                .execute_raw(self.statement(
-                    "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                    vec![CUSTOMER_LOCK_CLASS.into(), key.into()],
-                ))
-                .await?;
-        }
+        self.lock_key(write, CUSTOMER_LOCK_CLASS, key).await?;
         let sent = [
             SurveyState::Scheduled,
             SurveyState::Open,
@@ -415,6 +388,21 @@ impl Store {
             .one(write.conn())
             .await?;
         Ok(last.flatten())
+    }
+
+    /// On PostgreSQL, takes the advisory lock of `key` in `class` until the transaction ends
+    /// (SQLite's single writer already serializes writers).
+    async fn lock_key(&self, write: &Write, class: i32, key: &str) -> Result<()> {
+        if self.backend() == DbBackend::Postgres {
+            write
+                .conn()
+                .execute_raw(self.statement(
+                    "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                    vec![class.into(), key.into()],
+                ))
+                .await?;
+        }
+        Ok(())
     }
 
     // --- The customer's side ---
@@ -480,13 +468,12 @@ impl Store {
                 EventType::SurveyAnswered,
                 CUSTOMER,
                 &answered,
-                false,
                 now,
             )
             .await?,
         ];
         let reference = answered.reference(false);
-        let scores = describe(&answered);
+        let scores = listed(answered.scores.iter().map(|s| (s.key.as_str(), s.score)));
         match (answered.outcome, &response.verdict) {
             (Some(Outcome::Closed), _) => {
                 let (_, event) = self
@@ -508,11 +495,7 @@ impl Store {
                 events.extend(event);
             }
             (Some(Outcome::Reopened), Verdict::Dissatisfied { low }) => {
-                let low = low
-                    .iter()
-                    .map(|(key, score)| format!("{key} {score}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let low = listed(low.iter().map(|(key, score)| (key.as_str(), *score)));
                 let (_, reopened) = self
                     .change_in(&write, ticket.id, None, SURVEY, now, |t| {
                         lifecycle::apply(
@@ -628,8 +611,8 @@ impl Store {
         convert::survey(row.ok_or_else(|| Error::not_found("survey", id))?)
     }
 
-    /// Appends an event about `s` on its ticket, unchanged by it.
-    #[allow(clippy::too_many_arguments)]
+    /// Appends an event about `s` on its ticket, unchanged by it. Only the invitation
+    /// carries the token, for the connector that delivers it.
     async fn record(
         &self,
         write: &Write,
@@ -637,7 +620,6 @@ impl Store {
         event_type: EventType,
         actor: &str,
         s: &Survey,
-        with_token: bool,
         now: DateTime<Utc>,
     ) -> Result<TicketEvent> {
         let mut event = TicketEvent {
@@ -649,7 +631,7 @@ impl Store {
             changes: Vec::new(),
             reason: None,
             comment: None,
-            survey: Some(s.reference(with_token)),
+            survey: Some(s.reference(event_type == EventType::SurveyInvited)),
             ticket: ticket.clone(),
         };
         event.cursor = self.append_event(write, &event).await?;
@@ -679,16 +661,8 @@ impl Store {
                 .await?
                 && still_resolved
             {
-                self.record(
-                    &write,
-                    &ticket,
-                    EventType::SurveyInvited,
-                    SURVEY,
-                    s,
-                    true,
-                    now,
-                )
-                .await?;
+                self.record(&write, &ticket, EventType::SurveyInvited, SURVEY, s, now)
+                    .await?;
             }
             self.commit(write).await?;
         }
@@ -718,7 +692,6 @@ impl Store {
                 EventType::SurveyExpired,
                 SURVEY,
                 &expired,
-                false,
                 now,
             )
             .await?;
@@ -883,10 +856,7 @@ impl Store {
         let mut groups: BTreeMap<String, Tally> = BTreeMap::new();
         for (state, scores, outcome, key) in rows {
             let scores: Option<Vec<survey::Scored>> = scores
-                .map(|s| {
-                    serde_json::from_value(s)
-                        .map_err(|e| Error::Internal(format!("stored scores: {e}")))
-                })
+                .map(|s| convert::from_json("scores", s))
                 .transpose()?;
             let reopened = outcome.as_deref() == Some(Outcome::Reopened.as_str());
             let answered = state == SurveyState::Answered.as_str();
@@ -955,22 +925,17 @@ pub fn unanswerable(s: &Survey, now: DateTime<Utc>, ticket: &Ticket) -> Error {
     }
 }
 
-/// What a response rated, for reasons: "result 5, attitude 4".
-fn describe(s: &Survey) -> String {
-    let scored: Vec<String> = s
-        .scores
-        .iter()
-        .map(|x| format!("{} {}", x.key, x.score))
+/// Ratings for reasons: "result 5, attitude 4".
+fn listed<'a>(ratings: impl IntoIterator<Item = (&'a str, i32)>) -> String {
+    let listed: Vec<String> = ratings
+        .into_iter()
+        .map(|(key, score)| format!("{key} {score}"))
         .collect();
-    if scored.is_empty() {
+    if listed.is_empty() {
         "no ratings".to_owned()
     } else {
-        scored.join(", ")
+        listed.join(", ")
     }
-}
-
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// 24 bytes from the operating system's random source, URL-safe: 192 bits nobody can guess.
