@@ -12,6 +12,7 @@ fn main() -> io::Result<()> {
         "proto/feedback/v1/ticket_service.proto",
         "proto/feedback/v1/routing_service.proto",
         "proto/feedback/v1/survey_service.proto",
+        "proto/feedback/v1/sla_service.proto",
     ];
     let descriptors = compile(&protos, &["proto"])?;
     fs::write(

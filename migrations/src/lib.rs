@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_tickets;
 mod m20261122_000002_routing;
 mod m20261122_000003_surveys;
+mod m20261122_000004_sla;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_tickets::Migration),
             Box::new(m20261122_000002_routing::Migration),
             Box::new(m20261122_000003_surveys::Migration),
+            Box::new(m20261122_000004_sla::Migration),
         ]
     }
 }

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
-use crate::domain::{assignment, event, rules, staff, survey, ticket};
+use crate::domain::calendar::BusinessCalendar;
+use crate::domain::{assignment, event, rules, sla, staff, survey, ticket};
 use crate::proto::feedback::v1 as pb;
 
 /// Pairs each protobuf enum with its domain twin, variant by variant, both ways. The
@@ -50,7 +51,15 @@ enum_pairs! {
     EventType <=> event::EventType {
         TicketCreated, TicketUpdated, TicketAssigned, TicketAcknowledged, CommentAdded,
         TicketPending, TicketResumed, TicketResolved, TicketClosed, TicketReopened,
-        SurveyInvited, SurveyAnswered, SurveyExpired
+        SurveyInvited, SurveyAnswered, SurveyExpired, SlaStarted, SlaPaused, SlaResumed, SlaMet,
+        SlaRecomputed, SlaRestarted, SlaAtRisk, SlaBreached, SlaEscalated
+    }
+    SlaTarget <=> sla::Target { Acknowledge, FirstResponse, Resolution }
+    SlaClockState <=> sla::ClockState { Running, Paused, Met, Breached }
+    SlaBasis <=> sla::Basis { CalendarTime, BusinessHours }
+    SlaTrigger <=> sla::Trigger { AtRisk, Breached }
+    EscalationAction <=> sla::EscalationAction {
+        NotifySupervisor, RaisePriority, ReassignToSupervisor, ReassignToTeam
     }
     Resolution <=> ticket::Resolution { Solved, Spam, Merged }
     SurveyOutcome <=> survey::Outcome { Closed, Reopened, Recorded }
@@ -117,6 +126,127 @@ pub fn ticket(t: ticket::Ticket) -> pb::Ticket {
             .map_or(0, |s| pb::AssignmentStrategy::from(s).into()),
         resolution: t.resolution.map_or(0, |r| pb::Resolution::from(r).into()),
         merged_into: t.merged_into.unwrap_or_default(),
+        sla: Some(ticket_sla(t.sla)),
+    }
+}
+
+fn ticket_sla(s: sla::Sla) -> pb::TicketSla {
+    pb::TicketSla {
+        policy: s.policy.unwrap_or_default(),
+        calendar: s.calendar.unwrap_or_default(),
+        clocks: s
+            .clocks
+            .iter()
+            .map(|c| sla_clock(c, c.used(), c.recorded_at()))
+            .collect(),
+        escalation_level: s.escalation_level as i32,
+        off_hours_until: optional_timestamp(s.off_hours_until),
+    }
+}
+
+/// A clock with the working time it used by `as_of`.
+pub fn sla_clock(
+    c: &sla::SlaClock,
+    elapsed: chrono::Duration,
+    as_of: DateTime<Utc>,
+) -> pb::SlaClock {
+    pb::SlaClock {
+        target: pb::SlaTarget::from(c.target).into(),
+        state: pb::SlaClockState::from(c.state).into(),
+        budget: Some(duration(c.budget)),
+        due_time: optional_timestamp(c.due),
+        at_risk_time: optional_timestamp(c.at_risk_at),
+        elapsed: Some(duration(elapsed)),
+        elapsed_as_of: Some(timestamp(as_of)),
+        paused: Some(duration(c.paused(as_of))),
+        start_time: Some(timestamp(c.started_at)),
+        stop_time: optional_timestamp(c.stopped_at),
+        at_risk: c.warned,
+    }
+}
+
+pub fn duration(d: chrono::Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: d.num_seconds(),
+        nanos: d.subsec_nanos(),
+    }
+}
+
+/// A duration from a request, or `None` when it is negative or not normalized.
+pub fn from_duration(d: &prost_types::Duration) -> Option<chrono::Duration> {
+    let same_sign = d.seconds == 0 || d.nanos == 0 || (d.seconds > 0) == (d.nanos > 0);
+    (d.nanos.abs() < 1_000_000_000 && same_sign).then(|| {
+        chrono::Duration::seconds(d.seconds) + chrono::Duration::nanoseconds(d.nanos.into())
+    })
+}
+
+pub fn policy(p: sla::Policy) -> pb::SlaPolicy {
+    pb::SlaPolicy {
+        etag: p.etag(),
+        id: p.id,
+        display_name: p.display_name,
+        priority: pb::Priority::from(p.priority).into(),
+        kind: p.kind.map_or(0, |k| pb::TicketKind::from(k).into()),
+        tier: p.tier.map_or(0, |t| pb::CustomerTier::from(t).into()),
+        acknowledge_within: Some(duration(p.targets.acknowledge)),
+        first_response_within: Some(duration(p.targets.first_response)),
+        resolve_within: Some(duration(p.targets.resolution)),
+        basis: pb::SlaBasis::from(p.basis).into(),
+        escalation_levels: p
+            .escalations
+            .into_iter()
+            .map(|l| pb::EscalationLevel {
+                target: pb::SlaTarget::from(l.target).into(),
+                trigger: pb::SlaTrigger::from(l.trigger).into(),
+                actions: l
+                    .actions
+                    .into_iter()
+                    .map(|a| pb::EscalationAction::from(a).into())
+                    .collect(),
+                team: l.team.unwrap_or_default(),
+            })
+            .collect(),
+        create_time: Some(timestamp(p.created_at)),
+        update_time: Some(timestamp(p.updated_at)),
+    }
+}
+
+pub fn calendar(c: BusinessCalendar) -> pb::Calendar {
+    let periods = |periods: &[crate::domain::calendar::Period]| {
+        periods
+            .iter()
+            .map(|p| pb::WorkingPeriod {
+                start: p.start(),
+                end: p.end(),
+            })
+            .collect()
+    };
+    let rules = &c.calendar;
+    pb::Calendar {
+        etag: c.etag(),
+        id: c.id,
+        display_name: c.display_name,
+        time_zone: rules.zone().name().to_owned(),
+        weekly_hours: (1..)
+            .zip(rules.week())
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(weekday, p)| pb::WeekdayHours {
+                weekday,
+                periods: periods(p),
+            })
+            .collect(),
+        holidays: rules.holidays().iter().map(|d| d.to_string()).collect(),
+        extra_working_days: rules
+            .extra_days()
+            .iter()
+            .map(|(date, p)| pb::ExtraWorkingDay {
+                date: date.to_string(),
+                periods: periods(p),
+            })
+            .collect(),
+        description: rules.describe(),
+        create_time: Some(timestamp(c.created_at)),
+        update_time: Some(timestamp(c.updated_at)),
     }
 }
 
@@ -170,6 +300,27 @@ pub fn event(e: event::TicketEvent) -> pb::TicketEvent {
         reason: e.reason.unwrap_or_default(),
         comment: e.comment.map(comment),
         ticket: Some(ticket(e.ticket)),
+        sla: e.sla.map(|n| {
+            let escalation = n.escalation.unwrap_or(event::Escalation {
+                level: 0,
+                actions: Vec::new(),
+                notify: None,
+            });
+            pb::SlaEventDetail {
+                targets: n
+                    .targets
+                    .into_iter()
+                    .map(|t| pb::SlaTarget::from(t).into())
+                    .collect(),
+                escalation_level: escalation.level as i32,
+                actions: escalation
+                    .actions
+                    .into_iter()
+                    .map(|a| pb::EscalationAction::from(a).into())
+                    .collect(),
+                notify: escalation.notify.unwrap_or_default(),
+            }
+        }),
         survey: e.survey.map(|s| pb::SurveyRef {
             survey_id: s.survey_id,
             token: s.token.unwrap_or_default(),

@@ -11,7 +11,7 @@ use super::paging;
 use super::validate::{Check, actor};
 use super::verbs::{VerbCall, VerbRequest};
 use super::{Context, Reply, etag as etag_of, reply};
-use crate::domain::acknowledgement::{acknowledgement_text, expected_response_within};
+use crate::domain::acknowledgement::{acknowledgement_text, expected_response};
 use crate::domain::contact::{is_valid_email, is_valid_phone, missing_contact};
 use crate::domain::event::EventType;
 use crate::domain::lifecycle::{self, Action, Verb};
@@ -384,13 +384,12 @@ impl TicketService for TicketApi {
                     ticket = self.cx.store.get_ticket(ticket.id).await?;
                 }
                 let queue_position = self.cx.store.queue_position(&ticket).await?;
-                let within = expected_response_within(ticket.priority);
+                let expected = expected_response(&ticket);
                 Ok(pb::CreateTicketResponse {
                     acknowledgement: acknowledgement_text(&ticket),
-                    expected_response_within: Some(prost_types::Duration {
-                        seconds: within.num_seconds(),
-                        nanos: 0,
-                    }),
+                    expected_response_within: expected.map(|(within, _)| convert::duration(within)),
+                    expected_response_by: expected.and_then(|(_, by)| by).map(convert::timestamp),
+                    off_hours: ticket.sla.off_hours_until.is_some(),
                     replayed,
                     queue_position: queue_position as i32,
                     ticket: Some(convert::ticket(ticket)),

@@ -1,21 +1,21 @@
 //! The message a customer gets the moment their ticket is taken in.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 
-use super::ticket::{Kind, Priority, Ticket};
+use super::sla::Target;
+use super::ticket::{Kind, Ticket};
 
-/// How soon a customer can expect a first answer, by priority. These match the default
-/// first-response targets of the SLA policies.
-pub fn expected_response_within(priority: Priority) -> Duration {
-    match priority {
-        Priority::Urgent => Duration::hours(1),
-        Priority::High => Duration::hours(4),
-        Priority::Medium => Duration::hours(24),
-        Priority::Low => Duration::hours(48),
-    }
+/// When the customer can expect a first answer: the first-response clock's budget and due
+/// time. `None` for a ticket without clocks.
+pub fn expected_response(ticket: &Ticket) -> Option<(Duration, Option<DateTime<Utc>>)> {
+    let clock = ticket.sla.clock(Target::FirstResponse)?;
+    Some((clock.budget, clock.due))
 }
 
-/// Thanks, the ticket number, and when to expect an answer, in the customer's terms.
+/// Thanks, the ticket number, and when to expect an answer, in the customer's terms: within
+/// a time when the clock counts around the clock, by a time of the team's when it counts
+/// working hours, and that the ticket came in outside them when it did.
 pub fn acknowledgement_text(ticket: &Ticket) -> String {
     let what = match ticket.kind {
         Kind::Suggestion => "suggestion",
@@ -27,34 +27,64 @@ pub fn acknowledgement_text(ticket: &Ticket) -> String {
         "" => "Hello".to_owned(),
         name => format!("Dear {name}"),
     };
+    let zone: Tz = ticket
+        .sla
+        .zone
+        .as_deref()
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
+    let local = |at: DateTime<Utc>| {
+        format!(
+            "{} ({})",
+            at.with_timezone(&zone).format("%A %-d %B %H:%M"),
+            zone.name()
+        )
+    };
+    let when = match expected_response(ticket) {
+        Some((_, Some(due))) if ticket.sla.off_hours_until.is_some() => format!(
+            "Your {what} reached us outside our working hours; we are back {}, and will get \
+             back to you by {}.",
+            local(ticket.sla.off_hours_until.unwrap_or(due)),
+            local(due)
+        ),
+        Some((within, Some(due))) if due == ticket.created_at + within => {
+            format!("We will get back to you within {}.", in_words(within))
+        }
+        Some((_, Some(due))) => format!("We will get back to you by {}.", local(due)),
+        _ => "We will get back to you as soon as we can.".to_owned(),
+    };
     format!(
         "{greeting}, thank you for your {what}. Your ticket number is {number}; please quote it \
-         whenever you contact us. We will get back to you within {within}.",
+         whenever you contact us. {when}",
         number = ticket.number,
-        within = human_duration(expected_response_within(ticket.priority)),
     )
 }
 
-fn human_duration(d: Duration) -> String {
-    let hours = d.num_hours();
-    match hours {
-        1 => "1 hour".to_owned(),
-        h if h % 24 == 0 && h >= 48 => format!("{} days", h / 24),
-        h => format!("{h} hours"),
+fn in_words(d: Duration) -> String {
+    let plural = |n: i64, unit: &str| match n {
+        1 => format!("1 {unit}"),
+        n => format!("{n} {unit}s"),
+    };
+    let minutes = d.num_minutes();
+    match minutes {
+        m if m % (24 * 60) == 0 && m >= 48 * 60 => plural(m / (24 * 60), "day"),
+        m if m % 60 == 0 => plural(m / 60, "hour"),
+        m => plural(m, "minute"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::sla::{Catalog, default_policies, follow};
     use crate::domain::ticket::{Channel, Customer, NewTicket};
+    use chrono::TimeZone;
 
-    #[test]
-    fn names_the_number_and_the_wait() {
+    fn taken_in(kind: Kind, at: DateTime<Utc>) -> Ticket {
         let new = NewTicket {
             request_id: None,
             channel: Channel::App,
-            kind: Kind::Complaint,
+            kind,
             title: "t".into(),
             description: "d".into(),
             expected_outcome: String::new(),
@@ -70,19 +100,62 @@ mod tests {
             category: None,
             actor: "test".into(),
         };
-        let ticket = Ticket::intake(
+        let mut ticket = Ticket::intake(
             new.clone(),
             crate::domain::routing::test_route(new.kind),
             "FB202611220001".into(),
-            chrono::Utc::now(),
+            at,
         );
+        let shanghai = crate::domain::calendar::Calendar::office_hours(chrono_tz::Asia::Shanghai);
+        let catalog = Catalog {
+            policies: default_policies(at),
+            calendars: [("default".to_owned(), shanghai)].into(),
+            team_calendars: Default::default(),
+            at_risk_share: 0.8,
+        };
+        follow(None, &mut ticket, &catalog, at);
+        ticket
+    }
+
+    fn shanghai(d: u32, h: u32) -> DateTime<Utc> {
+        chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(2026, 11, d, h, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn names_the_number_and_the_wait() {
+        // A HIGH complaint on Monday 10:00: four working hours fit in the day.
+        let ticket = taken_in(Kind::Complaint, shanghai(23, 10));
         let text = acknowledgement_text(&ticket);
         assert!(
             text.starts_with("Dear Li Lei, thank you for your complaint."),
             "{text}"
         );
         assert!(text.contains("FB202611220001"), "{text}");
-        assert!(text.contains("within 4 hours"), "{text}");
-        assert_eq!(human_duration(Duration::hours(48)), "2 days");
+        assert!(text.ends_with("within 4 hours."), "{text}");
+        // At 16:00 they run into Tuesday.
+        let text = acknowledgement_text(&taken_in(Kind::Complaint, shanghai(23, 16)));
+        assert!(
+            text.ends_with("by Tuesday 24 November 11:00 (Asia/Shanghai)."),
+            "{text}"
+        );
+        assert_eq!(in_words(Duration::hours(48)), "2 days");
+        assert_eq!(in_words(Duration::minutes(30)), "30 minutes");
+    }
+
+    #[test]
+    fn says_when_it_came_in_off_hours() {
+        // A report (MEDIUM, 24 working hours) on Saturday night.
+        let text = acknowledgement_text(&taken_in(Kind::Problem, shanghai(28, 22)));
+        assert!(
+            text.ends_with(
+                "Your report reached us outside our working hours; we are back Monday 30 \
+                 November 09:00 (Asia/Shanghai), and will get back to you by Wednesday 2 \
+                 December 15:00 (Asia/Shanghai)."
+            ),
+            "{text}"
+        );
     }
 }

@@ -19,7 +19,9 @@ const DAY: Minute = 24 * 60;
 const HORIZON_DAYS: i64 = 3 * 366;
 
 /// A working period of one day, `[start, end)` in local minutes after midnight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Period {
     start: Minute,
     end: Minute,
@@ -36,7 +38,41 @@ impl Period {
         let (start, end) = (minute(start)?, minute(end)?);
         (start < end).then_some(Period { start, end })
     }
+
+    /// Where it starts, as `"09:00"`.
+    pub fn start(&self) -> String {
+        clock_text(self.start)
+    }
+
+    /// Where it ends, as `"18:00"` (`"24:00"` for midnight at its end).
+    pub fn end(&self) -> String {
+        clock_text(self.end)
+    }
 }
+
+fn clock_text(minute: Minute) -> String {
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+/// A calendar as kept and managed: its id and name around the rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusinessCalendar {
+    pub id: String,
+    pub display_name: String,
+    pub calendar: Calendar,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl BusinessCalendar {
+    pub fn etag(&self) -> String {
+        super::staff::etag(self.version)
+    }
+}
+
+/// The calendar installed on first start, used by teams that name none.
+pub const DEFAULT_CALENDAR: &str = "default";
 
 /// When a team works.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,8 +140,79 @@ impl Calendar {
         })
     }
 
+    /// Monday to Friday, 09:00 to 18:00 in `zone`: the calendar installed on first start.
+    pub fn office_hours(zone: Tz) -> Calendar {
+        let day = vec![Period {
+            start: 9 * 60,
+            end: 18 * 60,
+        }];
+        let mut week: [Vec<Period>; 7] = Default::default();
+        week[..5].fill(day);
+        Calendar::new(zone, week, BTreeSet::new(), BTreeMap::new()).expect("working time")
+    }
+
     pub fn zone(&self) -> Tz {
         self.zone
+    }
+
+    /// The periods of each weekday, Monday first.
+    pub fn week(&self) -> &[Vec<Period>; 7] {
+        &self.week
+    }
+
+    pub fn holidays(&self) -> &BTreeSet<NaiveDate> {
+        &self.holidays
+    }
+
+    pub fn extra_days(&self) -> &BTreeMap<NaiveDate, Vec<Period>> {
+        &self.extra_days
+    }
+
+    /// The weekly hours in a line: `Mon–Fri 09:00–12:00, 13:00–18:00 (Asia/Shanghai)`, with
+    /// the count of holidays and extra working days.
+    pub fn describe(&self) -> String {
+        let hours = |periods: &[Period]| {
+            periods
+                .iter()
+                .map(|p| format!("{}–{}", p.start(), p.end()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // Runs of consecutive weekdays with the same hours.
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for day in 0..7 {
+            match runs.last_mut() {
+                Some((_, last)) if self.week[*last] == self.week[day] => *last = day,
+                _ => runs.push((day, day)),
+            }
+        }
+        let mut text: Vec<String> = runs
+            .into_iter()
+            .filter(|(first, _)| !self.week[*first].is_empty())
+            .map(|(first, last)| {
+                let days = if first == last {
+                    weekday(first).to_string()
+                } else {
+                    format!("{}–{}", weekday(first), weekday(last))
+                };
+                format!("{days} {}", hours(&self.week[first]))
+            })
+            .collect();
+        if text.is_empty() {
+            text.push("no weekly hours".into());
+        }
+        let mut line = format!("{} ({})", text.join("; "), self.zone.name());
+        let count = |n: usize, what: &str| match n {
+            1 => format!(", 1 {what}"),
+            n => format!(", {n} {what}s"),
+        };
+        if !self.holidays.is_empty() {
+            line += &count(self.holidays.len(), "holiday");
+        }
+        if !self.extra_days.is_empty() {
+            line += &count(self.extra_days.len(), "extra working day");
+        }
+        line
     }
 
     /// The working periods of a local day.
@@ -297,6 +404,19 @@ mod tests {
         assert_eq!(
             Calendar::new(chrono_tz::UTC, empty, [].into(), [].into()),
             Err(CalendarError::NoWorkingTime)
+        );
+    }
+
+    #[test]
+    fn describes_itself_in_a_line() {
+        assert_eq!(
+            office().describe(),
+            "Mon–Fri 09:00–12:00, 13:00–18:00 (Asia/Shanghai), 1 holiday, 1 extra working day"
+        );
+        assert_eq!(Calendar::always().describe(), "Mon–Sun 00:00–24:00 (UTC)");
+        assert_eq!(
+            Calendar::office_hours(chrono_tz::Europe::Berlin).describe(),
+            "Mon–Fri 09:00–18:00 (Europe/Berlin)"
         );
     }
 

@@ -21,6 +21,15 @@ named_enum!(
         SurveyInvited = "SURVEY_INVITED",
         SurveyAnswered = "SURVEY_ANSWERED",
         SurveyExpired = "SURVEY_EXPIRED",
+        SlaStarted = "SLA_STARTED",
+        SlaPaused = "SLA_PAUSED",
+        SlaResumed = "SLA_RESUMED",
+        SlaMet = "SLA_MET",
+        SlaRecomputed = "SLA_RECOMPUTED",
+        SlaRestarted = "SLA_RESTARTED",
+        SlaAtRisk = "SLA_AT_RISK",
+        SlaBreached = "SLA_BREACHED",
+        SlaEscalated = "SLA_ESCALATED",
     }
 );
 
@@ -56,7 +65,8 @@ fn flatten(ticket: &Ticket) -> Value {
     };
     for (key, value) in map {
         match (key.as_str(), value) {
-            ("id" | "number" | "version" | "updated_at" | "request_id", _) => {}
+            // The clocks change on their own events, which say how.
+            ("id" | "number" | "version" | "updated_at" | "request_id" | "sla", _) => {}
             ("customer", Value::Object(customer)) => {
                 for (k, v) in customer {
                     fields.insert(format!("customer.{k}"), v);
@@ -150,6 +160,8 @@ pub struct TicketEvent {
     pub comment: Option<super::ticket::Comment>,
     /// The survey the event is about, for survey events and what a survey caused.
     pub survey: Option<super::survey::SurveyRef>,
+    /// The clocks an SLA event is about, and the escalation it started.
+    pub sla: Option<SlaNote>,
     /// The ticket as it stood right after the event.
     pub ticket: Ticket,
 }
@@ -162,4 +174,21 @@ impl TicketEvent {
             .find(|c| c.field == field)
             .map(|c| c.before.as_str())
     }
+}
+
+/// What an SLA event is about: its clocks (as they stand in the event's ticket) and, for
+/// SLA_ESCALATED, the level reached.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SlaNote {
+    pub targets: Vec<super::sla::Target>,
+    pub escalation: Option<Escalation>,
+}
+
+/// An escalation level that acted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub level: u32,
+    pub actions: Vec<super::sla::EscalationAction>,
+    /// The supervisor told, when NOTIFY_SUPERVISOR found one.
+    pub notify: Option<String>,
 }

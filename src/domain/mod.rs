@@ -8,6 +8,7 @@ pub mod classifier;
 pub mod clock;
 pub mod contact;
 pub mod event;
+pub mod format;
 pub mod lifecycle;
 pub mod number;
 pub mod priority;

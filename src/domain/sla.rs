@@ -1,20 +1,29 @@
 //! SLA clocks: one per target of a ticket (acknowledge, first response, resolution), each
 //! counting the working time of a calendar against a budget, paused while the ticket waits
-//! on the customer.
+//! on the customer; the policies that set the budgets; and the escalation levels that act
+//! when a clock runs out.
 //!
 //! A clock keeps the working time used up to its last pause or resume, and while it runs,
 //! the instant it comes due; everything else follows from those and the calendar.
 
-use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
 
-use super::calendar::Calendar;
-use super::ticket::named_enum;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::calendar::{Calendar, DEFAULT_CALENDAR};
+use super::event::EventType;
+use super::format::{human, rfc3339};
+use super::ticket::{Kind, Priority, Status, Ticket, Tier, named_enum};
 
 named_enum!(
     /// What a clock measures.
     Target {
+        /// The assignee confirms the ticket.
         Acknowledge = "ACKNOWLEDGE",
+        /// The first public reply to the customer.
         FirstResponse = "FIRST_RESPONSE",
+        /// The ticket is resolved.
         Resolution = "RESOLUTION",
     }
 );
@@ -29,46 +38,109 @@ named_enum!(
     }
 );
 
+named_enum!(
+    /// Which hours a policy's targets count.
+    Basis {
+        /// Every hour of every day (24×7).
+        CalendarTime = "CALENDAR_TIME",
+        /// The working hours of the ticket's team's calendar.
+        BusinessHours = "BUSINESS_HOURS",
+    }
+);
+
+named_enum!(
+    /// What starts an escalation level.
+    Trigger {
+        /// The clock used the at-risk share of its budget.
+        AtRisk = "AT_RISK",
+        /// The clock came due with its target not reached.
+        Breached = "BREACHED",
+    }
+);
+
+named_enum!(
+    /// What an escalation level does.
+    EscalationAction {
+        /// Tells the team's supervisor (the SLA_ESCALATED event names them).
+        NotifySupervisor = "NOTIFY_SUPERVISOR",
+        /// Raises the priority one step.
+        RaisePriority = "RAISE_PRIORITY",
+        /// Gives the ticket to the team's supervisor.
+        ReassignToSupervisor = "REASSIGN_TO_SUPERVISOR",
+        /// Moves the ticket to another team's queue (the level names the team).
+        ReassignToTeam = "REASSIGN_TO_TEAM",
+    }
+);
+
+/// Durations kept as whole milliseconds.
+mod millis {
+    use chrono::Duration;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(d.num_milliseconds())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        i64::deserialize(d).map(Duration::milliseconds)
+    }
+}
+
 /// One target's clock on one ticket.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SlaClock {
     pub target: Target,
     /// Working time allowed.
+    #[serde(with = "millis")]
     pub budget: Duration,
     pub state: ClockState,
+    /// When it started (again, after a reopen).
+    pub started_at: DateTime<Utc>,
     /// Working time used before the current run (all of it when paused or stopped).
+    #[serde(with = "millis")]
     used: Duration,
     /// When the current run began; `None` unless running.
     running_since: Option<DateTime<Utc>>,
     /// When the clock comes due; `None` unless running.
     pub due: Option<DateTime<Utc>>,
+    /// When it will have used the at-risk share of its budget; `None` unless running.
+    pub at_risk_at: Option<DateTime<Utc>>,
+    /// Whether SLA_AT_RISK was recorded for it.
+    pub warned: bool,
     /// Wall-clock time spent paused, and since when it is paused now.
+    #[serde(with = "millis")]
     paused: Duration,
     paused_since: Option<DateTime<Utc>>,
     /// When it was met or breached.
     pub stopped_at: Option<DateTime<Utc>>,
 }
 
+/// How a clock's times are counted: by which calendar, and at what share of the budget it
+/// is at risk.
+#[derive(Debug, Clone, Copy)]
+pub struct Counting<'a> {
+    pub calendar: &'a Calendar,
+    pub at_risk_share: f64,
+}
+
 impl SlaClock {
     /// Starts a clock with `budget` of working time at `now`.
-    pub fn start(
-        target: Target,
-        budget: Duration,
-        now: DateTime<Utc>,
-        calendar: &Calendar,
-    ) -> SlaClock {
+    pub fn start(target: Target, budget: Duration, now: DateTime<Utc>, by: Counting) -> SlaClock {
         let mut clock = SlaClock {
             target,
             budget,
             state: ClockState::Running,
+            started_at: now,
             used: Duration::zero(),
             running_since: Some(now),
             due: None,
+            at_risk_at: None,
+            warned: false,
             paused: Duration::zero(),
             paused_since: None,
             stopped_at: None,
         };
-        clock.due = clock.due_at(calendar);
+        clock.plan(by);
         clock
     }
 
@@ -88,6 +160,29 @@ impl SlaClock {
                 .map_or(Duration::zero(), |since| now - since)
     }
 
+    /// Working time used as of [`SlaClock::recorded_at`], the clock's last start, pause,
+    /// resume or stop: what a ticket shows without a calendar at hand.
+    pub fn used(&self) -> Duration {
+        self.used
+    }
+
+    pub fn recorded_at(&self) -> DateTime<Utc> {
+        self.running_since
+            .or(self.paused_since)
+            .or(self.stopped_at)
+            .unwrap_or(self.started_at)
+    }
+
+    /// Working time left by `now`; negative once overdue.
+    pub fn remaining(&self, now: DateTime<Utc>, calendar: &Calendar) -> Duration {
+        self.budget - self.elapsed(now, calendar)
+    }
+
+    /// Whether the clock still counts or waits to count: neither met nor breached.
+    pub fn is_open(&self) -> bool {
+        matches!(self.state, ClockState::Running | ClockState::Paused)
+    }
+
     /// Stops counting: the ticket waits on the customer. Only a running clock pauses.
     pub fn pause(&mut self, now: DateTime<Utc>, calendar: &Calendar) {
         if self.state != ClockState::Running {
@@ -95,13 +190,14 @@ impl SlaClock {
         }
         self.used = self.elapsed(now, calendar);
         self.running_since = None;
-        self.due = None;
         self.paused_since = Some(now);
         self.state = ClockState::Paused;
+        self.due = None;
+        self.at_risk_at = None;
     }
 
     /// Counts again from `now`, with what was left at the pause.
-    pub fn resume(&mut self, now: DateTime<Utc>, calendar: &Calendar) {
+    pub fn resume(&mut self, now: DateTime<Utc>, by: Counting) {
         if self.state != ClockState::Paused {
             return;
         }
@@ -109,18 +205,19 @@ impl SlaClock {
         self.paused_since = None;
         self.running_since = Some(now);
         self.state = ClockState::Running;
-        self.due = self.due_at(calendar);
+        self.plan(by);
     }
 
     /// The target was reached at `now`: met if in time, breached otherwise.
-    pub fn stop(&mut self, now: DateTime<Utc>, calendar: &Calendar) {
-        if matches!(self.state, ClockState::Met | ClockState::Breached) {
+    pub fn stop(&mut self, now: DateTime<Utc>, by: Counting) {
+        if !self.is_open() {
             return;
         }
-        self.resume(now, calendar);
-        self.used = self.elapsed(now, calendar);
+        self.resume(now, by);
+        self.used = self.elapsed(now, by.calendar);
         self.running_since = None;
         self.due = None;
+        self.at_risk_at = None;
         self.state = if self.used <= self.budget {
             ClockState::Met
         } else {
@@ -129,63 +226,616 @@ impl SlaClock {
         self.stopped_at = Some(now);
     }
 
-    /// The budget changed (the priority did): what is left is recomputed from what was used.
-    pub fn rebudget(&mut self, budget: Duration, calendar: &Calendar) {
+    /// The terms changed (the priority, and with it the policy, or the team's calendar): the
+    /// time used so far is kept as counted by `old`, and what is left is counted anew.
+    pub fn recount(&mut self, budget: Duration, now: DateTime<Utc>, old: &Calendar, by: Counting) {
         self.budget = budget;
         if self.state == ClockState::Running {
-            self.due = self.due_at(calendar);
+            self.used = self.elapsed(now, old);
+            self.running_since = Some(now);
+            self.plan(by);
         }
     }
 
-    /// Marks a running clock breached once its due time has passed; true when it just did.
-    pub fn check_breach(&mut self, now: DateTime<Utc>) -> bool {
-        let overdue = self.state == ClockState::Running && self.due.is_some_and(|due| now >= due);
-        if overdue {
+    /// Marks a running clock at risk and breached as their times pass; returns what it just
+    /// recorded, each at most once in the clock's life.
+    pub fn check(&mut self, now: DateTime<Utc>) -> Vec<Trigger> {
+        let mut fired = Vec::new();
+        if self.state != ClockState::Running {
+            return fired;
+        }
+        if !self.warned && self.at_risk_at.is_some_and(|at| at <= now) {
+            self.warned = true;
+            fired.push(Trigger::AtRisk);
+        }
+        if self.due.is_some_and(|due| due <= now) {
             self.state = ClockState::Breached;
             self.stopped_at = self.due;
+            fired.push(Trigger::Breached);
         }
-        overdue
+        fired
     }
 
-    /// When the clock will have used `share` of its budget (the at-risk warning), while it runs.
-    pub fn at_risk_at(&self, share: f64, calendar: &Calendar) -> Option<DateTime<Utc>> {
-        let since = self
-            .running_since
-            .filter(|_| self.state == ClockState::Running)?;
-        let threshold =
-            Duration::milliseconds((self.budget.num_milliseconds() as f64 * share) as i64);
-        calendar.add(since, (threshold - self.used).max(Duration::zero()))
+    /// The next instant the scheduler must look at this clock.
+    pub fn wake_at(&self) -> Option<DateTime<Utc>> {
+        if self.state != ClockState::Running {
+            return None;
+        }
+        match (self.warned, self.at_risk_at) {
+            (false, Some(at)) => Some(at),
+            _ => self.due,
+        }
     }
 
-    /// When a running clock comes due: what its budget leaves after the time used before
-    /// this run, counted from the start of this run.
-    fn due_at(&self, calendar: &Calendar) -> Option<DateTime<Utc>> {
-        calendar.add(
-            self.running_since?,
-            (self.budget - self.used).max(Duration::zero()),
-        )
+    /// Sets when a running clock is at risk and due: what its budget leaves after the time
+    /// used before this run, counted from the start of this run.
+    fn plan(&mut self, by: Counting) {
+        let Some(since) = self.running_since else {
+            return;
+        };
+        let share = Duration::milliseconds(
+            (self.budget.num_milliseconds() as f64 * by.at_risk_share) as i64,
+        );
+        let left = |part: Duration| (part - self.used).max(Duration::zero());
+        self.due = by.calendar.add(since, left(self.budget));
+        // Past it already (a recount to a smaller budget): at risk now, warned at the next pass.
+        self.at_risk_at = by.calendar.add(since, left(share));
     }
+}
+
+/// The three budgets of a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Targets {
+    pub acknowledge: Duration,
+    pub first_response: Duration,
+    pub resolution: Duration,
+}
+
+impl Targets {
+    pub fn of(&self, target: Target) -> Duration {
+        match target {
+            Target::Acknowledge => self.acknowledge,
+            Target::FirstResponse => self.first_response,
+            Target::Resolution => self.resolution,
+        }
+    }
+}
+
+/// One escalation level: when a clock of `target` fires `trigger`, do `actions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationLevel {
+    pub target: Target,
+    pub trigger: Trigger,
+    pub actions: Vec<EscalationAction>,
+    /// The team REASSIGN_TO_TEAM moves the ticket to.
+    pub team: Option<String>,
+}
+
+/// An SLA policy: the targets for tickets of a priority, optionally narrowed to a kind and a
+/// customer tier, and how they escalate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub id: String,
+    pub display_name: String,
+    pub priority: Priority,
+    /// `None`: any kind.
+    pub kind: Option<Kind>,
+    /// `None`: any tier.
+    pub tier: Option<Tier>,
+    pub targets: Targets,
+    pub basis: Basis,
+    /// Level 1 first.
+    pub escalations: Vec<EscalationLevel>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Policy {
+    /// Whether the policy covers `ticket`.
+    pub fn covers(&self, ticket: &Ticket) -> bool {
+        self.priority == ticket.priority
+            && self.kind.is_none_or(|k| k == ticket.kind)
+            && self.tier.is_none_or(|t| t == ticket.customer.tier)
+    }
+
+    /// How narrowly it applies: a kind counts more than a tier.
+    fn specificity(&self) -> u8 {
+        2 * u8::from(self.kind.is_some()) + u8::from(self.tier.is_some())
+    }
+
+    /// Whether it is a priority's fallback, covering every kind and tier.
+    pub fn is_fallback(&self) -> bool {
+        self.kind.is_none() && self.tier.is_none()
+    }
+
+    pub fn etag(&self) -> String {
+        super::staff::etag(self.version)
+    }
+
+    /// Who the policy is for, in words: `HIGH COMPLAINT tickets of VIP customers`.
+    pub fn scope(&self) -> String {
+        let kind = self.kind.map(|k| format!(" {k}")).unwrap_or_default();
+        let tier = self
+            .tier
+            .map(|t| format!(" of {t} customers"))
+            .unwrap_or_default();
+        format!("{}{kind} tickets{tier}", self.priority)
+    }
+}
+
+/// The policies installed on first start, one fallback per priority: urgent in calendar
+/// time, the others in business hours, escalating a missed acknowledgement to the
+/// supervisor, a missed first response by priority, and a missed resolution to the
+/// supervisor's hands.
+pub fn default_policies(now: DateTime<Utc>) -> Vec<Policy> {
+    let (m, h, d) = (Duration::minutes, Duration::hours, Duration::days);
+    let level = |target, actions: &[EscalationAction]| EscalationLevel {
+        target,
+        trigger: Trigger::Breached,
+        actions: actions.to_vec(),
+        team: None,
+    };
+    use EscalationAction::*;
+    let escalations = vec![
+        level(Target::Acknowledge, &[NotifySupervisor]),
+        level(Target::FirstResponse, &[NotifySupervisor, RaisePriority]),
+        level(
+            Target::Resolution,
+            &[NotifySupervisor, ReassignToSupervisor],
+        ),
+    ];
+    [
+        (Priority::Urgent, m(15), h(1), h(24), Basis::CalendarTime),
+        (Priority::High, h(1), h(4), d(3), Basis::BusinessHours),
+        (Priority::Medium, h(2), h(24), d(3), Basis::BusinessHours),
+        (Priority::Low, h(2), h(48), d(7), Basis::BusinessHours),
+    ]
+    .into_iter()
+    .map(
+        |(priority, acknowledge, first_response, resolution, basis)| Policy {
+            id: priority.as_str().to_lowercase(),
+            display_name: format!("{priority} default"),
+            priority,
+            kind: None,
+            tier: None,
+            targets: Targets {
+                acknowledge,
+                first_response,
+                resolution,
+            },
+            basis,
+            escalations: escalations.clone(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .collect()
+}
+
+/// Everything the clocks are counted by: the policies, the calendars, and which calendar
+/// each team keeps.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub policies: Vec<Policy>,
+    pub calendars: HashMap<String, Calendar>,
+    /// Team id → the calendar it names, if any.
+    pub team_calendars: HashMap<String, Option<String>>,
+    pub at_risk_share: f64,
+}
+
+/// The terms a ticket's clocks run on.
+#[derive(Debug, Clone, Copy)]
+pub struct Terms<'a> {
+    pub policy: &'a Policy,
+    /// The calendar counted by; `None`: calendar time.
+    pub calendar: Option<&'a str>,
+}
+
+impl Catalog {
+    /// The narrowest policy covering `ticket`.
+    pub fn policy_for(&self, ticket: &Ticket) -> Option<&Policy> {
+        self.policies
+            .iter()
+            .filter(|p| p.covers(ticket))
+            .max_by_key(|p| p.specificity())
+    }
+
+    /// The calendar a team works by: its own, or the default one.
+    pub fn team_calendar(&self, team: Option<&str>) -> &str {
+        team.and_then(|t| self.team_calendars.get(t))
+            .and_then(|c| c.as_deref())
+            .filter(|c| self.calendars.contains_key(*c))
+            .unwrap_or(DEFAULT_CALENDAR)
+    }
+
+    /// The calendar named `id`; `None` (or one that no longer exists): around the clock.
+    pub fn calendar(&self, id: Option<&str>) -> Calendar {
+        id.and_then(|id| self.calendars.get(id))
+            .cloned()
+            .unwrap_or_else(Calendar::always)
+    }
+
+    pub fn terms(&self, ticket: &Ticket) -> Option<Terms<'_>> {
+        let policy = self.policy_for(ticket)?;
+        let calendar = match policy.basis {
+            Basis::CalendarTime => None,
+            Basis::BusinessHours => Some(self.team_calendar(ticket.team.as_deref())),
+        };
+        Some(Terms { policy, calendar })
+    }
+}
+
+/// A ticket's SLA: its clocks and what they are counted by.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sla {
+    /// The policy the clocks follow.
+    pub policy: Option<String>,
+    /// The calendar they count by; `None`: calendar time.
+    pub calendar: Option<String>,
+    pub clocks: Vec<SlaClock>,
+    /// The highest escalation level reached; 0: none.
+    pub escalation_level: u32,
+    /// The time zone of the team's calendar at intake, to tell the customer times as the
+    /// team's clock shows them.
+    pub zone: Option<String>,
+    /// Set when the ticket came in outside its team's working hours: when they start again.
+    pub off_hours_until: Option<DateTime<Utc>>,
+}
+
+impl Sla {
+    pub fn clock(&self, target: Target) -> Option<&SlaClock> {
+        self.clocks.iter().find(|c| c.target == target)
+    }
+
+    /// The next instant the scheduler must look at the ticket.
+    pub fn wake_at(&self) -> Option<DateTime<Utc>> {
+        self.clocks.iter().filter_map(SlaClock::wake_at).min()
+    }
+
+    /// The earliest due time of a running clock.
+    pub fn due_at(&self) -> Option<DateTime<Utc>> {
+        self.clocks
+            .iter()
+            .filter(|c| c.state == ClockState::Running)
+            .filter_map(|c| c.due)
+            .min()
+    }
+
+    /// Whether a clock was breached.
+    pub fn breached(&self) -> bool {
+        self.clocks.iter().any(|c| c.state == ClockState::Breached)
+    }
+
+    /// Whether a running clock is past its at-risk point.
+    pub fn at_risk(&self) -> bool {
+        self.clocks
+            .iter()
+            .any(|c| c.state == ClockState::Running && c.warned)
+    }
+}
+
+/// Clocks that changed together, recorded as one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockChange {
+    pub event: EventType,
+    pub targets: Vec<Target>,
+    pub reason: String,
+}
+
+/// Whether a change touches what the clocks depend on: status, priority, kind, tier, team,
+/// acknowledgement or first response. Other changes leave them alone.
+pub fn concerns(before: &Ticket, after: &Ticket) -> bool {
+    before.status != after.status
+        || before.priority != after.priority
+        || before.kind != after.kind
+        || before.customer.tier != after.customer.tier
+        || before.team != after.team
+        || before.acknowledged_at != after.acknowledged_at
+        || before.first_responded_at != after.first_responded_at
+}
+
+/// Keeps a ticket's clocks in step with a change to it (`before` is `None` at intake): starts
+/// them, pauses them while it waits on the customer, resumes them, stops each as its target
+/// is reached, restarts resolution on a reopen, and recounts what is left when the policy or
+/// the calendar changes. Returns the changes, one per event to record.
+pub fn follow(
+    before: Option<&Ticket>,
+    after: &mut Ticket,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+) -> Vec<ClockChange> {
+    let mut sla = std::mem::take(&mut after.sla);
+    let changes = step(before, after, &mut sla, catalog, now);
+    after.sla = sla;
+    changes
+}
+
+fn step(
+    before: Option<&Ticket>,
+    after: &Ticket,
+    sla: &mut Sla,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+) -> Vec<ClockChange> {
+    let Some(terms) = catalog.terms(after) else {
+        return Vec::new();
+    };
+    let calendar = catalog.calendar(terms.calendar);
+    let by = Counting {
+        calendar: &calendar,
+        at_risk_share: catalog.at_risk_share,
+    };
+    let budget = |target| terms.policy.targets.of(target);
+    let mut changes = Vec::new();
+    let mut record = |event, targets: Vec<Target>, reason: String| {
+        if !targets.is_empty() {
+            changes.push(ClockChange {
+                event,
+                targets,
+                reason,
+            });
+        }
+    };
+    let Some(before) = before.filter(|_| !sla.clocks.is_empty()) else {
+        sla.policy = Some(terms.policy.id.clone());
+        sla.calendar = terms.calendar.map(str::to_owned);
+        sla.clocks = Target::ALL
+            .iter()
+            .map(|&target| SlaClock::start(target, budget(target), now, by))
+            .collect();
+        let team_calendar = catalog.calendar(Some(catalog.team_calendar(after.team.as_deref())));
+        sla.zone = Some(team_calendar.zone().name().to_owned());
+        sla.off_hours_until = (!team_calendar.is_working(now))
+            .then(|| team_calendar.next_working(now))
+            .flatten();
+        record(
+            EventType::SlaStarted,
+            Target::ALL.to_vec(),
+            format!("policy {}: {}", terms.policy.id, budgets(terms)),
+        );
+        return changes;
+    };
+
+    // New terms: what is left is counted by the new budget and calendar.
+    let recounted: Vec<Target> = sla
+        .clocks
+        .iter()
+        .filter(|c| c.is_open() && c.budget != budget(c.target))
+        .map(|c| c.target)
+        .collect();
+    let new_calendar = sla.calendar.as_deref() != terms.calendar;
+    if new_calendar || !recounted.is_empty() || sla.policy.as_deref() != Some(&terms.policy.id) {
+        let old = catalog.calendar(sla.calendar.as_deref());
+        let mut targets = Vec::new();
+        for clock in sla.clocks.iter_mut().filter(|c| c.is_open()) {
+            if new_calendar || clock.budget != budget(clock.target) {
+                targets.push(clock.target);
+            }
+            clock.recount(budget(clock.target), now, &old, by);
+        }
+        let why = match (before.priority != after.priority, new_calendar) {
+            (true, _) => format!("priority {} → {}", before.priority, after.priority),
+            (false, true) => format!("team {}", after.team.as_deref().unwrap_or("none")),
+            (false, false) => "the ticket's terms changed".to_owned(),
+        };
+        sla.policy = Some(terms.policy.id.clone());
+        sla.calendar = terms.calendar.map(str::to_owned);
+        record(
+            EventType::SlaRecomputed,
+            targets,
+            format!("{why}: policy {}, {}", terms.policy.id, budgets(terms)),
+        );
+    }
+
+    let reopened = matches!(before.status, Status::Resolved | Status::Closed)
+        && after.status == Status::Reopened;
+    if reopened
+        && let Some(clock) = sla
+            .clocks
+            .iter_mut()
+            .find(|c| c.target == Target::Resolution)
+    {
+        *clock = SlaClock::start(Target::Resolution, budget(Target::Resolution), now, by);
+        record(
+            EventType::SlaRestarted,
+            vec![Target::Resolution],
+            format!(
+                "reopened: {} to resolve it again",
+                human(budget(Target::Resolution))
+            ),
+        );
+    }
+
+    let waiting = |t: &Ticket| t.status == Status::PendingCustomer;
+    if !waiting(before) && waiting(after) {
+        let mut paused = Vec::new();
+        for clock in sla
+            .clocks
+            .iter_mut()
+            .filter(|c| c.state == ClockState::Running)
+        {
+            clock.pause(now, &calendar);
+            paused.push(clock.target);
+        }
+        record(
+            EventType::SlaPaused,
+            paused,
+            "waiting on the customer".into(),
+        );
+    }
+
+    let reached: Vec<Target> = [
+        (
+            Target::Acknowledge,
+            before.acknowledged_at.is_none() && after.acknowledged_at.is_some(),
+        ),
+        (
+            Target::FirstResponse,
+            before.first_responded_at.is_none() && after.first_responded_at.is_some()
+                || after.status == Status::Resolved,
+        ),
+        (Target::Resolution, after.status == Status::Resolved),
+    ]
+    .into_iter()
+    .filter(|&(_, reached)| reached)
+    .map(|(target, _)| target)
+    .collect();
+    let (mut met, mut late) = (Vec::new(), Vec::new());
+    for clock in sla
+        .clocks
+        .iter_mut()
+        .filter(|c| c.is_open() && reached.contains(&c.target))
+    {
+        clock.stop(now, by);
+        match clock.state {
+            ClockState::Met => met.push(clock.target),
+            _ => late.push(clock.target),
+        }
+    }
+    record(EventType::SlaMet, met, "target reached in time".into());
+    record(
+        EventType::SlaBreached,
+        late,
+        "target reached after its due time".into(),
+    );
+
+    if waiting(before) && !waiting(after) {
+        let mut resumed = Vec::new();
+        for clock in sla
+            .clocks
+            .iter_mut()
+            .filter(|c| c.state == ClockState::Paused)
+        {
+            clock.resume(now, by);
+            resumed.push(clock.target);
+        }
+        record(
+            EventType::SlaResumed,
+            resumed,
+            "no longer waiting on the customer".into(),
+        );
+    }
+    changes
+}
+
+/// The budgets of a policy in a line: `acknowledge 15 min, first response 1 h, resolution 1 d
+/// of calendar time`.
+fn budgets(terms: Terms) -> String {
+    let t = terms.policy.targets;
+    let basis = match terms.calendar {
+        None => "calendar time".to_owned(),
+        Some(calendar) => format!("business hours of calendar {calendar}"),
+    };
+    format!(
+        "acknowledge {}, first response {}, resolution {} of {basis}",
+        human(t.acknowledge),
+        human(t.first_response),
+        human(t.resolution)
+    )
+}
+
+/// What the scheduler found on one ticket: the clocks that fired, and the escalation levels
+/// they start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fired {
+    pub at_risk: Vec<Target>,
+    pub breached: Vec<Target>,
+    /// 1-based level numbers with their level, in order.
+    pub levels: Vec<(u32, EscalationLevel)>,
+}
+
+impl Fired {
+    pub fn is_empty(&self) -> bool {
+        self.at_risk.is_empty() && self.breached.is_empty()
+    }
+}
+
+/// Marks the ticket's clocks at risk and breached as of `now`, each once, and picks the
+/// escalation levels of `policy` that this starts. Raises the ticket's level to the highest.
+pub fn check(sla: &mut Sla, policy: Option<&Policy>, now: DateTime<Utc>) -> Fired {
+    let mut fired = Fired::default();
+    let mut triggers = Vec::new();
+    for clock in &mut sla.clocks {
+        for trigger in clock.check(now) {
+            triggers.push((clock.target, trigger));
+            match trigger {
+                Trigger::AtRisk => fired.at_risk.push(clock.target),
+                Trigger::Breached => fired.breached.push(clock.target),
+            }
+        }
+    }
+    if let Some(policy) = policy {
+        fired.levels = (1u32..)
+            .zip(&policy.escalations)
+            .filter(|(_, level)| triggers.contains(&(level.target, level.trigger)))
+            .map(|(n, level)| (n, level.clone()))
+            .collect();
+    }
+    if let Some(&(highest, _)) = fired.levels.last() {
+        sla.escalation_level = sla.escalation_level.max(highest);
+    }
+    fired
+}
+
+/// Why a clock's due time is what it is, in a sentence.
+pub fn explain(clock: &SlaClock, sla: &Sla, calendar: &Calendar, now: DateTime<Utc>) -> String {
+    let basis = match &sla.calendar {
+        None => "calendar time (24×7)".to_owned(),
+        Some(id) => format!("business hours of calendar {id}: {}", calendar.describe()),
+    };
+    let elapsed = clock.elapsed(now, calendar);
+    let paused = clock.paused(now);
+    let mut text = format!(
+        "{} of {basis}, started {}; {} used",
+        human(clock.budget),
+        rfc3339(clock.started_at),
+        human(elapsed)
+    );
+    if paused > Duration::zero() {
+        text += &format!(", {} paused waiting on the customer", human(paused));
+    }
+    match (clock.state, clock.due, clock.stopped_at) {
+        (ClockState::Running, Some(due), _) => {
+            text += &format!(
+                "; {} left counted from {} makes it due {}",
+                human((clock.budget - clock.used).max(Duration::zero())),
+                rfc3339(clock.running_since.unwrap_or(clock.started_at)),
+                rfc3339(due)
+            );
+        }
+        (ClockState::Running, None, _) => text += "; the calendar has no working time left",
+        (ClockState::Paused, ..) => {
+            text += &format!(
+                "; paused since {} with {} left",
+                rfc3339(clock.paused_since.unwrap_or(now)),
+                human((clock.budget - clock.used).max(Duration::zero()))
+            )
+        }
+        (ClockState::Met, _, Some(at)) => text += &format!("; met at {}", rfc3339(at)),
+        (ClockState::Breached, _, Some(at)) => text += &format!("; breached at {}", rfc3339(at)),
+        _ => {}
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::calendar::Period;
+    use crate::domain::ticket::{Channel, Customer, NewTicket};
     use chrono::TimeZone;
 
     /// Monday to Friday 09:00–18:00 UTC.
     fn office() -> Calendar {
-        let day = vec![Period::parse("09:00", "18:00").unwrap()];
-        let week = [
-            day.clone(),
-            day.clone(),
-            day.clone(),
-            day.clone(),
-            day,
-            vec![],
-            vec![],
-        ];
-        Calendar::new(chrono_tz::UTC, week, [].into(), [].into()).unwrap()
+        Calendar::office_hours(chrono_tz::UTC)
+    }
+
+    fn by(calendar: &Calendar) -> Counting<'_> {
+        Counting {
+            calendar,
+            at_risk_share: 0.8,
+        }
     }
 
     fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
@@ -196,18 +846,23 @@ mod tests {
     fn runs_pauses_resumes_and_meets() {
         let cal = office();
         // Monday 23 November 16:00, four working hours: due Tuesday 11:00.
-        let mut clock =
-            SlaClock::start(Target::Resolution, Duration::hours(4), at(23, 16, 0), &cal);
+        let mut clock = SlaClock::start(
+            Target::Resolution,
+            Duration::hours(4),
+            at(23, 16, 0),
+            by(&cal),
+        );
         assert_eq!(clock.due, Some(at(24, 11, 0)));
         // Waiting on the customer from 17:00 Monday to 10:00 Wednesday: one hour used.
         clock.pause(at(23, 17, 0), &cal);
         assert_eq!((clock.state, clock.due), (ClockState::Paused, None));
+        assert_eq!(clock.wake_at(), None, "a paused clock needs no scheduler");
         assert_eq!(clock.elapsed(at(25, 9, 0), &cal), Duration::hours(1));
-        clock.resume(at(25, 10, 0), &cal);
+        clock.resume(at(25, 10, 0), by(&cal));
         assert_eq!(clock.paused(at(25, 10, 0)), Duration::hours(41));
         // Three hours left from Wednesday 10:00.
         assert_eq!(clock.due, Some(at(25, 13, 0)));
-        clock.stop(at(25, 12, 0), &cal);
+        clock.stop(at(25, 12, 0), by(&cal));
         assert_eq!(
             (clock.state, clock.elapsed(at(26, 12, 0), &cal)),
             (ClockState::Met, Duration::hours(3))
@@ -215,34 +870,50 @@ mod tests {
     }
 
     #[test]
-    fn breaches_once_due() {
+    fn at_risk_then_breached_once_each() {
         let cal = Calendar::always();
         let mut clock = SlaClock::start(
             Target::Acknowledge,
             Duration::minutes(15),
             at(23, 10, 0),
-            &cal,
+            by(&cal),
         );
-        assert!(!clock.check_breach(at(23, 10, 14)));
-        assert!(clock.check_breach(at(23, 10, 15)));
-        assert!(
-            !clock.check_breach(at(23, 10, 16)),
+        assert_eq!(clock.wake_at(), Some(at(23, 10, 12)), "80 % of 15 minutes");
+        assert_eq!(clock.check(at(23, 10, 11)), vec![]);
+        assert_eq!(clock.check(at(23, 10, 12)), vec![Trigger::AtRisk]);
+        assert_eq!(clock.check(at(23, 10, 13)), vec![]);
+        assert_eq!(clock.wake_at(), Some(at(23, 10, 15)));
+        assert_eq!(clock.check(at(23, 10, 15)), vec![Trigger::Breached]);
+        assert_eq!(
+            clock.check(at(23, 10, 16)),
+            vec![],
             "a breach is reported once"
         );
         assert_eq!(
-            (clock.state, clock.stopped_at),
-            (ClockState::Breached, Some(at(23, 10, 15)))
+            (clock.state, clock.stopped_at, clock.wake_at()),
+            (ClockState::Breached, Some(at(23, 10, 15)), None)
         );
         // Acknowledging late does not make it met.
-        clock.stop(at(23, 10, 40), &cal);
+        clock.stop(at(23, 10, 40), by(&cal));
         assert_eq!(clock.state, ClockState::Breached);
+        // A scheduler that was away fires both at once, in order.
+        let mut away = SlaClock::start(
+            Target::Acknowledge,
+            Duration::minutes(15),
+            at(23, 10, 0),
+            by(&cal),
+        );
+        assert_eq!(
+            away.check(at(23, 11, 0)),
+            vec![Trigger::AtRisk, Trigger::Breached]
+        );
         let mut late = SlaClock::start(
             Target::Acknowledge,
             Duration::minutes(15),
             at(23, 10, 0),
-            &cal,
+            by(&cal),
         );
-        late.stop(at(23, 10, 20), &cal);
+        late.stop(at(23, 10, 20), by(&cal));
         assert_eq!(
             late.state,
             ClockState::Breached,
@@ -251,32 +922,298 @@ mod tests {
     }
 
     #[test]
-    fn a_new_priority_recomputes_what_is_left() {
+    fn a_new_budget_recounts_what_is_left() {
         let cal = Calendar::always();
         let mut clock = SlaClock::start(
             Target::FirstResponse,
             Duration::hours(24),
             at(23, 10, 0),
-            &cal,
+            by(&cal),
         );
         // Two hours in, a higher priority cuts the budget to four hours: two are left.
-        clock.rebudget(Duration::hours(4), &cal);
+        clock.recount(Duration::hours(4), at(23, 12, 0), &cal, by(&cal));
         assert_eq!(clock.due, Some(at(23, 14, 0)));
-        clock.rebudget(Duration::hours(1), &cal);
+        assert_eq!(clock.at_risk_at, Some(at(23, 13, 12)));
+        clock.recount(Duration::hours(1), at(23, 12, 0), &cal, by(&cal));
         assert_eq!(
             clock.due,
-            Some(at(23, 11, 0)),
-            "over the new budget already: due in the past"
+            Some(at(23, 12, 0)),
+            "over the new budget already: due now"
         );
-        assert!(clock.check_breach(at(23, 12, 0)));
+        assert_eq!(
+            clock.check(at(23, 12, 0)),
+            vec![Trigger::AtRisk, Trigger::Breached]
+        );
     }
 
     #[test]
-    fn at_risk_at_a_share_of_the_budget() {
+    fn a_new_calendar_keeps_the_time_used_by_the_old() {
+        let office = office();
+        let always = Calendar::always();
+        // Friday 27 November 17:00 with 4 h of office time: 1 h on Friday, due Monday 12:00.
+        let mut clock = SlaClock::start(
+            Target::Resolution,
+            Duration::hours(4),
+            at(27, 17, 0),
+            by(&office),
+        );
+        assert_eq!(clock.due, Some(at(30, 12, 0)));
+        // Moved to a team that works around the clock at 20:00: 1 h used, 3 h left from now.
+        clock.recount(Duration::hours(4), at(27, 20, 0), &office, by(&always));
+        assert_eq!(clock.due, Some(at(27, 23, 0)));
+    }
+
+    #[test]
+    fn at_risk_at_a_share_of_the_budget_in_working_time() {
         let cal = office();
-        let clock = SlaClock::start(Target::Resolution, Duration::hours(10), at(23, 9, 0), &cal);
+        let clock = SlaClock::start(
+            Target::Resolution,
+            Duration::hours(10),
+            at(23, 9, 0),
+            by(&cal),
+        );
         // 80 % of ten working hours is eight: Monday 17:00.
-        assert_eq!(clock.at_risk_at(0.8, &cal), Some(at(23, 17, 0)));
+        assert_eq!(clock.at_risk_at, Some(at(23, 17, 0)));
         assert_eq!(clock.due, Some(at(24, 10, 0)));
+    }
+
+    fn ticket(priority: Priority, kind: Kind, tier: Tier) -> Ticket {
+        let new = NewTicket {
+            request_id: None,
+            channel: Channel::App,
+            kind,
+            title: "t".into(),
+            description: "d".into(),
+            expected_outcome: String::new(),
+            product: String::new(),
+            customer: Customer {
+                tier,
+                ..Customer::default()
+            },
+            tags: vec![],
+            occurred_at: None,
+            metadata: Default::default(),
+            priority: None,
+            category: None,
+            actor: "test".into(),
+        };
+        let mut t = Ticket::intake(
+            new.clone(),
+            crate::domain::routing::test_route(new.kind),
+            "FB202611230001".into(),
+            at(23, 10, 0),
+        );
+        t.priority = priority;
+        t
+    }
+
+    fn catalog() -> Catalog {
+        let mut calendars = HashMap::new();
+        calendars.insert(DEFAULT_CALENDAR.to_owned(), office());
+        Catalog {
+            policies: default_policies(at(1, 0, 0)),
+            calendars,
+            team_calendars: HashMap::new(),
+            at_risk_share: 0.8,
+        }
+    }
+
+    #[test]
+    fn the_narrowest_policy_wins() {
+        let mut catalog = catalog();
+        let high = catalog.policies[1].clone();
+        let narrow = |id: &str, kind, tier| Policy {
+            id: id.into(),
+            kind,
+            tier,
+            ..high.clone()
+        };
+        catalog.policies.push(narrow("vip", None, Some(Tier::Vip)));
+        catalog
+            .policies
+            .push(narrow("complaints", Some(Kind::Complaint), None));
+        catalog.policies.push(narrow(
+            "vip-complaints",
+            Some(Kind::Complaint),
+            Some(Tier::Vip),
+        ));
+        let pick = |p, k, t| catalog.policy_for(&ticket(p, k, t)).unwrap().id.clone();
+        assert_eq!(
+            pick(Priority::High, Kind::Complaint, Tier::Vip),
+            "vip-complaints"
+        );
+        assert_eq!(
+            pick(Priority::High, Kind::Complaint, Tier::Standard),
+            "complaints"
+        );
+        assert_eq!(pick(Priority::High, Kind::Problem, Tier::Vip), "vip");
+        assert_eq!(pick(Priority::High, Kind::Problem, Tier::Standard), "high");
+        assert_eq!(pick(Priority::Low, Kind::Complaint, Tier::Vip), "low");
+    }
+
+    #[test]
+    fn clocks_follow_the_ticket() {
+        let catalog = catalog();
+        // A HIGH ticket on Monday 10:00 in office hours: ack 1 h, response 4 h, resolution 3 d.
+        let mut t = ticket(Priority::High, Kind::Complaint, Tier::Standard);
+        let started = follow(None, &mut t, &catalog, at(23, 10, 0));
+        assert_eq!(started[0].event, EventType::SlaStarted);
+        assert_eq!(t.sla.policy.as_deref(), Some("high"));
+        assert_eq!(t.sla.calendar.as_deref(), Some(DEFAULT_CALENDAR));
+        assert_eq!(t.sla.off_hours_until, None);
+        let due = |t: &Ticket, target| t.sla.clock(target).unwrap().due;
+        assert_eq!(due(&t, Target::Acknowledge), Some(at(23, 11, 0)));
+        assert_eq!(due(&t, Target::FirstResponse), Some(at(23, 14, 0)));
+        // Three days are 72 working hours: eight 9-hour days from Monday 10:00.
+        assert_eq!(
+            due(&t, Target::Resolution),
+            Some(Utc.with_ymd_and_hms(2026, 12, 3, 10, 0, 0).unwrap())
+        );
+        assert_eq!(t.sla.wake_at(), Some(at(23, 10, 48)));
+
+        // Acknowledged at 10:30: met.
+        let mut next = t.clone();
+        next.acknowledged_at = Some(at(23, 10, 30));
+        next.status = Status::Acknowledged;
+        let changes = follow(Some(&t), &mut next, &catalog, at(23, 10, 30));
+        assert_eq!(
+            changes,
+            vec![ClockChange {
+                event: EventType::SlaMet,
+                targets: vec![Target::Acknowledge],
+                reason: "target reached in time".into()
+            }]
+        );
+        t = next;
+
+        // Waiting on the customer from 11:00 to Tuesday 11:00: both open clocks pause.
+        let mut next = t.clone();
+        next.status = Status::PendingCustomer;
+        let changes = follow(Some(&t), &mut next, &catalog, at(23, 11, 0));
+        assert_eq!(changes[0].event, EventType::SlaPaused);
+        assert_eq!(
+            changes[0].targets,
+            vec![Target::FirstResponse, Target::Resolution]
+        );
+        assert_eq!(next.sla.wake_at(), None);
+        t = next;
+        let mut next = t.clone();
+        next.status = Status::InProgress;
+        let changes = follow(Some(&t), &mut next, &catalog, at(24, 11, 0));
+        assert_eq!(changes[0].event, EventType::SlaResumed);
+        // One of four hours used: three left from Tuesday 11:00.
+        assert_eq!(due(&next, Target::FirstResponse), Some(at(24, 14, 0)));
+        t = next;
+
+        // Raised to URGENT at 12:00: calendar time, 1 h to respond with 2 h used already.
+        let mut next = t.clone();
+        next.priority = Priority::Urgent;
+        let changes = follow(Some(&t), &mut next, &catalog, at(24, 12, 0));
+        assert_eq!(changes[0].event, EventType::SlaRecomputed);
+        assert!(
+            changes[0]
+                .reason
+                .starts_with("priority HIGH → URGENT: policy urgent"),
+            "{}",
+            changes[0].reason
+        );
+        assert_eq!(next.sla.calendar, None);
+        assert_eq!(due(&next, Target::FirstResponse), Some(at(24, 12, 0)));
+        t = next;
+
+        // Resolved at 13:00: resolution met, first response reached (late) with it.
+        let mut next = t.clone();
+        next.status = Status::Resolved;
+        let changes = follow(Some(&t), &mut next, &catalog, at(24, 13, 0));
+        let events: Vec<_> = changes
+            .iter()
+            .map(|c| (c.event, c.targets.clone()))
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (EventType::SlaMet, vec![Target::Resolution]),
+                (EventType::SlaBreached, vec![Target::FirstResponse]),
+            ]
+        );
+        t = next;
+
+        // Reopened on Wednesday: resolution starts again with the full budget.
+        let mut next = t.clone();
+        next.status = Status::Reopened;
+        let changes = follow(Some(&t), &mut next, &catalog, at(25, 9, 0));
+        assert_eq!(changes[0].event, EventType::SlaRestarted);
+        let clock = next.sla.clock(Target::Resolution).unwrap();
+        assert_eq!(
+            (clock.state, clock.due),
+            (ClockState::Running, Some(at(26, 9, 0)))
+        );
+    }
+
+    #[test]
+    fn a_ticket_taken_in_off_hours_knows_when_the_team_is_back() {
+        let catalog = catalog();
+        let mut t = ticket(Priority::Medium, Kind::Problem, Tier::Standard);
+        // Saturday 28 November 22:00: the office opens Monday 09:00.
+        follow(None, &mut t, &catalog, at(28, 22, 0));
+        assert_eq!(t.sla.off_hours_until, Some(at(30, 9, 0)));
+        assert_eq!(t.sla.zone.as_deref(), Some("UTC"));
+        assert_eq!(
+            t.sla.clock(Target::FirstResponse).unwrap().due,
+            Some(Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap()),
+            "24 working hours from Monday 09:00: Wednesday 15:00"
+        );
+    }
+
+    #[test]
+    fn escalation_levels_follow_what_fired() {
+        let catalog = catalog();
+        let mut t = ticket(Priority::Urgent, Kind::Complaint, Tier::Standard);
+        follow(None, &mut t, &catalog, at(23, 10, 0));
+        let policy = catalog.policy_for(&t).cloned();
+        let fired = check(&mut t.sla, policy.as_ref(), at(23, 10, 12));
+        assert_eq!(
+            (fired.at_risk, fired.levels.len()),
+            (vec![Target::Acknowledge], 0)
+        );
+        assert!(t.sla.at_risk());
+        let fired = check(&mut t.sla, policy.as_ref(), at(23, 10, 15));
+        assert_eq!(fired.breached, vec![Target::Acknowledge]);
+        assert_eq!(fired.levels[0].0, 1);
+        assert_eq!(
+            fired.levels[0].1.actions,
+            vec![EscalationAction::NotifySupervisor]
+        );
+        assert_eq!(t.sla.escalation_level, 1);
+        assert!(t.sla.breached());
+        assert!(check(&mut t.sla, policy.as_ref(), at(23, 10, 16)).is_empty());
+        // The first response misses too: level 2.
+        let fired = check(&mut t.sla, policy.as_ref(), at(23, 11, 0));
+        assert_eq!(fired.breached, vec![Target::FirstResponse]);
+        assert_eq!(fired.levels[0].0, 2);
+        assert_eq!(t.sla.escalation_level, 2);
+    }
+
+    #[test]
+    fn explains_a_due_time() {
+        let cal = office();
+        let mut clock = SlaClock::start(
+            Target::Resolution,
+            Duration::hours(4),
+            at(23, 16, 0),
+            by(&cal),
+        );
+        clock.pause(at(23, 17, 0), &cal);
+        clock.resume(at(25, 10, 0), by(&cal));
+        let sla = Sla {
+            calendar: Some(DEFAULT_CALENDAR.into()),
+            ..Sla::default()
+        };
+        assert_eq!(
+            explain(&clock, &sla, &cal, at(25, 11, 0)),
+            "4 h of business hours of calendar default: Mon–Fri 09:00–18:00 (UTC), started \
+             2026-11-23T16:00:00Z; 2 h used, 1 d 17 h paused waiting on the customer; 3 h left \
+             counted from 2026-11-25T10:00:00Z makes it due 2026-11-25T13:00:00Z"
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::format::{human, rfc3339};
 use super::ticket::{Channel, Identity, Kind, Resolution, Status, Ticket, named_enum};
 
 /// Most questions a template asks.
@@ -401,22 +402,6 @@ pub fn plan_invitation(
         send_at,
         expire_at: send_at + policy.expiry,
     })
-}
-
-/// An instant to the second, for messages.
-pub fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// A whole number of days, hours, minutes or seconds, for messages.
-fn human(d: Duration) -> String {
-    let s = d.num_seconds();
-    match s {
-        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{} h", s / 3_600),
-        s if s % 60 == 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
-    }
 }
 
 /// One survey about one ticket, with the customer's response once given.

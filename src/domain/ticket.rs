@@ -269,6 +269,9 @@ pub struct Ticket {
     /// The number of the ticket it was merged into, when its resolution is MERGED.
     #[serde(default)]
     pub merged_into: Option<String>,
+    /// Its SLA clocks and escalation level.
+    #[serde(default)]
+    pub sla: super::sla::Sla,
     /// Bumped by every change; the etag is derived from it.
     pub version: i64,
 }
@@ -314,6 +317,7 @@ impl Ticket {
             assignment_strategy: route.strategy,
             resolution: None,
             merged_into: None,
+            sla: super::sla::Sla::default(),
             version: 1,
         }
     }

@@ -5,9 +5,13 @@ use std::str::FromStr;
 
 use sea_orm::ActiveValue::Set;
 
-use super::entity::{agent, comment, event, rule, survey, survey_template, team, ticket};
+use super::entity::{
+    agent, calendar, comment, event, rule, sla_policy, survey, survey_template, team, ticket,
+};
+use crate::domain::calendar::{BusinessCalendar, Calendar};
 use crate::domain::event::{FieldChange, TicketEvent};
 use crate::domain::rules::Rule;
+use crate::domain::sla::{Policy, Targets};
 use crate::domain::staff::{Agent, Team};
 use crate::domain::survey::{Survey, Template};
 use crate::domain::ticket::{Comment, Customer, Ticket, UnknownName};
@@ -76,6 +80,11 @@ pub fn ticket(row: ticket::Model) -> Result<Ticket> {
         assignment_strategy: row.assignment_strategy.as_deref().map(parse).transpose()?,
         resolution: row.resolution.as_deref().map(parse).transpose()?,
         merged_into: row.merged_into,
+        sla: row
+            .sla
+            .map(|s| from_json("sla", s))
+            .transpose()?
+            .unwrap_or_default(),
         version: row.version,
     })
 }
@@ -122,6 +131,11 @@ pub fn ticket_row(t: &Ticket) -> ticket::ActiveModel {
         assignment_strategy: Set(t.assignment_strategy.map(|s| s.as_str().to_owned())),
         resolution: Set(t.resolution.map(|r| r.as_str().to_owned())),
         merged_into: Set(t.merged_into.clone()),
+        sla: Set(Some(to_json(&t.sla))),
+        sla_wake_at: Set(t.sla.wake_at()),
+        sla_due_at: Set(t.sla.due_at()),
+        sla_breached: Set(t.sla.breached()),
+        sla_at_risk: Set(t.sla.at_risk()),
         version: Set(t.version),
         ..Default::default()
     };
@@ -155,6 +169,7 @@ pub fn event(row: event::Model) -> Result<TicketEvent> {
         comment: row.comment.map(|c| from_json("comment", c)).transpose()?,
         ticket: from_json("ticket", row.ticket)?,
         survey: row.survey.map(|s| from_json("survey", s)).transpose()?,
+        sla: row.sla.map(|s| from_json("sla", s)).transpose()?,
     })
 }
 
@@ -170,6 +185,7 @@ pub fn event_row(e: &TicketEvent) -> event::ActiveModel {
         comment: Set(e.comment.as_ref().map(to_json)),
         ticket: Set(to_json(&e.ticket)),
         survey: Set(e.survey.as_ref().map(to_json)),
+        sla: Set(e.sla.as_ref().map(to_json)),
         ..Default::default()
     }
 }
@@ -361,5 +377,83 @@ pub fn response_row(s: &Survey) -> survey::ActiveModel {
         has_comment: Set(s.has_comment),
         outcome: Set(s.outcome.map(|o| o.as_str().to_owned())),
         ..Default::default()
+    }
+}
+
+pub fn calendar(row: calendar::Model) -> Result<BusinessCalendar> {
+    let zone: chrono_tz::Tz = row
+        .time_zone
+        .parse()
+        .map_err(|e| Error::Internal(format!("stored time zone: {e}")))?;
+    let calendar = Calendar::new(
+        zone,
+        from_json("calendar week", row.week)?,
+        from_json("calendar holidays", row.holidays)?,
+        from_json("calendar extra days", row.extra_days)?,
+    )
+    .map_err(|e| Error::Internal(format!("stored calendar {}: {e}", row.id)))?;
+    Ok(BusinessCalendar {
+        id: row.id,
+        display_name: row.display_name,
+        calendar,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub fn calendar_row(c: &BusinessCalendar) -> calendar::ActiveModel {
+    calendar::ActiveModel {
+        id: Set(c.id.clone()),
+        display_name: Set(c.display_name.clone()),
+        time_zone: Set(c.calendar.zone().name().to_owned()),
+        week: Set(to_json(c.calendar.week())),
+        holidays: Set(to_json(c.calendar.holidays())),
+        extra_days: Set(to_json(c.calendar.extra_days())),
+        version: Set(c.version),
+        created_at: Set(c.created_at),
+        updated_at: Set(c.updated_at),
+    }
+}
+
+pub fn policy(row: sla_policy::Model) -> Result<Policy> {
+    fn any(name: &str) -> Option<&str> {
+        (!name.is_empty()).then_some(name)
+    }
+    let ms = chrono::Duration::milliseconds;
+    Ok(Policy {
+        id: row.id,
+        display_name: row.display_name,
+        priority: parse(&row.priority)?,
+        kind: any(&row.kind).map(parse).transpose()?,
+        tier: any(&row.tier).map(parse).transpose()?,
+        targets: Targets {
+            acknowledge: ms(row.acknowledge_ms),
+            first_response: ms(row.first_response_ms),
+            resolution: ms(row.resolution_ms),
+        },
+        basis: parse(&row.basis)?,
+        escalations: from_json("escalations", row.escalations)?,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub fn policy_row(p: &Policy) -> sla_policy::ActiveModel {
+    sla_policy::ActiveModel {
+        id: Set(p.id.clone()),
+        display_name: Set(p.display_name.clone()),
+        priority: Set(p.priority.as_str().to_owned()),
+        kind: Set(p.kind.map(|k| k.as_str()).unwrap_or_default().to_owned()),
+        tier: Set(p.tier.map(|t| t.as_str()).unwrap_or_default().to_owned()),
+        basis: Set(p.basis.as_str().to_owned()),
+        acknowledge_ms: Set(p.targets.acknowledge.num_milliseconds()),
+        first_response_ms: Set(p.targets.first_response.num_milliseconds()),
+        resolution_ms: Set(p.targets.resolution.num_milliseconds()),
+        escalations: Set(to_json(&p.escalations)),
+        version: Set(p.version),
+        created_at: Set(p.created_at),
+        updated_at: Set(p.updated_at),
     }
 }

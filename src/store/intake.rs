@@ -15,11 +15,13 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use tokio::sync::{mpsc, oneshot};
 
 use super::entity::ticket;
+use super::sla::clock_events;
 use super::tickets::ticket_of;
 use super::{Store, Write, convert};
 use crate::domain::event::{EventType, TicketEvent};
 use crate::domain::number::{day_key, format_number, numbering_day};
 use crate::domain::routing::Route;
+use crate::domain::sla;
 use crate::domain::ticket::{NewTicket, Ticket};
 use crate::error::{Error, Result};
 
@@ -258,17 +260,16 @@ async fn insert_batch(
             - count
             + 1;
     }
+    let catalog = store.catalog(Some(&write)).await?;
     let mut tickets: Vec<Ticket> = Vec::with_capacity(news.len());
     let mut actors = Vec::with_capacity(news.len());
+    let mut clocks = Vec::with_capacity(news.len());
     for ((new, route, now, _), day) in news.into_iter().zip(days) {
         let sequence = next_number.get_mut(&day).expect("counted above");
         actors.push(new.actor.clone());
-        tickets.push(Ticket::intake(
-            new,
-            route,
-            format_number(day, *sequence),
-            now,
-        ));
+        let mut ticket = Ticket::intake(new, route, format_number(day, *sequence), now);
+        clocks.push((sla::follow(None, &mut ticket, &catalog, now), now));
+        tickets.push(ticket);
         *sequence += 1;
     }
     let rows = ticket::Entity::insert_many(tickets.iter().map(convert::ticket_row))
@@ -284,7 +285,10 @@ async fn insert_batch(
     let events: Vec<_> = tickets
         .iter()
         .zip(actors)
-        .map(|(t, actor)| created(t, actor))
+        .zip(clocks)
+        .flat_map(|((t, actor), (changes, now))| {
+            std::iter::once(created(t, actor)).chain(clock_events(t, changes, now))
+        })
         .collect();
     store.append_events(&write, &events).await?;
     store.commit(write).await?;
@@ -304,6 +308,7 @@ fn created(ticket: &Ticket, actor: String) -> TicketEvent {
         reason: ticket.routing_reason.clone(),
         comment: None,
         survey: None,
+        sla: None,
         ticket: ticket.clone(),
     }
 }

@@ -8,6 +8,7 @@ mod events;
 mod intake;
 mod routing;
 mod rules;
+mod sla;
 mod staff;
 mod surveys;
 mod tickets;
@@ -27,6 +28,7 @@ use crate::error::{Error, Result};
 pub use comments::NewComment;
 pub use events::NOTIFY_CHANNEL;
 pub use routing::{Assignment, StoredModel};
+pub use sla::SLA;
 pub use surveys::{Grouping, ReopenTo, Response, ResponseFilter, SURVEY, unanswerable};
 pub use tickets::{Note, position_of};
 
@@ -41,6 +43,8 @@ pub struct Store {
     committed: Arc<Notify>,
     /// Where intakes queue to be taken in together; `None` in the batcher's own handle.
     intake: Option<tokio::sync::mpsc::Sender<intake::Job>>,
+    /// The share of an SLA target at which its clock is at risk.
+    at_risk_share: f64,
 }
 
 /// Connection settings beyond the URL.
@@ -49,6 +53,8 @@ pub struct StoreOptions {
     /// `None`: what suits the database (see [`default_pool_size`]).
     pub max_connections: Option<u32>,
     pub connect_timeout: Duration,
+    /// The share of an SLA target at which its clock is at risk.
+    pub sla_at_risk_share: f64,
 }
 
 impl Default for StoreOptions {
@@ -56,6 +62,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: None,
             connect_timeout: Duration::from_secs(5),
+            sla_at_risk_share: 0.8,
         }
     }
 }
@@ -103,6 +110,7 @@ impl Store {
             sqlite_writer,
             committed: Default::default(),
             intake: None,
+            at_risk_share: options.sla_at_risk_share,
         };
         store.intake = Some(intake::start(store.clone()));
         Ok(store)

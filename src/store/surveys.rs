@@ -22,12 +22,12 @@ use super::staff::taken;
 use super::tickets::Note;
 use super::{Store, Write, check_etag, convert};
 use crate::domain::event::{EventType, TicketEvent};
+use crate::domain::format::rfc3339;
 use crate::domain::lifecycle::{self, Action};
 use crate::domain::priority::one_step_up;
 use crate::domain::staff::Agent;
 use crate::domain::survey::{
     self, Closed, InvitePolicy, Outcome, Schedule, Survey, SurveyState, Tally, Template, Verdict,
-    rfc3339,
 };
 use crate::domain::ticket::{Resolution, Status, Ticket};
 use crate::error::{Error, Result};
@@ -632,6 +632,7 @@ impl Store {
             reason: None,
             comment: None,
             survey: Some(s.reference(event_type == EventType::SurveyInvited)),
+            sla: None,
             ticket: ticket.clone(),
         };
         event.cursor = self.append_event(write, &event).await?;

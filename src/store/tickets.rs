@@ -25,6 +25,8 @@ pub struct Note {
     pub comment: Option<NewComment>,
     /// The survey behind the change.
     pub survey: Option<crate::domain::survey::SurveyRef>,
+    /// The clocks and escalation an SLA change is about.
+    pub sla: Option<crate::domain::event::SlaNote>,
 }
 
 impl Store {
@@ -93,8 +95,11 @@ impl Store {
         check_etag(etag, before.etag())?;
         let mut after = before.clone();
         let (event_type, note) = change(&mut after)?;
+        let clocks = self
+            .follow_sla(write, Some(&before), &mut after, now)
+            .await?;
         let changes = diff(&before, &after);
-        if changes.is_empty() && note.comment.is_none() {
+        if changes.is_empty() && note.comment.is_none() && note.sla.is_none() {
             return Ok((before, None));
         }
         after.version += 1;
@@ -121,9 +126,14 @@ impl Store {
             reason: note.reason,
             comment,
             survey: note.survey,
+            sla: note.sla,
             ticket: after.clone(),
         };
         event.cursor = self.append_event(write, &event).await?;
+        let clock_events = super::sla::clock_events(&after, clocks, now);
+        if !clock_events.is_empty() {
+            self.append_events(write, &clock_events).await?;
+        }
         Ok((after, Some(event)))
     }
 

@@ -21,6 +21,8 @@ pub struct Model {
     pub ticket: Json,
     /// The survey the event is about.
     pub survey: Option<Json>,
+    /// The clocks an SLA event is about.
+    pub sla: Option<Json>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -2,12 +2,14 @@
 //! which behave the same on SQLite and PostgreSQL.
 
 pub mod agent;
+pub mod calendar;
 pub mod comment;
 pub mod event;
 pub mod member;
 pub mod model;
 pub mod rule;
 pub mod sequence;
+pub mod sla_policy;
 pub mod survey;
 pub mod survey_template;
 pub mod tag;

@@ -55,6 +55,14 @@ pub struct Model {
     pub assignment_strategy: Option<String>,
     pub resolution: Option<String>,
     pub merged_into: Option<String>,
+    /// The clocks, their policy and calendar, and the escalation level.
+    pub sla: Option<Json>,
+    /// The next instant the scheduler must look at the ticket.
+    pub sla_wake_at: Option<DateTimeUtc>,
+    /// The earliest due time of a running clock.
+    pub sla_due_at: Option<DateTimeUtc>,
+    pub sla_breached: bool,
+    pub sla_at_risk: bool,
     pub version: i64,
 }
 
