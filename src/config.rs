@@ -149,6 +149,15 @@ pub struct Config {
     #[arg(long, env = "FEEDBACKD_SURVEY_INTERVAL", default_value = "30s", value_parser = parse_duration, global = true)]
     pub survey_interval: Duration,
 
+    /// The share of an SLA target after which its clock is at risk (SLA_AT_RISK).
+    #[arg(long, env = "FEEDBACKD_SLA_AT_RISK", default_value_t = 0.8, value_parser = parse_share, global = true)]
+    pub sla_at_risk: f64,
+
+    /// How often each instance looks for SLA clocks at risk or due. Its cost follows the
+    /// tickets coming due, not the open ones.
+    #[arg(long, env = "FEEDBACKD_SLA_INTERVAL", default_value = "15s", value_parser = parse_duration, global = true)]
+    pub sla_interval: Duration,
+
     /// How long shutdown waits for calls in progress before it gives up on them.
     #[arg(long, env = "FEEDBACKD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
     pub shutdown_grace: Duration,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod routing;
 pub mod server;
+pub mod sla;
 pub mod store;
 pub mod surveys;
 

@@ -21,18 +21,22 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tonic_health::server::{HealthReporter, HealthService};
 
-use crate::api::{Context, RoutingApi, SurveyApi, TicketApi};
+use crate::api::{Context, RoutingApi, SlaApi, SurveyApi, TicketApi};
 use crate::config::Config;
 use crate::domain::assignment::Strategy;
+use crate::domain::calendar::{BusinessCalendar, Calendar, DEFAULT_CALENDAR};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::routing::Settings;
+use crate::domain::sla::default_policies;
 use crate::domain::staff::Team;
 use crate::domain::survey::{DEFAULT_TEMPLATE, InvitePolicy, Template, default_questions};
 use crate::events::EventHub;
 use crate::proto::feedback::v1::routing_service_server::RoutingServiceServer;
+use crate::proto::feedback::v1::sla_service_server::SlaServiceServer;
 use crate::proto::feedback::v1::survey_service_server::SurveyServiceServer;
 use crate::proto::feedback::v1::ticket_service_server::TicketServiceServer;
 use crate::routing::{Router, RouterOptions};
+use crate::sla::SlaScheduler;
 use crate::store::{ReopenTo, Store, StoreOptions};
 use crate::surveys::{SurveySettings, Surveys};
 
@@ -43,6 +47,7 @@ const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let options = StoreOptions {
         max_connections: config.db_max_connections,
+        sla_at_risk_share: config.sla_at_risk,
         ..StoreOptions::default()
     };
     let store = Store::connect(&config.database_url, &options)
@@ -71,6 +76,7 @@ pub async fn serve(
     let hub = EventHub::start(store.clone(), config.watch_buffer, shutdown.clone()).await?;
     let router = start_router(config, &store, clock.clone(), shutdown.clone()).await?;
     let surveys = start_surveys(config, &store, &router, clock.clone(), shutdown.clone()).await?;
+    start_sla(config, &store, &router, clock.clone(), shutdown.clone()).await?;
     let cx = Context {
         store,
         hub,
@@ -101,6 +107,10 @@ pub async fn serve(
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(MAX_MESSAGE);
     let routing = RoutingServiceServer::new(RoutingApi::new(cx.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_MESSAGE);
+    let sla = SlaServiceServer::new(SlaApi::new(cx.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(MAX_MESSAGE);
@@ -140,6 +150,7 @@ pub async fn serve(
         .add_service(tickets)
         .add_service(routing)
         .add_service(surveys)
+        .add_service(sla)
         .serve_with_incoming_shutdown(
             // Replies are small and latency matters: no Nagle delay on accepted connections.
             TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -165,6 +176,7 @@ async fn set_health(health: &HealthReporter, status: ServingStatus) {
         <TicketServiceServer<TicketApi> as NamedService>::NAME,
         <RoutingServiceServer<RoutingApi> as NamedService>::NAME,
         <SurveyServiceServer<SurveyApi> as NamedService>::NAME,
+        <SlaServiceServer<SlaApi> as NamedService>::NAME,
     ] {
         health.set_service_status(service, status).await;
     }
@@ -256,6 +268,34 @@ async fn start_surveys(
     );
     tokio::spawn(surveys.clone().run(stop));
     Ok(surveys)
+}
+
+/// Installs the default calendar and policies on first start, and runs the SLA scheduler.
+async fn start_sla(
+    config: &Config,
+    store: &Store,
+    router: &Arc<Router>,
+    clock: Arc<dyn Clock>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let now = clock.now();
+    store
+        .ensure_sla_defaults(
+            BusinessCalendar {
+                id: DEFAULT_CALENDAR.into(),
+                display_name: "Office hours".into(),
+                calendar: Calendar::office_hours(config.timezone),
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            },
+            default_policies(now),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot install the default SLA policies: {e}"))?;
+    let scheduler = SlaScheduler::new(store.clone(), router.clone(), clock, config.sla_interval);
+    tokio::spawn(scheduler.run(stop));
+    Ok(())
 }
 
 /// The standard health service, except that its Watch streams end at shutdown: left open,

@@ -4,6 +4,7 @@
 mod convert;
 mod paging;
 mod routing;
+mod sla;
 mod surveys;
 mod tickets;
 mod validate;
@@ -23,6 +24,7 @@ use crate::store::Store;
 use crate::surveys::Surveys;
 
 pub use routing::RoutingApi;
+pub use sla::SlaApi;
 pub use surveys::SurveyApi;
 pub use tickets::TicketApi;
 

@@ -34,17 +34,6 @@ impl RoutingApi {
     }
 }
 
-fn time_zone(check: &mut Check, field: &str, value: &str) -> String {
-    let value = value.trim();
-    if value.is_empty() {
-        return "UTC".to_owned();
-    }
-    if value.parse::<chrono_tz::Tz>().is_err() {
-        check.add(field, "is not an IANA time zone name such as Asia/Shanghai");
-    }
-    value.to_owned()
-}
-
 /// A team from a request; `mask`, when given, limits the fields read.
 fn team(check: &mut Check, t: &pb::Team, now: chrono::DateTime<chrono::Utc>) -> Team {
     let id = key(check, "team.id", &t.id);
@@ -54,7 +43,7 @@ fn team(check: &mut Check, t: &pb::Team, now: chrono::DateTime<chrono::Utc>) -> 
     Team {
         display_name,
         supervisor: optional_key(check, "team.supervisor", &t.supervisor),
-        time_zone: time_zone(check, "team.time_zone", &t.time_zone),
+        time_zone: check.time_zone("team.time_zone", &t.time_zone),
         calendar: check.optional_text("team.calendar", &t.calendar, limits::KEY),
         strategy: check
             .optional_enum("team.strategy", t.strategy)

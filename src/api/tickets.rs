@@ -300,6 +300,9 @@ fn filter(check: &mut Check, r: &pb::ListTicketsRequest) -> TicketFilter {
         created_after: check.timestamp("created_after", r.created_after.as_ref()),
         created_before: check.timestamp("created_before", r.created_before.as_ref()),
         text: check.optional_text("text", &r.text, limits::TITLE),
+        sla_breached: r.sla_breached,
+        sla_at_risk: r.sla_at_risk,
+        sla_due_before: check.timestamp("sla_due_before", r.sla_due_before.as_ref()),
     };
     if let (Some(after), Some(before)) = (filter.created_after, filter.created_before)
         && after >= before

@@ -114,6 +114,18 @@ impl Check {
     }
 
     /// A positive id.
+    /// An IANA time zone name; empty means UTC.
+    pub fn time_zone(&mut self, field: &str, value: &str) -> String {
+        let value = value.trim();
+        if value.is_empty() {
+            return "UTC".to_owned();
+        }
+        if value.parse::<chrono_tz::Tz>().is_err() {
+            self.add(field, "is not an IANA time zone name such as Asia/Shanghai");
+        }
+        value.to_owned()
+    }
+
     pub fn id(&mut self, field: &str, value: i64) -> i64 {
         if value <= 0 {
             self.add(field, "is required (a positive id)");

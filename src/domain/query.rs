@@ -23,6 +23,12 @@ pub struct TicketFilter {
     pub created_before: Option<DateTime<Utc>>,
     /// Contained in the title or the description.
     pub text: Option<String>,
+    /// With a breached SLA clock.
+    pub sla_breached: bool,
+    /// With a running clock past its at-risk share.
+    pub sla_at_risk: bool,
+    /// With a running clock due before this.
+    pub sla_due_before: Option<DateTime<Utc>>,
 }
 
 /// The key tickets are sorted by; ties are broken by id.

@@ -14,7 +14,7 @@ pub struct Team {
     pub supervisor: Option<String>,
     /// IANA name of the zone its hours are kept in.
     pub time_zone: String,
-    /// The business calendar it works by; `None`: around the clock.
+    /// The business calendar it works by; `None`: the default calendar.
     pub calendar: Option<String>,
     pub strategy: Strategy,
     /// Agent ids, sorted.

@@ -260,7 +260,7 @@ async fn insert_batch(
             - count
             + 1;
     }
-    let catalog = store.catalog(Some(&write)).await?;
+    let catalog = store.catalog_in(&write).await?;
     let mut tickets: Vec<Ticket> = Vec::with_capacity(news.len());
     let mut actors = Vec::with_capacity(news.len());
     let mut clocks = Vec::with_capacity(news.len());

@@ -5,8 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::LockType,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, sea_query::LockType,
 };
 
 use super::entity::{calendar as stored_calendar, sla_policy, team, ticket};
@@ -286,19 +286,24 @@ impl Store {
     }
 
     /// The policies, the calendars and the teams' calendars, as the clocks need them.
-    pub(crate) async fn catalog(&self, write: Option<&Write>) -> Result<Catalog> {
-        let (policies, calendars, teams) = match write {
-            Some(write) => (
-                sla_policy::Entity::find().all(write.conn()).await?,
-                stored_calendar::Entity::find().all(write.conn()).await?,
-                team_calendars().all(write.conn()).await?,
-            ),
-            None => (
-                sla_policy::Entity::find().all(&self.db).await?,
-                stored_calendar::Entity::find().all(&self.db).await?,
-                team_calendars().all(&self.db).await?,
-            ),
-        };
+    pub async fn catalog(&self) -> Result<Catalog> {
+        self.read_catalog(&self.db).await
+    }
+
+    /// [`Store::catalog`] inside a write.
+    pub(crate) async fn catalog_in(&self, write: &Write) -> Result<Catalog> {
+        self.read_catalog(write.conn()).await
+    }
+
+    async fn read_catalog(&self, conn: &impl ConnectionTrait) -> Result<Catalog> {
+        let policies = sla_policy::Entity::find().all(conn).await?;
+        let calendars = stored_calendar::Entity::find().all(conn).await?;
+        let teams: Vec<(String, Option<String>)> = team::Entity::find()
+            .select_only()
+            .columns([team::Column::Id, team::Column::Calendar])
+            .into_tuple()
+            .all(conn)
+            .await?;
         Ok(Catalog {
             policies: policies
                 .into_iter()
@@ -327,7 +332,7 @@ impl Store {
         if before.is_some_and(|b| !sla::concerns(b, after)) {
             return Ok(Vec::new());
         }
-        let catalog = self.catalog(Some(write)).await?;
+        let catalog = self.catalog_in(write).await?;
         Ok(sla::follow(before, after, &catalog, now))
     }
 
@@ -351,9 +356,13 @@ impl Store {
     /// per clock, then each escalation level they start, with its actions, in one
     /// transaction. Another instance that looked at the same ticket finds nothing left to
     /// record. Returns the events recorded.
-    pub async fn check_sla(&self, id: i64, now: DateTime<Utc>) -> Result<Vec<TicketEvent>> {
+    pub async fn check_sla(
+        &self,
+        id: i64,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TicketEvent>> {
         let read = self.get_ticket(id).await?;
-        let catalog = self.catalog(None).await?;
         let policy = catalog.policy_for(&read).cloned();
         let mut preview = read.sla.clone();
         let levels = sla::check(&mut preview, policy.as_ref(), now).levels;
@@ -606,11 +615,4 @@ fn fallback_needed(policy: &Policy) -> Error {
             policy.priority
         ),
     }
-}
-
-fn team_calendars() -> sea_orm::Selector<sea_orm::SelectGetableTuple<(String, Option<String>)>> {
-    team::Entity::find()
-        .select_only()
-        .columns([team::Column::Id, team::Column::Calendar])
-        .into_tuple()
 }

@@ -32,6 +32,8 @@ fn names(statuses: &[crate::domain::ticket::Status]) -> Vec<&'static str> {
 
 impl Store {
     pub async fn create_team(&self, team: Team) -> Result<Team> {
+        self.check_calendar("team.calendar", team.calendar.as_deref())
+            .await?;
         let write = self.begin().await?;
         convert::team_row(&team)
             .insert(write.conn())
@@ -89,6 +91,10 @@ impl Store {
         check_etag(etag, team.etag())?;
         let before = team.clone();
         change(&mut team)?;
+        if team.calendar != before.calendar {
+            self.check_calendar("team.calendar", team.calendar.as_deref())
+                .await?;
+        }
         if team != before {
             team.version += 1;
             team.updated_at = now;

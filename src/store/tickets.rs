@@ -237,6 +237,15 @@ fn filtered(f: &TicketFilter, backend: DbBackend) -> Select<ticket::Entity> {
     if let Some(before) = f.created_before {
         cond = cond.add(C::CreatedAt.lt(before));
     }
+    if f.sla_breached {
+        cond = cond.add(C::SlaBreached.eq(true));
+    }
+    if f.sla_at_risk {
+        cond = cond.add(C::SlaAtRisk.eq(true));
+    }
+    if let Some(before) = f.sla_due_before {
+        cond = cond.add(C::SlaDueAt.lt(before));
+    }
     if let Some(text) = &f.text {
         // Lower-cased as the database's lower() does it: SQLite folds ASCII letters only,
         // PostgreSQL all of Unicode.
