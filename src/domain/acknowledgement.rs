@@ -40,18 +40,30 @@ pub fn acknowledgement_text(ticket: &Ticket) -> String {
             zone.name()
         )
     };
-    let when = match expected_response(ticket) {
-        Some((_, Some(due))) if ticket.sla.off_hours_until.is_some() => format!(
-            "Your {what} reached us outside our working hours; we are back {}, and will get \
-             back to you by {}.",
-            local(ticket.sla.off_hours_until.unwrap_or(due)),
-            local(due)
+    let Some((within, Some(due))) = expected_response(ticket) else {
+        return format!(
+            "{greeting}, thank you for your {what}. Your ticket number is {number}; please \
+             quote it whenever you contact us. We will get back to you as soon as we can.",
+            number = ticket.number
+        );
+    };
+    let by = if due == ticket.created_at + within {
+        format!("within {}", in_words(within))
+    } else {
+        format!("by {}", local(due))
+    };
+    let when = match ticket.sla.off_hours_until {
+        // Counted around the clock: someone answers before the office opens.
+        Some(opens) if due <= opens => format!(
+            "Your {what} reached us outside our working hours; as it is urgent, we will get \
+             back to you {by}."
         ),
-        Some((within, Some(due))) if due == ticket.created_at + within => {
-            format!("We will get back to you within {}.", in_words(within))
-        }
-        Some((_, Some(due))) => format!("We will get back to you by {}.", local(due)),
-        _ => "We will get back to you as soon as we can.".to_owned(),
+        Some(opens) => format!(
+            "Your {what} reached us outside our working hours; we are back {}, and will get \
+             back to you {by}.",
+            local(opens)
+        ),
+        None => format!("We will get back to you {by}."),
     };
     format!(
         "{greeting}, thank you for your {what}. Your ticket number is {number}; please quote it \

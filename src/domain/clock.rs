@@ -31,6 +31,10 @@ impl ManualClock {
     pub fn advance(&self, by: Duration) {
         *self.0.lock().expect("clock lock") += by;
     }
+
+    pub fn set(&self, to: DateTime<Utc>) {
+        *self.0.lock().expect("clock lock") = to;
+    }
 }
 
 impl Clock for ManualClock {

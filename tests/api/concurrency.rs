@@ -240,8 +240,9 @@ async fn two_instances_share_numbering_and_events(backend: Backend) {
     let mut sequences: Vec<u32> = numbers.iter().map(|n| n[10..].parse().unwrap()).collect();
     sequences.sort();
     assert_eq!(sequences, (1..=60).collect::<Vec<_>>());
+    // Each intake records TICKET_CREATED and SLA_STARTED.
     let mut seen = Vec::new();
-    while seen.len() < 60 {
+    while seen.len() < 120 {
         let message = tokio::time::timeout(std::time::Duration::from_secs(10), watch_b.message())
             .await
             .expect("events from both instances reach the watcher on b")
@@ -249,7 +250,7 @@ async fn two_instances_share_numbering_and_events(backend: Backend) {
             .expect("stream open");
         seen.extend(message.events.into_iter().map(|e| e.cursor));
     }
-    assert_eq!(seen.len(), 60);
+    assert_eq!(seen.len(), 120);
     assert!(
         seen.windows(2).all(|w| w[0] < w[1]),
         "in log order, no duplicates"

@@ -557,7 +557,7 @@ async fn history_records_before_and_after(backend: Backend) {
     let rest = c
         .list_ticket_events(pb::ListTicketEventsRequest {
             ticket_id: t.id,
-            page_size: 3,
+            page_size: 6,
             page_token: events.next_page_token,
         })
         .await
@@ -573,14 +573,17 @@ async fn history_records_before_and_after(backend: Backend) {
         types,
         [
             pb::EventType::TicketCreated,
+            pb::EventType::SlaStarted,
             pb::EventType::TicketAssigned,
             pb::EventType::TicketAcknowledged,
+            pb::EventType::SlaMet,
             pb::EventType::TicketResolved,
+            pb::EventType::SlaMet,
             pb::EventType::SurveyInvited
         ]
     );
     assert!(all.windows(2).all(|w| w[0].cursor < w[1].cursor));
-    let assigned = &all[1];
+    let assigned = &all[2];
     assert_eq!(assigned.actor, "system");
     let status = assigned
         .changes
@@ -602,7 +605,7 @@ async fn history_records_before_and_after(backend: Backend) {
         S::Assigned as i32,
         "the ticket as it stood after the event"
     );
-    assert_eq!(all[3].ticket.as_ref().unwrap(), &t);
+    assert_eq!(all[5].ticket.as_ref().unwrap(), &t);
     let missing = c
         .list_ticket_events(pb::ListTicketEventsRequest {
             ticket_id: t.id + 1000,
@@ -709,13 +712,11 @@ async fn update_changes_only_masked_fields(backend: Backend) {
         .unwrap()
         .into_inner()
         .events;
-    let fields: Vec<_> = history[1]
-        .changes
-        .iter()
-        .map(|c| c.field.as_str())
-        .collect();
-    assert_eq!(history[1].r#type, pb::EventType::TicketUpdated as i32);
-    assert_eq!(history[1].actor, "ann");
+    // After TICKET_CREATED and SLA_STARTED.
+    let update = &history[2];
+    let fields: Vec<_> = update.changes.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(update.r#type, pb::EventType::TicketUpdated as i32);
+    assert_eq!(update.actor, "ann");
     for f in ["title", "priority", "tags", "customer.phone"] {
         assert!(fields.contains(&f), "{f} in {fields:?}");
     }

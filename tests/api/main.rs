@@ -8,6 +8,7 @@ mod lifecycle;
 mod listing;
 mod routing;
 mod server;
+mod sla;
 mod surveys;
 mod validation;
 mod watch;

@@ -65,6 +65,7 @@ async fn reflection_lists_every_service(backend: Backend) {
         names,
         [
             "feedback.v1.RoutingService",
+            "feedback.v1.SlaService",
             "feedback.v1.SurveyService",
             "feedback.v1.TicketService",
             "grpc.health.v1.Health",

@@ -126,7 +126,8 @@ async fn create_names_every_bad_field(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(events.events.len(), 1);
+    // TICKET_CREATED and SLA_STARTED.
+    assert_eq!(events.events.len(), 2);
     s.stop().await;
 }
 
