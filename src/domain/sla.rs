@@ -578,6 +578,11 @@ fn step(
             });
         }
     };
+    let finished = matches!(after.status, Status::Resolved | Status::Closed);
+    if before.is_some() && sla.clocks.is_empty() && finished {
+        // A ticket from before SLAs were kept, changed after it was resolved: nothing to count.
+        return Vec::new();
+    }
     let Some(before) = before.filter(|_| !sla.clocks.is_empty()) else {
         sla.policy = Some(terms.policy.id.clone());
         sla.calendar = terms.calendar.map(str::to_owned);
@@ -669,7 +674,8 @@ fn step(
     let reached: Vec<Target> = [
         (
             Target::Acknowledge,
-            before.acknowledged_at.is_none() && after.acknowledged_at.is_some(),
+            before.acknowledged_at.is_none() && after.acknowledged_at.is_some()
+                || after.status == Status::Resolved,
         ),
         (
             Target::FirstResponse,

@@ -285,6 +285,30 @@ impl Store {
         Ok(())
     }
 
+    /// The ids of the policies whose escalations move tickets to `team`.
+    pub(crate) async fn policies_escalating_to(
+        &self,
+        write: &Write,
+        team: &str,
+    ) -> Result<Vec<String>> {
+        let policies = sla_policy::Entity::find()
+            .order_by_asc(sla_policy::Column::Id)
+            .all(write.conn())
+            .await?;
+        let mut named = Vec::new();
+        for row in policies {
+            let policy = convert::policy(row)?;
+            if policy
+                .escalations
+                .iter()
+                .any(|l| l.team.as_deref() == Some(team))
+            {
+                named.push(policy.id);
+            }
+        }
+        Ok(named)
+    }
+
     /// The policies, the calendars and the teams' calendars, as the clocks need them.
     pub async fn catalog(&self) -> Result<Catalog> {
         self.read_catalog(&self.db).await

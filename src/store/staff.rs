@@ -131,6 +131,13 @@ impl Store {
                 description: format!("rules route to it: {}", rules.join(", ")),
             });
         }
+        let policies = self.policies_escalating_to(&write, id).await?;
+        if !policies.is_empty() {
+            return Err(Error::FailedPrecondition {
+                subject: format!("team {id}"),
+                description: format!("SLA policies escalate to it: {}", policies.join(", ")),
+            });
+        }
         team::Entity::delete_by_id(id).exec(write.conn()).await?;
         self.routing_changed(&write).await?;
         self.commit(write).await

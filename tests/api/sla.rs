@@ -554,6 +554,39 @@ async fn policies_and_calendars_by_rpc(backend: Backend) {
         vec!["policy.escalation_levels[0].team"]
     );
 
+    // A team a policy escalates to stays while the policy names it.
+    routing
+        .create_team(pb::CreateTeamRequest {
+            team: Some(pb::Team {
+                id: "night".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    sla.create_sla_policy(pb::CreateSlaPolicyRequest {
+        policy: Some(pb::SlaPolicy {
+            id: "night-shift".into(),
+            kind: pb::TicketKind::Inquiry.into(),
+            escalation_levels: vec![pb::EscalationLevel {
+                team: "night".into(),
+                ..vip.escalation_levels[0].clone()
+            }],
+            ..vip.clone()
+        }),
+    })
+    .await
+    .unwrap();
+    let named = routing
+        .delete_team(pb::DeleteTeamRequest {
+            id: "night".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(named.code(), Code::FailedPrecondition);
+    assert!(named.message().contains("night-shift"), "{}", named.message());
+
     // Fallbacks stay; narrow ones go, with their etag.
     let fallback = sla
         .delete_sla_policy(pb::DeleteSlaPolicyRequest {
