@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod routing;
+pub mod schedule;
 pub mod server;
 pub mod sla;
 pub mod store;

@@ -56,18 +56,10 @@ impl SlaScheduler {
 
     /// Runs the scheduler every interval until `stop`.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let mut every = tokio::time::interval(self.interval);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = every.tick() => {
-                    if let Err(error) = self.sweep().await {
-                        tracing::warn!(%error, "SLA pass failed; the next one retries");
-                    }
-                }
-            }
-        }
+        crate::schedule::every(self.interval, stop, "SLA", || async {
+            self.sweep().await.map(|_| ())
+        })
+        .await
     }
 
     fn now(&self) -> DateTime<Utc> {

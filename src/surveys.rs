@@ -93,18 +93,7 @@ impl Surveys {
 
     /// Runs the scheduler every interval until `stop`.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let mut every = tokio::time::interval(self.settings.interval);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = every.tick() => {
-                    if let Err(error) = self.sweep().await {
-                        tracing::warn!(%error, "survey pass failed; the next one retries");
-                    }
-                }
-            }
-        }
+        crate::schedule::every(self.settings.interval, stop, "survey", || self.sweep()).await
     }
 
     fn now(&self) -> DateTime<Utc> {

@@ -89,35 +89,15 @@ fn in_words(d: Duration) -> String {
 mod tests {
     use super::*;
     use crate::domain::sla::{Catalog, default_policies, follow};
-    use crate::domain::ticket::{Channel, Customer, NewTicket};
+    use crate::domain::ticket::Customer;
     use chrono::TimeZone;
 
     fn taken_in(kind: Kind, at: DateTime<Utc>) -> Ticket {
-        let new = NewTicket {
-            request_id: None,
-            channel: Channel::App,
-            kind,
-            title: "t".into(),
-            description: "d".into(),
-            expected_outcome: String::new(),
-            product: String::new(),
-            customer: Customer {
-                name: "Li Lei".into(),
-                ..Customer::default()
-            },
-            tags: vec![],
-            occurred_at: None,
-            metadata: Default::default(),
-            priority: None,
-            category: None,
-            actor: "test".into(),
+        let customer = Customer {
+            name: "Li Lei".into(),
+            ..Customer::default()
         };
-        let mut ticket = Ticket::intake(
-            new.clone(),
-            crate::domain::routing::test_route(new.kind),
-            "FB202611220001".into(),
-            at,
-        );
+        let mut ticket = crate::domain::ticket::sample(kind, customer, at);
         let shanghai = crate::domain::calendar::Calendar::office_hours(chrono_tz::Asia::Shanghai);
         let catalog = Catalog {
             policies: default_policies(at),

@@ -104,33 +104,12 @@ fn text(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ticket::{Channel, Customer, Kind, NewTicket, Status};
+    use crate::domain::ticket::{Customer, Kind, Status};
     use chrono::Utc;
 
     #[test]
     fn lists_exactly_the_changed_fields() {
-        let new = NewTicket {
-            request_id: None,
-            channel: Channel::Email,
-            kind: Kind::Inquiry,
-            title: "Where is my parcel".into(),
-            description: "Ordered a week ago".into(),
-            expected_outcome: String::new(),
-            product: String::new(),
-            customer: Customer::default(),
-            tags: vec![],
-            occurred_at: None,
-            metadata: Default::default(),
-            priority: None,
-            category: None,
-            actor: "test".into(),
-        };
-        let before = Ticket::intake(
-            new.clone(),
-            crate::domain::routing::test_route(new.kind),
-            "FB202611220001".into(),
-            Utc::now(),
-        );
+        let before = crate::domain::ticket::sample(Kind::Inquiry, Customer::default(), Utc::now());
         let mut after = before.clone();
         after.status = Status::Assigned;
         after.customer.phone = "13800138000".into();

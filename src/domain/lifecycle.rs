@@ -240,31 +240,10 @@ pub fn apply(ticket: &mut Ticket, action: Action, now: DateTime<Utc>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ticket::{Channel, Customer, Kind, NewTicket};
+    use crate::domain::ticket::{Customer, Kind};
 
     fn ticket() -> Ticket {
-        let new = NewTicket {
-            request_id: None,
-            channel: Channel::App,
-            kind: Kind::Problem,
-            title: "App crashes".into(),
-            description: "On start".into(),
-            expected_outcome: String::new(),
-            product: String::new(),
-            customer: Customer::default(),
-            tags: vec![],
-            occurred_at: None,
-            metadata: Default::default(),
-            priority: None,
-            category: None,
-            actor: "test".into(),
-        };
-        Ticket::intake(
-            new.clone(),
-            crate::domain::routing::test_route(new.kind),
-            "FB202611220001".into(),
-            Utc::now(),
-        )
+        crate::domain::ticket::sample(Kind::Problem, Customer::default(), Utc::now())
     }
 
     fn assign(agent: &str) -> Action {

@@ -829,7 +829,7 @@ pub fn explain(clock: &SlaClock, sla: &Sla, calendar: &Calendar, now: DateTime<U
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ticket::{Channel, Customer, NewTicket};
+    use crate::domain::ticket::Customer;
     use chrono::TimeZone;
 
     /// Monday to Friday 09:00–18:00 UTC.
@@ -984,31 +984,11 @@ mod tests {
     }
 
     fn ticket(priority: Priority, kind: Kind, tier: Tier) -> Ticket {
-        let new = NewTicket {
-            request_id: None,
-            channel: Channel::App,
-            kind,
-            title: "t".into(),
-            description: "d".into(),
-            expected_outcome: String::new(),
-            product: String::new(),
-            customer: Customer {
-                tier,
-                ..Customer::default()
-            },
-            tags: vec![],
-            occurred_at: None,
-            metadata: Default::default(),
-            priority: None,
-            category: None,
-            actor: "test".into(),
+        let customer = Customer {
+            tier,
+            ..Customer::default()
         };
-        let mut t = Ticket::intake(
-            new.clone(),
-            crate::domain::routing::test_route(new.kind),
-            "FB202611230001".into(),
-            at(23, 10, 0),
-        );
+        let mut t = crate::domain::ticket::sample(kind, customer, at(23, 10, 0));
         t.priority = priority;
         t
     }

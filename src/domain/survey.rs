@@ -721,33 +721,13 @@ mod tests {
     }
 
     fn resolved_ticket(external_id: &str, phone: &str) -> Ticket {
-        use crate::domain::ticket::{Channel, Customer, Kind, NewTicket};
-        let new = NewTicket {
-            request_id: None,
-            channel: Channel::App,
-            kind: Kind::Complaint,
-            title: "Late".into(),
-            description: "Late parcel".into(),
-            expected_outcome: String::new(),
-            product: String::new(),
-            customer: Customer {
-                external_id: external_id.into(),
-                phone: phone.into(),
-                ..Customer::default()
-            },
-            tags: vec![],
-            occurred_at: None,
-            metadata: Default::default(),
-            priority: None,
-            category: None,
-            actor: "test".into(),
+        use crate::domain::ticket::{Customer, Kind};
+        let customer = Customer {
+            external_id: external_id.into(),
+            phone: phone.into(),
+            ..Customer::default()
         };
-        Ticket::intake(
-            new.clone(),
-            crate::domain::routing::test_route(new.kind),
-            "FB202611220001".into(),
-            Utc::now(),
-        )
+        crate::domain::ticket::sample(Kind::Complaint, customer, Utc::now())
     }
 
     #[test]

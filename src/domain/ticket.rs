@@ -328,6 +328,34 @@ impl Ticket {
     }
 }
 
+/// A ticket as intake makes it, for the domain's unit tests: routed to `support` with the
+/// kind's default priority, numbered FB202611220001.
+#[cfg(test)]
+pub(crate) fn sample(kind: Kind, customer: Customer, at: DateTime<Utc>) -> Ticket {
+    let new = NewTicket {
+        request_id: None,
+        channel: Channel::App,
+        kind,
+        title: "Late parcel".into(),
+        description: "Ordered a week ago".into(),
+        expected_outcome: String::new(),
+        product: String::new(),
+        customer,
+        tags: vec![],
+        occurred_at: None,
+        metadata: Default::default(),
+        priority: None,
+        category: None,
+        actor: "test".into(),
+    };
+    Ticket::intake(
+        new,
+        super::routing::test_route(kind),
+        "FB202611220001".into(),
+        at,
+    )
+}
+
 /// Tags are matched case-insensitively: stored trimmed, lower-case, sorted, without duplicates.
 pub fn normalize_tags(tags: Vec<String>) -> Vec<String> {
     let mut tags: Vec<String> = tags

@@ -585,7 +585,11 @@ async fn policies_and_calendars_by_rpc(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(named.code(), Code::FailedPrecondition);
-    assert!(named.message().contains("night-shift"), "{}", named.message());
+    assert!(
+        named.message().contains("night-shift"),
+        "{}",
+        named.message()
+    );
 
     // Fallbacks stay; narrow ones go, with their etag.
     let fallback = sla
