@@ -6,6 +6,11 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::error::{Error, Result};
 
+/// Rows per page when a list request leaves `page_size` at 0.
+pub const DEFAULT_PAGE: u64 = 50;
+/// Most rows per page; a larger `page_size` is read as this.
+pub const MAX_PAGE: u64 = 500;
+
 #[derive(Serialize, serde::Deserialize)]
 struct Token<P> {
     /// A fingerprint of the query's other fields: a token is only good for the same query.
@@ -64,6 +69,31 @@ pub fn page<R, M: prost::Message, K: Serialize>(
         last = Some(key);
     }
     (page, String::new())
+}
+
+/// One page of a list of resources by id that takes no filters (teams, survey templates, SLA
+/// policies, calendars): checks `page_size`, continues after the token's id, and fetches one
+/// row beyond the page. `request` is the list request with its defaults, to bind tokens to
+/// their kind of list.
+pub async fn by_id<R, M, Fut>(
+    request: &impl prost::Message,
+    page_size: i32,
+    page_token: &str,
+    fetch: impl FnOnce(Option<String>, u64) -> Fut,
+    message: impl Fn(R) -> M,
+    id: impl Fn(&R) -> String,
+) -> Result<(Vec<M>, String)>
+where
+    M: prost::Message,
+    Fut: std::future::Future<Output = Result<Vec<R>>>,
+{
+    let mut check = super::validate::Check::new();
+    let limit = check.page_size("page_size", page_size, DEFAULT_PAGE, MAX_PAGE);
+    check.finish()?;
+    let query = fingerprint(request);
+    let after: Option<String> = decode(query, page_token)?;
+    let rows = fetch(after, limit + 1).await?;
+    Ok(page(rows, limit, query, message, id))
 }
 
 /// Messages grouped so that each group stays within [`MAX_REPLY_BYTES`] (a single larger

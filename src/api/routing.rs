@@ -3,7 +3,7 @@
 use tonic::Request;
 
 use super::convert;
-use super::paging;
+use super::paging::{self, DEFAULT_PAGE, MAX_PAGE};
 use super::tickets::new_ticket;
 use super::validate::{Check, actor, key, optional_key, patch};
 use super::{Context, Reply, etag, reply};
@@ -16,8 +16,6 @@ use crate::error::{Error, Result};
 use crate::proto::feedback::v1::{self as pb, routing_service_server::RoutingService};
 use crate::store::StoredModel;
 
-const DEFAULT_PAGE: u64 = 50;
-const MAX_PAGE: u64 = 500;
 /// Capacity of an agent created without one.
 const DEFAULT_CAPACITY: u32 = 10;
 /// Longest keyword, product or category a rule may name.
@@ -255,20 +253,18 @@ impl RoutingService for RoutingApi {
         request: Request<pb::ListTeamsRequest>,
     ) -> Reply<pb::ListTeamsResponse> {
         let r = request.into_inner();
+        let store = &self.cx.store;
         reply(
             async {
-                let mut check = Check::new();
-                let limit = check.page_size("page_size", r.page_size, DEFAULT_PAGE, MAX_PAGE);
-                check.finish()?;
-                let query = paging::fingerprint(&pb::ListTeamsRequest::default());
-                let after: Option<String> = paging::decode(query, &r.page_token)?;
-                let teams = self
-                    .cx
-                    .store
-                    .list_teams(after.as_deref(), limit + 1)
-                    .await?;
-                let (teams, next_page_token) =
-                    paging::page(teams, limit, query, convert::team, |t| t.id.clone());
+                let (teams, next_page_token) = paging::by_id(
+                    &pb::ListTeamsRequest::default(),
+                    r.page_size,
+                    &r.page_token,
+                    |after, limit| async move { store.list_teams(after.as_deref(), limit).await },
+                    convert::team,
+                    |x| x.id.clone(),
+                )
+                .await?;
                 Ok(pb::ListTeamsResponse {
                     teams,
                     next_page_token,

@@ -15,8 +15,6 @@ use crate::domain::ticket::limits;
 use crate::error::Error;
 use crate::proto::feedback::v1::{self as pb, sla_service_server::SlaService};
 
-const DEFAULT_PAGE: u64 = 50;
-const MAX_PAGE: u64 = 500;
 const MAX_LEVELS: usize = 10;
 const MAX_DATES: usize = 400;
 /// The longest SLA target.
@@ -261,20 +259,18 @@ impl SlaService for SlaApi {
         request: Request<pb::ListSlaPoliciesRequest>,
     ) -> Reply<pb::ListSlaPoliciesResponse> {
         let r = request.into_inner();
+        let store = &self.cx.store;
         reply(
             async {
-                let mut check = Check::new();
-                let limit = check.page_size("page_size", r.page_size, DEFAULT_PAGE, MAX_PAGE);
-                check.finish()?;
-                let query = paging::fingerprint(&pb::ListSlaPoliciesRequest::default());
-                let after: Option<String> = paging::decode(query, &r.page_token)?;
-                let policies = self
-                    .cx
-                    .store
-                    .list_policies(after.as_deref(), limit + 1)
-                    .await?;
-                let (policies, next_page_token) =
-                    paging::page(policies, limit, query, convert::policy, |p| p.id.clone());
+                let (policies, next_page_token) = paging::by_id(
+                    &pb::ListSlaPoliciesRequest::default(),
+                    r.page_size,
+                    &r.page_token,
+                    |after, limit| async move { store.list_policies(after.as_deref(), limit).await },
+                    convert::policy,
+                    |x| x.id.clone(),
+                )
+                .await?;
                 Ok(pb::ListSlaPoliciesResponse {
                     policies,
                     next_page_token,
@@ -399,20 +395,21 @@ impl SlaService for SlaApi {
         request: Request<pb::ListCalendarsRequest>,
     ) -> Reply<pb::ListCalendarsResponse> {
         let r = request.into_inner();
+        let store = &self.cx.store;
         reply(
             async {
-                let mut check = Check::new();
-                let limit = check.page_size("page_size", r.page_size, DEFAULT_PAGE, MAX_PAGE);
-                check.finish()?;
-                let query = paging::fingerprint(&pb::ListCalendarsRequest::default());
-                let after: Option<String> = paging::decode(query, &r.page_token)?;
-                let calendars = self
-                    .cx
-                    .store
-                    .list_calendars(after.as_deref(), limit + 1)
-                    .await?;
                 let (calendars, next_page_token) =
-                    paging::page(calendars, limit, query, convert::calendar, |c| c.id.clone());
+                    paging::by_id(
+                        &pb::ListCalendarsRequest::default(),
+                        r.page_size,
+                        &r.page_token,
+                        |after, limit| async move {
+                            store.list_calendars(after.as_deref(), limit).await
+                        },
+                        convert::calendar,
+                        |x| x.id.clone(),
+                    )
+                    .await?;
                 Ok(pb::ListCalendarsResponse {
                     calendars,
                     next_page_token,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use tonic::Request;
 
 use super::convert;
-use super::paging;
+use super::paging::{self, DEFAULT_PAGE, MAX_PAGE};
 use super::validate::{Check, actor, key, optional_key, patch};
 use super::{Context, Reply, etag, reply};
 use crate::domain::survey::{
@@ -17,8 +17,6 @@ use crate::error::Error;
 use crate::proto::feedback::v1::{self as pb, survey_service_server::SurveyService};
 use crate::store::{Grouping, ResponseFilter};
 
-const DEFAULT_PAGE: u64 = 50;
-const MAX_PAGE: u64 = 500;
 /// A TEXT question that does not say how long an answer may be.
 const DEFAULT_TEXT: usize = 2_000;
 /// Longest token accepted; tokens are 32 characters.
@@ -230,20 +228,21 @@ impl SurveyService for SurveyApi {
         request: Request<pb::ListSurveyTemplatesRequest>,
     ) -> Reply<pb::ListSurveyTemplatesResponse> {
         let r = request.into_inner();
+        let store = &self.cx.store;
         reply(
             async {
-                let mut check = Check::new();
-                let limit = check.page_size("page_size", r.page_size, DEFAULT_PAGE, MAX_PAGE);
-                check.finish()?;
-                let query = paging::fingerprint(&pb::ListSurveyTemplatesRequest::default());
-                let after: Option<String> = paging::decode(query, &r.page_token)?;
-                let templates = self
-                    .cx
-                    .store
-                    .list_templates(after.as_deref(), limit + 1)
-                    .await?;
                 let (templates, next_page_token) =
-                    paging::page(templates, limit, query, convert::template, |t| t.id.clone());
+                    paging::by_id(
+                        &pb::ListSurveyTemplatesRequest::default(),
+                        r.page_size,
+                        &r.page_token,
+                        |after, limit| async move {
+                            store.list_templates(after.as_deref(), limit).await
+                        },
+                        convert::template,
+                        |x| x.id.clone(),
+                    )
+                    .await?;
                 Ok(pb::ListSurveyTemplatesResponse {
                     templates,
                     next_page_token,

@@ -7,7 +7,7 @@ use futures::{Stream, StreamExt};
 use tonic::{Request, Status};
 
 use super::convert;
-use super::paging;
+use super::paging::{self, DEFAULT_PAGE, MAX_PAGE};
 use super::validate::{Check, actor};
 use super::verbs::{VerbCall, VerbRequest};
 use super::{Context, Reply, etag as etag_of, reply};
@@ -21,8 +21,6 @@ use crate::error::{Error, Result};
 use crate::proto::feedback::v1::{self as pb, ticket_service_server::TicketService};
 use crate::store::{Assignment, NewComment, Note, position_of};
 
-const DEFAULT_PAGE: u64 = 50;
-const MAX_PAGE: u64 = 500;
 const DEFAULT_EVENT_PAGE: u64 = 100;
 const MAX_EVENT_PAGE: u64 = 1_000;
 /// How far in the future an `occurred_at` may lie, for clocks that disagree.

@@ -15,7 +15,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::both;
-use crate::support::{Backend, Client, Routing, TestDb, TestServer, bad_fields};
+use crate::support::{Backend, Client, TestDb, TestServer, bad_fields, product_team};
 
 both!(
     policies_and_calendars_by_rpc,
@@ -82,67 +82,6 @@ fn weekdays(periods: &[pb::WorkingPeriod]) -> Vec<pb::WeekdayHours> {
             periods: periods.to_vec(),
         })
         .collect()
-}
-
-/// A team whose tickets about product `team` all go to it, with `agents` (id, online) and
-/// a supervisor, working by `calendar`.
-async fn team(r: &mut Routing, team: &str, calendar: &str, agents: &[(&str, bool)], sup: &str) {
-    r.create_team(pb::CreateTeamRequest {
-        team: Some(pb::Team {
-            id: team.into(),
-            calendar: calendar.into(),
-            ..Default::default()
-        }),
-    })
-    .await
-    .unwrap();
-    for &(id, online) in agents {
-        let availability = if online {
-            pb::Availability::Online
-        } else {
-            pb::Availability::Offline
-        };
-        r.create_agent(pb::CreateAgentRequest {
-            agent: Some(pb::Agent {
-                id: id.into(),
-                teams: vec![team.into()],
-                capacity: 20,
-                availability: availability.into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap();
-    }
-    if !sup.is_empty() {
-        r.update_team(pb::UpdateTeamRequest {
-            team: Some(pb::Team {
-                id: team.into(),
-                supervisor: sup.into(),
-                ..Default::default()
-            }),
-            update_mask: mask(&["supervisor"]),
-        })
-        .await
-        .unwrap();
-    }
-    r.create_routing_rule(pb::CreateRoutingRuleRequest {
-        rule: Some(pb::RoutingRule {
-            name: format!("{team} product"),
-            conditions: Some(pb::RuleConditions {
-                products: vec![team.into()],
-                ..Default::default()
-            }),
-            actions: Some(pb::RuleActions {
-                team: team.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        position: 0,
-    })
-    .await
-    .unwrap();
 }
 
 /// A ticket of `kind` and `priority` about `team`'s product.
@@ -439,7 +378,7 @@ async fn policies_and_calendars_by_rpc(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(bad_fields(&unknown), vec!["team.calendar"]);
-    team(&mut routing, "desk", "shanghai", &[], "").await;
+    product_team(&mut routing, "desk", "shanghai", &[], "").await;
     for id in ["shanghai", "default"] {
         let refused = sla
             .delete_calendar(pb::DeleteCalendarRequest {
@@ -680,8 +619,8 @@ async fn deadlines_count_working_time(backend: Backend) {
     })
     .await
     .unwrap();
-    team(&mut routing, "desk", "shanghai", &[], "").await;
-    team(&mut routing, "ny", "new-york", &[], "").await;
+    product_team(&mut routing, "desk", "shanghai", &[], "").await;
+    product_team(&mut routing, "ny", "new-york", &[], "").await;
 
     // HIGH: acknowledge within 1 h and answer within 4 h of business time. Half an hour is
     // left on Friday; Saturday, Sunday and the holiday on Monday are off; Tuesday counts
@@ -800,7 +739,7 @@ async fn clocks_pause_resume_restart_and_recount(backend: Backend) {
     let mut routing = s.routing().await;
     let mut c = s.client().await;
     around_the_clock(&mut sla, "high").await;
-    team(&mut routing, "desk", "", &[("ann", true)], "").await;
+    product_team(&mut routing, "desk", "", &[("ann", true)], "").await;
     let min = chrono::Duration::minutes;
 
     // URGENT: acknowledge 15 min, respond 1 h, resolve 24 h, around the clock.
@@ -1030,7 +969,7 @@ async fn at_risk_and_breach_fire_once_across_two_schedulers(backend: Backend) {
     let one = start_on(db.clone(), &clock, true).await;
     let two = start_on(db, &clock, true).await;
     let mut c = one.client().await;
-    team(&mut one.routing().await, "desk", "", &[], "").await;
+    product_team(&mut one.routing().await, "desk", "", &[], "").await;
     let mut ids = Vec::new();
     for _ in 0..5 {
         let t = ticket(
@@ -1143,7 +1082,7 @@ async fn each_escalation_action_happens_on_the_stream(backend: Backend) {
     let mut c = s.client().await;
     // ann works the desk, sue supervises it (OFFLINE, so the router never picks her);
     // eve works the escalations team.
-    team(
+    product_team(
         &mut routing,
         "desk",
         "",
@@ -1151,7 +1090,7 @@ async fn each_escalation_action_happens_on_the_stream(backend: Backend) {
         "sue",
     )
     .await;
-    team(&mut routing, "escalations", "", &[("eve", true)], "").await;
+    product_team(&mut routing, "escalations", "", &[("eve", true)], "").await;
     // One HIGH policy per kind, each with one level on a missed acknowledgement.
     use pb::EscalationAction::*;
     for (kind, actions, team) in [

@@ -242,3 +242,72 @@ pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
 pub fn status_of(t: &pb::Ticket) -> pb::TicketStatus {
     pb::TicketStatus::try_from(t.status).expect("known status")
 }
+
+/// A team whose tickets about product `team` all go to it, with `agents` (id, online) and
+/// a supervisor (none when empty), working by `calendar` (the default when empty).
+pub async fn product_team(
+    r: &mut Routing,
+    team: &str,
+    calendar: &str,
+    agents: &[(&str, bool)],
+    supervisor: &str,
+) {
+    r.create_team(pb::CreateTeamRequest {
+        team: Some(pb::Team {
+            id: team.into(),
+            calendar: calendar.into(),
+            ..Default::default()
+        }),
+    })
+    .await
+    .unwrap();
+    for &(id, online) in agents {
+        let availability = if online {
+            pb::Availability::Online
+        } else {
+            pb::Availability::Offline
+        };
+        r.create_agent(pb::CreateAgentRequest {
+            agent: Some(pb::Agent {
+                id: id.into(),
+                teams: vec![team.into()],
+                capacity: 50,
+                availability: availability.into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    }
+    if !supervisor.is_empty() {
+        r.update_team(pb::UpdateTeamRequest {
+            team: Some(pb::Team {
+                id: team.into(),
+                supervisor: supervisor.into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["supervisor".into()],
+            }),
+        })
+        .await
+        .unwrap();
+    }
+    r.create_routing_rule(pb::CreateRoutingRuleRequest {
+        rule: Some(pb::RoutingRule {
+            name: format!("{team} product"),
+            conditions: Some(pb::RuleConditions {
+                products: vec![team.into()],
+                ..Default::default()
+            }),
+            actions: Some(pb::RuleActions {
+                team: team.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        position: 0,
+    })
+    .await
+    .unwrap();
+}

@@ -12,7 +12,9 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::both;
-use crate::support::{Backend, Client, Routing, TestDb, TestServer, bad_fields, status_of};
+use crate::support::{
+    Backend, Client, Routing, TestDb, TestServer, bad_fields, product_team, status_of,
+};
 
 both!(
     the_loop_closes_when_the_customer_says_so,
@@ -49,67 +51,10 @@ async fn start(backend: Backend, delay: Duration) -> (TestServer, ManualClock) {
 /// A team whose tickets all go to it, with ann ONLINE and, when given, a supervisor who is an
 /// OFFLINE member (so the router never picks them).
 async fn desk(r: &mut Routing, team: &str, supervisor: Option<&str>) {
-    let mut agents = vec![(format!("{team}-ann"), true)];
-    if let Some(sup) = supervisor {
-        agents.push((sup.to_owned(), false));
-    }
-    r.create_team(pb::CreateTeamRequest {
-        team: Some(pb::Team {
-            id: team.into(),
-            ..Default::default()
-        }),
-    })
-    .await
-    .unwrap();
-    for (id, online) in agents {
-        let availability = if online {
-            pb::Availability::Online
-        } else {
-            pb::Availability::Offline
-        };
-        r.create_agent(pb::CreateAgentRequest {
-            agent: Some(pb::Agent {
-                id,
-                teams: vec![team.into()],
-                capacity: 50,
-                availability: availability.into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap();
-    }
-    if let Some(sup) = supervisor {
-        r.update_team(pb::UpdateTeamRequest {
-            team: Some(pb::Team {
-                id: team.into(),
-                supervisor: sup.into(),
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["supervisor".into()],
-            }),
-        })
-        .await
-        .unwrap();
-    }
-    r.create_routing_rule(pb::CreateRoutingRuleRequest {
-        rule: Some(pb::RoutingRule {
-            name: format!("{team} product"),
-            conditions: Some(pb::RuleConditions {
-                products: vec![team.into()],
-                ..Default::default()
-            }),
-            actions: Some(pb::RuleActions {
-                team: team.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        position: 0,
-    })
-    .await
-    .unwrap();
+    let ann = format!("{team}-ann");
+    let mut agents = vec![(ann.as_str(), true)];
+    agents.extend(supervisor.map(|sup| (sup, false)));
+    product_team(r, team, "", &agents, supervisor.unwrap_or_default()).await;
 }
 
 /// A complaint about `team`'s product from `customer`, assigned by the router.
