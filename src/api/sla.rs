@@ -9,7 +9,7 @@ use super::convert;
 use super::paging;
 use super::validate::{Check, key, patch};
 use super::{Context, Reply, etag, reply};
-use crate::domain::calendar::{BusinessCalendar, Calendar, Period};
+use crate::domain::calendar::{BusinessCalendar, Calendar, CalendarError, Period};
 use crate::domain::sla::{self, Basis, EscalationAction, EscalationLevel, Policy, Targets};
 use crate::domain::ticket::limits;
 use crate::error::Error;
@@ -19,8 +19,6 @@ const MAX_LEVELS: usize = 10;
 const MAX_DATES: usize = 400;
 /// The longest SLA target.
 const MAX_TARGET: Duration = Duration::days(365);
-/// Most SLA events of one ticket ExplainSla reads.
-const MAX_TIMELINE: u64 = 1_000;
 
 /// The SlaService handlers.
 pub struct SlaApi {
@@ -176,7 +174,14 @@ fn calendar(check: &mut Check, c: &pb::Calendar, now: DateTime<Utc>) -> Business
         }
     }
     let calendar = Calendar::new(zone, week, holidays, extra_days).unwrap_or_else(|error| {
-        check.add("calendar.weekly_hours", error.to_string());
+        // Overlaps name a weekday or a date; a calendar without working time, the week.
+        let field = match &error {
+            CalendarError::Overlap(day) if day.parse::<NaiveDate>().is_ok() => {
+                "calendar.extra_working_days"
+            }
+            _ => "calendar.weekly_hours",
+        };
+        check.add(field, error.to_string());
         Calendar::always()
     });
     BusinessCalendar {
@@ -522,7 +527,7 @@ impl SlaService for SlaApi {
                     .iter()
                     .map(|c| pb::ClockExplanation {
                         clock: Some(convert::sla_clock(c, c.elapsed(now, &calendar), now)),
-                        remaining: Some(convert::duration(if c.is_open() {
+                        remaining: Some(convert::duration(if !c.is_reached() {
                             c.remaining(now, &calendar)
                         } else {
                             Duration::zero()
@@ -530,10 +535,9 @@ impl SlaService for SlaApi {
                         why: sla::explain(c, s, &calendar, now),
                     })
                     .collect();
-                let events = self.cx.store.ticket_events(id, 0, MAX_TIMELINE).await?;
+                let events = self.cx.store.sla_events(id).await?;
                 let timeline = events
                     .into_iter()
-                    .filter(|e| e.sla.is_some())
                     .map(|e| {
                         let note = e.sla.unwrap_or_default();
                         pb::SlaTimelineEntry {

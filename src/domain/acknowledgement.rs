@@ -55,8 +55,8 @@ pub fn acknowledgement_text(ticket: &Ticket) -> String {
     let when = match ticket.sla.off_hours_until {
         // Counted around the clock: someone answers before the office opens.
         Some(opens) if due <= opens => format!(
-            "Your {what} reached us outside our working hours; as it is urgent, we will get \
-             back to you {by}."
+            "Your {what} reached us outside our working hours; we will still get back to you \
+             {by}."
         ),
         Some(opens) => format!(
             "Your {what} reached us outside our working hours; we are back {}, and will get \

@@ -111,7 +111,7 @@ pub struct SlaClock {
     #[serde(with = "millis")]
     paused: Duration,
     paused_since: Option<DateTime<Utc>>,
-    /// When it was met or breached.
+    /// When its target was reached, in time or late.
     pub stopped_at: Option<DateTime<Utc>>,
 }
 
@@ -178,6 +178,11 @@ impl SlaClock {
         self.budget - self.elapsed(now, calendar)
     }
 
+    /// Whether its target was reached (in time or late).
+    pub fn is_reached(&self) -> bool {
+        self.stopped_at.is_some()
+    }
+
     /// Whether the clock still counts or waits to count: neither met nor breached.
     pub fn is_open(&self) -> bool {
         matches!(self.state, ClockState::Running | ClockState::Paused)
@@ -210,7 +215,14 @@ impl SlaClock {
 
     /// The target was reached at `now`: met if in time, breached otherwise.
     pub fn stop(&mut self, now: DateTime<Utc>, by: Counting) {
-        if !self.is_open() {
+        if self.is_reached() {
+            return;
+        }
+        if self.state == ClockState::Breached {
+            // Reached late, after the scheduler recorded the breach: the overdue time counts.
+            self.used = self.elapsed(now, by.calendar);
+            self.running_since = None;
+            self.stopped_at = Some(now);
             return;
         }
         self.resume(now, by);
@@ -234,6 +246,10 @@ impl SlaClock {
             self.used = self.elapsed(now, old);
             self.running_since = Some(now);
             self.plan(by);
+            // A larger budget puts the at-risk point ahead again: warn again when it comes.
+            if self.at_risk_at.is_some_and(|at| at > now) {
+                self.warned = false;
+            }
         }
     }
 
@@ -249,8 +265,8 @@ impl SlaClock {
             fired.push(Trigger::AtRisk);
         }
         if self.due.is_some_and(|due| due <= now) {
+            // Overdue: it goes on counting until the target is reached.
             self.state = ClockState::Breached;
-            self.stopped_at = self.due;
             fired.push(Trigger::Breached);
         }
         fired
@@ -450,11 +466,18 @@ impl Catalog {
             .unwrap_or(DEFAULT_CALENDAR)
     }
 
-    /// The calendar named `id`; `None` (or one that no longer exists): around the clock.
+    /// The calendar named `id`, or the default one if it no longer exists; `None`: around
+    /// the clock.
     pub fn calendar(&self, id: Option<&str>) -> Calendar {
-        id.and_then(|id| self.calendars.get(id))
-            .cloned()
-            .unwrap_or_else(Calendar::always)
+        match id {
+            None => Calendar::always(),
+            Some(id) => self
+                .calendars
+                .get(id)
+                .or_else(|| self.calendars.get(DEFAULT_CALENDAR))
+                .cloned()
+                .unwrap_or_else(Calendar::always),
+        }
     }
 
     pub fn terms(&self, ticket: &Ticket) -> Option<Terms<'_>> {
@@ -590,6 +613,22 @@ fn step(
             .iter()
             .map(|&target| SlaClock::start(target, budget(target), now, by))
             .collect();
+        if before.is_some() {
+            // A ticket from before SLAs were kept: what it reached already counts as met, and
+            // a ticket waiting on the customer waits.
+            for clock in &mut sla.clocks {
+                let reached = match clock.target {
+                    Target::Acknowledge => after.acknowledged_at.is_some(),
+                    Target::FirstResponse => after.first_responded_at.is_some(),
+                    Target::Resolution => false,
+                };
+                if reached {
+                    clock.stop(now, by);
+                } else if after.status == Status::PendingCustomer {
+                    clock.pause(now, &calendar);
+                }
+            }
+        }
         let team_calendar = catalog.calendar(Some(catalog.team_calendar(after.team.as_deref())));
         sla.zone = Some(team_calendar.zone().name().to_owned());
         sla.off_hours_until = (!team_calendar.is_working(now))
@@ -659,7 +698,8 @@ fn step(
         for clock in sla
             .clocks
             .iter_mut()
-            .filter(|c| c.state == ClockState::Running)
+            // One already past its due time keeps running: the scheduler records the breach.
+            .filter(|c| c.state == ClockState::Running && c.due.is_some_and(|due| due > now))
         {
             clock.pause(now, &calendar);
             paused.push(clock.target);
@@ -692,12 +732,14 @@ fn step(
     for clock in sla
         .clocks
         .iter_mut()
-        .filter(|c| c.is_open() && reached.contains(&c.target))
+        .filter(|c| !c.is_reached() && reached.contains(&c.target))
     {
+        let breach_recorded = clock.state == ClockState::Breached;
         clock.stop(now, by);
         match clock.state {
             ClockState::Met => met.push(clock.target),
-            _ => late.push(clock.target),
+            _ if !breach_recorded => late.push(clock.target),
+            _ => {}
         }
     }
     record(EventType::SlaMet, met, "target reached in time".into());
@@ -820,7 +862,16 @@ pub fn explain(clock: &SlaClock, sla: &Sla, calendar: &Calendar, now: DateTime<U
             )
         }
         (ClockState::Met, _, Some(at)) => text += &format!("; met at {}", rfc3339(at)),
-        (ClockState::Breached, _, Some(at)) => text += &format!("; breached at {}", rfc3339(at)),
+        (ClockState::Breached, due, reached) => {
+            if let Some(due) = due {
+                text += &format!("; came due {}", rfc3339(due));
+            }
+            let over = human(elapsed - clock.budget);
+            text += &match reached {
+                Some(at) => format!(", reached at {} ({over} over)", rfc3339(at)),
+                None => format!(", not reached yet ({over} over)"),
+            };
+        }
         _ => {}
     }
     text
@@ -897,11 +948,22 @@ mod tests {
         );
         assert_eq!(
             (clock.state, clock.stopped_at, clock.wake_at()),
-            (ClockState::Breached, Some(at(23, 10, 15)), None)
+            (ClockState::Breached, None, None)
         );
-        // Acknowledging late does not make it met.
+        // Acknowledging late does not make it met; the overdue time counts until then.
         clock.stop(at(23, 10, 40), by(&cal));
-        assert_eq!(clock.state, ClockState::Breached);
+        assert_eq!(
+            (
+                clock.state,
+                clock.stopped_at,
+                clock.elapsed(at(23, 11, 0), &cal)
+            ),
+            (
+                ClockState::Breached,
+                Some(at(23, 10, 40)),
+                Duration::minutes(40)
+            )
+        );
         // A scheduler that was away fires both at once, in order.
         let mut away = SlaClock::start(
             Target::Acknowledge,
@@ -1134,6 +1196,77 @@ mod tests {
             (clock.state, clock.due),
             (ClockState::Running, Some(at(26, 9, 0)))
         );
+    }
+
+    #[test]
+    fn an_overdue_clock_is_not_paused_and_counts_until_reached() {
+        let catalog = catalog();
+        let mut t = ticket(Priority::Urgent, Kind::Problem, Tier::Standard);
+        follow(None, &mut t, &catalog, at(23, 10, 0));
+        let mut acknowledged = t.clone();
+        acknowledged.acknowledged_at = Some(at(23, 10, 5));
+        acknowledged.status = Status::Acknowledged;
+        follow(Some(&t), &mut acknowledged, &catalog, at(23, 10, 5));
+        let t = acknowledged;
+        // Twenty minutes past its 1-hour first response, the ticket starts waiting: the
+        // resolution clock pauses, the overdue one keeps running for the scheduler.
+        let mut next = t.clone();
+        next.status = Status::PendingCustomer;
+        let changes = follow(Some(&t), &mut next, &catalog, at(23, 11, 20));
+        assert_eq!(changes[0].targets, vec![Target::Resolution]);
+        let policy = catalog.policy_for(&next).cloned();
+        let fired = check(&mut next.sla, policy.as_ref(), at(23, 11, 21));
+        assert_eq!(fired.breached, vec![Target::FirstResponse]);
+        // Answered at 11:30: reached late, half an hour over, and no second breach.
+        let before = next.clone();
+        next.first_responded_at = Some(at(23, 11, 30));
+        let changes = follow(Some(&before), &mut next, &catalog, at(23, 11, 30));
+        assert!(changes.is_empty(), "{changes:?}");
+        let clock = next.sla.clock(Target::FirstResponse).unwrap();
+        assert_eq!(
+            (clock.state, clock.stopped_at),
+            (ClockState::Breached, Some(at(23, 11, 30)))
+        );
+        assert_eq!(clock.used(), Duration::minutes(90));
+    }
+
+    #[test]
+    fn a_larger_budget_warns_again() {
+        let cal = Calendar::always();
+        let mut clock = SlaClock::start(
+            Target::Resolution,
+            Duration::hours(1),
+            at(23, 10, 0),
+            by(&cal),
+        );
+        assert_eq!(clock.check(at(23, 10, 50)), vec![Trigger::AtRisk]);
+        clock.recount(Duration::hours(4), at(23, 10, 50), &cal, by(&cal));
+        assert!(!clock.warned);
+        assert_eq!(clock.at_risk_at, Some(at(23, 13, 12)));
+    }
+
+    #[test]
+    fn a_ticket_from_before_slas_starts_where_it_stands() {
+        let catalog = catalog();
+        let mut old = ticket(Priority::High, Kind::Problem, Tier::Standard);
+        old.acknowledged_at = Some(at(20, 9, 0));
+        old.status = Status::InProgress;
+        let mut next = old.clone();
+        next.status = Status::PendingCustomer;
+        follow(Some(&old), &mut next, &catalog, at(23, 10, 0));
+        let states: Vec<_> = next.sla.clocks.iter().map(|c| c.state).collect();
+        assert_eq!(
+            states,
+            vec![ClockState::Met, ClockState::Paused, ClockState::Paused]
+        );
+        assert_eq!(next.sla.wake_at(), None);
+        // Resolved before SLAs were kept: nothing to count.
+        let mut done = old.clone();
+        done.status = Status::Resolved;
+        let mut closed = done.clone();
+        closed.status = Status::Closed;
+        assert!(follow(Some(&done), &mut closed, &catalog, at(23, 10, 0)).is_empty());
+        assert!(closed.sla.clocks.is_empty());
     }
 
     #[test]

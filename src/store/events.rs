@@ -68,6 +68,17 @@ impl Store {
         self.read_log(Some(ticket_id), cursor, limit).await
     }
 
+    /// Every SLA event of one ticket, oldest first.
+    pub async fn sla_events(&self, ticket_id: i64) -> Result<Vec<TicketEvent>> {
+        let rows = event::Entity::find()
+            .filter(event::Column::TicketId.eq(ticket_id))
+            .filter(event::Column::Sla.is_not_null())
+            .order_by_asc(event::Column::Id)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(convert::event).collect()
+    }
+
     async fn read_log(
         &self,
         ticket_id: Option<i64>,

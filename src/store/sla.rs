@@ -395,8 +395,8 @@ impl Store {
         let write = self.begin().await?;
         let staff = self.lock_escalation_staff(&write, &read, &levels).await?;
         let mut ticket = self.lock_ticket(&write, id).await?;
-        if (&ticket.team, &ticket.assignee) != (&read.team, &read.assignee) {
-            // Moved meanwhile: the next pass looks again.
+        if ticket.version != read.version {
+            // Changed meanwhile (moved, or its clocks recounted): the next pass looks again.
             return Ok(Vec::new());
         }
         let fired = sla::check(&mut ticket.sla, policy.as_ref(), now);
@@ -502,6 +502,11 @@ fn escalate(
     );
     let team = ticket.team.clone().unwrap_or_default();
     let supervisor = staff.supervisors.get(&team).cloned().flatten();
+    let had_team = ticket.team.is_some();
+    let nobody = |to: &str| match had_team {
+        true => format!("team {team} has no supervisor {to}"),
+        false => format!("the ticket has no team, so no supervisor {to}"),
+    };
     let mut done = Vec::new();
     let mut notify = None;
     for action in &escalation.actions {
@@ -511,7 +516,7 @@ fn escalate(
                     notify = Some(id.clone());
                     format!("supervisor {id} told")
                 }
-                None => format!("team {team} has no supervisor to tell"),
+                None => nobody("to tell"),
             },
             EscalationAction::RaisePriority => {
                 let higher = one_step_up(ticket.priority);
@@ -528,7 +533,7 @@ fn escalate(
             }
             EscalationAction::ReassignToSupervisor => {
                 match supervisor.as_ref().map(|id| (id, staff.agents.get(id))) {
-                    None => format!("team {team} has no supervisor to take it"),
+                    None => nobody("to take it"),
                     Some((id, _)) if ticket.assignee.as_ref() == Some(id) => {
                         format!("already with supervisor {id}")
                     }

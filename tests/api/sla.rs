@@ -722,8 +722,8 @@ async fn deadlines_count_working_time(backend: Backend) {
     );
     assert!(
         urgent.acknowledgement.ends_with(
-            "reached us outside our working hours; as it is urgent, we will get back to you \
-             within 1 hour."
+            "reached us outside our working hours; we will still get back to you within 1 \
+             hour."
         ),
         "{}",
         urgent.acknowledgement
@@ -1220,6 +1220,30 @@ async fn each_escalation_action_happens_on_the_stream(backend: Backend) {
     let last = recounted.last().unwrap().ticket.clone().unwrap();
     assert_eq!(last.sla.as_ref().unwrap().policy, "urgent");
     assert!(last.sla.unwrap().escalation_level >= 1);
+
+    // sue acknowledges late: the clock stays BREACHED, stops, and is not recorded again.
+    let acknowledged = c
+        .acknowledge_ticket(pb::AcknowledgeTicketRequest {
+            ticket_id: ids[0],
+            agent: "sue".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let late = sla_clock(&acknowledged, T::Acknowledge);
+    assert_eq!(late.state, pb::SlaClockState::Breached as i32);
+    assert!(late.stop_time.is_some());
+    let history = events(&mut c, ids[0]).await;
+    assert_eq!(count(&history, E::SlaBreached, T::Acknowledge), 1);
+    let explained = sla
+        .explain_sla(pb::ExplainSlaRequest { ticket_id: ids[0] })
+        .await
+        .unwrap()
+        .into_inner();
+    let why = &explained.clocks[0].why;
+    assert!(why.contains("reached at") && why.contains("over)"), "{why}");
+    assert_eq!(explained.escalation_level, 1);
 
     let level = c
         .get_ticket(pb::GetTicketRequest {
