@@ -247,11 +247,11 @@ impl Store {
 
     /// Refuses a second policy for the same scope, and escalations to unknown teams.
     async fn check_policy(&self, write: &Write, policy: &Policy) -> Result<()> {
-        let row = convert::policy_row(policy);
+        let any = "";
         let same_scope = sla_policy::Entity::find()
-            .filter(sla_policy::Column::Priority.eq(row.priority.unwrap()))
-            .filter(sla_policy::Column::Kind.eq(row.kind.unwrap()))
-            .filter(sla_policy::Column::Tier.eq(row.tier.unwrap()))
+            .filter(sla_policy::Column::Priority.eq(policy.priority.as_str()))
+            .filter(sla_policy::Column::Kind.eq(policy.kind.map_or(any, |k| k.as_str())))
+            .filter(sla_policy::Column::Tier.eq(policy.tier.map_or(any, |t| t.as_str())))
             .filter(sla_policy::Column::Id.ne(policy.id.as_str()))
             .one(write.conn())
             .await?;
