@@ -5,7 +5,7 @@ use tonic::Request;
 use super::convert;
 use super::paging::{self, DEFAULT_PAGE, MAX_PAGE};
 use super::tickets::new_ticket;
-use super::validate::{Check, actor, key, optional_key, patch};
+use super::validate::{Check, actor, key, only_key, optional_key, patch};
 use super::{Context, Reply, etag, reply};
 use crate::domain::assignment::{Availability, Strategy};
 use crate::domain::classifier::Candidate;
@@ -239,9 +239,7 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let id = key(&mut check, "id", &r.id);
-                check.finish()?;
+                let id = only_key("id", &r.id)?;
                 Ok(convert::team(self.cx.store.get_team(&id).await?))
             }
             .await,
@@ -401,9 +399,7 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let id = key(&mut check, "id", &r.id);
-                check.finish()?;
+                let id = only_key("id", &r.id)?;
                 Ok(convert::agent(self.cx.store.get_agent(&id).await?))
             }
             .await,
@@ -533,9 +529,7 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let id = key(&mut check, "id", &r.id);
-                check.finish()?;
+                let id = only_key("id", &r.id)?;
                 self.cx.store.delete_agent(&id, etag(&r.etag)).await?;
                 Ok(pb::DeleteAgentResponse {})
             }

@@ -7,7 +7,7 @@ use tonic::Request;
 
 use super::convert;
 use super::paging;
-use super::validate::{Check, key, patch};
+use super::validate::{Check, key, only_key, patch};
 use super::{Context, Reply, etag, reply};
 use crate::domain::calendar::{BusinessCalendar, Calendar, CalendarError, Period};
 use crate::domain::sla::{self, Basis, EscalationAction, EscalationLevel, Policy, Targets};
@@ -250,9 +250,7 @@ impl SlaService for SlaApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let id = key(&mut check, "id", &r.id);
-                check.finish()?;
+                let id = only_key("id", &r.id)?;
                 Ok(convert::policy(self.cx.store.get_policy(&id).await?))
             }
             .await,
@@ -353,9 +351,7 @@ impl SlaService for SlaApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let id = key(&mut check, "id", &r.id);
-                check.finish()?;
+                let id = only_key("id", &r.id)?;
                 self.cx.store.delete_policy(&id, etag(&r.etag)).await?;
                 Ok(pb::DeleteSlaPolicyResponse {})
             }
@@ -386,9 +382,7 @@ impl SlaService for SlaApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let id = key(&mut check, "id", &r.id);
-                check.finish()?;
+                let id = only_key("id", &r.id)?;
                 Ok(convert::calendar(self.cx.store.get_calendar(&id).await?))
             }
             .await,
@@ -493,9 +487,7 @@ impl SlaService for SlaApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let id = key(&mut check, "id", &r.id);
-                check.finish()?;
+                let id = only_key("id", &r.id)?;
                 self.cx.store.delete_calendar(&id, etag(&r.etag)).await?;
                 Ok(pb::DeleteCalendarResponse {})
             }

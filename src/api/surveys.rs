@@ -7,7 +7,7 @@ use tonic::Request;
 
 use super::convert;
 use super::paging::{self, DEFAULT_PAGE, MAX_PAGE};
-use super::validate::{Check, actor, key, optional_key, patch};
+use super::validate::{Check, actor, key, only_key, optional_key, patch};
 use super::{Context, Reply, etag, reply};
 use crate::domain::survey::{
     self, Answer, Outcome, Question, QuestionKind, Survey, SurveyState, Template,
@@ -214,9 +214,7 @@ impl SurveyService for SurveyApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let id = key(&mut check, "id", &r.id);
-                check.finish()?;
+                let id = only_key("id", &r.id)?;
                 Ok(convert::template(self.cx.store.get_template(&id).await?))
             }
             .await,
@@ -308,9 +306,7 @@ impl SurveyService for SurveyApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let id = key(&mut check, "id", &r.id);
-                check.finish()?;
+                let id = only_key("id", &r.id)?;
                 self.cx.store.delete_template(&id).await?;
                 Ok(pb::DeleteSurveyTemplateResponse {})
             }

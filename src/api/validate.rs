@@ -167,6 +167,14 @@ pub fn optional_key(check: &mut Check, field: &str, value: &str) -> Option<Strin
         .map(|v| key(check, field, v))
 }
 
+/// A request whose one field to check is a key (Get…, Delete…).
+pub fn only_key(field: &str, value: &str) -> Result<String> {
+    let mut check = Check::new();
+    let key = key(&mut check, field, value);
+    check.finish()?;
+    Ok(key)
+}
+
 /// A caller-chosen id (a team, an agent, a template): required, and plain.
 pub fn key(check: &mut Check, field: &str, value: &str) -> String {
     let value = value.trim();

@@ -146,6 +146,29 @@ pub struct TicketEvent {
 }
 
 impl TicketEvent {
+    /// An event of `event_type` on `ticket` (as it stands after it), by `actor` at `at`, that
+    /// changed no field and says nothing more yet; the log gives it its cursor.
+    pub fn on(
+        ticket: &Ticket,
+        event_type: EventType,
+        actor: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> TicketEvent {
+        TicketEvent {
+            cursor: 0,
+            ticket_id: ticket.id,
+            event_type,
+            actor: actor.to_owned(),
+            occurred_at: at,
+            changes: Vec::new(),
+            reason: None,
+            comment: None,
+            survey: None,
+            sla: None,
+            ticket: ticket.clone(),
+        }
+    }
+
     /// The value a field had before this event, if the event changed it.
     pub fn before(&self, field: &str) -> Option<&str> {
         self.changes

@@ -298,17 +298,8 @@ async fn insert_batch(
 /// The event that records a ticket's intake.
 fn created(ticket: &Ticket, actor: String) -> TicketEvent {
     TicketEvent {
-        cursor: 0,
-        ticket_id: ticket.id,
-        event_type: EventType::TicketCreated,
-        actor,
-        occurred_at: ticket.created_at,
-        changes: Vec::new(),
         // How it was routed.
         reason: ticket.routing_reason.clone(),
-        comment: None,
-        survey: None,
-        sla: None,
-        ticket: ticket.clone(),
+        ..TicketEvent::on(ticket, EventType::TicketCreated, &actor, ticket.created_at)
     }
 }

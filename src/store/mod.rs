@@ -182,6 +182,14 @@ impl Write {
 }
 
 /// An etag the caller gave, checked against the current one.
+/// A create at start that another instance may have done first: already there is fine.
+pub(crate) fn created_or_there<T>(created: Result<T>) -> Result<()> {
+    match created {
+        Ok(_) | Err(Error::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 pub(crate) fn check_etag(given: Option<&str>, current: String) -> Result<()> {
     match given {
         Some(given) if given != current => Err(Error::StaleEtag {

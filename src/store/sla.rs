@@ -13,7 +13,7 @@ use super::entity::{calendar as stored_calendar, sla_policy, team, ticket};
 use super::routing::check_can_take;
 use super::staff::taken;
 use super::tickets::Note;
-use super::{Store, Write, check_etag, convert};
+use super::{Store, Write, check_etag, convert, created_or_there};
 use crate::domain::calendar::{BusinessCalendar, DEFAULT_CALENDAR};
 use crate::domain::event::{Escalation, EventType, SlaNote, TicketEvent};
 use crate::domain::lifecycle::{self, Action};
@@ -40,17 +40,11 @@ impl Store {
             .await?
             .is_none()
         {
-            match self.create_calendar(calendar).await {
-                Ok(_) | Err(Error::AlreadyExists { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            created_or_there(self.create_calendar(calendar).await)?;
         }
         if sla_policy::Entity::find().one(&self.db).await?.is_none() {
             for policy in policies {
-                match self.create_policy(policy).await {
-                    Ok(_) | Err(Error::AlreadyExists { .. }) => {}
-                    Err(e) => return Err(e),
-                }
+                created_or_there(self.create_policy(policy).await)?;
             }
         }
         Ok(())
@@ -97,12 +91,7 @@ impl Store {
         change: impl FnOnce(&mut BusinessCalendar) -> Result<()>,
     ) -> Result<BusinessCalendar> {
         let write = self.begin().await?;
-        let mut query = stored_calendar::Entity::find_by_id(id);
-        if self.backend() == DbBackend::Postgres {
-            query = query.lock(LockType::Update);
-        }
-        let row = query.one(write.conn()).await?;
-        let before = convert::calendar(row.ok_or_else(|| Error::not_found("calendar", id))?)?;
+        let before = self.lock_calendar(&write, id).await?;
         check_etag(etag, before.etag())?;
         let mut after = before.clone();
         change(&mut after)?;
@@ -130,12 +119,7 @@ impl Store {
             ));
         }
         let write = self.begin().await?;
-        let mut query = stored_calendar::Entity::find_by_id(id);
-        if self.backend() == DbBackend::Postgres {
-            query = query.lock(LockType::Update);
-        }
-        let row = query.one(write.conn()).await?;
-        let calendar = convert::calendar(row.ok_or_else(|| Error::not_found("calendar", id))?)?;
+        let calendar = self.lock_calendar(&write, id).await?;
         check_etag(etag, calendar.etag())?;
         let teams: Vec<String> = team::Entity::find()
             .select_only()
@@ -152,6 +136,15 @@ impl Store {
             .exec(write.conn())
             .await?;
         self.commit(write).await
+    }
+
+    async fn lock_calendar(&self, write: &Write, id: &str) -> Result<BusinessCalendar> {
+        let mut query = stored_calendar::Entity::find_by_id(id);
+        if self.backend() == DbBackend::Postgres {
+            query = query.lock(LockType::Update);
+        }
+        let row = query.one(write.conn()).await?;
+        convert::calendar(row.ok_or_else(|| Error::not_found("calendar", id))?)
     }
 
     /// Refuses a team's calendar that does not exist, naming `field`.
@@ -606,20 +599,12 @@ pub(crate) fn sla_event(
     now: DateTime<Utc>,
 ) -> TicketEvent {
     TicketEvent {
-        cursor: 0,
-        ticket_id: ticket.id,
-        event_type,
-        actor: SLA.to_owned(),
-        occurred_at: now,
-        changes: Vec::new(),
         reason: Some(reason),
-        comment: None,
-        survey: None,
         sla: Some(SlaNote {
             targets,
             escalation: None,
         }),
-        ticket: ticket.clone(),
+        ..TicketEvent::on(ticket, event_type, SLA, now)
     }
 }
 

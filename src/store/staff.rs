@@ -46,10 +46,7 @@ impl Store {
 
     /// Creates the team unless it exists; for the triage team at start.
     pub async fn ensure_team(&self, team: Team) -> Result<()> {
-        match self.create_team(team).await {
-            Ok(_) | Err(Error::AlreadyExists { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        super::created_or_there(self.create_team(team).await)
     }
 
     pub async fn get_team(&self, id: &str) -> Result<Team> {

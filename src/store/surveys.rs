@@ -96,10 +96,7 @@ impl Store {
         {
             return Ok(());
         }
-        match self.create_template(template).await {
-            Ok(_) | Err(Error::AlreadyExists { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        super::created_or_there(self.create_template(template).await)
     }
 
     pub async fn create_template(&self, template: Template) -> Result<Template> {
@@ -623,17 +620,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<TicketEvent> {
         let mut event = TicketEvent {
-            cursor: 0,
-            ticket_id: ticket.id,
-            event_type,
-            actor: actor.to_owned(),
-            occurred_at: now,
-            changes: Vec::new(),
-            reason: None,
-            comment: None,
             survey: Some(s.reference(event_type == EventType::SurveyInvited)),
-            sla: None,
-            ticket: ticket.clone(),
+            ..TicketEvent::on(ticket, event_type, actor, now)
         };
         event.cursor = self.append_event(write, &event).await?;
         Ok(event)

@@ -117,17 +117,12 @@ impl Store {
             None => None,
         };
         let mut event = TicketEvent {
-            cursor: 0,
-            ticket_id: id,
-            event_type,
-            actor: actor.to_owned(),
-            occurred_at: now,
             changes,
             reason: note.reason,
             comment,
             survey: note.survey,
             sla: note.sla,
-            ticket: after.clone(),
+            ..TicketEvent::on(&after, event_type, actor, now)
         };
         event.cursor = self.append_event(write, &event).await?;
         let clock_events = super::sla::clock_events(&after, clocks, now);
