@@ -22,6 +22,8 @@ fn main() -> io::Result<()> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // A request that does not decode is the caller's mistake (INVALID_ARGUMENT).
+        .codec_path("crate::api::codec::FeedbackCodec")
         .compile_fds(descriptors)?;
 
     // The load generator's echo service: the same tonic stack with no work behind it.

@@ -141,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
             );
             let ids = Arc::new(target.ids.clone());
             let (read, _) = drive(&target.channels, concurrency, measure, move |channel, n| {
-                let key = pb::get_ticket_request::Key::Id(ids[n % ids.len()]);
+                let key = pb::get_ticket_request::Key::TicketId(ids[n % ids.len()]);
                 async move {
                     TicketServiceClient::new(channel)
                         .get_ticket(pb::GetTicketRequest { key: Some(key) })

@@ -10,8 +10,13 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use feedbackd::domain::calendar::{BusinessCalendar, Calendar, DEFAULT_CALENDAR};
-use feedbackd::domain::sla::{Counting, Sla, SlaClock, Target, default_policies};
+use std::sync::Arc;
+
+use feedbackd::app::App;
+use feedbackd::config::Config;
+use feedbackd::domain::calendar::Calendar;
+use feedbackd::domain::clock::ManualClock;
+use feedbackd::domain::sla::{Counting, Sla, SlaClock, Target};
 use feedbackd::store::{Store, StoreOptions};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
@@ -55,19 +60,13 @@ async fn run(name: &str, url: &str, tickets: i64, due: i64) -> anyhow::Result<()
     let store = Store::connect(url, &StoreOptions::default()).await?;
     store.migrate().await?;
     let now = Utc::now().trunc_subsecs(6);
-    store
-        .ensure_sla_defaults(
-            BusinessCalendar {
-                id: DEFAULT_CALENDAR.into(),
-                display_name: "Office hours".into(),
-                calendar: Calendar::office_hours(chrono_tz::UTC),
-                version: 1,
-                created_at: now,
-                updated_at: now,
-            },
-            default_policies(now),
-        )
-        .await?;
+    // The use cases at a clock that stands still, with the server's defaults installed.
+    let app = App::new(
+        store.clone(),
+        Arc::new(ManualClock::new(now)),
+        Config::with_database(url).settings(),
+    );
+    app.install_defaults().await?;
 
     let started = Instant::now();
     seed(&store, tickets, due, now).await?;
@@ -77,10 +76,10 @@ async fn run(name: &str, url: &str, tickets: i64, due: i64) -> anyhow::Result<()
     );
 
     let started = Instant::now();
-    let pass = feedbackd::sla::sweep(&store, None, now).await?;
+    let pass = app.sla_pass().await?;
     let first = started.elapsed();
     let started = Instant::now();
-    let idle = feedbackd::sla::sweep(&store, None, now).await?;
+    let idle = app.sla_pass().await?;
     let second = started.elapsed();
     println!(
         "{name}: pass over {tickets} open tickets: {} looked at, {} events recorded, in {:.0} ms \

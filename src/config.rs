@@ -6,6 +6,9 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::app::{Settings, SurveySettings};
+use crate::domain::survey::{InvitePolicy, ReopenTo};
+
 /// feedbackd: customer feedback and complaints, from intake to a closed loop, over gRPC.
 #[derive(Debug, Parser)]
 #[command(name = "feedbackd", version, about)]
@@ -102,8 +105,8 @@ pub struct Config {
     #[arg(long, env = "FEEDBACKD_CLASSIFIER_THRESHOLD", default_value_t = 0.6, value_parser = parse_share, global = true)]
     pub classifier_threshold: f64,
 
-    /// How often the classifier retrains on the resolved tickets (0 turns it off). Every
-    /// instance checks; only a model older than this is replaced.
+    /// How old the classifier's model may grow before a resolved or closed ticket makes it
+    /// retrain on the resolved tickets (0 turns retraining by itself off).
     #[arg(long, env = "FEEDBACKD_RETRAIN_INTERVAL", default_value = "24h", value_parser = parse_duration, global = true)]
     pub retrain_interval: Duration,
 
@@ -175,6 +178,37 @@ impl Config {
         let mut config = Cli::parse_from(["feedbackd"]).config;
         config.database_url = database_url.into();
         config
+    }
+
+    /// How the use cases behave, from these flags.
+    pub fn settings(&self) -> Settings {
+        let duration = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        Settings {
+            zone: self.timezone,
+            routing: crate::domain::routing::Settings {
+                triage_team: self.triage_team.clone(),
+                confidence_threshold: self.classifier_threshold,
+            },
+            impact_window: duration(self.impact_window),
+            repeat_window: duration(self.repeat_window),
+            retrain_interval: duration(self.retrain_interval),
+            dispatch_interval: self.dispatch_interval,
+            survey: SurveySettings {
+                policy: InvitePolicy {
+                    delay: duration(self.survey_delay),
+                    expiry: duration(self.survey_expiry),
+                    per_customer: duration(self.survey_customer_interval),
+                },
+                low_score: self.survey_low_score,
+                reopen_to: match self.survey_reopen_to.as_str() {
+                    "team" => ReopenTo::Team,
+                    _ => ReopenTo::Supervisor,
+                },
+                interval: self.survey_interval,
+            },
+            sla_interval: self.sla_interval,
+            sla_at_risk: self.sla_at_risk,
+        }
     }
 
     /// The kind of database, for the startup log line (never the URL: it may hold a password).

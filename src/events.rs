@@ -15,10 +15,11 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::error::Refusal;
 use crate::domain::event::TicketEvent;
 use crate::domain::query::WatchFilter;
 use crate::error::{Error, Result};
-use crate::store::{NOTIFY_CHANNEL, Store};
+use crate::store::{CONFIG_CHANNEL, NOTIFY_CHANNEL, Store};
 
 /// Events one read of the log returns at most; also the most one stream message carries.
 const PAGE: u64 = 500;
@@ -68,7 +69,7 @@ impl EventHub {
     /// Reads the log after the last broadcast cursor whenever a commit is announced, and
     /// broadcasts what it finds in order.
     async fn tail(self: Arc<Self>) {
-        let committed = self.store.committed();
+        let mut committed = self.store.signals().events.subscribe();
         loop {
             let mut last = self.published.load(Ordering::Acquire);
             loop {
@@ -92,7 +93,7 @@ impl EventHub {
             }
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
-                _ = committed.notified() => {}
+                _ = committed.changed() => {}
                 _ = tokio::time::sleep(POLL_INTERVAL) => {}
             }
         }
@@ -113,12 +114,13 @@ impl EventHub {
             Some(cursor) => {
                 let newest = self.store.last_cursor().await?;
                 if cursor > newest || cursor < 0 {
-                    return Err(Error::OutOfRange {
+                    return Err(Refusal::OutOfRange {
                         field: "after_cursor",
                         description: format!(
                             "cursor {cursor} is not in the log, whose newest event is {newest}"
                         ),
-                    });
+                    }
+                    .into());
                 }
                 cursor
             }
@@ -264,10 +266,11 @@ impl Watcher {
     }
 }
 
-/// Wakes the tailer whenever any instance commits events (PostgreSQL LISTEN/NOTIFY).
+/// Announces in this process what any instance commits to the logs (PostgreSQL
+/// LISTEN/NOTIFY): ticket events wake the tailer, configuration changes the reactions.
 async fn listen(store: Store, shutdown: CancellationToken) {
     use sea_orm::sqlx::postgres::PgListener;
-    let committed = store.committed();
+    let signals = store.signals().clone();
     loop {
         let pool = store.connection().get_postgres_connection_pool().clone();
         let mut listener = match PgListener::connect_with(&pool).await {
@@ -280,7 +283,7 @@ async fn listen(store: Store, shutdown: CancellationToken) {
                 }
             }
         };
-        if let Err(error) = listener.listen(NOTIFY_CHANNEL).await {
+        if let Err(error) = listener.listen_all([NOTIFY_CHANNEL, CONFIG_CHANNEL]).await {
             tracing::warn!(%error, "cannot LISTEN for events; retrying");
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -291,10 +294,20 @@ async fn listen(store: Store, shutdown: CancellationToken) {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 received = listener.try_recv() => match received {
-                    Ok(_) => committed.notify_one(),
+                    Ok(Some(notification)) if notification.channel() == CONFIG_CHANNEL => {
+                        signals.config_committed()
+                    }
+                    Ok(Some(_)) => signals.events_committed(),
+                    // Reconnected: what was announced meanwhile is read again from the logs.
+                    Ok(None) => {
+                        signals.events_committed();
+                        signals.config_committed();
+                    }
                     Err(error) => {
                         tracing::warn!(%error, "event listener lost its connection; reconnecting");
-                        committed.notify_one();
+                        // Whatever was announced meanwhile is read again from the logs.
+                        signals.events_committed();
+                        signals.config_committed();
                         break;
                     }
                 }

@@ -1,18 +1,17 @@
 //! feedbackd: customer feedback and complaints handled as one closed loop, over gRPC.
 //!
-//! `api` (the gRPC edge) → `domain` (the rules) → `store` (SeaORM); `events` streams the log.
+//! `api` (the gRPC edge: check, call, convert) → `app` (one function per use case, and the
+//! reactions to each commit) → `domain` (the rules) and `store` (SeaORM rows, locks and
+//! queries); `events` streams the log to watchers.
 
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
-pub mod routing;
-pub mod schedule;
 pub mod server;
-pub mod sla;
 pub mod store;
-pub mod surveys;
 
 /// Generated gRPC code: message types, servers, and clients for Rust callers.
 pub mod proto {

@@ -22,23 +22,15 @@ use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tonic_health::server::{HealthReporter, HealthService};
 
 use crate::api::{Context, RoutingApi, SlaApi, SurveyApi, TicketApi};
+use crate::app::App;
 use crate::config::Config;
-use crate::domain::assignment::Strategy;
-use crate::domain::calendar::{BusinessCalendar, Calendar, DEFAULT_CALENDAR};
 use crate::domain::clock::{Clock, SystemClock};
-use crate::domain::routing::Settings;
-use crate::domain::sla::default_policies;
-use crate::domain::staff::Team;
-use crate::domain::survey::{DEFAULT_TEMPLATE, InvitePolicy, Template, default_questions};
 use crate::events::EventHub;
 use crate::proto::feedback::v1::routing_service_server::RoutingServiceServer;
 use crate::proto::feedback::v1::sla_service_server::SlaServiceServer;
 use crate::proto::feedback::v1::survey_service_server::SurveyServiceServer;
 use crate::proto::feedback::v1::ticket_service_server::TicketServiceServer;
-use crate::routing::{Router, RouterOptions};
-use crate::sla::SlaScheduler;
-use crate::store::{ReopenTo, Store, StoreOptions};
-use crate::surveys::{SurveySettings, Surveys};
+use crate::store::{Store, StoreOptions};
 
 /// Largest request accepted, in bytes.
 const MAX_MESSAGE: usize = 4 * 1024 * 1024;
@@ -47,7 +39,6 @@ const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let options = StoreOptions {
         max_connections: config.db_max_connections,
-        sla_at_risk_share: config.sla_at_risk,
         ..StoreOptions::default()
     };
     let store = Store::connect(&config.database_url, &options)
@@ -58,6 +49,16 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot migrate the database: {e}"))?;
     Ok(store)
+}
+
+/// Every feedbackd service the same way: gzip both ways and the largest request accepted.
+macro_rules! service {
+    ($server:ident, $api:expr) => {
+        $server::new($api)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_MESSAGE)
+    };
 }
 
 /// Serves on `listener` until `signal` resolves, then shuts down gracefully: health turns
@@ -71,20 +72,15 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
-    // However serve() ends, its background tasks (tailer, listener, health) end with it.
+    // However serve() ends, its background tasks (tailer, reactions, passes) end with it.
     let _stop_tasks = shutdown.clone().drop_guard();
+    let app = App::new(store.clone(), clock, config.settings());
+    app.install_defaults()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot install the defaults: {e}"))?;
     let hub = EventHub::start(store.clone(), config.watch_buffer, shutdown.clone()).await?;
-    let router = start_router(config, &store, clock.clone(), shutdown.clone()).await?;
-    let surveys = start_surveys(config, &store, &router, clock.clone(), shutdown.clone()).await?;
-    start_sla(config, &store, &router, clock.clone(), shutdown.clone()).await?;
-    let cx = Context {
-        store,
-        hub,
-        router,
-        surveys,
-        clock,
-        zone: config.timezone,
-    };
+    app.run(hub.clone(), shutdown.clone());
+    let cx = Context { app, hub };
 
     let (health, _) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::Serving).await;
@@ -92,32 +88,15 @@ pub async fn serve(
         inner: HealthService::from_health_reporter(health.clone()),
         stop: shutdown.clone(),
     });
-    tokio::spawn(watch_database(
-        cx.store.clone(),
-        health.clone(),
-        shutdown.clone(),
-    ));
+    tokio::spawn(watch_database(store, health.clone(), shutdown.clone()));
+    // The API's own descriptors, the health service's, and google.rpc's, so that a client
+    // such as grpcurl can decode the error details too.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
-    let tickets = TicketServiceServer::new(TicketApi::new(cx.clone()))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(MAX_MESSAGE);
-    let routing = RoutingServiceServer::new(RoutingApi::new(cx.clone()))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(MAX_MESSAGE);
-    let sla = SlaServiceServer::new(SlaApi::new(cx.clone()))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(MAX_MESSAGE);
-    let surveys = SurveyServiceServer::new(SurveyApi::new(cx))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(MAX_MESSAGE);
 
     let draining = shutdown.clone();
     let health_on_stop = health.clone();
@@ -147,10 +126,10 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
-        .add_service(tickets)
-        .add_service(routing)
-        .add_service(surveys)
-        .add_service(sla)
+        .add_service(service!(TicketServiceServer, TicketApi::new(cx.clone())))
+        .add_service(service!(RoutingServiceServer, RoutingApi::new(cx.clone())))
+        .add_service(service!(SurveyServiceServer, SurveyApi::new(cx.clone())))
+        .add_service(service!(SlaServiceServer, SlaApi::new(cx)))
         .serve_with_incoming_shutdown(
             // Replies are small and latency matters: no Nagle delay on accepted connections.
             TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -169,133 +148,20 @@ pub async fn serve(
     Ok(())
 }
 
+/// The services health reports on, besides the server as a whole ("").
+const SERVICES: [&str; 4] = [
+    <TicketServiceServer<TicketApi> as NamedService>::NAME,
+    <RoutingServiceServer<RoutingApi> as NamedService>::NAME,
+    <SurveyServiceServer<SurveyApi> as NamedService>::NAME,
+    <SlaServiceServer<SlaApi> as NamedService>::NAME,
+];
+
 /// Sets the status overall and of each service.
 async fn set_health(health: &HealthReporter, status: ServingStatus) {
-    for service in [
-        "",
-        <TicketServiceServer<TicketApi> as NamedService>::NAME,
-        <RoutingServiceServer<RoutingApi> as NamedService>::NAME,
-        <SurveyServiceServer<SurveyApi> as NamedService>::NAME,
-        <SlaServiceServer<SlaApi> as NamedService>::NAME,
-    ] {
+    health.set_service_status("", status).await;
+    for service in SERVICES {
         health.set_service_status(service, status).await;
     }
-}
-
-/// The router, with the triage team in place and its background work running until `stop`.
-async fn start_router(
-    config: &Config,
-    store: &Store,
-    clock: Arc<dyn Clock>,
-    stop: CancellationToken,
-) -> anyhow::Result<Arc<Router>> {
-    let now = clock.now();
-    store
-        .ensure_team(Team {
-            id: config.triage_team.clone(),
-            display_name: "Triage".into(),
-            supervisor: None,
-            time_zone: config.timezone.name().to_owned(),
-            calendar: None,
-            strategy: Strategy::RoundRobin,
-            members: Vec::new(),
-            queued: 0,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot create the triage team: {e}"))?;
-    let router = Router::new(
-        store.clone(),
-        clock,
-        RouterOptions {
-            settings: Settings {
-                triage_team: config.triage_team.clone(),
-                confidence_threshold: config.classifier_threshold,
-            },
-            impact_window: config.impact_window,
-            repeat_window: config.repeat_window,
-            retrain_interval: config.retrain_interval,
-            dispatch_interval: config.dispatch_interval,
-        },
-    );
-    tokio::spawn(router.clone().run(stop));
-    Ok(router)
-}
-
-/// The survey loop, with the default template in place and its scheduler running until
-/// `stop`.
-async fn start_surveys(
-    config: &Config,
-    store: &Store,
-    router: &Arc<Router>,
-    clock: Arc<dyn Clock>,
-    stop: CancellationToken,
-) -> anyhow::Result<Arc<Surveys>> {
-    let now = clock.now();
-    store
-        .ensure_default_template(Template {
-            id: DEFAULT_TEMPLATE.into(),
-            display_name: "Satisfaction".into(),
-            questions: default_questions(),
-            is_default: true,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot install the default survey template: {e}"))?;
-    let duration = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
-    let surveys = Surveys::new(
-        store.clone(),
-        router.clone(),
-        clock,
-        SurveySettings {
-            policy: InvitePolicy {
-                delay: duration(config.survey_delay),
-                expiry: duration(config.survey_expiry),
-                per_customer: duration(config.survey_customer_interval),
-            },
-            low_score: config.survey_low_score,
-            reopen_to: match config.survey_reopen_to.as_str() {
-                "team" => ReopenTo::Team,
-                _ => ReopenTo::Supervisor,
-            },
-            interval: config.survey_interval,
-            fallback_team: config.triage_team.clone(),
-        },
-    );
-    tokio::spawn(surveys.clone().run(stop));
-    Ok(surveys)
-}
-
-/// Installs the default calendar and policies on first start, and runs the SLA scheduler.
-async fn start_sla(
-    config: &Config,
-    store: &Store,
-    router: &Arc<Router>,
-    clock: Arc<dyn Clock>,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
-    let now = clock.now();
-    store
-        .ensure_sla_defaults(
-            BusinessCalendar {
-                id: DEFAULT_CALENDAR.into(),
-                display_name: "Office hours".into(),
-                calendar: Calendar::office_hours(config.timezone),
-                version: 1,
-                created_at: now,
-                updated_at: now,
-            },
-            default_policies(now),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot install the default SLA policies: {e}"))?;
-    let scheduler = SlaScheduler::new(store.clone(), router.clone(), clock, config.sla_interval);
-    tokio::spawn(scheduler.run(stop));
-    Ok(())
 }
 
 /// The standard health service, except that its Watch streams end at shutdown: left open,
@@ -330,8 +196,8 @@ impl Health for EndingHealth {
 /// How often health checks the database.
 const DATABASE_CHECK: Duration = Duration::from_secs(5);
 
-/// Reports NOT_SERVING, overall and for the ticket service, while the database does not
-/// answer, so load balancers route around an instance that cannot work.
+/// Reports NOT_SERVING, overall and for every service, while the database does not answer,
+/// so load balancers route around an instance that cannot work.
 async fn watch_database(store: Store, health: HealthReporter, shutdown: CancellationToken) {
     let mut serving = true;
     loop {
@@ -353,13 +219,7 @@ async fn watch_database(store: Store, health: HealthReporter, shutdown: Cancella
             Ok(()) => tracing::info!("database reachable again; serving"),
             Err(error) => tracing::error!(%error, "database unreachable; reporting NOT_SERVING"),
         }
-        health.set_service_status("", status).await;
-        health
-            .set_service_status(
-                <TicketServiceServer<TicketApi> as NamedService>::NAME,
-                status,
-            )
-            .await;
+        set_health(&health, status).await;
     }
 }
 

@@ -7,6 +7,7 @@ mod m20261122_000001_tickets;
 mod m20261122_000002_routing;
 mod m20261122_000003_surveys;
 mod m20261122_000004_sla;
+mod m20261201_000005_conventions;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_routing::Migration),
             Box::new(m20261122_000003_surveys::Migration),
             Box::new(m20261122_000004_sla::Migration),
+            Box::new(m20261201_000005_conventions::Migration),
         ]
     }
 }

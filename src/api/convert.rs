@@ -4,13 +4,17 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
 use crate::domain::calendar::BusinessCalendar;
+use crate::domain::error::Versioned;
 use crate::domain::{assignment, event, rules, sla, staff, survey, ticket};
 use crate::proto::feedback::v1 as pb;
 
 /// Pairs each protobuf enum with its domain twin, variant by variant, both ways. The
 /// protobuf's `*_UNSPECIFIED` has no twin: it decodes to `None`.
 macro_rules! enum_pairs {
-    ($($pb:ident <=> $domain:path { $($variant:ident),+ $(,)? })+) => {$(
+    ($($pb:ident <=> $domain:path { $first:ident $(, $variant:ident)* $(,)? })+) => {$(
+        enum_pairs!(@pair $pb <=> $domain { $first, $($variant),* } $first);
+    )+};
+    (@pair $pb:ident <=> $domain:path { $($variant:ident),+ } $first:ident) => {
         impl From<$domain> for pb::$pb {
             fn from(value: $domain) -> Self {
                 use $domain as D;
@@ -19,6 +23,8 @@ macro_rules! enum_pairs {
         }
 
         impl EnumField for $domain {
+            const PLACEHOLDER: Self = Self::$first;
+
             fn from_wire(value: i32) -> Result<Option<Self>, ()> {
                 use $domain as D;
                 match pb::$pb::try_from(value).map_err(|_| ())? {
@@ -27,11 +33,15 @@ macro_rules! enum_pairs {
                 }
             }
         }
-    )+};
+    };
 }
 
 /// A domain enum as it arrives in a request: an `i32` that may be unspecified or unknown.
 pub trait EnumField: Sized {
+    /// A value that stands in for a missing or unknown one in a request that is refused
+    /// anyway, so that checking never stops at the first bad field.
+    const PLACEHOLDER: Self;
+
     /// `Ok(None)` for unspecified, `Err` for a number the API does not define.
     fn from_wire(value: i32) -> Result<Option<Self>, ()>;
 }
@@ -172,12 +182,15 @@ pub fn duration(d: chrono::Duration) -> prost_types::Duration {
     }
 }
 
-/// A duration from a request, or `None` when it is negative or not normalized.
+/// A duration from a request, or `None` when it is out of chrono's range or not a valid
+/// protobuf Duration (nanos of another sign than the seconds, or a second or more).
 pub fn from_duration(d: &prost_types::Duration) -> Option<chrono::Duration> {
     let same_sign = d.seconds == 0 || d.nanos == 0 || (d.seconds > 0) == (d.nanos > 0);
-    (d.nanos.abs() < 1_000_000_000 && same_sign).then(|| {
-        chrono::Duration::seconds(d.seconds) + chrono::Duration::nanoseconds(d.nanos.into())
-    })
+    if d.nanos.abs() >= 1_000_000_000 || !same_sign {
+        return None;
+    }
+    chrono::Duration::try_seconds(d.seconds)?
+        .checked_add(&chrono::Duration::nanoseconds(d.nanos.into()))
 }
 
 pub fn policy(p: sla::Policy) -> pb::SlaPolicy {
@@ -365,15 +378,15 @@ pub fn agent(a: staff::Agent) -> pb::Agent {
     }
 }
 
-/// A rule at `position` (1 = tried first).
-pub fn rule(r: rules::Rule, position: usize) -> pb::RoutingRule {
+/// A rule at its position (1 = tried first).
+pub fn rule(r: rules::Rule) -> pb::RoutingRule {
     let etag = r.etag();
     let c = r.conditions;
     let a = r.actions;
     pb::RoutingRule {
         id: r.id,
         name: r.name,
-        position: position as i32,
+        position: i32::try_from(r.position).unwrap_or(i32::MAX),
         disabled: !r.enabled,
         conditions: Some(pb::RuleConditions {
             kinds: c
@@ -449,11 +462,31 @@ pub fn invitation(s: survey::Survey) -> pb::SurveyInvitation {
     pb::SurveyInvitation {
         survey_id: s.id,
         ticket_id: s.ticket_id,
+        score: survey::lowest_rating(&s.scores).unwrap_or_default(),
+        outcome: s.outcome.map_or(0, |o| pb::SurveyOutcome::from(o).into()),
+        submit_time: optional_timestamp(s.answered_at),
         template_id: s.template_id,
         token: s.token,
         state: pb::SurveyState::from(s.state).into(),
         send_time: Some(timestamp(s.send_at)),
         expire_time: Some(timestamp(s.expire_at)),
+    }
+}
+
+/// An SLA event as ExplainSla's timeline shows it.
+pub fn timeline_entry(e: event::TicketEvent) -> pb::SlaTimelineEntry {
+    let note = e.sla.unwrap_or_default();
+    pb::SlaTimelineEntry {
+        time: Some(timestamp(e.occurred_at)),
+        r#type: pb::EventType::from(e.event_type).into(),
+        targets: note
+            .targets
+            .into_iter()
+            .map(|t| pb::SlaTarget::from(t).into())
+            .collect(),
+        reason: e.reason.unwrap_or_default(),
+        escalation_level: note.escalation.map_or(0, |x| x.level as i32),
+        cursor: e.cursor,
     }
 }
 

@@ -1,27 +1,25 @@
-//! The gRPC edge: validate each request, convert it, call the domain and the store, map
-//! errors to status codes. One module per service.
+//! The gRPC edge: each handler checks its request into domain values, calls one use case, and
+//! converts the answer; errors become status codes in one place ([`status`]). One module per
+//! service.
 
+mod check;
+pub mod codec;
 mod convert;
+mod mask;
 mod paging;
 mod routing;
 mod sla;
+mod status;
 mod surveys;
 mod tickets;
-mod validate;
-mod verbs;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, SubsecRound, Utc};
-use chrono_tz::Tz;
 use tonic::{Response, Status};
 
-use crate::domain::clock::Clock;
+use crate::app::App;
 use crate::error::Result;
 use crate::events::EventHub;
-use crate::routing::Router;
-use crate::store::Store;
-use crate::surveys::Surveys;
 
 pub use routing::RoutingApi;
 pub use sla::SlaApi;
@@ -31,21 +29,8 @@ pub use tickets::TicketApi;
 /// What every service handler needs.
 #[derive(Clone)]
 pub struct Context {
-    pub store: Store,
+    pub app: Arc<App>,
     pub hub: Arc<EventHub>,
-    pub router: Arc<Router>,
-    pub surveys: Arc<Surveys>,
-    pub clock: Arc<dyn Clock>,
-    /// The service time zone: the date in ticket numbers.
-    pub zone: Tz,
-}
-
-impl Context {
-    /// The current time to microseconds, the precision both databases keep, so that what a
-    /// call returns is exactly what a later read finds.
-    fn now(&self) -> DateTime<Utc> {
-        self.clock.now().trunc_subsecs(6)
-    }
 }
 
 /// What every unary handler returns.

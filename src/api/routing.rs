@@ -1,18 +1,20 @@
 //! RoutingService: teams, agents, rules, the classifier, and ExplainRoute.
 
+use chrono::{DateTime, Utc};
 use tonic::Request;
 
-use super::convert;
-use super::paging::{self, DEFAULT_PAGE, MAX_PAGE};
+use super::check::{Check, actor, key, only_key, optional_key, request_id};
+use super::mask::patch;
+use super::paging::Page;
 use super::tickets::new_ticket;
-use super::validate::{Check, actor, key, only_key, optional_key, patch};
-use super::{Context, Reply, etag, reply};
+use super::{Context, Reply, convert, etag, reply};
 use crate::domain::assignment::{Availability, Strategy};
 use crate::domain::classifier::Candidate;
+use crate::domain::idempotency::Requested;
+use crate::domain::patch::{Field, Patch};
 use crate::domain::rules::{Actions, Conditions, Rule};
 use crate::domain::staff::{Agent, Team, normalize_labels};
-use crate::domain::ticket::limits;
-use crate::error::{Error, Result};
+use crate::domain::ticket::{limits, normalize_tags};
 use crate::proto::feedback::v1::{self as pb, routing_service_server::RoutingService};
 use crate::store::StoredModel;
 
@@ -20,6 +22,8 @@ use crate::store::StoredModel;
 const DEFAULT_CAPACITY: u32 = 10;
 /// Longest keyword, product or category a rule may name.
 const RULE_TERM: usize = 128;
+/// Most products or categories a rule's conditions may list.
+const RULE_VALUES: usize = 100;
 
 /// The RoutingService handlers.
 pub struct RoutingApi {
@@ -32,8 +36,38 @@ impl RoutingApi {
     }
 }
 
-/// A team from a request; `mask`, when given, limits the fields read.
-fn team(check: &mut Check, t: &pb::Team, now: chrono::DateTime<chrono::Utc>) -> Team {
+/// The fields UpdateTeam may change.
+const TEAM_FIELDS: &[Field<Team, Team>] = &[
+    ("display_name", |t, v| {
+        t.display_name = v.display_name.clone()
+    }),
+    ("supervisor", |t, v| t.supervisor = v.supervisor.clone()),
+    ("time_zone", |t, v| t.time_zone = v.time_zone.clone()),
+    ("calendar", |t, v| t.calendar = v.calendar.clone()),
+    ("strategy", |t, v| t.strategy = v.strategy),
+];
+
+/// The fields UpdateAgent may change.
+const AGENT_FIELDS: &[Field<Agent, Agent>] = &[
+    ("display_name", |a, v| {
+        a.display_name = v.display_name.clone()
+    }),
+    ("teams", |a, v| a.teams = v.teams.clone()),
+    ("skills", |a, v| a.skills = v.skills.clone()),
+    ("capacity", |a, v| a.capacity = v.capacity),
+    ("availability", |a, v| a.availability = v.availability),
+];
+
+/// The fields UpdateRoutingRule may change, each replaced whole.
+const RULE_FIELDS: &[Field<Rule, Rule>] = &[
+    ("name", |r, v| r.name = v.name.clone()),
+    ("disabled", |r, v| r.enabled = v.enabled),
+    ("conditions", |r, v| r.conditions = v.conditions.clone()),
+    ("actions", |r, v| r.actions = v.actions.clone()),
+];
+
+/// A team from a request.
+fn team(check: &mut Check, t: &pb::Team, now: DateTime<Utc>) -> Team {
     let id = key(check, "team.id", &t.id);
     let display_name = check
         .optional_text("team.display_name", &t.display_name, limits::NAME)
@@ -42,7 +76,7 @@ fn team(check: &mut Check, t: &pb::Team, now: chrono::DateTime<chrono::Utc>) -> 
         display_name,
         supervisor: optional_key(check, "team.supervisor", &t.supervisor),
         time_zone: check.time_zone("team.time_zone", &t.time_zone),
-        calendar: check.optional_text("team.calendar", &t.calendar, limits::KEY),
+        calendar: optional_key(check, "team.calendar", &t.calendar),
         strategy: check
             .optional_enum("team.strategy", t.strategy)
             .unwrap_or(Strategy::RoundRobin),
@@ -55,23 +89,21 @@ fn team(check: &mut Check, t: &pb::Team, now: chrono::DateTime<chrono::Utc>) -> 
     }
 }
 
-fn agent(check: &mut Check, a: &pb::Agent, now: chrono::DateTime<chrono::Utc>) -> Agent {
+fn agent(check: &mut Check, a: &pb::Agent, now: DateTime<Utc>) -> Agent {
     let id = key(check, "agent.id", &a.id);
     let display_name = check
         .optional_text("agent.display_name", &a.display_name, limits::NAME)
         .unwrap_or_else(|| id.clone());
-    if a.teams.len() > limits::TEAMS_PER_AGENT {
-        check.add(
-            "agent.teams",
-            format!("has more than {} teams", limits::TEAMS_PER_AGENT),
-        );
-    }
-    let mut teams: Vec<String> = a
-        .teams
-        .iter()
-        .enumerate()
-        .map(|(i, t)| key(check, &format!("agent.teams[{i}]"), t))
-        .collect();
+    let mut teams: Vec<String> =
+        if check.at_most("agent.teams", a.teams.len(), limits::TEAMS_PER_AGENT) {
+            a.teams
+                .iter()
+                .enumerate()
+                .map(|(i, t)| key(check, &format!("agent.teams[{i}]"), t))
+                .collect()
+        } else {
+            Vec::new()
+        };
     teams.sort();
     teams.dedup();
     let skills = check.labels("agent.skills", &a.skills, limits::SKILLS, limits::SKILL);
@@ -102,21 +134,27 @@ fn agent(check: &mut Check, a: &pb::Agent, now: chrono::DateTime<chrono::Utc>) -
     }
 }
 
-fn rule(check: &mut Check, r: &pb::RoutingRule, now: chrono::DateTime<chrono::Utc>) -> Rule {
+fn rule(check: &mut Check, r: &pb::RoutingRule, now: DateTime<Utc>) -> Rule {
     let name = check.text("rule.name", &r.name, true, limits::NAME);
     let c = r.conditions.clone().unwrap_or_default();
+    let most = limits::FILTER_VALUES;
     let conditions = Conditions {
-        kinds: check.enums("rule.conditions.kinds", &c.kinds),
-        channels: check.enums("rule.conditions.channels", &c.channels),
-        products: check.labels("rule.conditions.products", &c.products, 100, RULE_TERM),
+        kinds: check.enums("rule.conditions.kinds", &c.kinds, most),
+        channels: check.enums("rule.conditions.channels", &c.channels, most),
+        products: check.labels(
+            "rule.conditions.products",
+            &c.products,
+            RULE_VALUES,
+            RULE_TERM,
+        ),
         categories: check.labels(
             "rule.conditions.categories",
             &c.categories,
-            100,
+            RULE_VALUES,
             limits::CATEGORY,
         ),
-        tiers: check.enums("rule.conditions.tiers", &c.tiers),
-        priorities: check.enums("rule.conditions.priorities", &c.priorities),
+        tiers: check.enums("rule.conditions.tiers", &c.tiers, most),
+        priorities: check.enums("rule.conditions.priorities", &c.priorities, most),
         tags: normalize_labels(&check.labels(
             "rule.conditions.tags",
             &c.tags,
@@ -151,6 +189,7 @@ fn rule(check: &mut Check, r: &pb::RoutingRule, now: chrono::DateTime<chrono::Ut
     }
     Rule {
         id: r.id,
+        position: 0,
         name,
         enabled: !r.disabled,
         conditions,
@@ -161,20 +200,30 @@ fn rule(check: &mut Check, r: &pb::RoutingRule, now: chrono::DateTime<chrono::Ut
     }
 }
 
-impl RoutingApi {
-    /// Refuses a supervisor or a rule's team that does not exist.
-    async fn check_exists(&self, team: Option<&str>, agent: Option<&str>) -> Result<()> {
-        if let Some(team) = team {
-            self.cx.store.get_team(team).await?;
-        }
-        if let Some(agent) = agent {
-            self.cx.store.get_agent(agent).await?;
-        }
-        Ok(())
-    }
+fn predictions(candidates: Vec<Candidate>) -> Vec<pb::Prediction> {
+    candidates
+        .into_iter()
+        .map(|c| pb::Prediction {
+            label: c.label,
+            confidence: c.confidence,
+        })
+        .collect()
+}
 
+/// A resource an update request must carry.
+fn given<T: Default>(check: &mut Check, resource: &str, value: Option<T>) -> T {
+    if value.is_none() {
+        check.add(
+            resource,
+            format!("is required: set {resource}.id and the new values"),
+        );
+    }
+    value.unwrap_or_default()
+}
+
+impl RoutingApi {
     fn classifier_info(&self, model: Option<&StoredModel>) -> pb::ClassifierInfo {
-        let threshold = self.cx.router.settings().confidence_threshold;
+        let threshold = self.cx.app.settings().routing.confidence_threshold;
         let Some(m) = model else {
             return pb::ClassifierInfo {
                 confidence_threshold: threshold,
@@ -196,51 +245,27 @@ impl RoutingApi {
     }
 }
 
-fn predictions(candidates: Vec<Candidate>) -> Vec<pb::Prediction> {
-    candidates
-        .into_iter()
-        .map(|c| pb::Prediction {
-            label: c.label,
-            confidence: c.confidence,
-        })
-        .collect()
-}
-
-fn rules_response(rules: Vec<Rule>) -> pb::ListRoutingRulesResponse {
-    pb::ListRoutingRulesResponse {
-        rules: rules
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| convert::rule(r, i + 1))
-            .collect(),
-    }
-}
-
 #[tonic::async_trait]
 impl RoutingService for RoutingApi {
     async fn create_team(&self, request: Request<pb::CreateTeamRequest>) -> Reply<pb::Team> {
         let r = request.into_inner();
         reply(
             async {
-                let Some(t) = r.team else {
-                    return Err(Error::invalid("team", "is required"));
-                };
                 let mut check = Check::new();
-                let team = team(&mut check, &t, self.cx.now());
-                check.finish()?;
-                self.check_exists(None, team.supervisor.as_deref()).await?;
-                Ok(convert::team(self.cx.store.create_team(team).await?))
+                let t = given(&mut check, "team", r.team);
+                let new = team(&mut check, &t, self.cx.app.now());
+                let new = check.finish(new)?;
+                Ok(convert::team(self.cx.app.create_team(new).await?))
             }
             .await,
         )
     }
 
     async fn get_team(&self, request: Request<pb::GetTeamRequest>) -> Reply<pb::Team> {
-        let r = request.into_inner();
         reply(
             async {
-                let id = only_key("id", &r.id)?;
-                Ok(convert::team(self.cx.store.get_team(&id).await?))
+                let id = only_key("id", &request.get_ref().id)?;
+                Ok(convert::team(self.cx.app.team(&id).await?))
             }
             .await,
         )
@@ -251,18 +276,17 @@ impl RoutingService for RoutingApi {
         request: Request<pb::ListTeamsRequest>,
     ) -> Reply<pb::ListTeamsResponse> {
         let r = request.into_inner();
-        let store = &self.cx.store;
         reply(
             async {
-                let (teams, next_page_token) = paging::by_id(
-                    &pb::ListTeamsRequest::default(),
-                    r.page_size,
-                    &r.page_token,
-                    |after, limit| async move { store.list_teams(after.as_deref(), limit).await },
-                    convert::team,
-                    |x| x.id.clone(),
-                )
-                .await?;
+                let mut check = Check::new();
+                let page: Page<String> = Page::read(&mut check, &r);
+                check.done()?;
+                let rows = self
+                    .cx
+                    .app
+                    .list_teams(page.after.clone(), page.fetch())
+                    .await?;
+                let (teams, next_page_token) = page.finish(rows, convert::team, |t| t.id.clone());
                 Ok(pb::ListTeamsResponse {
                     teams,
                     next_page_token,
@@ -276,51 +300,27 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(given) = r.team else {
-                    return Err(Error::invalid(
-                        "team",
-                        "is required: set team.id and the new values",
-                    ));
-                };
                 let mut check = Check::new();
-                let (paths, new) = patch(
+                let given = given(&mut check, "team", r.team);
+                let now = self.cx.app.now();
+                let patch: Patch<Team> = patch(
                     &mut check,
                     "team",
                     r.update_mask.as_ref(),
-                    &[
-                        "display_name",
-                        "supervisor",
-                        "time_zone",
-                        "calendar",
-                        "strategy",
-                    ],
-                    |check| team(check, &given, self.cx.now()),
+                    TEAM_FIELDS,
+                    |check| team(check, &given, now),
                 );
-                if paths.iter().any(|p| p == "strategy") && given.strategy == 0 {
+                if patch.names("strategy") && given.strategy == 0 {
                     check.add("team.strategy", "is required");
                 }
-                check.finish()?;
-                if paths.iter().any(|p| p == "supervisor") {
-                    self.check_exists(None, new.supervisor.as_deref()).await?;
-                }
-                let team = self
+                check.done()?;
+                let id = patch.value.id.clone();
+                let updated = self
                     .cx
-                    .store
-                    .update_team(&new.id, etag(&given.etag), self.cx.now(), |t| {
-                        for path in &paths {
-                            match path.as_str() {
-                                "display_name" => t.display_name = new.display_name.clone(),
-                                "supervisor" => t.supervisor = new.supervisor.clone(),
-                                "time_zone" => t.time_zone = new.time_zone.clone(),
-                                "calendar" => t.calendar = new.calendar.clone(),
-                                "strategy" => t.strategy = new.strategy,
-                                other => unreachable!("mask path {other} passed the check"),
-                            }
-                        }
-                        Ok(())
-                    })
+                    .app
+                    .update_team(&id, etag(&given.etag), &patch)
                     .await?;
-                Ok(convert::team(team))
+                Ok(convert::team(updated))
             }
             .await,
         )
@@ -333,13 +333,8 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let id = key(&mut check, "id", &r.id);
-                if id == self.cx.router.settings().triage_team {
-                    check.add("id", "is the triage team, which routing needs");
-                }
-                check.finish()?;
-                self.cx.store.delete_team(&id, etag(&r.etag)).await?;
+                let id = only_key("id", &r.id)?;
+                self.cx.app.delete_team(&id, etag(&r.etag)).await?;
                 Ok(pb::DeleteTeamResponse {})
             }
             .await,
@@ -355,19 +350,15 @@ impl RoutingService for RoutingApi {
             async {
                 let mut check = Check::new();
                 let team = key(&mut check, "team", &r.team);
-                let limit = check.page_size("page_size", r.page_size, DEFAULT_PAGE, MAX_PAGE);
-                check.finish()?;
-                self.cx.store.get_team(&team).await?;
-                let query = paging::fingerprint(&pb::ListTeamQueueRequest {
-                    team: team.clone(),
-                    ..Default::default()
-                });
-                let after = paging::decode(query, &r.page_token)?;
-                let tickets = self.cx.store.team_queue(&team, after, limit + 1).await?;
+                let page: Page<(i16, i64)> = Page::read(&mut check, &r);
+                check.done()?;
+                let tickets = self
+                    .cx
+                    .app
+                    .team_queue(&team, page.after, page.fetch())
+                    .await?;
                 let (tickets, next_page_token) =
-                    paging::page(tickets, limit, query, convert::ticket, |t| {
-                        (t.priority.rank(), t.id)
-                    });
+                    page.finish(tickets, convert::ticket, |t| (t.priority.rank(), t.id));
                 Ok(pb::ListTeamQueueResponse {
                     tickets,
                     next_page_token,
@@ -381,26 +372,21 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(a) = r.agent else {
-                    return Err(Error::invalid("agent", "is required"));
-                };
                 let mut check = Check::new();
-                let agent = agent(&mut check, &a, self.cx.now());
-                check.finish()?;
-                let agent = self.cx.store.create_agent(agent).await?;
-                self.cx.router.after_agent_change(&agent).await;
-                Ok(convert::agent(self.cx.store.get_agent(&agent.id).await?))
+                let a = given(&mut check, "agent", r.agent);
+                let new = agent(&mut check, &a, self.cx.app.now());
+                let new = check.finish(new)?;
+                Ok(convert::agent(self.cx.app.create_agent(new).await?))
             }
             .await,
         )
     }
 
     async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Reply<pb::Agent> {
-        let r = request.into_inner();
         reply(
             async {
-                let id = only_key("id", &r.id)?;
-                Ok(convert::agent(self.cx.store.get_agent(&id).await?))
+                let id = only_key("id", &request.get_ref().id)?;
+                Ok(convert::agent(self.cx.app.agent(&id).await?))
             }
             .await,
         )
@@ -416,21 +402,20 @@ impl RoutingService for RoutingApi {
                 let mut check = Check::new();
                 let team = optional_key(&mut check, "team", &r.team);
                 let availability = check.optional_enum("availability", r.availability);
-                let limit = check.page_size("page_size", r.page_size, DEFAULT_PAGE, MAX_PAGE);
-                check.finish()?;
-                let query = paging::fingerprint(&pb::ListAgentsRequest {
-                    page_size: 0,
-                    page_token: String::new(),
-                    ..r.clone()
-                });
-                let after: Option<String> = paging::decode(query, &r.page_token)?;
+                let page: Page<String> = Page::read(&mut check, &r);
+                check.done()?;
                 let agents = self
                     .cx
-                    .store
-                    .list_agents(team.as_deref(), availability, after.as_deref(), limit + 1)
+                    .app
+                    .list_agents(
+                        team.as_deref(),
+                        availability,
+                        page.after.clone(),
+                        page.fetch(),
+                    )
                     .await?;
                 let (agents, next_page_token) =
-                    paging::page(agents, limit, query, convert::agent, |a| a.id.clone());
+                    page.finish(agents, convert::agent, |a| a.id.clone());
                 Ok(pb::ListAgentsResponse {
                     agents,
                     next_page_token,
@@ -444,52 +429,30 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(given) = r.agent else {
-                    return Err(Error::invalid(
-                        "agent",
-                        "is required: set agent.id and the new values",
-                    ));
-                };
                 let mut check = Check::new();
-                let (paths, new) = patch(
+                let given = given(&mut check, "agent", r.agent);
+                let now = self.cx.app.now();
+                let patch: Patch<Agent> = patch(
                     &mut check,
                     "agent",
                     r.update_mask.as_ref(),
-                    &[
-                        "display_name",
-                        "teams",
-                        "skills",
-                        "capacity",
-                        "availability",
-                    ],
-                    |check| agent(check, &given, self.cx.now()),
+                    AGENT_FIELDS,
+                    |check| agent(check, &given, now),
                 );
-                if paths.iter().any(|p| p == "availability") && given.availability == 0 {
+                if patch.names("availability") && given.availability == 0 {
                     check.add("agent.availability", "is required");
                 }
-                if paths.iter().any(|p| p == "capacity") && given.capacity == 0 {
+                if patch.names("capacity") && given.capacity == 0 {
                     check.add("agent.capacity", "is required");
                 }
-                check.finish()?;
-                let (_, agent) = self
+                check.done()?;
+                let id = patch.value.id.clone();
+                let updated = self
                     .cx
-                    .store
-                    .update_agent(&new.id, etag(&given.etag), self.cx.now(), |a| {
-                        for path in &paths {
-                            match path.as_str() {
-                                "display_name" => a.display_name = new.display_name.clone(),
-                                "teams" => a.teams = new.teams.clone(),
-                                "skills" => a.skills = new.skills.clone(),
-                                "capacity" => a.capacity = new.capacity,
-                                "availability" => a.availability = new.availability,
-                                other => unreachable!("mask path {other} passed the check"),
-                            }
-                        }
-                        Ok(())
-                    })
+                    .app
+                    .update_agent(&id, etag(&given.etag), &patch)
                     .await?;
-                self.cx.router.after_agent_change(&agent).await;
-                Ok(convert::agent(self.cx.store.get_agent(&agent.id).await?))
+                Ok(convert::agent(updated))
             }
             .await,
         )
@@ -504,19 +467,21 @@ impl RoutingService for RoutingApi {
             async {
                 let mut check = Check::new();
                 let id = key(&mut check, "id", &r.id);
-                let availability = check.required_enum("availability", r.availability);
-                check.finish()?;
-                let availability = availability.expect("checked");
-                let (_, agent) = self
-                    .cx
-                    .store
-                    .update_agent(&id, None, self.cx.now(), |a| {
-                        a.availability = availability;
-                        Ok(())
-                    })
-                    .await?;
-                self.cx.router.after_agent_change(&agent).await;
-                Ok(convert::agent(self.cx.store.get_agent(&id).await?))
+                let availability: Availability = check.required("availability", r.availability);
+                check.done()?;
+                let mut value = agent(&mut Check::new(), &pb::Agent::default(), self.cx.app.now());
+                value.availability = availability;
+                let patch = Patch::new(
+                    value,
+                    AGENT_FIELDS
+                        .iter()
+                        .filter(|(name, _)| *name == "availability")
+                        .copied()
+                        .collect(),
+                );
+                Ok(convert::agent(
+                    self.cx.app.update_agent(&id, None, &patch).await?,
+                ))
             }
             .await,
         )
@@ -530,7 +495,7 @@ impl RoutingService for RoutingApi {
         reply(
             async {
                 let id = only_key("id", &r.id)?;
-                self.cx.store.delete_agent(&id, etag(&r.etag)).await?;
+                self.cx.app.delete_agent(&id, etag(&r.etag)).await?;
                 Ok(pb::DeleteAgentResponse {})
             }
             .await,
@@ -544,21 +509,35 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(given) = r.rule else {
-                    return Err(Error::invalid("rule", "is required"));
-                };
                 let mut check = Check::new();
-                let mut rule = rule(&mut check, &given, self.cx.now());
-                rule.id = 0;
-                if r.position < 0 {
-                    check.add("position", "must not be negative");
+                let given = r.rule.clone().unwrap_or_default();
+                if r.rule.is_none() {
+                    check.add("rule", "is required");
                 }
-                check.finish()?;
-                self.check_exists(rule.actions.team.as_deref(), None)
-                    .await?;
-                let position = usize::try_from(r.position).ok().filter(|&p| p > 0);
-                let (created, at) = self.cx.store.create_rule(rule, position).await?;
-                Ok(convert::rule(created, at))
+                let mut new = rule(&mut check, &given, self.cx.app.now());
+                new.id = 0;
+                new.position = match usize::try_from(r.position) {
+                    Ok(p) => p,
+                    Err(_) => {
+                        check.add("position", "must not be negative");
+                        0
+                    }
+                };
+                let request_id = request_id(&mut check, &r.request_id);
+                let new = check.finish(new)?;
+                let requested = Requested::of(
+                    request_id,
+                    &(
+                        &new.name,
+                        &new.conditions,
+                        &new.actions,
+                        new.enabled,
+                        new.position,
+                    ),
+                );
+                Ok(convert::rule(
+                    self.cx.app.create_rule(new, requested).await?,
+                ))
             }
             .await,
         )
@@ -572,14 +551,9 @@ impl RoutingService for RoutingApi {
         reply(
             async {
                 let mut check = Check::new();
-                check.id("id", id);
-                check.finish()?;
-                let rules = self.cx.store.list_rules().await?;
-                let at = rules
-                    .iter()
-                    .position(|r| r.id == id)
-                    .ok_or_else(|| Error::not_found("routing rule", id))?;
-                Ok(convert::rule(rules[at].clone(), at + 1))
+                let id = check.id("id", id);
+                check.done()?;
+                Ok(convert::rule(self.cx.app.rule(id).await?))
             }
             .await,
         )
@@ -587,9 +561,23 @@ impl RoutingService for RoutingApi {
 
     async fn list_routing_rules(
         &self,
-        _request: Request<pb::ListRoutingRulesRequest>,
+        request: Request<pb::ListRoutingRulesRequest>,
     ) -> Reply<pb::ListRoutingRulesResponse> {
-        reply(self.cx.store.list_rules().await.map(rules_response))
+        let r = request.into_inner();
+        reply(
+            async {
+                let mut check = Check::new();
+                let page: Page<usize> = Page::read(&mut check, &r);
+                check.done()?;
+                let rules = self.cx.app.list_rules(page.after, page.fetch()).await?;
+                let (rules, next_page_token) = page.finish(rules, convert::rule, |r| r.position);
+                Ok(pb::ListRoutingRulesResponse {
+                    rules,
+                    next_page_token,
+                })
+            }
+            .await,
+        )
     }
 
     async fn update_routing_rule(
@@ -599,42 +587,24 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(given) = r.rule else {
-                    return Err(Error::invalid(
-                        "rule",
-                        "is required: set rule.id and the new values",
-                    ));
-                };
                 let mut check = Check::new();
+                let given = given(&mut check, "rule", r.rule);
                 let id = check.id("rule.id", given.id);
-                let (paths, new) = patch(
+                let now = self.cx.app.now();
+                let patch: Patch<Rule> = patch(
                     &mut check,
                     "rule",
                     r.update_mask.as_ref(),
-                    &["name", "disabled", "conditions", "actions"],
-                    |check| rule(check, &given, self.cx.now()),
+                    RULE_FIELDS,
+                    |check| rule(check, &given, now),
                 );
-                check.finish()?;
-                if paths.iter().any(|p| p == "actions") {
-                    self.check_exists(new.actions.team.as_deref(), None).await?;
-                }
-                let (rule, at) = self
+                check.done()?;
+                let updated = self
                     .cx
-                    .store
-                    .update_rule(id, etag(&given.etag), self.cx.now(), |rule| {
-                        for path in &paths {
-                            match path.as_str() {
-                                "name" => rule.name = new.name.clone(),
-                                "disabled" => rule.enabled = new.enabled,
-                                "conditions" => rule.conditions = new.conditions.clone(),
-                                "actions" => rule.actions = new.actions.clone(),
-                                other => unreachable!("mask path {other} passed the check"),
-                            }
-                        }
-                        Ok(())
-                    })
+                    .app
+                    .update_rule(id, etag(&given.etag), &patch)
                     .await?;
-                Ok(convert::rule(rule, at))
+                Ok(convert::rule(updated))
             }
             .await,
         )
@@ -649,8 +619,8 @@ impl RoutingService for RoutingApi {
             async {
                 let mut check = Check::new();
                 let id = check.id("id", r.id);
-                check.finish()?;
-                self.cx.store.delete_rule(id, etag(&r.etag)).await?;
+                check.done()?;
+                self.cx.app.delete_rule(id, etag(&r.etag)).await?;
                 Ok(pb::DeleteRoutingRuleResponse {})
             }
             .await,
@@ -660,9 +630,20 @@ impl RoutingService for RoutingApi {
     async fn reorder_routing_rules(
         &self,
         request: Request<pb::ReorderRoutingRulesRequest>,
-    ) -> Reply<pb::ListRoutingRulesResponse> {
+    ) -> Reply<pb::ReorderRoutingRulesResponse> {
         let ids = request.into_inner().rule_ids;
-        reply(self.cx.store.reorder_rules(&ids).await.map(rules_response))
+        reply(
+            async {
+                let mut check = Check::new();
+                check.at_most("rule_ids", ids.len(), limits::IDS);
+                check.done()?;
+                let rules = self.cx.app.reorder_rules(&ids).await?;
+                Ok(pb::ReorderRoutingRulesResponse {
+                    rules: rules.into_iter().map(convert::rule).collect(),
+                })
+            }
+            .await,
+        )
     }
 
     async fn retrain_classifier(
@@ -674,8 +655,8 @@ impl RoutingService for RoutingApi {
             async {
                 let mut check = Check::new();
                 let actor = actor(&mut check, "actor", &r.actor);
-                check.finish()?;
-                let model = self.cx.router.retrain(&actor).await?;
+                let actor = check.finish(actor)?;
+                let model = self.cx.app.retrain(&actor).await?;
                 Ok(self.classifier_info(Some(&model)))
             }
             .await,
@@ -688,7 +669,7 @@ impl RoutingService for RoutingApi {
     ) -> Reply<pb::ClassifierInfo> {
         reply(
             async {
-                let model = self.cx.router.current_model().await?;
+                let model = self.cx.app.current_model().await?;
                 Ok(self.classifier_info(model.as_deref()))
             }
             .await,
@@ -702,25 +683,19 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(draft) = r.ticket else {
-                    return Err(Error::invalid("ticket", "is required: the draft to route"));
+                let draft = match &r.ticket {
+                    Some(draft) => new_ticket(draft, "ticket.", self.cx.app.now())?,
+                    None => {
+                        return Err(crate::error::Error::invalid(
+                            "ticket",
+                            "is required: the draft to route",
+                        ));
+                    }
                 };
-                let new = new_ticket(draft, self.cx.now()).map_err(|e| match e {
-                    Error::InvalidArgument(violations) => Error::InvalidArgument(
-                        violations
-                            .into_iter()
-                            .map(|mut v| {
-                                v.field = format!("ticket.{}", v.field);
-                                v
-                            })
-                            .collect(),
-                    ),
-                    other => other,
-                })?;
-                let decision = self.cx.router.decide(&new).await?;
+                let explained = self.cx.app.explain_route(&draft).await?;
+                let decision = explained.decision;
                 let route = decision.route;
-                let pick = self.cx.router.would_pick(&new, &route).await?;
-                let mut tags = new.tags.clone();
+                let mut tags = draft.tags.clone();
                 tags.extend(route.tags.iter().cloned());
                 Ok(pb::ExplainRouteResponse {
                     rules: decision
@@ -740,11 +715,11 @@ impl RoutingService for RoutingApi {
                     priority_reasons: route.priority_reasons.clone(),
                     team: route.team.clone(),
                     routing_reason: route.reason.clone(),
-                    strategy: pb::AssignmentStrategy::from(pick.strategy).into(),
-                    agent: pick.agent.unwrap_or_default(),
-                    assignment_reason: pick.reason,
+                    strategy: pb::AssignmentStrategy::from(explained.strategy).into(),
+                    agent: explained.agent.unwrap_or_default(),
+                    assignment_reason: explained.reason,
                     repeat_of: route.repeat_of.clone().unwrap_or_default(),
-                    tags: crate::domain::ticket::normalize_tags(tags),
+                    tags: normalize_tags(tags),
                 })
             }
             .await,

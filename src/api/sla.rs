@@ -5,20 +5,63 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use tonic::Request;
 
-use super::convert;
-use super::paging;
-use super::validate::{Check, key, only_key, patch};
-use super::{Context, Reply, etag, reply};
-use crate::domain::calendar::{BusinessCalendar, Calendar, CalendarError, Period};
+use super::check::{Check, key, only_key};
+use super::mask::patch;
+use super::paging::Page;
+use super::{Context, Reply, convert, etag, reply};
+use crate::domain::calendar::{BusinessCalendar, Calendar, Period};
+use crate::domain::error::quote;
+use crate::domain::patch::{Field, Patch};
 use crate::domain::sla::{self, Basis, EscalationAction, EscalationLevel, Policy, Targets};
-use crate::domain::ticket::limits;
-use crate::error::Error;
+use crate::domain::ticket::{Priority, limits};
 use crate::proto::feedback::v1::{self as pb, sla_service_server::SlaService};
 
 const MAX_LEVELS: usize = 10;
 const MAX_DATES: usize = 400;
-/// The longest SLA target.
+/// Most working periods in a day.
+const MAX_PERIODS: usize = 24;
+/// The shortest and the longest SLA target.
+const MIN_TARGET: Duration = Duration::minutes(1);
 const MAX_TARGET: Duration = Duration::days(365);
+
+/// The fields UpdateSlaPolicy may change.
+const POLICY_FIELDS: &[Field<Policy, Policy>] = &[
+    ("display_name", |p, v| {
+        p.display_name = v.display_name.clone()
+    }),
+    ("kind", |p, v| p.kind = v.kind),
+    ("tier", |p, v| p.tier = v.tier),
+    ("acknowledge_within", |p, v| {
+        p.targets.acknowledge = v.targets.acknowledge
+    }),
+    ("first_response_within", |p, v| {
+        p.targets.first_response = v.targets.first_response
+    }),
+    ("resolve_within", |p, v| {
+        p.targets.resolution = v.targets.resolution
+    }),
+    ("basis", |p, v| p.basis = v.basis),
+    ("escalation_levels", |p, v| {
+        p.escalations = v.escalations.clone()
+    }),
+];
+
+/// The fields UpdateCalendar may change; the calendar is checked again as a whole.
+const CALENDAR_FIELDS: &[Field<BusinessCalendar, BusinessCalendar>] = &[
+    ("display_name", |c, v| {
+        c.display_name = v.display_name.clone()
+    }),
+    ("time_zone", |c, v| c.calendar.set_zone(v.calendar.zone())),
+    ("weekly_hours", |c, v| {
+        c.calendar.set_week(v.calendar.week().clone())
+    }),
+    ("holidays", |c, v| {
+        c.calendar.set_holidays(v.calendar.holidays().clone())
+    }),
+    ("extra_working_days", |c, v| {
+        c.calendar.set_extra_days(v.calendar.extra_days().clone())
+    }),
+];
 
 /// The SlaService handlers.
 pub struct SlaApi {
@@ -39,42 +82,39 @@ fn policy(check: &mut Check, p: &pb::SlaPolicy, now: DateTime<Utc>) -> Policy {
         .unwrap_or_else(|| id.clone());
     let mut target = |field: &str, value: Option<&prost_types::Duration>| {
         let field = format!("policy.{field}");
-        match value.map(convert::from_duration) {
+        match value {
             None => check.add(field, "is required"),
-            Some(Some(d)) if d >= Duration::minutes(1) && d <= MAX_TARGET => return d,
-            Some(_) => check.add(field, "must be from 1 minute to 365 days"),
+            Some(d) => return check.duration(&field, d, MIN_TARGET, MAX_TARGET),
         }
-        Duration::zero()
+        None
     };
+    let mut target = |field: &str, value| target(field, value).unwrap_or(MIN_TARGET);
     let targets = Targets {
         acknowledge: target("acknowledge_within", p.acknowledge_within.as_ref()),
         first_response: target("first_response_within", p.first_response_within.as_ref()),
         resolution: target("resolve_within", p.resolve_within.as_ref()),
     };
-    if p.escalation_levels.len() > MAX_LEVELS {
-        check.add(
-            "policy.escalation_levels",
-            format!("at most {MAX_LEVELS} levels"),
-        );
-    }
-    let escalations = p
-        .escalation_levels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| level(check, &format!("policy.escalation_levels[{i}]"), l))
-        .collect();
+    let escalations = if check.at_most(
+        "policy.escalation_levels",
+        p.escalation_levels.len(),
+        MAX_LEVELS,
+    ) {
+        p.escalation_levels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| level(check, &format!("policy.escalation_levels[{i}]"), l))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Policy {
         id,
         display_name,
-        priority: check
-            .required_enum("policy.priority", p.priority)
-            .unwrap_or(crate::domain::ticket::Priority::Low),
+        priority: check.required::<Priority>("policy.priority", p.priority),
         kind: check.optional_enum("policy.kind", p.kind),
         tier: check.optional_enum("policy.tier", p.tier),
         targets,
-        basis: check
-            .required_enum("policy.basis", p.basis)
-            .unwrap_or(Basis::CalendarTime),
+        basis: check.required::<Basis>("policy.basis", p.basis),
         escalations,
         version: 1,
         created_at: now,
@@ -83,9 +123,8 @@ fn policy(check: &mut Check, p: &pb::SlaPolicy, now: DateTime<Utc>) -> Policy {
 }
 
 fn level(check: &mut Check, field: &str, l: &pb::EscalationLevel) -> EscalationLevel {
-    let actions: Vec<EscalationAction> = check.enums(&format!("{field}.actions"), &l.actions);
-    let distinct: BTreeSet<_> = actions.iter().collect();
-    if actions.is_empty() || actions.len() > 4 || distinct.len() != actions.len() {
+    let actions: Vec<EscalationAction> = check.enums(&format!("{field}.actions"), &l.actions, 4);
+    if actions.is_empty() || actions.len() != l.actions.len() {
         check.add(format!("{field}.actions"), "needs 1 to 4 distinct actions");
     }
     let moves = actions.contains(&EscalationAction::ReassignToTeam);
@@ -102,12 +141,8 @@ fn level(check: &mut Check, field: &str, l: &pb::EscalationLevel) -> EscalationL
         }
     };
     EscalationLevel {
-        target: check
-            .required_enum(&format!("{field}.target"), l.target)
-            .unwrap_or(sla::Target::Acknowledge),
-        trigger: check
-            .required_enum(&format!("{field}.trigger"), l.trigger)
-            .unwrap_or(sla::Trigger::Breached),
+        target: check.required::<sla::Target>(&format!("{field}.target"), l.target),
+        trigger: check.required::<sla::Trigger>(&format!("{field}.trigger"), l.trigger),
         actions,
         team,
     }
@@ -131,7 +166,12 @@ fn calendar(check: &mut Check, c: &pb::Calendar, now: DateTime<Utc>) -> Business
     };
     let mut week: [Vec<Period>; 7] = Default::default();
     let mut seen = BTreeSet::new();
-    for (i, day) in c.weekly_hours.iter().enumerate() {
+    let days = if check.at_most("calendar.weekly_hours", c.weekly_hours.len(), 7) {
+        c.weekly_hours.as_slice()
+    } else {
+        &[]
+    };
+    for (i, day) in days.iter().enumerate() {
         let field = format!("calendar.weekly_hours[{i}]");
         if !(1..=7).contains(&day.weekday) {
             check.add(
@@ -145,23 +185,27 @@ fn calendar(check: &mut Check, c: &pb::Calendar, now: DateTime<Utc>) -> Business
         }
         week[(day.weekday - 1) as usize] = periods(check, &field, &day.periods);
     }
-    if c.holidays.len() > MAX_DATES {
-        check.add("calendar.holidays", format!("at most {MAX_DATES} dates"));
-    }
-    let holidays: BTreeSet<NaiveDate> = c
-        .holidays
-        .iter()
-        .enumerate()
-        .filter_map(|(i, d)| date(check, &format!("calendar.holidays[{i}]"), d))
-        .collect();
-    if c.extra_working_days.len() > MAX_DATES {
-        check.add(
-            "calendar.extra_working_days",
-            format!("at most {MAX_DATES} dates"),
-        );
-    }
+    let holidays: BTreeSet<NaiveDate> =
+        if check.at_most("calendar.holidays", c.holidays.len(), MAX_DATES) {
+            c.holidays
+                .iter()
+                .enumerate()
+                .filter_map(|(i, d)| date(check, &format!("calendar.holidays[{i}]"), d))
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+    let extra = if check.at_most(
+        "calendar.extra_working_days",
+        c.extra_working_days.len(),
+        MAX_DATES,
+    ) {
+        c.extra_working_days.as_slice()
+    } else {
+        &[]
+    };
     let mut extra_days = BTreeMap::new();
-    for (i, day) in c.extra_working_days.iter().enumerate() {
+    for (i, day) in extra.iter().enumerate() {
         let field = format!("calendar.extra_working_days[{i}]");
         let periods = periods(check, &field, &day.periods);
         if periods.is_empty() {
@@ -173,17 +217,16 @@ fn calendar(check: &mut Check, c: &pb::Calendar, now: DateTime<Utc>) -> Business
             check.add(format!("{field}.date"), "is listed twice");
         }
     }
-    let calendar = Calendar::new(zone, week, holidays, extra_days).unwrap_or_else(|error| {
-        // Overlaps name a weekday or a date; a calendar without working time, the week.
-        let field = match &error {
-            CalendarError::Overlap(day) if day.parse::<NaiveDate>().is_ok() => {
-                "calendar.extra_working_days"
-            }
-            _ => "calendar.weekly_hours",
-        };
-        check.add(field, error.to_string());
-        Calendar::always()
-    });
+    // Kept part by part even when the whole is no calendar: an update takes the parts it
+    // names, and the whole is checked again once merged.
+    let mut calendar = Calendar::always();
+    calendar.set_zone(zone);
+    calendar.set_week(week);
+    calendar.set_holidays(holidays);
+    calendar.set_extra_days(extra_days);
+    if let Err(error) = calendar.check() {
+        check.add(format!("calendar.{}", error.field()), error.to_string());
+    }
     BusinessCalendar {
         id,
         display_name,
@@ -195,6 +238,9 @@ fn calendar(check: &mut Check, c: &pb::Calendar, now: DateTime<Utc>) -> Business
 }
 
 fn periods(check: &mut Check, field: &str, given: &[pb::WorkingPeriod]) -> Vec<Period> {
+    if !check.at_most(&format!("{field}.periods"), given.len(), MAX_PERIODS) {
+        return Vec::new();
+    }
     given
         .iter()
         .enumerate()
@@ -204,8 +250,9 @@ fn periods(check: &mut Check, field: &str, given: &[pb::WorkingPeriod]) -> Vec<P
                 check.add(
                     format!("{field}.periods[{i}]"),
                     format!(
-                        "{:?}-{:?} is not a period: HH:MM to a later HH:MM (24:00 at most)",
-                        p.start, p.end
+                        "{}-{} is not a period: HH:MM to a later HH:MM (24:00 at most)",
+                        quote(&p.start),
+                        quote(&p.end)
                     ),
                 );
             }
@@ -217,9 +264,17 @@ fn periods(check: &mut Check, field: &str, given: &[pb::WorkingPeriod]) -> Vec<P
 fn date(check: &mut Check, field: &str, value: &str) -> Option<NaiveDate> {
     let parsed = NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").ok();
     if parsed.is_none() {
-        check.add(field, format!("{value:?} is not a date: YYYY-MM-DD"));
+        check.add(field, format!("{} is not a date: YYYY-MM-DD", quote(value)));
     }
     parsed
+}
+
+/// A resource a request must carry.
+fn given<T: Default>(check: &mut Check, resource: &str, value: Option<T>) -> T {
+    if value.is_none() {
+        check.add(resource, "is required");
+    }
+    value.unwrap_or_default()
 }
 
 #[tonic::async_trait]
@@ -231,13 +286,11 @@ impl SlaService for SlaApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(given) = r.policy else {
-                    return Err(Error::invalid("policy", "is required"));
-                };
                 let mut check = Check::new();
-                let new = policy(&mut check, &given, self.cx.now());
-                check.finish()?;
-                Ok(convert::policy(self.cx.store.create_policy(new).await?))
+                let given = given(&mut check, "policy", r.policy);
+                let new = policy(&mut check, &given, self.cx.app.now());
+                let new = check.finish(new)?;
+                Ok(convert::policy(self.cx.app.create_policy(new).await?))
             }
             .await,
         )
@@ -247,11 +300,10 @@ impl SlaService for SlaApi {
         &self,
         request: Request<pb::GetSlaPolicyRequest>,
     ) -> Reply<pb::SlaPolicy> {
-        let r = request.into_inner();
         reply(
             async {
-                let id = only_key("id", &r.id)?;
-                Ok(convert::policy(self.cx.store.get_policy(&id).await?))
+                let id = only_key("id", &request.get_ref().id)?;
+                Ok(convert::policy(self.cx.app.policy(&id).await?))
             }
             .await,
         )
@@ -262,18 +314,18 @@ impl SlaService for SlaApi {
         request: Request<pb::ListSlaPoliciesRequest>,
     ) -> Reply<pb::ListSlaPoliciesResponse> {
         let r = request.into_inner();
-        let store = &self.cx.store;
         reply(
             async {
-                let (policies, next_page_token) = paging::by_id(
-                    &pb::ListSlaPoliciesRequest::default(),
-                    r.page_size,
-                    &r.page_token,
-                    |after, limit| async move { store.list_policies(after.as_deref(), limit).await },
-                    convert::policy,
-                    |x| x.id.clone(),
-                )
-                .await?;
+                let mut check = Check::new();
+                let page: Page<String> = Page::read(&mut check, &r);
+                check.done()?;
+                let rows = self
+                    .cx
+                    .app
+                    .list_policies(page.after.clone(), page.fetch())
+                    .await?;
+                let (policies, next_page_token) =
+                    page.finish(rows, convert::policy, |p| p.id.clone());
                 Ok(pb::ListSlaPoliciesResponse {
                     policies,
                     next_page_token,
@@ -290,53 +342,22 @@ impl SlaService for SlaApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(given) = r.policy else {
-                    return Err(Error::invalid(
-                        "policy",
-                        "is required: set policy.id and the new values",
-                    ));
-                };
                 let mut check = Check::new();
-                let (paths, new) = patch(
+                let given = given(&mut check, "policy", r.policy);
+                let now = self.cx.app.now();
+                let patch: Patch<Policy> = patch(
                     &mut check,
                     "policy",
                     r.update_mask.as_ref(),
-                    &[
-                        "display_name",
-                        "kind",
-                        "tier",
-                        "acknowledge_within",
-                        "first_response_within",
-                        "resolve_within",
-                        "basis",
-                        "escalation_levels",
-                    ],
-                    |check| policy(check, &given, self.cx.now()),
+                    POLICY_FIELDS,
+                    |check| policy(check, &given, now),
                 );
-                check.finish()?;
+                check.done()?;
+                let id = patch.value.id.clone();
                 let updated = self
                     .cx
-                    .store
-                    .update_policy(&new.id, etag(&r.etag), self.cx.now(), |p| {
-                        for path in &paths {
-                            match path.as_str() {
-                                "display_name" => p.display_name = new.display_name.clone(),
-                                "kind" => p.kind = new.kind,
-                                "tier" => p.tier = new.tier,
-                                "acknowledge_within" => {
-                                    p.targets.acknowledge = new.targets.acknowledge
-                                }
-                                "first_response_within" => {
-                                    p.targets.first_response = new.targets.first_response
-                                }
-                                "resolve_within" => p.targets.resolution = new.targets.resolution,
-                                "basis" => p.basis = new.basis,
-                                "escalation_levels" => p.escalations = new.escalations.clone(),
-                                other => unreachable!("mask path {other} passed the check"),
-                            }
-                        }
-                        Ok(())
-                    })
+                    .app
+                    .update_policy(&id, etag(&given.etag), &patch)
                     .await?;
                 Ok(convert::policy(updated))
             }
@@ -352,7 +373,7 @@ impl SlaService for SlaApi {
         reply(
             async {
                 let id = only_key("id", &r.id)?;
-                self.cx.store.delete_policy(&id, etag(&r.etag)).await?;
+                self.cx.app.delete_policy(&id, etag(&r.etag)).await?;
                 Ok(pb::DeleteSlaPolicyResponse {})
             }
             .await,
@@ -366,24 +387,21 @@ impl SlaService for SlaApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(given) = r.calendar else {
-                    return Err(Error::invalid("calendar", "is required"));
-                };
                 let mut check = Check::new();
-                let new = calendar(&mut check, &given, self.cx.now());
-                check.finish()?;
-                Ok(convert::calendar(self.cx.store.create_calendar(new).await?))
+                let given = given(&mut check, "calendar", r.calendar);
+                let new = calendar(&mut check, &given, self.cx.app.now());
+                let new = check.finish(new)?;
+                Ok(convert::calendar(self.cx.app.create_calendar(new).await?))
             }
             .await,
         )
     }
 
     async fn get_calendar(&self, request: Request<pb::GetCalendarRequest>) -> Reply<pb::Calendar> {
-        let r = request.into_inner();
         reply(
             async {
-                let id = only_key("id", &r.id)?;
-                Ok(convert::calendar(self.cx.store.get_calendar(&id).await?))
+                let id = only_key("id", &request.get_ref().id)?;
+                Ok(convert::calendar(self.cx.app.calendar(&id).await?))
             }
             .await,
         )
@@ -394,21 +412,18 @@ impl SlaService for SlaApi {
         request: Request<pb::ListCalendarsRequest>,
     ) -> Reply<pb::ListCalendarsResponse> {
         let r = request.into_inner();
-        let store = &self.cx.store;
         reply(
             async {
-                let (calendars, next_page_token) =
-                    paging::by_id(
-                        &pb::ListCalendarsRequest::default(),
-                        r.page_size,
-                        &r.page_token,
-                        |after, limit| async move {
-                            store.list_calendars(after.as_deref(), limit).await
-                        },
-                        convert::calendar,
-                        |x| x.id.clone(),
-                    )
+                let mut check = Check::new();
+                let page: Page<String> = Page::read(&mut check, &r);
+                check.done()?;
+                let rows = self
+                    .cx
+                    .app
+                    .list_calendars(page.after.clone(), page.fetch())
                     .await?;
+                let (calendars, next_page_token) =
+                    page.finish(rows, convert::calendar, |c| c.id.clone());
                 Ok(pb::ListCalendarsResponse {
                     calendars,
                     next_page_token,
@@ -425,54 +440,22 @@ impl SlaService for SlaApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(given) = r.calendar else {
-                    return Err(Error::invalid(
-                        "calendar",
-                        "is required: set calendar.id and the new values",
-                    ));
-                };
                 let mut check = Check::new();
-                let (paths, _) = patch(
+                let given = given(&mut check, "calendar", r.calendar);
+                let now = self.cx.app.now();
+                let patch: Patch<BusinessCalendar> = patch(
                     &mut check,
                     "calendar",
                     r.update_mask.as_ref(),
-                    &[
-                        "display_name",
-                        "time_zone",
-                        "weekly_hours",
-                        "holidays",
-                        "extra_working_days",
-                    ],
-                    |check| calendar(check, &given, self.cx.now()),
+                    CALENDAR_FIELDS,
+                    |check| calendar(check, &given, now),
                 );
-                check.finish()?;
-                let id = given.id.trim().to_owned();
+                check.done()?;
+                let id = patch.value.id.clone();
                 let updated = self
                     .cx
-                    .store
-                    .update_calendar(&id, etag(&r.etag), self.cx.now(), |c| {
-                        // The masked fields from the request, the others as stored; the whole
-                        // is checked again, since periods and days only make sense together.
-                        let mut merged = convert::calendar(c.clone());
-                        for path in &paths {
-                            match path.as_str() {
-                                "display_name" => merged.display_name = given.display_name.clone(),
-                                "time_zone" => merged.time_zone = given.time_zone.clone(),
-                                "weekly_hours" => merged.weekly_hours = given.weekly_hours.clone(),
-                                "holidays" => merged.holidays = given.holidays.clone(),
-                                "extra_working_days" => {
-                                    merged.extra_working_days = given.extra_working_days.clone()
-                                }
-                                other => unreachable!("mask path {other} passed the check"),
-                            }
-                        }
-                        let mut check = Check::new();
-                        let new = calendar(&mut check, &merged, c.updated_at);
-                        check.finish()?;
-                        c.display_name = new.display_name;
-                        c.calendar = new.calendar;
-                        Ok(())
-                    })
+                    .app
+                    .update_calendar(&id, etag(&given.etag), &patch)
                     .await?;
                 Ok(convert::calendar(updated))
             }
@@ -488,7 +471,7 @@ impl SlaService for SlaApi {
         reply(
             async {
                 let id = only_key("id", &r.id)?;
-                self.cx.store.delete_calendar(&id, etag(&r.etag)).await?;
+                self.cx.app.delete_calendar(&id, etag(&r.etag)).await?;
                 Ok(pb::DeleteCalendarResponse {})
             }
             .await,
@@ -504,62 +487,36 @@ impl SlaService for SlaApi {
             async {
                 let mut check = Check::new();
                 let id = check.id("ticket_id", r.ticket_id);
-                check.finish()?;
-                let now = self.cx.now();
-                let ticket = self.cx.store.get_ticket(id).await?;
-                let catalog = self.cx.store.catalog().await?;
-                let s = &ticket.sla;
-                let calendar = catalog.calendar(s.calendar.as_deref());
-                let policy = s
-                    .policy
-                    .as_deref()
-                    .and_then(|id| catalog.policies.iter().find(|p| p.id == id));
-                let clocks = s
-                    .clocks
-                    .iter()
-                    .map(|c| pb::ClockExplanation {
-                        clock: Some(convert::sla_clock(c, c.elapsed(now, &calendar), now)),
-                        remaining: Some(convert::duration(if !c.is_reached() {
-                            c.remaining(now, &calendar)
-                        } else {
-                            Duration::zero()
-                        })),
-                        why: sla::explain(c, s, &calendar, now),
-                    })
-                    .collect();
-                let events = self.cx.store.sla_events(id).await?;
-                let timeline = events
-                    .into_iter()
-                    .map(|e| {
-                        let note = e.sla.unwrap_or_default();
-                        pb::SlaTimelineEntry {
-                            time: Some(convert::timestamp(e.occurred_at)),
-                            r#type: pb::EventType::from(e.event_type).into(),
-                            targets: note
-                                .targets
-                                .into_iter()
-                                .map(|t| pb::SlaTarget::from(t).into())
-                                .collect(),
-                            reason: e.reason.unwrap_or_default(),
-                            escalation_level: note.escalation.map_or(0, |x| x.level as i32),
-                            cursor: e.cursor,
-                        }
-                    })
-                    .collect();
+                check.done()?;
+                let e = self.cx.app.explain_sla(id).await?;
                 Ok(pb::ExplainSlaResponse {
-                    ticket_number: ticket.number.clone(),
-                    policy: s.policy.clone().unwrap_or_default(),
-                    policy_scope: policy.map(Policy::scope).unwrap_or_default(),
-                    basis: policy.map_or(0, |p| pb::SlaBasis::from(p.basis).into()),
-                    calendar: s
-                        .calendar
+                    ticket_number: e.ticket.number.clone(),
+                    policy: e.ticket.sla.policy.clone().unwrap_or_default(),
+                    policy_scope: e.policy.as_ref().map(Policy::scope).unwrap_or_default(),
+                    basis: e
+                        .policy
                         .as_ref()
-                        .map(|id| format!("{id}: {}", calendar.describe()))
+                        .map_or(0, |p| pb::SlaBasis::from(p.basis).into()),
+                    calendar: e
+                        .calendar
+                        .map(|(id, description)| format!("{id}: {description}"))
                         .unwrap_or_default(),
-                    clocks,
-                    timeline,
-                    escalation_level: s.escalation_level as i32,
-                    as_of: Some(convert::timestamp(now)),
+                    clocks: e
+                        .clocks
+                        .into_iter()
+                        .map(|c| pb::ClockExplanation {
+                            clock: Some(convert::sla_clock(&c.clock, c.elapsed, e.as_of)),
+                            remaining: Some(convert::duration(c.remaining)),
+                            why: c.why,
+                        })
+                        .collect(),
+                    timeline: e
+                        .timeline
+                        .into_iter()
+                        .map(convert::timeline_entry)
+                        .collect(),
+                    escalation_level: e.ticket.sla.escalation_level as i32,
+                    as_of: Some(convert::timestamp(e.as_of)),
                 })
             }
             .await,

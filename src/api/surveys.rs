@@ -1,21 +1,23 @@
 //! SurveyService.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use tonic::Request;
 
-use super::convert;
-use super::paging::{self, DEFAULT_PAGE, MAX_PAGE};
-use super::validate::{Check, actor, key, only_key, optional_key, patch};
-use super::{Context, Reply, etag, reply};
+use super::check::{Check, actor, key, only_key, optional_key, request_id};
+use super::mask::patch;
+use super::paging::Page;
+use super::{Context, Reply, convert, etag, reply};
+use crate::domain::error::quote;
+use crate::domain::idempotency::Requested;
+use crate::domain::patch::{Field, Patch};
+use crate::domain::query::{Grouping, ResponseFilter};
 use crate::domain::survey::{
-    self, Answer, Outcome, Question, QuestionKind, Survey, SurveyState, Template,
+    self, Answer, MAX_QUESTIONS, Outcome, Question, QuestionKind, Survey, SurveyState, Template,
 };
 use crate::domain::ticket::limits;
-use crate::error::Error;
 use crate::proto::feedback::v1::{self as pb, survey_service_server::SurveyService};
-use crate::store::{Grouping, ResponseFilter};
 
 /// A TEXT question that does not say how long an answer may be.
 const DEFAULT_TEXT: usize = 2_000;
@@ -23,6 +25,15 @@ const DEFAULT_TEXT: usize = 2_000;
 const MAX_TOKEN: usize = 64;
 /// The longest period figures are computed over.
 const MAX_STATS_PERIOD: chrono::Duration = chrono::Duration::days(366);
+
+/// The fields UpdateSurveyTemplate may change.
+const TEMPLATE_FIELDS: &[Field<Template, Template>] = &[
+    ("display_name", |t, v| {
+        t.display_name = v.display_name.clone()
+    }),
+    ("questions", |t, v| t.questions = v.questions.clone()),
+    ("default", |t, v| t.is_default = v.is_default),
+];
 
 /// The SurveyService handlers.
 pub struct SurveyApi {
@@ -41,12 +52,16 @@ fn template(check: &mut Check, t: &pb::SurveyTemplate, now: DateTime<Utc>) -> Te
     let display_name = check
         .optional_text("template.display_name", &t.display_name, limits::NAME)
         .unwrap_or_else(|| id.clone());
-    let questions: Vec<Question> = t
-        .questions
-        .iter()
-        .enumerate()
-        .map(|(i, q)| question(check, &format!("template.questions[{i}]"), q))
-        .collect();
+    let questions: Vec<Question> =
+        if check.at_most("template.questions", t.questions.len(), MAX_QUESTIONS) {
+            t.questions
+                .iter()
+                .enumerate()
+                .map(|(i, q)| question(check, &format!("template.questions[{i}]"), q))
+                .collect()
+        } else {
+            Vec::new()
+        };
     for (path, problem) in survey::check_questions(&questions) {
         check.add(format!("template.questions{path}"), problem);
     }
@@ -62,7 +77,10 @@ fn template(check: &mut Check, t: &pb::SurveyTemplate, now: DateTime<Utc>) -> Te
 }
 
 fn question(check: &mut Check, field: &str, q: &pb::SurveyQuestion) -> Question {
-    let kind = check.required_enum::<QuestionType>(&format!("{field}.type"), q.r#type);
+    let kind = check.optional_enum::<QuestionType>(&format!("{field}.type"), q.r#type);
+    if q.r#type == 0 {
+        check.add(format!("{field}.type"), "is required");
+    }
     if kind != Some(QuestionType::Choice) && !q.options.is_empty() {
         check.add(format!("{field}.options"), "are only for CHOICE questions");
     }
@@ -72,9 +90,13 @@ fn question(check: &mut Check, field: &str, q: &pb::SurveyQuestion) -> Question 
     let kind = match kind {
         Some(QuestionType::Rating) | None => QuestionKind::Rating,
         Some(QuestionType::Nps) => QuestionKind::Nps,
-        Some(QuestionType::Choice) => {
-            QuestionKind::Choice(q.options.iter().map(|o| o.trim().to_owned()).collect())
-        }
+        Some(QuestionType::Choice) => QuestionKind::Choice(
+            q.options
+                .iter()
+                .take(survey::MAX_OPTIONS + 1)
+                .map(|o| o.trim().to_owned())
+                .collect(),
+        ),
         Some(QuestionType::Text) => QuestionKind::Text(match q.max_length {
             0 => DEFAULT_TEXT,
             n => usize::try_from(n).unwrap_or(0),
@@ -98,6 +120,8 @@ enum QuestionType {
 }
 
 impl convert::EnumField for QuestionType {
+    const PLACEHOLDER: Self = QuestionType::Rating;
+
     fn from_wire(value: i32) -> std::result::Result<Option<Self>, ()> {
         Ok(match pb::QuestionType::try_from(value).map_err(|_| ())? {
             pb::QuestionType::Unspecified => None,
@@ -109,23 +133,24 @@ impl convert::EnumField for QuestionType {
     }
 }
 
-/// The answers of a request by question key, and where each stood in the request.
-fn answers(
-    check: &mut Check,
-    given: &[pb::SurveyAnswer],
-) -> (BTreeMap<String, Answer>, BTreeMap<String, usize>) {
+/// The answers of a request in its order, each question once.
+fn answers(check: &mut Check, given: &[pb::SurveyAnswer]) -> Vec<(String, Answer)> {
     use pb::survey_answer::Value;
-    let (mut answers, mut positions) = (BTreeMap::new(), BTreeMap::new());
+    let mut answers = Vec::new();
+    let mut seen = BTreeSet::new();
+    if !check.at_most("answers", given.len(), MAX_QUESTIONS) {
+        return answers;
+    }
     for (i, a) in given.iter().enumerate() {
         let key = a.question_key.trim().to_owned();
         if key.is_empty() {
             check.add(format!("answers[{i}].question_key"), "is required");
             continue;
         }
-        if positions.contains_key(&key) {
+        if !seen.insert(key.clone()) {
             check.add(
                 format!("answers[{i}].question_key"),
-                format!("{key:?} is answered twice"),
+                format!("{} is answered twice", quote(&key)),
             );
             continue;
         }
@@ -141,10 +166,9 @@ fn answers(
                 continue;
             }
         };
-        positions.insert(key.clone(), i);
-        answers.insert(key, answer);
+        answers.push((key, answer));
     }
-    (answers, positions)
+    answers
 }
 
 /// What the customer reads after answering.
@@ -162,6 +186,8 @@ fn thanks(answered: &Survey, number: &str) -> String {
 }
 
 impl convert::EnumField for Grouping {
+    const PLACEHOLDER: Self = Grouping::Team;
+
     fn from_wire(value: i32) -> std::result::Result<Option<Self>, ()> {
         Ok(match pb::SurveyGrouping::try_from(value).map_err(|_| ())? {
             pb::SurveyGrouping::Unspecified => None,
@@ -186,6 +212,14 @@ fn score_bound(check: &mut Check, field: &str, value: i32) -> Option<i32> {
     }
 }
 
+/// A resource a request must carry.
+fn given<T: Default>(check: &mut Check, resource: &str, value: Option<T>) -> T {
+    if value.is_none() {
+        check.add(resource, "is required");
+    }
+    value.unwrap_or_default()
+}
+
 #[tonic::async_trait]
 impl SurveyService for SurveyApi {
     async fn create_survey_template(
@@ -195,13 +229,11 @@ impl SurveyService for SurveyApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(given) = r.template else {
-                    return Err(Error::invalid("template", "is required"));
-                };
                 let mut check = Check::new();
-                let new = template(&mut check, &given, self.cx.now());
-                check.finish()?;
-                Ok(convert::template(self.cx.store.create_template(new).await?))
+                let given = given(&mut check, "template", r.template);
+                let new = template(&mut check, &given, self.cx.app.now());
+                let new = check.finish(new)?;
+                Ok(convert::template(self.cx.app.create_template(new).await?))
             }
             .await,
         )
@@ -211,11 +243,10 @@ impl SurveyService for SurveyApi {
         &self,
         request: Request<pb::GetSurveyTemplateRequest>,
     ) -> Reply<pb::SurveyTemplate> {
-        let r = request.into_inner();
         reply(
             async {
-                let id = only_key("id", &r.id)?;
-                Ok(convert::template(self.cx.store.get_template(&id).await?))
+                let id = only_key("id", &request.get_ref().id)?;
+                Ok(convert::template(self.cx.app.template(&id).await?))
             }
             .await,
         )
@@ -226,21 +257,18 @@ impl SurveyService for SurveyApi {
         request: Request<pb::ListSurveyTemplatesRequest>,
     ) -> Reply<pb::ListSurveyTemplatesResponse> {
         let r = request.into_inner();
-        let store = &self.cx.store;
         reply(
             async {
-                let (templates, next_page_token) =
-                    paging::by_id(
-                        &pb::ListSurveyTemplatesRequest::default(),
-                        r.page_size,
-                        &r.page_token,
-                        |after, limit| async move {
-                            store.list_templates(after.as_deref(), limit).await
-                        },
-                        convert::template,
-                        |x| x.id.clone(),
-                    )
+                let mut check = Check::new();
+                let page: Page<String> = Page::read(&mut check, &r);
+                check.done()?;
+                let rows = self
+                    .cx
+                    .app
+                    .list_templates(page.after.clone(), page.fetch())
                     .await?;
+                let (templates, next_page_token) =
+                    page.finish(rows, convert::template, |t| t.id.clone());
                 Ok(pb::ListSurveyTemplatesResponse {
                     templates,
                     next_page_token,
@@ -257,41 +285,28 @@ impl SurveyService for SurveyApi {
         let r = request.into_inner();
         reply(
             async {
-                let Some(given) = r.template else {
-                    return Err(Error::invalid(
-                        "template",
-                        "is required: set template.id and the new values",
-                    ));
-                };
                 let mut check = Check::new();
-                let (paths, new) = patch(
+                let given = given(&mut check, "template", r.template);
+                let now = self.cx.app.now();
+                let patch: Patch<Template> = patch(
                     &mut check,
                     "template",
                     r.update_mask.as_ref(),
-                    &["display_name", "questions", "default"],
-                    |check| template(check, &given, self.cx.now()),
+                    TEMPLATE_FIELDS,
+                    |check| template(check, &given, now),
                 );
-                if paths.iter().any(|p| p == "default") && !given.default {
+                if patch.names("default") && !given.default {
                     check.add(
                         "template.default",
                         "cannot be unset: make another template the default instead",
                     );
                 }
-                check.finish()?;
+                check.done()?;
+                let id = patch.value.id.clone();
                 let updated = self
                     .cx
-                    .store
-                    .update_template(&new.id, etag(&r.etag), self.cx.now(), |t| {
-                        for path in &paths {
-                            match path.as_str() {
-                                "display_name" => t.display_name = new.display_name.clone(),
-                                "questions" => t.questions = new.questions.clone(),
-                                "default" => t.is_default = true,
-                                other => unreachable!("mask path {other} passed the check"),
-                            }
-                        }
-                        Ok(())
-                    })
+                    .app
+                    .update_template(&id, etag(&given.etag), &patch)
                     .await?;
                 Ok(convert::template(updated))
             }
@@ -307,7 +322,7 @@ impl SurveyService for SurveyApi {
         reply(
             async {
                 let id = only_key("id", &r.id)?;
-                self.cx.store.delete_template(&id).await?;
+                self.cx.app.delete_template(&id, etag(&r.etag)).await?;
                 Ok(pb::DeleteSurveyTemplateResponse {})
             }
             .await,
@@ -325,20 +340,42 @@ impl SurveyService for SurveyApi {
                 let ticket_id = check.id("ticket_id", r.ticket_id);
                 let template_id = optional_key(&mut check, "template_id", &r.template_id);
                 let actor = actor(&mut check, "actor", &r.actor);
-                check.finish()?;
-                let expiry = self.cx.surveys.settings().policy.expiry;
+                let request_id = request_id(&mut check, &r.request_id);
+                check.done()?;
+                let requested = Requested::of(request_id, &(ticket_id, &template_id, &actor));
                 let sent = self
                     .cx
-                    .store
-                    .send_survey(
-                        ticket_id,
-                        template_id.as_deref(),
-                        &actor,
-                        self.cx.now(),
-                        expiry,
-                    )
+                    .app
+                    .send_survey(ticket_id, template_id.as_deref(), &actor, requested)
                     .await?;
                 Ok(convert::invitation(sent))
+            }
+            .await,
+        )
+    }
+
+    async fn list_ticket_surveys(
+        &self,
+        request: Request<pb::ListTicketSurveysRequest>,
+    ) -> Reply<pb::ListTicketSurveysResponse> {
+        let r = request.into_inner();
+        reply(
+            async {
+                let mut check = Check::new();
+                let ticket_id = check.id("ticket_id", r.ticket_id);
+                let page: Page<i64> = Page::read(&mut check, &r);
+                check.done()?;
+                let surveys = self
+                    .cx
+                    .app
+                    .surveys_of_ticket(ticket_id, page.after, page.fetch())
+                    .await?;
+                let (surveys, next_page_token) =
+                    page.finish(surveys, convert::invitation, |s| s.id);
+                Ok(pb::ListTicketSurveysResponse {
+                    surveys,
+                    next_page_token,
+                })
             }
             .await,
         )
@@ -350,11 +387,10 @@ impl SurveyService for SurveyApi {
             async {
                 let mut check = Check::new();
                 let token = check.text("token", &r.token, true, MAX_TOKEN);
-                check.finish()?;
-                let s = self.cx.store.survey_by_token(&token).await?;
-                let ticket = self.cx.store.get_ticket(s.ticket_id).await?;
+                let token = check.finish(token)?;
+                let (s, ticket) = self.cx.app.survey_by_token(&token).await?;
                 let state = match s.state {
-                    SurveyState::Open if s.expire_at <= self.cx.now() => SurveyState::Expired,
+                    SurveyState::Open if s.expire_at <= self.cx.app.now() => SurveyState::Expired,
                     state => state,
                 };
                 Ok(pb::Survey {
@@ -379,31 +415,12 @@ impl SurveyService for SurveyApi {
             async {
                 let mut check = Check::new();
                 let token = check.text("token", &r.token, true, MAX_TOKEN);
-                let (answers, positions) = answers(&mut check, &r.answers);
-                check.finish()?;
-                let s = self.cx.store.survey_by_token(&token).await?;
-                let ticket = self.cx.store.get_ticket(s.ticket_id).await?;
-                if s.closed_for_answers(self.cx.now()).is_some() {
-                    return Err(crate::store::unanswerable(&s, self.cx.now(), &ticket));
-                }
-                let mut check = Check::new();
-                if let Err(problems) = survey::check_answers(&s.questions, &answers) {
-                    for (question, problem) in problems {
-                        match positions.get(&question) {
-                            Some(i) if problem == survey::NOT_A_QUESTION => check.add(
-                                format!("answers[{i}].question_key"),
-                                format!("{question:?} {problem}"),
-                            ),
-                            Some(i) => check.add(format!("answers[{i}]"), problem),
-                            None => check.add("answers", format!("{question:?} {problem}")),
-                        }
-                    }
-                }
-                check.finish()?;
-                let answered = self.cx.surveys.answer(&s, answers).await?;
+                let answers = answers(&mut check, &r.answers);
+                check.done()?;
+                let (answered, number) = self.cx.app.answer_survey(&token, answers).await?;
                 Ok(pb::SubmitSurveyResponseResponse {
-                    message: thanks(&answered, &ticket.number),
-                    ticket_number: ticket.number,
+                    message: thanks(&answered, &number),
+                    ticket_number: number,
                 })
             }
             .await,
@@ -418,12 +435,16 @@ impl SurveyService for SurveyApi {
         reply(
             async {
                 let mut check = Check::new();
+                let most = limits::FILTER_VALUES;
                 let filter = ResponseFilter {
                     submitted_after: check.timestamp("submitted_after", r.submitted_after.as_ref()),
                     submitted_before: check
                         .timestamp("submitted_before", r.submitted_before.as_ref()),
                     team: optional_key(&mut check, "team", &r.team),
                     agent: optional_key(&mut check, "agent", &r.agent),
+                    product: check.optional_text("product", &r.product, limits::PRODUCT),
+                    kinds: check.enums("kinds", &r.kinds, most),
+                    channels: check.enums("channels", &r.channels, most),
                     min_score: score_bound(&mut check, "min_score", r.min_score),
                     max_score: score_bound(&mut check, "max_score", r.max_score),
                     has_comment: r.has_comment,
@@ -434,23 +455,15 @@ impl SurveyService for SurveyApi {
                 {
                     check.add("min_score", format!("is above max_score ({max})"));
                 }
-                let limit = check.page_size("page_size", r.page_size, DEFAULT_PAGE, MAX_PAGE);
-                check.finish()?;
-                let query = paging::fingerprint(&pb::ListSurveyResponsesRequest {
-                    page_size: 0,
-                    page_token: String::new(),
-                    ..r.clone()
-                });
-                let after: Option<(DateTime<Utc>, i64)> = paging::decode(query, &r.page_token)?;
+                let page: Page<(DateTime<Utc>, i64)> = Page::read(&mut check, &r);
+                check.done()?;
                 let rows = self
                     .cx
-                    .store
-                    .survey_responses(&filter, after, limit + 1)
+                    .app
+                    .survey_responses(&filter, page.after, page.fetch())
                     .await?;
-                let (responses, next_page_token) = paging::page(
+                let (responses, next_page_token) = page.finish(
                     rows,
-                    limit,
-                    query,
                     |(s, number)| convert::response(s, number),
                     |(s, _)| (s.answered_at.unwrap_or_default(), s.id),
                 );
@@ -487,11 +500,9 @@ impl SurveyService for SurveyApi {
                     }
                 }
                 let group_by = check.optional_enum::<Grouping>("group_by", r.group_by);
-                check.finish()?;
-                let (Some(from), Some(to)) = (from, to) else {
-                    unreachable!("both bounds passed the check")
-                };
-                let (total, groups) = self.cx.store.survey_tallies(from, to, group_by).await?;
+                let (from, to) =
+                    check.finish((from.unwrap_or_default(), to.unwrap_or_default()))?;
+                let (total, groups) = self.cx.app.survey_tallies(from, to, group_by).await?;
                 Ok(pb::SurveyStats {
                     total: Some(convert::figures(survey::stats(&total))),
                     groups: groups

@@ -1,28 +1,32 @@
-//! TicketService.
+//! TicketService: each request is checked into domain values, one use case is called, and its
+//! answer converted.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
 
+use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use tonic::{Request, Status};
 
-use super::convert;
-use super::paging::{self, DEFAULT_PAGE, MAX_PAGE};
-use super::validate::{Check, actor};
-use super::verbs::{VerbCall, VerbRequest};
-use super::{Context, Reply, etag as etag_of, reply};
+use super::check::{Check, actor, request_id};
+use super::mask::patch_explained;
+use super::paging::{Page, chunks};
+use super::{Context, Reply, convert, etag, reply};
+use crate::app::tickets::{Assignment, On, Resolve, TicketKey};
 use crate::domain::acknowledgement::{acknowledgement_text, expected_response};
 use crate::domain::contact::{is_valid_email, is_valid_phone, missing_contact};
-use crate::domain::event::EventType;
-use crate::domain::lifecycle::{self, Action, Verb};
-use crate::domain::query::{SortKey, TicketFilter, TicketOrder, WatchFilter};
-use crate::domain::ticket::{Customer, NewTicket, Tier, limits};
-use crate::error::{Error, Result};
+use crate::domain::error::quote;
+use crate::domain::patch::Field;
+use crate::domain::query::{
+    Position, SortKey, TicketFilter, TicketOrder, WatchFilter, position_of,
+};
+use crate::domain::ticket::{
+    AuthorRole, Customer, Edit, NewComment, NewTicket, Resolution, Ticket, Tier, Visibility,
+    limits, normalize_tags,
+};
+use crate::error::Result;
 use crate::proto::feedback::v1::{self as pb, ticket_service_server::TicketService};
-use crate::store::{Assignment, NewComment, Note, position_of};
 
-const DEFAULT_EVENT_PAGE: u64 = 100;
-const MAX_EVENT_PAGE: u64 = 1_000;
 /// How far in the future an `occurred_at` may lie, for clocks that disagree.
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
@@ -35,96 +39,59 @@ impl TicketApi {
     pub fn new(cx: Context) -> Self {
         Self { cx }
     }
+}
 
-    /// Validates a lifecycle verb's request, applies it and records its event, then lets the
-    /// router act on it (capacity freed, a ticket back in a queue, a reopen).
-    async fn verb(&self, request: impl VerbRequest) -> Result<pb::Ticket> {
-        let mut check = Check::new();
-        let VerbCall {
-            ticket_id,
-            etag,
-            actor,
-            reason,
-            action,
-        } = request.read(&mut check);
-        check.finish()?;
-        let now = self.cx.now();
-        let event_type = action.event_type();
-        let etag = etag_of(&etag);
-        let (ticket, event) = match action {
-            Action::Assign {
-                team,
-                agent,
-                transfer_ownership,
-            } => {
-                let assignment = Assignment {
-                    team,
-                    agent,
-                    transfer_ownership,
-                    reason,
-                };
-                self.cx
-                    .store
-                    .assign(ticket_id, etag, assignment, &actor, now)
-                    .await?
-            }
-            action @ Action::Resolve { .. } => {
-                if let Action::Resolve {
-                    merged_into: Some(number),
-                    ..
-                } = &action
-                {
-                    let into = match self.cx.store.get_ticket_by_number(number).await {
-                        Err(Error::NotFound { .. }) => {
-                            return Err(Error::invalid(
-                                "merged_into",
-                                format!("no ticket {number} exists"),
-                            ));
-                        }
-                        other => other?,
-                    };
-                    if into.id == ticket_id {
-                        return Err(Error::invalid(
-                            "merged_into",
-                            "is this ticket: name the one it duplicates",
-                        ));
-                    }
-                }
-                let policy = &self.cx.surveys.settings().policy;
-                self.cx
-                    .store
-                    .resolve(ticket_id, etag, action, &actor, now, policy)
-                    .await?
-            }
-            Action::Reopen { reason } => {
-                self.cx
-                    .store
-                    .reopen(ticket_id, etag, reason, &actor, now)
-                    .await?
-            }
-            action => {
-                self.cx
-                    .store
-                    .change_ticket(ticket_id, etag, &actor, now, |t| {
-                        lifecycle::apply(t, action, now)?;
-                        Ok((
-                            event_type,
-                            Note {
-                                reason,
-                                ..Note::default()
-                            },
-                        ))
-                    })
-                    .await?
-            }
-        };
-        let Some(event) = event else {
-            return Ok(convert::ticket(ticket));
-        };
-        self.cx.router.after_change(&event).await;
-        // The router may have moved it on (assigned from the queue, or back into it).
-        Ok(convert::ticket(self.cx.store.get_ticket(ticket_id).await?))
-    }
+/// The fields UpdateTicket may change, and how each is copied onto the stored ticket.
+const UPDATABLE: &[Field<Ticket, Edit>] = &[
+    ("title", |t, v| t.title = v.title.clone()),
+    ("description", |t, v| t.description = v.description.clone()),
+    ("expected_outcome", |t, v| {
+        t.expected_outcome = v.expected_outcome.clone()
+    }),
+    ("product", |t, v| t.product = v.product.clone()),
+    ("customer", |t, v| t.customer = v.customer.clone()),
+    ("customer.external_id", |t, v| {
+        t.customer.external_id = v.customer.external_id.clone()
+    }),
+    ("customer.name", |t, v| {
+        t.customer.name = v.customer.name.clone()
+    }),
+    ("customer.phone", |t, v| {
+        t.customer.phone = v.customer.phone.clone()
+    }),
+    ("customer.email", |t, v| {
+        t.customer.email = v.customer.email.clone()
+    }),
+    ("customer.tier", |t, v| t.customer.tier = v.customer.tier),
+    ("tags", |t, v| t.tags = normalize_tags(v.tags.clone())),
+    ("metadata", |t, v| t.metadata = v.metadata.clone()),
+    ("occurred_at", |t, v| t.occurred_at = v.occurred_at),
+    ("kind", |t, v| {
+        if let Some(kind) = v.kind {
+            t.kind = kind
+        }
+    }),
+    ("priority", |t, v| {
+        if let Some(priority) = v.priority {
+            t.set_priority(priority, &v.actor)
+        }
+    }),
+    ("category", |t, v| t.category = v.category.clone()),
+];
+
+/// Why a field of Ticket outside [`UPDATABLE`] cannot be named in UpdateTicket's mask.
+fn not_updatable(path: &str) -> Option<&'static str> {
+    Some(match path {
+        "status" | "team" | "assignee" | "owner" | "resolution_summary" | "status_reason"
+        | "reopen_count" | "resolution" | "merged_into" => {
+            "is changed only by the lifecycle verbs (AssignTicket, ResolveTicket, …)"
+        }
+        "id" | "number" | "etag" | "request_id" | "create_time" | "update_time" | "channel" => {
+            "cannot be changed"
+        }
+        _ if path.ends_with("_time") => "is set by the lifecycle verbs",
+        _ => return None,
+    })
 }
 
 /// The customer's fields, each checked and named under `field`.
@@ -168,25 +135,18 @@ fn metadata(
     field: &str,
     map: &std::collections::HashMap<String, String>,
 ) -> BTreeMap<String, String> {
-    if map.len() > limits::METADATA_ENTRIES {
-        check.add(
-            field,
-            format!("has more than {} entries", limits::METADATA_ENTRIES),
-        );
+    if !check.at_most(field, map.len(), limits::METADATA_ENTRIES) {
+        return BTreeMap::new();
     }
     for (key, value) in map {
+        let name = format!("{field}[{}]", quote(key));
         if key.trim().is_empty() || key.chars().count() > limits::METADATA_KEY {
             check.add(
-                format!("{field}[{key:?}]"),
+                name.clone(),
                 format!("keys are 1 to {} characters", limits::METADATA_KEY),
             );
         }
-        if value.chars().count() > limits::METADATA_VALUE {
-            check.add(
-                format!("{field}[{key:?}]"),
-                format!("is longer than {} characters", limits::METADATA_VALUE),
-            );
-        }
+        check.text(&name, value, false, limits::METADATA_VALUE);
     }
     map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
@@ -195,8 +155,8 @@ fn occurred_at(
     check: &mut Check,
     field: &str,
     ts: Option<&prost_types::Timestamp>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Option<chrono::DateTime<chrono::Utc>> {
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let time = check.timestamp(field, ts)?;
     if time > now + CLOCK_SKEW {
         check.add(field, "lies in the future");
@@ -204,55 +164,60 @@ fn occurred_at(
     Some(time)
 }
 
-/// A CreateTicket request, checked; ExplainRoute reads its draft the same way.
+/// A CreateTicket request, checked; ExplainRoute reads its draft the same way, with every
+/// field named under `prefix`.
 pub(super) fn new_ticket(
-    r: pb::CreateTicketRequest,
-    now: chrono::DateTime<chrono::Utc>,
+    r: &pb::CreateTicketRequest,
+    prefix: &str,
+    now: DateTime<Utc>,
 ) -> Result<NewTicket> {
     let mut check = Check::new();
-    let request_id = check.optional_text("request_id", &r.request_id, limits::REQUEST_ID);
-    let channel = check.required_enum("channel", r.channel);
-    let kind = check.required_enum("kind", r.kind);
-    let title = check.text("title", &r.title, true, limits::TITLE);
-    let description = check.text("description", &r.description, true, limits::DESCRIPTION);
+    let f = |name: &str| format!("{prefix}{name}");
+    let request_id = request_id(&mut check, &r.request_id);
+    let channel = check.required(&f("channel"), r.channel);
+    let kind = check.required(&f("kind"), r.kind);
+    let title = check.text(&f("title"), &r.title, true, limits::TITLE);
+    let description = check.text(&f("description"), &r.description, true, limits::DESCRIPTION);
     let expected_outcome = check.text(
-        "expected_outcome",
+        &f("expected_outcome"),
         &r.expected_outcome,
         false,
         limits::EXPECTED_OUTCOME,
     );
-    let product = check.text("product", &r.product, false, limits::PRODUCT);
-    let customer = customer(&mut check, "customer", r.customer.as_ref());
-    if let Some((field, why)) = channel.and_then(|c| missing_contact(c, &customer)) {
-        check.add(field, why);
+    let product = check.text(&f("product"), &r.product, false, limits::PRODUCT);
+    let customer = customer(&mut check, &f("customer"), r.customer.as_ref());
+    // How to answer depends on the channel: only a channel that was given says.
+    if let Ok(Some(given)) =
+        <crate::domain::ticket::Channel as convert::EnumField>::from_wire(r.channel)
+        && let Some((field, why)) = missing_contact(given, &customer)
+    {
+        check.add(f(field), why);
     }
-    let tags = tags(&mut check, "tags", &r.tags);
-    let occurred_at = occurred_at(&mut check, "occurred_at", r.occurred_at.as_ref(), now);
-    let metadata = metadata(&mut check, "metadata", &r.metadata);
-    let priority = check.optional_enum("priority", r.priority);
-    let category = check.optional_text("category", &r.category, limits::CATEGORY);
-    let actor = actor(&mut check, "actor", &r.actor);
-    check.finish()?;
-    Ok(NewTicket {
+    let new = NewTicket {
         request_id,
-        channel: channel.expect("checked"),
-        kind: kind.expect("checked"),
+        channel,
+        kind,
         title,
         description,
         expected_outcome,
         product,
         customer,
-        tags,
-        occurred_at,
-        metadata,
-        priority,
-        category,
-        actor,
-    })
+        tags: tags(&mut check, &f("tags"), &r.tags),
+        occurred_at: occurred_at(&mut check, &f("occurred_at"), r.occurred_at.as_ref(), now),
+        metadata: metadata(&mut check, &f("metadata"), &r.metadata),
+        priority: check.optional_enum(&f("priority"), r.priority),
+        category: check.optional_text(&f("category"), &r.category, limits::CATEGORY),
+        actor: actor(&mut check, &f("actor"), &r.actor),
+    };
+    check.finish(new)
 }
 
 fn order(check: &mut Check, order_by: &str) -> TicketOrder {
-    let words: Vec<String> = order_by.split_whitespace().map(str::to_lowercase).collect();
+    let words: Vec<String> = order_by
+        .split_whitespace()
+        .take(3)
+        .map(str::to_lowercase)
+        .collect();
     let (key, direction) = match words.as_slice() {
         [] => return TicketOrder::default(),
         [key] => (key.as_str(), "asc"),
@@ -281,20 +246,25 @@ fn order(check: &mut Check, order_by: &str) -> TicketOrder {
 }
 
 fn filter(check: &mut Check, r: &pb::ListTicketsRequest) -> TicketFilter {
-    let optional = |check: &mut Check, field: &str, value: &str| {
+    let most = limits::FILTER_VALUES;
+    let text = |check: &mut Check, field: &str, value: &str| {
         check.optional_text(field, value, limits::TEAM)
     };
     let filter = TicketFilter {
-        statuses: check.enums("statuses", &r.statuses),
-        priorities: check.enums("priorities", &r.priorities),
-        kinds: check.enums("kinds", &r.kinds),
-        channels: check.enums("channels", &r.channels),
-        team: optional(check, "team", &r.team),
-        assignee: optional(check, "assignee", &r.assignee),
-        customer_external_id: optional(check, "customer_external_id", &r.customer_external_id),
-        product: optional(check, "product", &r.product),
-        tag: optional(check, "tag", &r.tag),
-        category: optional(check, "category", &r.category),
+        statuses: check.enums("statuses", &r.statuses, most),
+        priorities: check.enums("priorities", &r.priorities, most),
+        kinds: check.enums("kinds", &r.kinds, most),
+        channels: check.enums("channels", &r.channels, most),
+        resolutions: check.enums("resolutions", &r.resolutions, most),
+        team: text(check, "team", &r.team),
+        assignee: text(check, "assignee", &r.assignee),
+        owner: text(check, "owner", &r.owner),
+        customer_external_id: text(check, "customer_external_id", &r.customer_external_id),
+        product: text(check, "product", &r.product),
+        tag: text(check, "tag", &r.tag),
+        category: text(check, "category", &r.category),
+        repeat_of: text(check, "repeat_of", &r.repeat_of),
+        reopened: r.reopened,
         created_after: check.timestamp("created_after", r.created_after.as_ref()),
         created_before: check.timestamp("created_before", r.created_before.as_ref()),
         text: check.optional_text("text", &r.text, limits::TITLE),
@@ -310,47 +280,22 @@ fn filter(check: &mut Check, r: &pb::ListTicketsRequest) -> TicketFilter {
     filter
 }
 
-/// Checks the update mask's paths against what UpdateTicket may change.
-fn update_paths(check: &mut Check, mask: Option<&prost_types::FieldMask>) -> Vec<String> {
-    const UPDATABLE: &[&str] = &[
-        "title",
-        "description",
-        "expected_outcome",
-        "product",
-        "customer",
-        "customer.external_id",
-        "customer.name",
-        "customer.phone",
-        "customer.email",
-        "customer.tier",
-        "tags",
-        "metadata",
-        "occurred_at",
-        "kind",
-        "priority",
-        "category",
-    ];
-    let paths = mask.map(|m| m.paths.clone()).unwrap_or_default();
-    if paths.is_empty() {
-        check.add("update_mask", "is required: name the fields to change");
+/// Which ticket, the etag seen and who acts, as every verb names them.
+fn on(check: &mut Check, ticket_id: i64, etag_seen: &str, actor_field: &str) -> On {
+    On {
+        ticket_id: check.id("ticket_id", ticket_id),
+        etag: etag(etag_seen).map(|e| check.text("etag", e, false, limits::KEY)),
+        actor: actor(check, "actor", actor_field),
     }
-    for path in &paths {
-        if !UPDATABLE.contains(&path.as_str()) {
-            let why = match path.as_str() {
-                "status" | "team" | "assignee" | "owner" | "resolution_summary"
-                | "status_reason" | "reopen_count" => {
-                    "is changed only by the lifecycle verbs (AssignTicket, ResolveTicket, …)"
-                }
-                "id" | "number" | "etag" | "request_id" | "create_time" | "update_time"
-                | "channel" => "cannot be changed",
-                _ if path.ends_with("_time") => "is set by the lifecycle verbs",
-                _ => "is not a field of Ticket that can be updated",
-            };
-            check.add(format!("update_mask.paths[{path}]"), why);
-        }
-    }
-    paths
 }
+
+/// A ticket for a verb's response.
+fn ticket(t: Ticket) -> Option<pb::Ticket> {
+    Some(convert::ticket(t))
+}
+
+type WatchStream =
+    Pin<Box<dyn Stream<Item = std::result::Result<pb::WatchTicketsResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl TicketService for TicketApi {
@@ -358,42 +303,21 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::CreateTicketRequest>,
     ) -> Reply<pb::CreateTicketResponse> {
-        let now = self.cx.now();
+        let app = &self.cx.app;
         reply(
             async {
-                let new = new_ticket(request.into_inner(), now)?;
-                let route = self.cx.router.decide(&new).await?.route;
-                let (mut ticket, replayed) = self
-                    .cx
-                    .store
-                    .create_ticket(new, route, now, self.cx.zone)
-                    .await?;
-                if !replayed && let Some(team) = ticket.team.clone() {
-                    match self.cx.router.dispatch(&team).await {
-                        Ok(assigned) => {
-                            if let Some(event) = assigned.iter().find(|e| e.ticket_id == ticket.id)
-                            {
-                                ticket = event.ticket.clone();
-                            }
-                        }
-                        // Taken in all the same: it waits, and the next pass assigns it.
-                        Err(error) => tracing::warn!(%team, %error, "dispatch after intake failed"),
-                    }
-                }
-                if ticket.assignee.is_none() {
-                    // Another pass (the sweep, another instance) may have assigned it.
-                    ticket = self.cx.store.get_ticket(ticket.id).await?;
-                }
-                let queue_position = self.cx.store.queue_position(&ticket).await?;
-                let expected = expected_response(&ticket);
+                let new = new_ticket(request.get_ref(), "", app.now())?;
+                let intake = app.create_ticket(new).await?;
+                let t = intake.ticket;
+                let expected = expected_response(&t);
                 Ok(pb::CreateTicketResponse {
-                    acknowledgement: acknowledgement_text(&ticket),
+                    acknowledgement: acknowledgement_text(&t),
                     expected_response_within: expected.map(|(within, _)| convert::duration(within)),
                     expected_response_by: expected.and_then(|(_, by)| by).map(convert::timestamp),
-                    off_hours: ticket.sla.off_hours_until.is_some(),
-                    replayed,
-                    queue_position: queue_position as i32,
-                    ticket: Some(convert::ticket(ticket)),
+                    off_hours: t.sla.off_hours_until.is_some(),
+                    replayed: intake.replayed,
+                    queue_position: intake.queue_position as i32,
+                    ticket: ticket(t),
                 })
             }
             .await,
@@ -404,20 +328,19 @@ impl TicketService for TicketApi {
         use pb::get_ticket_request::Key;
         reply(
             async {
-                let ticket = match request.into_inner().key {
-                    Some(Key::Id(id)) if id > 0 => self.cx.store.get_ticket(id).await?,
-                    Some(Key::Number(number)) if !number.trim().is_empty() => {
-                        self.cx.store.get_ticket_by_number(number.trim()).await?
+                let mut check = Check::new();
+                let key = match &request.get_ref().key {
+                    Some(Key::TicketId(id)) => TicketKey::Id(check.id("ticket_id", *id)),
+                    Some(Key::Number(number)) => {
+                        TicketKey::Number(check.text("number", number, true, limits::KEY))
                     }
-                    Some(Key::Id(_)) => {
-                        return Err(Error::invalid("id", "must be a positive ticket id"));
+                    None => {
+                        check.add("key", "set ticket_id or number");
+                        TicketKey::Id(0)
                     }
-                    Some(Key::Number(_)) => {
-                        return Err(Error::invalid("number", "must not be blank"));
-                    }
-                    None => return Err(Error::invalid("key", "set id or number")),
                 };
-                Ok(convert::ticket(ticket))
+                let key = check.finish(key)?;
+                Ok(convert::ticket(self.cx.app.ticket(&key).await?))
             }
             .await,
         )
@@ -433,23 +356,15 @@ impl TicketService for TicketApi {
                 let mut check = Check::new();
                 let filter = filter(&mut check, &r);
                 let order = order(&mut check, &r.order_by);
-                let limit = check.page_size("page_size", r.page_size, DEFAULT_PAGE, MAX_PAGE);
-                check.finish()?;
-                let query = paging::fingerprint(&pb::ListTicketsRequest {
-                    page_size: 0,
-                    page_token: String::new(),
-                    ..r.clone()
-                });
-                let after = paging::decode(query, &r.page_token)?;
+                let page: Page<Position> = Page::read(&mut check, &r);
+                check.done()?;
                 let tickets = self
                     .cx
-                    .store
-                    .list_tickets(&filter, order, after, limit + 1)
+                    .app
+                    .list_tickets(&filter, order, page.after, page.fetch())
                     .await?;
                 let (tickets, next_page_token) =
-                    paging::page(tickets, limit, query, convert::ticket, |t| {
-                        position_of(t, order)
-                    });
+                    page.finish(tickets, convert::ticket, |t| position_of(t, order));
                 Ok(pb::ListTicketsResponse {
                     tickets,
                     next_page_token,
@@ -459,117 +374,129 @@ impl TicketService for TicketApi {
         )
     }
 
-    async fn update_ticket(&self, request: Request<pb::UpdateTicketRequest>) -> Reply<pb::Ticket> {
+    async fn update_ticket(
+        &self,
+        request: Request<pb::UpdateTicketRequest>,
+    ) -> Reply<pb::UpdateTicketResponse> {
         let r = request.into_inner();
-        let now = self.cx.now();
+        let now = self.cx.app.now();
         reply(
             async {
                 let mut check = Check::new();
-                let Some(patch) = r.ticket else {
-                    return Err(Error::invalid(
-                        "ticket",
-                        "is required: set ticket.id and the new values",
-                    ));
-                };
-                let id = check.id("ticket.id", patch.id);
-                let paths = update_paths(&mut check, r.update_mask.as_ref());
-                let has = |p: &str| paths.iter().any(|path| path == p);
-                let title = check.text("ticket.title", &patch.title, has("title"), limits::TITLE);
-                let description = check.text(
-                    "ticket.description",
-                    &patch.description,
-                    has("description"),
-                    limits::DESCRIPTION,
-                );
-                let expected_outcome = check.text(
-                    "ticket.expected_outcome",
-                    &patch.expected_outcome,
-                    false,
-                    limits::EXPECTED_OUTCOME,
-                );
-                let product = check.text("ticket.product", &patch.product, false, limits::PRODUCT);
-                let customer = customer(&mut check, "ticket.customer", patch.customer.as_ref());
-                let tags = tags(&mut check, "ticket.tags", &patch.tags);
-                let metadata = metadata(&mut check, "ticket.metadata", &patch.metadata);
-                let occurred_at = occurred_at(
-                    &mut check,
-                    "ticket.occurred_at",
-                    patch.occurred_at.as_ref(),
-                    now,
-                );
-                let kind = if has("kind") {
-                    check.required_enum("ticket.kind", patch.kind)
-                } else {
-                    None
-                };
-                let priority = if has("priority") {
-                    check.required_enum("ticket.priority", patch.priority)
-                } else {
-                    None
-                };
-                let category =
-                    check.optional_text("ticket.category", &patch.category, limits::CATEGORY);
+                if r.ticket.is_none() {
+                    check.add("ticket", "is required: set ticket.id and the new values");
+                }
+                let given = r.ticket.unwrap_or_default();
                 let actor = actor(&mut check, "actor", &r.actor);
-                check.finish()?;
-                let etag = etag_of(&patch.etag);
-                let (ticket, _) = self
-                    .cx
-                    .store
-                    .change_ticket(id, etag, &actor, now, |t| {
-                        lifecycle::check_allowed(t, Verb::Update)?;
-                        for path in &paths {
-                            match path.as_str() {
-                                "title" => t.title = title.clone(),
-                                "description" => t.description = description.clone(),
-                                "expected_outcome" => t.expected_outcome = expected_outcome.clone(),
-                                "product" => t.product = product.clone(),
-                                "customer" => t.customer = customer.clone(),
-                                "customer.external_id" => {
-                                    t.customer.external_id = customer.external_id.clone()
-                                }
-                                "customer.name" => t.customer.name = customer.name.clone(),
-                                "customer.phone" => t.customer.phone = customer.phone.clone(),
-                                "customer.email" => t.customer.email = customer.email.clone(),
-                                "customer.tier" => t.customer.tier = customer.tier,
-                                "tags" => {
-                                    t.tags = crate::domain::ticket::normalize_tags(tags.clone())
-                                }
-                                "metadata" => t.metadata = metadata.clone(),
-                                "occurred_at" => t.occurred_at = occurred_at,
-                                "kind" => t.kind = kind.expect("checked"),
-                                "priority" => {
-                                    let priority = priority.expect("checked");
-                                    if priority != t.priority {
-                                        t.priority_reasons
-                                            .push(format!("{priority}: set by {actor}"));
-                                        t.priority = priority;
-                                    }
-                                }
-                                "category" => t.category = category.clone(),
-                                other => unreachable!("update path {other} passed the check"),
-                            }
-                        }
-                        if let Some((field, why)) = missing_contact(t.channel, &t.customer) {
-                            return Err(Error::invalid(format!("ticket.{field}"), why));
-                        }
-                        Ok((EventType::TicketUpdated, Note::default()))
-                    })
-                    .await?;
-                Ok(convert::ticket(ticket))
+                let patch = patch_explained(
+                    &mut check,
+                    "ticket",
+                    r.update_mask.as_ref(),
+                    UPDATABLE,
+                    not_updatable,
+                    |check| Edit {
+                        title: check.text("ticket.title", &given.title, true, limits::TITLE),
+                        description: check.text(
+                            "ticket.description",
+                            &given.description,
+                            true,
+                            limits::DESCRIPTION,
+                        ),
+                        expected_outcome: check.text(
+                            "ticket.expected_outcome",
+                            &given.expected_outcome,
+                            false,
+                            limits::EXPECTED_OUTCOME,
+                        ),
+                        product: check.text(
+                            "ticket.product",
+                            &given.product,
+                            false,
+                            limits::PRODUCT,
+                        ),
+                        customer: customer(check, "ticket.customer", given.customer.as_ref()),
+                        tags: tags(check, "ticket.tags", &given.tags),
+                        metadata: metadata(check, "ticket.metadata", &given.metadata),
+                        occurred_at: occurred_at(
+                            check,
+                            "ticket.occurred_at",
+                            given.occurred_at.as_ref(),
+                            now,
+                        ),
+                        kind: Some(check.required("ticket.kind", given.kind)),
+                        priority: Some(check.required("ticket.priority", given.priority)),
+                        category: check.optional_text(
+                            "ticket.category",
+                            &given.category,
+                            limits::CATEGORY,
+                        ),
+                        actor: actor.clone(),
+                    },
+                );
+                let on = On {
+                    ticket_id: check.id("ticket.id", given.id),
+                    etag: etag(&given.etag)
+                        .map(|e| check.text("ticket.etag", e, false, limits::KEY)),
+                    actor,
+                };
+                check.done()?;
+                let updated = self.cx.app.update_ticket(on, patch).await?;
+                Ok(pb::UpdateTicketResponse {
+                    ticket: ticket(updated),
+                })
             }
             .await,
         )
     }
 
-    async fn assign_ticket(&self, request: Request<pb::AssignTicketRequest>) -> Reply<pb::Ticket> {
-        reply(self.verb(request.into_inner()).await)
+    async fn assign_ticket(
+        &self,
+        request: Request<pb::AssignTicketRequest>,
+    ) -> Reply<pb::AssignTicketResponse> {
+        let r = request.into_inner();
+        reply(
+            async {
+                let mut check = Check::new();
+                let team = super::check::optional_key(&mut check, "team", &r.team);
+                let agent = super::check::optional_key(&mut check, "agent", &r.agent);
+                if team.is_none() && agent.is_none() {
+                    check.add("agent", "set a team, an agent, or both");
+                }
+                if r.transfer_ownership && agent.is_none() {
+                    check.add("transfer_ownership", "needs an agent to own the ticket");
+                }
+                let assignment = Assignment {
+                    team,
+                    agent,
+                    transfer_ownership: r.transfer_ownership,
+                    reason: check.optional_text("reason", &r.reason, limits::REASON),
+                };
+                let on = on(&mut check, r.ticket_id, &r.etag, &r.actor);
+                check.done()?;
+                let t = self.cx.app.assign(on, assignment).await?;
+                Ok(pb::AssignTicketResponse { ticket: ticket(t) })
+            }
+            .await,
+        )
     }
 
     async fn acknowledge_ticket(
         &self,
         request: Request<pb::AcknowledgeTicketRequest>,
-    ) -> Reply<pb::Ticket> {
-        reply(self.verb(request.into_inner()).await)
+    ) -> Reply<pb::AcknowledgeTicketResponse> {
+        let r = request.into_inner();
+        reply(
+            async {
+                let mut check = Check::new();
+                // The acknowledging agent is also the actor.
+                let agent = check.text("agent", &r.agent, true, limits::ACTOR);
+                let on = on(&mut check, r.ticket_id, &r.etag, &agent);
+                check.done()?;
+                let t = self.cx.app.acknowledge(on).await?;
+                Ok(pb::AcknowledgeTicketResponse { ticket: ticket(t) })
+            }
+            .await,
+        )
     }
 
     async fn add_comment(
@@ -577,36 +504,31 @@ impl TicketService for TicketApi {
         request: Request<pb::AddCommentRequest>,
     ) -> Reply<pb::AddCommentResponse> {
         let r = request.into_inner();
-        let now = self.cx.now();
         reply(
             async {
                 let mut check = Check::new();
                 let id = check.id("ticket_id", r.ticket_id);
-                let visibility = check.required_enum("visibility", r.visibility);
+                let visibility: Visibility = check.required("visibility", r.visibility);
                 let body = check.text("body", &r.body, true, limits::COMMENT);
                 let author = check.text("author", &r.author, true, limits::ACTOR);
                 let author_role = check
                     .optional_enum("author_role", r.author_role)
-                    .unwrap_or(crate::domain::ticket::AuthorRole::Agent);
-                if author_role == crate::domain::ticket::AuthorRole::Customer
-                    && visibility == Some(crate::domain::ticket::Visibility::Internal)
-                {
+                    .unwrap_or(AuthorRole::Agent);
+                if author_role == AuthorRole::Customer && visibility == Visibility::Internal {
                     check.add("visibility", "a customer's message is always PUBLIC");
                 }
-                let request_id =
-                    check.optional_text("request_id", &r.request_id, limits::REQUEST_ID);
-                check.finish()?;
                 let new = NewComment {
-                    visibility: visibility.expect("checked"),
+                    visibility,
                     author,
                     author_role,
                     body,
-                    request_id,
+                    request_id: request_id(&mut check, &r.request_id),
                 };
-                let (comment, ticket) = self.cx.store.add_comment(id, new, now).await?;
+                let new = check.finish(new)?;
+                let (comment, t) = self.cx.app.add_comment(id, new).await?;
                 Ok(pb::AddCommentResponse {
                     comment: Some(convert::comment(comment)),
-                    ticket: Some(convert::ticket(ticket)),
+                    ticket: ticket(t),
                 })
             }
             .await,
@@ -623,21 +545,14 @@ impl TicketService for TicketApi {
                 let mut check = Check::new();
                 let id = check.id("ticket_id", r.ticket_id);
                 let visibility = check.optional_enum("visibility", r.visibility);
-                let limit = check.page_size("page_size", r.page_size, DEFAULT_PAGE, MAX_PAGE);
-                check.finish()?;
-                let query = paging::fingerprint(&pb::ListCommentsRequest {
-                    page_size: 0,
-                    page_token: String::new(),
-                    ..r.clone()
-                });
-                let after: i64 = paging::decode(query, &r.page_token)?.unwrap_or(0);
+                let page: Page<i64> = Page::read(&mut check, &r);
+                check.done()?;
                 let comments = self
                     .cx
-                    .store
-                    .list_comments(id, visibility, after, limit + 1)
+                    .app
+                    .comments(id, visibility, page.after.unwrap_or(0), page.fetch())
                     .await?;
-                let (comments, next_page_token) =
-                    paging::page(comments, limit, query, convert::comment, |c| c.id);
+                let (comments, next_page_token) = page.finish(comments, convert::comment, |c| c.id);
                 Ok(pb::ListCommentsResponse {
                     comments,
                     next_page_token,
@@ -647,27 +562,114 @@ impl TicketService for TicketApi {
         )
     }
 
-    async fn set_pending(&self, request: Request<pb::SetPendingRequest>) -> Reply<pb::Ticket> {
-        reply(self.verb(request.into_inner()).await)
+    async fn set_pending(
+        &self,
+        request: Request<pb::SetPendingRequest>,
+    ) -> Reply<pb::SetPendingResponse> {
+        let r = request.into_inner();
+        reply(
+            async {
+                let mut check = Check::new();
+                let reason = check.optional_text("reason", &r.reason, limits::REASON);
+                let on = on(&mut check, r.ticket_id, &r.etag, &r.actor);
+                check.done()?;
+                let t = self.cx.app.set_pending(on, reason).await?;
+                Ok(pb::SetPendingResponse { ticket: ticket(t) })
+            }
+            .await,
+        )
     }
 
-    async fn resume_ticket(&self, request: Request<pb::ResumeTicketRequest>) -> Reply<pb::Ticket> {
-        reply(self.verb(request.into_inner()).await)
+    async fn resume_ticket(
+        &self,
+        request: Request<pb::ResumeTicketRequest>,
+    ) -> Reply<pb::ResumeTicketResponse> {
+        let r = request.into_inner();
+        reply(
+            async {
+                let mut check = Check::new();
+                let on = on(&mut check, r.ticket_id, &r.etag, &r.actor);
+                check.done()?;
+                let t = self.cx.app.resume(on).await?;
+                Ok(pb::ResumeTicketResponse { ticket: ticket(t) })
+            }
+            .await,
+        )
     }
 
     async fn resolve_ticket(
         &self,
         request: Request<pb::ResolveTicketRequest>,
-    ) -> Reply<pb::Ticket> {
-        reply(self.verb(request.into_inner()).await)
+    ) -> Reply<pb::ResolveTicketResponse> {
+        let r = request.into_inner();
+        reply(
+            async {
+                let mut check = Check::new();
+                let resolution = check
+                    .optional_enum("resolution", r.resolution)
+                    .unwrap_or(Resolution::Solved);
+                let merged_into = check.optional_text("merged_into", &r.merged_into, limits::KEY);
+                match (resolution, &merged_into) {
+                    (Resolution::Merged, None) => {
+                        check.add("merged_into", "is required when resolution is MERGED")
+                    }
+                    (Resolution::Solved | Resolution::Spam, Some(_)) => {
+                        check.add("merged_into", "is only for resolution MERGED")
+                    }
+                    _ => {}
+                }
+                let resolve = Resolve {
+                    summary: check.text(
+                        "resolution_summary",
+                        &r.resolution_summary,
+                        true,
+                        limits::RESOLUTION,
+                    ),
+                    resolution,
+                    merged_into,
+                };
+                let on = on(&mut check, r.ticket_id, &r.etag, &r.actor);
+                check.done()?;
+                let t = self.cx.app.resolve(on, resolve).await?;
+                Ok(pb::ResolveTicketResponse { ticket: ticket(t) })
+            }
+            .await,
+        )
     }
 
-    async fn close_ticket(&self, request: Request<pb::CloseTicketRequest>) -> Reply<pb::Ticket> {
-        reply(self.verb(request.into_inner()).await)
+    async fn close_ticket(
+        &self,
+        request: Request<pb::CloseTicketRequest>,
+    ) -> Reply<pb::CloseTicketResponse> {
+        let r = request.into_inner();
+        reply(
+            async {
+                let mut check = Check::new();
+                let on = on(&mut check, r.ticket_id, &r.etag, &r.actor);
+                check.done()?;
+                let t = self.cx.app.close(on).await?;
+                Ok(pb::CloseTicketResponse { ticket: ticket(t) })
+            }
+            .await,
+        )
     }
 
-    async fn reopen_ticket(&self, request: Request<pb::ReopenTicketRequest>) -> Reply<pb::Ticket> {
-        reply(self.verb(request.into_inner()).await)
+    async fn reopen_ticket(
+        &self,
+        request: Request<pb::ReopenTicketRequest>,
+    ) -> Reply<pb::ReopenTicketResponse> {
+        let r = request.into_inner();
+        reply(
+            async {
+                let mut check = Check::new();
+                let reason = check.text("reason", &r.reason, true, limits::REASON);
+                let on = on(&mut check, r.ticket_id, &r.etag, &r.actor);
+                check.done()?;
+                let t = self.cx.app.reopen(on, reason).await?;
+                Ok(pb::ReopenTicketResponse { ticket: ticket(t) })
+            }
+            .await,
+        )
     }
 
     async fn list_ticket_events(
@@ -679,19 +681,16 @@ impl TicketService for TicketApi {
             async {
                 let mut check = Check::new();
                 let id = check.id("ticket_id", r.ticket_id);
-                let limit =
-                    check.page_size("page_size", r.page_size, DEFAULT_EVENT_PAGE, MAX_EVENT_PAGE);
-                check.finish()?;
-                let query = paging::fingerprint(&pb::ListTicketEventsRequest {
-                    page_size: 0,
-                    page_token: String::new(),
-                    ..r.clone()
-                });
-                let after: i64 = paging::decode(query, &r.page_token)?.unwrap_or(0);
-                self.cx.store.get_ticket(id).await?;
-                let events = self.cx.store.ticket_events(id, after, limit + 1).await?;
+                let types = check.enums("event_types", &r.event_types, limits::FILTER_VALUES);
+                let page: Page<i64> = Page::read(&mut check, &r);
+                check.done()?;
+                let events = self
+                    .cx
+                    .app
+                    .ticket_events(id, &types, page.after.unwrap_or(0), page.fetch())
+                    .await?;
                 let (events, next_page_token) =
-                    paging::page(events, limit, query, convert::history_event, |e| e.cursor);
+                    page.finish(events, convert::history_event, |e| e.cursor);
                 Ok(pb::ListTicketEventsResponse {
                     events,
                     next_page_token,
@@ -701,8 +700,7 @@ impl TicketService for TicketApi {
         )
     }
 
-    type WatchTicketsStream =
-        Pin<Box<dyn Stream<Item = std::result::Result<pb::WatchTicketsResponse, Status>> + Send>>;
+    type WatchTicketsStream = WatchStream;
 
     async fn watch_tickets(
         &self,
@@ -724,14 +722,14 @@ impl TicketService for TicketApi {
                         &r.customer_external_id,
                         limits::EXTERNAL_ID,
                     ),
-                    event_types: check.enums("event_types", &r.event_types),
+                    event_types: check.enums("event_types", &r.event_types, limits::FILTER_VALUES),
                 };
-                check.finish()?;
+                check.done()?;
                 let events = self.cx.hub.watch(filter, r.after_cursor).await?;
                 // Each batch leaves as one message, or several when it is too large for one.
                 let stream = events.flat_map(|batch| {
                     let messages: Vec<_> = match batch {
-                        Ok(events) => paging::chunks(events.into_iter().map(convert::event))
+                        Ok(events) => chunks(events.into_iter().map(convert::event))
                             .into_iter()
                             .map(|events| Ok(pb::WatchTicketsResponse { events }))
                             .collect(),

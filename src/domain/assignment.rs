@@ -107,6 +107,23 @@ pub struct Pick {
 }
 
 impl Pool {
+    /// The pool of `agents`, round robin continuing after `last`.
+    pub fn of(agents: Vec<super::staff::Agent>, last: Option<String>) -> Pool {
+        Pool {
+            agents: agents
+                .into_iter()
+                .map(|a| PoolAgent {
+                    id: a.id,
+                    availability: a.availability,
+                    capacity: a.capacity,
+                    open_tickets: a.open_tickets,
+                    skills: a.skills,
+                })
+                .collect(),
+            last,
+        }
+    }
+
     /// Places the agents can still take.
     pub fn room(&self) -> u32 {
         self.agents
@@ -131,11 +148,7 @@ impl Pool {
             })
             .collect();
         let chosen = pick(strategy, &candidates, self.last.as_deref(), wanted)?.to_owned();
-        let agent = self
-            .agents
-            .iter_mut()
-            .find(|a| a.id == chosen)
-            .expect("picked from the pool");
+        let agent = self.agents.iter_mut().find(|a| a.id == chosen)?;
         let reason = format!(
             "{strategy}: {chosen} had room ({} of {} open)",
             agent.open_tickets, agent.capacity

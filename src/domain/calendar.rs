@@ -55,7 +55,7 @@ fn clock_text(minute: Minute) -> String {
 }
 
 /// A calendar as kept and managed: its id and name around the rules.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BusinessCalendar {
     pub id: String,
     pub display_name: String,
@@ -65,11 +65,7 @@ pub struct BusinessCalendar {
     pub updated_at: DateTime<Utc>,
 }
 
-impl BusinessCalendar {
-    pub fn etag(&self) -> String {
-        super::staff::etag(self.version)
-    }
-}
+super::error::versioned!(BusinessCalendar);
 
 /// The calendar installed on first start, used by teams that name none.
 pub const DEFAULT_CALENDAR: &str = "default";
@@ -94,6 +90,17 @@ pub enum CalendarError {
     NoWorkingTime,
 }
 
+impl CalendarError {
+    /// The field of a calendar at fault: overlaps name a date (an extra working day) or a
+    /// weekday; a calendar without working time, the week.
+    pub fn field(&self) -> &'static str {
+        match self {
+            CalendarError::Overlap(day) if day.parse::<NaiveDate>().is_ok() => "extra_working_days",
+            _ => "weekly_hours",
+        }
+    }
+}
+
 impl Calendar {
     /// Every hour of every day, in UTC: deadlines in calendar time.
     pub fn always() -> Calendar {
@@ -114,30 +121,53 @@ impl Calendar {
         holidays: BTreeSet<NaiveDate>,
         extra_days: BTreeMap<NaiveDate, Vec<Period>>,
     ) -> Result<Calendar, CalendarError> {
-        let week = week.map(sorted);
-        let extra_days: BTreeMap<_, _> = extra_days
-            .into_iter()
-            .map(|(d, p)| (d, sorted(p)))
-            .collect();
-        for (i, periods) in week.iter().enumerate() {
+        let mut calendar = Calendar::always();
+        calendar.set_zone(zone);
+        calendar.set_week(week);
+        calendar.set_holidays(holidays);
+        calendar.set_extra_days(extra_days);
+        calendar.check()?;
+        Ok(calendar)
+    }
+
+    /// Refuses overlapping periods on a day, and a calendar without working time. A
+    /// calendar changed part by part (an update) is checked again as a whole.
+    pub fn check(&self) -> Result<(), CalendarError> {
+        for (i, periods) in self.week.iter().enumerate() {
             if overlapping(periods) {
                 return Err(CalendarError::Overlap(weekday(i).to_string()));
             }
         }
-        for (day, periods) in &extra_days {
+        for (day, periods) in &self.extra_days {
             if overlapping(periods) {
                 return Err(CalendarError::Overlap(day.to_string()));
             }
         }
-        if week.iter().all(Vec::is_empty) && extra_days.values().all(Vec::is_empty) {
+        if self.week.iter().all(Vec::is_empty) && self.extra_days.values().all(Vec::is_empty) {
             return Err(CalendarError::NoWorkingTime);
         }
-        Ok(Calendar {
-            zone,
-            week,
-            holidays,
-            extra_days,
-        })
+        Ok(())
+    }
+
+    pub fn set_zone(&mut self, zone: Tz) {
+        self.zone = zone;
+    }
+
+    /// Monday's periods first; sorted, unchecked until [`Calendar::check`].
+    pub fn set_week(&mut self, week: [Vec<Period>; 7]) {
+        self.week = week.map(sorted);
+    }
+
+    pub fn set_holidays(&mut self, holidays: BTreeSet<NaiveDate>) {
+        self.holidays = holidays;
+    }
+
+    /// Sorted, unchecked until [`Calendar::check`].
+    pub fn set_extra_days(&mut self, extra_days: BTreeMap<NaiveDate, Vec<Period>>) {
+        self.extra_days = extra_days
+            .into_iter()
+            .map(|(d, p)| (d, sorted(p)))
+            .collect();
     }
 
     /// Monday to Friday, 09:00 to 18:00 in `zone`: the calendar installed on first start.
@@ -148,7 +178,10 @@ impl Calendar {
         }];
         let mut week: [Vec<Period>; 7] = Default::default();
         week[..5].fill(day);
-        Calendar::new(zone, week, BTreeSet::new(), BTreeMap::new()).expect("working time")
+        let mut calendar = Calendar::always();
+        calendar.set_zone(zone);
+        calendar.set_week(week);
+        calendar
     }
 
     pub fn zone(&self) -> Tz {
@@ -241,7 +274,10 @@ impl Calendar {
     /// jump counts as the first instant after the jump; a repeated one as its first occurrence.
     fn instant(&self, day: NaiveDate, minute: Minute) -> DateTime<Utc> {
         if minute == DAY {
-            return self.instant(day.succ_opt().expect("a date before the year 262143"), 0);
+            return match day.succ_opt() {
+                Some(next) => self.instant(next, 0),
+                None => DateTime::<Utc>::MAX_UTC,
+            };
         }
         let mut local = day.and_time(NaiveTime::MIN) + Duration::minutes(i64::from(minute));
         loop {
@@ -256,11 +292,8 @@ impl Calendar {
     /// The local days from the one holding `at`, bounded by the search horizon.
     fn days_from(&self, at: DateTime<Utc>) -> impl Iterator<Item = NaiveDate> {
         // Start a day early: a period late on the previous local day may still hold `at`.
-        let first = at
-            .with_timezone(&self.zone)
-            .date_naive()
-            .pred_opt()
-            .expect("a date after the year -262143");
+        let first = at.with_timezone(&self.zone).date_naive();
+        let first = first.pred_opt().unwrap_or(first);
         first.iter_days().take(HORIZON_DAYS as usize)
     }
 
@@ -333,8 +366,31 @@ fn overlapping(sorted: &[Period]) -> bool {
     sorted.windows(2).any(|w| w[0].end > w[1].start)
 }
 
+/// The weekday of `index` in a week that starts on Monday (0).
 fn weekday(index: usize) -> Weekday {
-    Weekday::try_from(index as u8).expect("0 to 6")
+    const WEEK: [Weekday; 7] = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ];
+    WEEK[index % 7]
+}
+
+/// A calendar as configuration records show it: its zone by name and its parts.
+impl serde::Serialize for Calendar {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("Calendar", 4)?;
+        out.serialize_field("time_zone", self.zone.name())?;
+        out.serialize_field("week", &self.week)?;
+        out.serialize_field("holidays", &self.holidays)?;
+        out.serialize_field("extra_days", &self.extra_days)?;
+        out.end()
+    }
 }
 
 #[cfg(test)]

@@ -44,9 +44,7 @@ pub struct FieldChange {
 /// The fields whose values differ between two states of a ticket, by their API names.
 /// Bookkeeping (`version`, `update_time`) is left out: every change touches it.
 pub fn diff(before: &Ticket, after: &Ticket) -> Vec<FieldChange> {
-    let (Value::Object(old), Value::Object(new)) = (flatten(before), flatten(after)) else {
-        unreachable!("a ticket serializes to an object")
-    };
+    let (old, new) = (flatten(before), flatten(after));
     new.iter()
         .filter(|(field, value)| old.get(*field) != Some(value))
         .map(|(field, value)| FieldChange {
@@ -58,10 +56,12 @@ pub fn diff(before: &Ticket, after: &Ticket) -> Vec<FieldChange> {
 }
 
 /// The ticket as one flat JSON object keyed by API field names (`customer.phone`, `assign_time`).
-fn flatten(ticket: &Ticket) -> Value {
+fn flatten(ticket: &Ticket) -> serde_json::Map<String, Value> {
     let mut fields = serde_json::Map::new();
-    let Value::Object(map) = serde_json::to_value(ticket).expect("a ticket serializes") else {
-        unreachable!("a ticket serializes to an object")
+    // A ticket's fields are plain data: it always serializes, to an object.
+    let map = match serde_json::to_value(ticket) {
+        Ok(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
     };
     for (key, value) in map {
         match (key.as_str(), value) {
@@ -77,7 +77,7 @@ fn flatten(ticket: &Ticket) -> Value {
             }
         }
     }
-    Value::Object(fields)
+    fields
 }
 
 /// The API's name for a stored field where the two differ.
@@ -175,6 +175,65 @@ impl TicketEvent {
             .iter()
             .find(|c| c.field == field)
             .map(|c| c.before.as_str())
+    }
+}
+
+/// Who acts when nobody asked: recorded as the actor of what the service does by itself.
+pub mod actor {
+    /// Assignment from a team's queue.
+    pub const ROUTER: &str = "router";
+    /// What a survey's send, answer or expiry does to its ticket.
+    pub const SURVEY: &str = "survey";
+    /// The SLA clocks and their escalations.
+    pub const SLA: &str = "sla";
+    /// A customer answering a survey.
+    pub const CUSTOMER: &str = "customer";
+}
+
+/// What a change of a ticket records besides the fields it changed.
+#[derive(Debug, Default)]
+pub struct Note {
+    pub reason: Option<String>,
+    /// A comment stored with the change; the event carries it as stored.
+    pub comment: Option<super::ticket::NewComment>,
+    /// The survey behind the change.
+    pub survey: Option<super::survey::SurveyRef>,
+    /// The clocks and escalation an SLA change is about.
+    pub sla: Option<SlaNote>,
+}
+
+/// A change the domain decided on a ticket: the event that records it, and its note.
+#[derive(Debug)]
+pub struct Change {
+    pub event: EventType,
+    pub note: Note,
+}
+
+impl Change {
+    /// A change recorded as `event`, with nothing noted yet.
+    pub fn of(event: EventType) -> Change {
+        Change {
+            event,
+            note: Note::default(),
+        }
+    }
+
+    /// The same, with the reason given.
+    pub fn because(mut self, reason: impl Into<String>) -> Change {
+        self.note.reason = Some(reason.into());
+        self
+    }
+
+    /// The same, with the reason if there is one.
+    pub fn reason(mut self, reason: Option<String>) -> Change {
+        self.note.reason = reason;
+        self
+    }
+
+    /// The same, about a survey.
+    pub fn survey(mut self, survey: super::survey::SurveyRef) -> Change {
+        self.note.survey = Some(survey);
+        self
     }
 }
 

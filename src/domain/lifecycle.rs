@@ -8,9 +8,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::error::Refusal;
 use super::event::EventType;
 use super::ticket::{AuthorRole, Resolution, Status, Ticket, Visibility, named_enum};
-use crate::error::Error;
 
 named_enum!(
     /// A request that changes a ticket, named as the RPC a caller uses for it.
@@ -43,12 +43,12 @@ pub fn allowed_verbs(status: Status) -> &'static [Verb] {
 }
 
 /// Refuses `verb` unless the ticket's status accepts it.
-pub fn check_allowed(ticket: &Ticket, verb: Verb) -> Result<(), Error> {
+pub fn check_allowed(ticket: &Ticket, verb: Verb) -> Result<(), Refusal> {
     let allowed = allowed_verbs(ticket.status);
     if allowed.contains(&verb) {
         Ok(())
     } else {
-        Err(Error::IllegalTransition {
+        Err(Refusal::NotAllowed {
             status: ticket.status,
             verb,
             allowed: allowed.to_vec(),
@@ -126,7 +126,7 @@ impl Action {
 }
 
 /// Applies `action` to `ticket` at `now`, or refuses it leaving the ticket untouched.
-pub fn apply(ticket: &mut Ticket, action: Action, now: DateTime<Utc>) -> Result<(), Error> {
+pub fn apply(ticket: &mut Ticket, action: Action, now: DateTime<Utc>) -> Result<(), Refusal> {
     if let Some(verb) = action.verb() {
         check_allowed(ticket, verb)?;
     }
@@ -167,13 +167,13 @@ pub fn apply(ticket: &mut Ticket, action: Action, now: DateTime<Utc>) -> Result<
         }
         Action::Acknowledge { agent } => {
             if ticket.assignee.as_deref() != Some(agent.as_str()) {
-                return Err(Error::FailedPrecondition {
-                    subject: format!("ticket {}", ticket.number),
-                    description: format!(
+                return Err(Refusal::precondition(
+                    format!("ticket {}", ticket.number),
+                    format!(
                         "only the assignee ({}) can acknowledge it, not {agent}",
                         ticket.assignee.as_deref().unwrap_or("nobody")
                     ),
-                });
+                ));
             }
             ticket.status = Status::Acknowledged;
             ticket.acknowledged_at = Some(now);
@@ -353,7 +353,7 @@ mod tests {
                     assert!(result.is_ok(), "{status} should accept {verb}: {result:?}");
                 } else {
                     assert!(
-                        matches!(result, Err(Error::IllegalTransition { status: s, verb: v, .. }) if s == status && v == verb),
+                        matches!(result, Err(Refusal::NotAllowed { status: s, verb: v, .. }) if s == status && v == verb),
                         "{status} should refuse {verb}"
                     );
                     t.assignee = before.assignee.clone();
@@ -374,7 +374,7 @@ mod tests {
             },
             Utc::now(),
         );
-        assert!(matches!(err, Err(Error::FailedPrecondition { .. })));
+        assert!(matches!(err, Err(Refusal::Precondition { .. })));
         assert_eq!(t.status, Status::Assigned);
     }
 

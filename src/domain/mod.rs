@@ -1,16 +1,22 @@
-//! The rules of feedbackd: what a ticket is, how it moves, how it is numbered and
-//! acknowledged. No tonic, no SQL: time comes from an injected [`clock::Clock`].
+//! The rules of feedbackd: what a ticket is, how it moves, how it is routed, counted against
+//! its SLA and surveyed, and why a request is refused ([`error::Refusal`]). No tonic, no SQL,
+//! nothing of the crate outside this module: time comes from an injected [`clock::Clock`].
 
 pub mod acknowledgement;
 pub mod assignment;
 pub mod calendar;
 pub mod classifier;
 pub mod clock;
+pub mod config;
 pub mod contact;
+pub mod error;
+pub mod escalation;
 pub mod event;
 pub mod format;
+pub mod idempotency;
 pub mod lifecycle;
 pub mod number;
+pub mod patch;
 pub mod priority;
 pub mod query;
 pub mod routing;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{EventType, TicketEvent};
-use super::ticket::{Channel, Kind, Priority, Status};
+use super::ticket::{Channel, Kind, Priority, Resolution, Status, Ticket};
 
 /// Every set filter must match; each list matches any of its values.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -15,10 +15,17 @@ pub struct TicketFilter {
     pub channels: Vec<Channel>,
     pub team: Option<String>,
     pub assignee: Option<String>,
+    /// The first-contact owner towards the customer.
+    pub owner: Option<String>,
     pub customer_external_id: Option<String>,
     pub product: Option<String>,
     pub tag: Option<String>,
     pub category: Option<String>,
+    /// Repeating the ticket of this number.
+    pub repeat_of: Option<String>,
+    /// Reopened at least once (`Some(true)`) or never (`Some(false)`).
+    pub reopened: Option<bool>,
+    pub resolutions: Vec<Resolution>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     /// Contained in the title or the description.
@@ -62,6 +69,41 @@ pub enum Position {
     Id(i64),
     UpdateTime(DateTime<Utc>, i64),
     Priority(i16, i64),
+}
+
+/// Where a page that ends with `ticket` stops, for `order`.
+pub fn position_of(ticket: &Ticket, order: TicketOrder) -> Position {
+    match order.key {
+        SortKey::CreateTime => Position::Id(ticket.id),
+        SortKey::UpdateTime => Position::UpdateTime(ticket.updated_at, ticket.id),
+        SortKey::Priority => Position::Priority(ticket.priority.rank(), ticket.id),
+    }
+}
+
+/// What the survey responses list is narrowed to: every set filter must match.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseFilter {
+    pub submitted_after: Option<DateTime<Utc>>,
+    pub submitted_before: Option<DateTime<Utc>>,
+    pub team: Option<String>,
+    pub agent: Option<String>,
+    pub product: Option<String>,
+    pub kinds: Vec<Kind>,
+    pub channels: Vec<Channel>,
+    pub min_score: Option<i32>,
+    pub max_score: Option<i32>,
+    pub has_comment: Option<bool>,
+    pub ticket_id: Option<i64>,
+}
+
+/// What survey figures are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    Team,
+    Agent,
+    Kind,
+    Channel,
+    Product,
 }
 
 /// Who watches what on WatchTickets: every set filter must match.

@@ -295,6 +295,7 @@ mod tests {
     fn rule(name: &str, conditions: Conditions, actions: Actions) -> Rule {
         Rule {
             id: 7,
+            position: 1,
             name: name.into(),
             enabled: true,
             conditions,

@@ -3,6 +3,8 @@
 //! which is what an operator reads to understand a dispatch.
 
 use chrono::{DateTime, Utc};
+
+use super::error::Refusal;
 use serde::{Deserialize, Serialize};
 
 use super::assignment::Strategy;
@@ -35,10 +37,12 @@ pub struct Actions {
     pub strategy: Option<Strategy>,
 }
 
-/// A routing rule; its place in the order is its place in the list the router is given.
-#[derive(Debug, Clone, PartialEq)]
+/// A routing rule; rules are tried by ascending position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     pub id: i64,
+    /// 1 = tried first. At creation, where to insert it: 0 or beyond the end appends it.
+    pub position: usize,
     pub name: String,
     pub enabled: bool,
     pub conditions: Conditions,
@@ -48,12 +52,7 @@ pub struct Rule {
     pub updated_at: DateTime<Utc>,
 }
 
-impl Rule {
-    /// The version tag a caller passes back to say which state it saw.
-    pub fn etag(&self) -> String {
-        super::staff::etag(self.version)
-    }
-}
+super::error::versioned!(Rule);
 
 /// The ticket as routing sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,6 +179,51 @@ fn contains_keyword(text: &str, keyword: &str) -> bool {
     })
 }
 
+/// Puts `new` into `order` at its position (1 = first; 0 or beyond the end: last), and
+/// numbers them all.
+pub fn place(order: &mut Vec<Rule>, new: Rule) {
+    let at = match new.position {
+        0 => order.len(),
+        p => (p - 1).min(order.len()),
+    };
+    order.insert(at, new);
+    renumber(order);
+}
+
+/// Numbers rules by their place in `order`, 1 first.
+pub fn renumber(order: &mut [Rule]) {
+    for (i, rule) in order.iter_mut().enumerate() {
+        rule.position = i + 1;
+    }
+}
+
+/// The rules in the order of `ids`, which must name each rule exactly once.
+pub fn reorder(rules: Vec<Rule>, ids: &[i64]) -> Result<Vec<Rule>, Refusal> {
+    let mut given = ids.to_vec();
+    given.sort_unstable();
+    let mut have: Vec<i64> = rules.iter().map(|r| r.id).collect();
+    have.sort_unstable();
+    if given != have {
+        let unknown = given.iter().filter(|id| !have.contains(id)).count();
+        let missing = have.iter().filter(|id| !given.contains(id)).count();
+        let repeated = given.windows(2).filter(|w| w[0] == w[1]).count();
+        return Err(Refusal::invalid(
+            "rule_ids",
+            format!(
+                "must name each of the {} rules exactly once; {unknown} unknown, {missing} \
+                 missing, {repeated} repeated",
+                have.len()
+            ),
+        ));
+    }
+    let mut ordered: Vec<Rule> = ids
+        .iter()
+        .filter_map(|id| rules.iter().find(|r| r.id == *id).cloned())
+        .collect();
+    renumber(&mut ordered);
+    Ok(ordered)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +245,7 @@ mod tests {
     fn rule(name: &str, conditions: Conditions, team: &str) -> Rule {
         Rule {
             id: 1,
+            position: 1,
             name: name.into(),
             enabled: true,
             conditions,

@@ -12,7 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::calendar::{Calendar, DEFAULT_CALENDAR};
-use super::event::EventType;
+use super::error::Refusal;
+use super::event::{EventType, SlaNote, TicketEvent, actor};
 use super::format::{human, rfc3339};
 use super::ticket::{Kind, Priority, Status, Ticket, Tier, named_enum};
 
@@ -300,10 +301,13 @@ impl SlaClock {
 }
 
 /// The three budgets of a policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Targets {
+    #[serde(with = "millis")]
     pub acknowledge: Duration,
+    #[serde(with = "millis")]
     pub first_response: Duration,
+    #[serde(with = "millis")]
     pub resolution: Duration,
 }
 
@@ -329,7 +333,7 @@ pub struct EscalationLevel {
 
 /// An SLA policy: the targets for tickets of a priority, optionally narrowed to a kind and a
 /// customer tier, and how they escalate.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
     pub id: String,
     pub display_name: String,
@@ -360,13 +364,16 @@ impl Policy {
         2 * u8::from(self.kind.is_some()) + u8::from(self.tier.is_some())
     }
 
+    /// Whether an escalation level moves tickets to `team`.
+    pub fn escalates_to(&self, team: &str) -> bool {
+        self.escalations
+            .iter()
+            .any(|l| l.team.as_deref() == Some(team))
+    }
+
     /// Whether it is a priority's fallback, covering every kind and tier.
     pub fn is_fallback(&self) -> bool {
         self.kind.is_none() && self.tier.is_none()
-    }
-
-    pub fn etag(&self) -> String {
-        super::staff::etag(self.version)
     }
 
     /// Who the policy is for, in words: `HIGH COMPLAINT tickets of VIP customers`.
@@ -379,6 +386,8 @@ impl Policy {
         format!("{}{kind} tickets{tier}", self.priority)
     }
 }
+
+super::error::versioned!(Policy);
 
 /// The policies installed on first start, one fallback per priority: urgent in calendar
 /// time, the others in business hours, escalating a missed acknowledgement to the
@@ -547,6 +556,43 @@ pub struct ClockChange {
     pub reason: String,
 }
 
+impl ClockChange {
+    /// The event recording this change of `ticket`'s clocks.
+    pub fn event(self, ticket: &Ticket, now: DateTime<Utc>) -> TicketEvent {
+        sla_event(ticket, self.event, self.targets, self.reason, now)
+    }
+}
+
+/// An event about clocks, recorded beside the change that moved them, by the SLA's actor.
+pub fn sla_event(
+    ticket: &Ticket,
+    event_type: EventType,
+    targets: Vec<Target>,
+    reason: String,
+    now: DateTime<Utc>,
+) -> TicketEvent {
+    TicketEvent {
+        reason: Some(reason),
+        sla: Some(SlaNote {
+            targets,
+            escalation: None,
+        }),
+        ..TicketEvent::on(ticket, event_type, actor::SLA, now)
+    }
+}
+
+/// Refuses to delete or narrow a priority's fallback policy, which every such ticket needs.
+pub fn fallback_needed(policy: &Policy) -> Refusal {
+    Refusal::precondition(
+        format!("SLA policy {}", policy.id),
+        format!(
+            "it is the fallback for {} tickets, which every such ticket needs; change its \
+             targets instead",
+            policy.priority
+        ),
+    )
+}
+
 /// Whether a change touches what the clocks depend on: status, priority, kind, tier, team,
 /// acknowledgement or first response. Other changes leave them alone.
 pub fn concerns(before: &Ticket, after: &Ticket) -> bool {
@@ -585,37 +631,76 @@ fn step(
     let Some(terms) = catalog.terms(after) else {
         return Vec::new();
     };
-    let calendar = catalog.calendar(terms.calendar);
-    let by = Counting {
-        calendar: &calendar,
-        at_risk_share: catalog.at_risk_share,
-    };
-    let budget = |target| terms.policy.targets.of(target);
-    let mut changes = Vec::new();
-    let mut record = |event, targets: Vec<Target>, reason: String| {
-        if !targets.is_empty() {
-            changes.push(ClockChange {
-                event,
-                targets,
-                reason,
-            });
-        }
-    };
     let finished = matches!(after.status, Status::Resolved | Status::Closed);
     if before.is_some() && sla.clocks.is_empty() && finished {
         // A ticket from before SLAs were kept, changed after it was resolved: nothing to count.
         return Vec::new();
     }
-    let Some(before) = before.filter(|_| !sla.clocks.is_empty()) else {
+    let mut step = Step {
+        calendar: catalog.calendar(terms.calendar),
+        terms,
+        catalog,
+        now,
+        changes: Vec::new(),
+    };
+    match before.filter(|_| !sla.clocks.is_empty()) {
+        None => step.start(before.is_some(), after, sla),
+        Some(before) => {
+            step.recount(before, after, sla);
+            step.restart_on_reopen(before, after, sla);
+            step.pause_while_waiting(before, after, sla);
+            step.stop_what_is_reached(before, after, sla);
+            step.resume_after_waiting(before, after, sla);
+        }
+    }
+    step.changes
+}
+
+/// One change of a ticket as its clocks follow it: the terms they run on now, and the clock
+/// changes recorded so far, one per event.
+struct Step<'a> {
+    terms: Terms<'a>,
+    calendar: Calendar,
+    catalog: &'a Catalog,
+    now: DateTime<Utc>,
+    changes: Vec<ClockChange>,
+}
+
+impl Step<'_> {
+    fn by(&self) -> Counting<'_> {
+        Counting {
+            calendar: &self.calendar,
+            at_risk_share: self.catalog.at_risk_share,
+        }
+    }
+
+    fn budget(&self, target: Target) -> Duration {
+        self.terms.policy.targets.of(target)
+    }
+
+    /// Records a change of `targets` as one event, unless there are none.
+    fn record(&mut self, event: EventType, targets: Vec<Target>, reason: String) {
+        if !targets.is_empty() {
+            self.changes.push(ClockChange {
+                event,
+                targets,
+                reason,
+            });
+        }
+    }
+
+    /// Starts all three clocks: at intake, or on the first change of a ticket from before
+    /// SLAs were kept (`legacy`), where what it reached counts as met and a ticket waiting
+    /// on the customer waits.
+    fn start(&mut self, legacy: bool, after: &Ticket, sla: &mut Sla) {
+        let (now, terms) = (self.now, self.terms);
         sla.policy = Some(terms.policy.id.clone());
         sla.calendar = terms.calendar.map(str::to_owned);
         sla.clocks = Target::ALL
             .iter()
-            .map(|&target| SlaClock::start(target, budget(target), now, by))
+            .map(|&target| SlaClock::start(target, self.budget(target), now, self.by()))
             .collect();
-        if before.is_some() {
-            // A ticket from before SLAs were kept: what it reached already counts as met, and
-            // a ticket waiting on the customer waits.
+        if legacy {
             for clock in &mut sla.clocks {
                 let reached = match clock.target {
                     Target::Acknowledge => after.acknowledged_at.is_some(),
@@ -623,41 +708,46 @@ fn step(
                     Target::Resolution => false,
                 };
                 if reached {
-                    clock.stop(now, by);
+                    clock.stop(now, self.by());
                 } else if after.status == Status::PendingCustomer {
-                    clock.pause(now, &calendar);
+                    clock.pause(now, &self.calendar);
                 }
             }
         }
+        let catalog = self.catalog;
         let team_calendar = catalog.calendar(Some(catalog.team_calendar(after.team.as_deref())));
         sla.zone = Some(team_calendar.zone().name().to_owned());
         sla.off_hours_until = (!team_calendar.is_working(now))
             .then(|| team_calendar.next_working(now))
             .flatten();
-        record(
+        self.record(
             EventType::SlaStarted,
             Target::ALL.to_vec(),
             format!("policy {}: {}", terms.policy.id, budgets(terms)),
         );
-        return changes;
-    };
+    }
 
-    // New terms: what is left is counted by the new budget and calendar.
-    let recounted: Vec<Target> = sla
-        .clocks
-        .iter()
-        .filter(|c| c.is_open() && c.budget != budget(c.target))
-        .map(|c| c.target)
-        .collect();
-    let new_calendar = sla.calendar.as_deref() != terms.calendar;
-    if new_calendar || !recounted.is_empty() || sla.policy.as_deref() != Some(&terms.policy.id) {
-        let old = catalog.calendar(sla.calendar.as_deref());
+    /// New terms (another policy, budget or calendar): what is left is counted by the new
+    /// budget and calendar; time already used stays used, counted by the old calendar.
+    fn recount(&mut self, before: &Ticket, after: &Ticket, sla: &mut Sla) {
+        let terms = self.terms;
+        let new_calendar = sla.calendar.as_deref() != terms.calendar;
+        let budget_changed = sla
+            .clocks
+            .iter()
+            .any(|c| c.is_open() && c.budget != self.budget(c.target));
+        let new_policy = sla.policy.as_deref() != Some(&terms.policy.id);
+        if !(new_calendar || budget_changed || new_policy) {
+            return;
+        }
+        let old = self.catalog.calendar(sla.calendar.as_deref());
         let mut targets = Vec::new();
         for clock in sla.clocks.iter_mut().filter(|c| c.is_open()) {
-            if new_calendar || clock.budget != budget(clock.target) {
+            let budget = self.budget(clock.target);
+            if new_calendar || clock.budget != budget {
                 targets.push(clock.target);
             }
-            clock.recount(budget(clock.target), now, &old, by);
+            clock.recount(budget, self.now, &old, self.by());
         }
         let why = match (before.priority != after.priority, new_calendar) {
             (true, _) => format!("priority {} → {}", before.priority, after.priority),
@@ -666,106 +756,126 @@ fn step(
         };
         sla.policy = Some(terms.policy.id.clone());
         sla.calendar = terms.calendar.map(str::to_owned);
-        record(
+        self.record(
             EventType::SlaRecomputed,
             targets,
             format!("{why}: policy {}, {}", terms.policy.id, budgets(terms)),
         );
     }
 
-    let reopened = matches!(before.status, Status::Resolved | Status::Closed)
-        && after.status == Status::Reopened;
-    if reopened
-        && let Some(clock) = sla
+    /// A reopen restarts resolution with its full budget.
+    fn restart_on_reopen(&mut self, before: &Ticket, after: &Ticket, sla: &mut Sla) {
+        let reopened = matches!(before.status, Status::Resolved | Status::Closed)
+            && after.status == Status::Reopened;
+        if !reopened {
+            return;
+        }
+        let budget = self.budget(Target::Resolution);
+        let Some(clock) = sla
             .clocks
             .iter_mut()
             .find(|c| c.target == Target::Resolution)
-    {
-        *clock = SlaClock::start(Target::Resolution, budget(Target::Resolution), now, by);
-        record(
+        else {
+            return;
+        };
+        *clock = SlaClock::start(Target::Resolution, budget, self.now, self.by());
+        self.record(
             EventType::SlaRestarted,
             vec![Target::Resolution],
-            format!(
-                "reopened: {} to resolve it again",
-                human(budget(Target::Resolution))
-            ),
+            format!("reopened: {} to resolve it again", human(budget)),
         );
     }
 
-    let waiting = |t: &Ticket| t.status == Status::PendingCustomer;
-    if !waiting(before) && waiting(after) {
+    /// Waiting on the customer pauses the running clocks; one already past its due time
+    /// keeps running, so the scheduler records the breach.
+    fn pause_while_waiting(&mut self, before: &Ticket, after: &Ticket, sla: &mut Sla) {
+        if waiting(before) || !waiting(after) {
+            return;
+        }
+        let now = self.now;
         let mut paused = Vec::new();
         for clock in sla
             .clocks
             .iter_mut()
-            // One already past its due time keeps running: the scheduler records the breach.
             .filter(|c| c.state == ClockState::Running && c.due.is_some_and(|due| due > now))
         {
-            clock.pause(now, &calendar);
+            clock.pause(now, &self.calendar);
             paused.push(clock.target);
         }
-        record(
+        self.record(
             EventType::SlaPaused,
             paused,
             "waiting on the customer".into(),
         );
     }
 
-    let reached: Vec<Target> = [
-        (
-            Target::Acknowledge,
-            before.acknowledged_at.is_none() && after.acknowledged_at.is_some()
-                || after.status == Status::Resolved,
-        ),
-        (
-            Target::FirstResponse,
-            before.first_responded_at.is_none() && after.first_responded_at.is_some()
-                || after.status == Status::Resolved,
-        ),
-        (Target::Resolution, after.status == Status::Resolved),
-    ]
-    .into_iter()
-    .filter(|&(_, reached)| reached)
-    .map(|(target, _)| target)
-    .collect();
-    let (mut met, mut late) = (Vec::new(), Vec::new());
-    for clock in sla
-        .clocks
-        .iter_mut()
-        .filter(|c| !c.is_reached() && reached.contains(&c.target))
-    {
-        let breach_recorded = clock.state == ClockState::Breached;
-        clock.stop(now, by);
-        match clock.state {
-            ClockState::Met => met.push(clock.target),
-            _ if !breach_recorded => late.push(clock.target),
-            _ => {}
+    /// The acknowledgement stops ACKNOWLEDGE, the first public reply FIRST_RESPONSE, and a
+    /// resolve stops every clock: met in time, or breached when reached late.
+    fn stop_what_is_reached(&mut self, before: &Ticket, after: &Ticket, sla: &mut Sla) {
+        let resolved = after.status == Status::Resolved;
+        let reached: Vec<Target> = [
+            (
+                Target::Acknowledge,
+                before.acknowledged_at.is_none() && after.acknowledged_at.is_some() || resolved,
+            ),
+            (
+                Target::FirstResponse,
+                before.first_responded_at.is_none() && after.first_responded_at.is_some()
+                    || resolved,
+            ),
+            (Target::Resolution, resolved),
+        ]
+        .into_iter()
+        .filter(|&(_, reached)| reached)
+        .map(|(target, _)| target)
+        .collect();
+        let (mut met, mut late) = (Vec::new(), Vec::new());
+        for clock in sla
+            .clocks
+            .iter_mut()
+            .filter(|c| !c.is_reached() && reached.contains(&c.target))
+        {
+            let breach_recorded = clock.state == ClockState::Breached;
+            clock.stop(self.now, self.by());
+            match clock.state {
+                ClockState::Met => met.push(clock.target),
+                _ if !breach_recorded => late.push(clock.target),
+                _ => {}
+            }
         }
+        self.record(EventType::SlaMet, met, "target reached in time".into());
+        self.record(
+            EventType::SlaBreached,
+            late,
+            "target reached after its due time".into(),
+        );
     }
-    record(EventType::SlaMet, met, "target reached in time".into());
-    record(
-        EventType::SlaBreached,
-        late,
-        "target reached after its due time".into(),
-    );
 
-    if waiting(before) && !waiting(after) {
+    /// The end of the wait on the customer resumes the paused clocks with what was left.
+    fn resume_after_waiting(&mut self, before: &Ticket, after: &Ticket, sla: &mut Sla) {
+        if !waiting(before) || waiting(after) {
+            return;
+        }
         let mut resumed = Vec::new();
         for clock in sla
             .clocks
             .iter_mut()
             .filter(|c| c.state == ClockState::Paused)
         {
-            clock.resume(now, by);
+            clock.resume(self.now, self.by());
             resumed.push(clock.target);
         }
-        record(
+        self.record(
             EventType::SlaResumed,
             resumed,
             "no longer waiting on the customer".into(),
         );
     }
-    changes
+}
+
+/// Whether the ticket waits on the customer.
+fn waiting(ticket: &Ticket) -> bool {
+    ticket.status == Status::PendingCustomer
 }
 
 /// The budgets of a policy in a line: `acknowledge 15 min, first response 1 h, resolution 1 d

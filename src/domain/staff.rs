@@ -1,12 +1,14 @@
 //! Who handles tickets: teams (departments) and the agents in them.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::assignment::{Availability, Strategy};
-use super::ticket::Status;
+use super::error::{Refusal, versioned};
+use super::ticket::{Status, Ticket};
 
 /// A team (department).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Team {
     pub id: String,
     pub display_name: String,
@@ -27,7 +29,7 @@ pub struct Team {
 }
 
 /// A person who works on tickets.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Agent {
     pub id: String,
     pub display_name: String,
@@ -44,20 +46,72 @@ pub struct Agent {
     pub updated_at: DateTime<Utc>,
 }
 
-impl Team {
-    pub fn etag(&self) -> String {
-        etag(self.version)
-    }
-}
+versioned!(Team, Agent);
 
 impl Agent {
-    pub fn etag(&self) -> String {
-        etag(self.version)
-    }
-
     pub fn has_room(&self) -> bool {
         self.open_tickets < self.capacity
     }
+
+    /// Refuses to give `ticket` to this agent unless they are in its (new) team and have
+    /// room (a ticket already theirs takes no more room).
+    pub fn can_take(&self, ticket: &Ticket, new_team: Option<&str>) -> Result<(), Refusal> {
+        let refuse = |description: String| {
+            Err(Refusal::precondition(
+                format!("agent {}", self.id),
+                description,
+            ))
+        };
+        match new_team.or(ticket.team.as_deref()) {
+            None => return refuse("the ticket has no team yet: name one".into()),
+            Some(team) if !self.teams.iter().any(|t| t == team) => {
+                return refuse(format!(
+                    "{} is not a member of team {team} (their teams: {})",
+                    self.id,
+                    if self.teams.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        self.teams.join(", ")
+                    }
+                ));
+            }
+            Some(_) => {}
+        }
+        let already_theirs = ticket.assignee.as_deref() == Some(self.id.as_str());
+        if !already_theirs && !self.has_room() {
+            return refuse(format!(
+                "{} is at capacity ({} of {} open tickets)",
+                self.id, self.open_tickets, self.capacity
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why a reopened ticket cannot stay with its assignee, if it cannot. `agent` is the
+/// assignee as read under their lock (`None` when they no longer exist).
+pub fn cannot_keep(ticket: &Ticket, agent: Option<&Agent>) -> Option<String> {
+    let assignee = ticket.assignee.as_deref()?;
+    let Some(agent) = agent.filter(|a| a.id == assignee) else {
+        return Some(format!("{assignee} is no longer an agent"));
+    };
+    if !ticket
+        .team
+        .as_ref()
+        .is_some_and(|t| agent.teams.contains(t))
+    {
+        return Some(format!("{assignee} is no longer in the team"));
+    }
+    if agent.availability != Availability::Online {
+        return Some(format!("{assignee} is {}", agent.availability));
+    }
+    if !agent.has_room() {
+        return Some(format!(
+            "{assignee} is at capacity ({} of {} open)",
+            agent.open_tickets, agent.capacity
+        ));
+    }
+    None
 }
 
 /// Tickets in these statuses count against their assignee's capacity.
@@ -72,10 +126,9 @@ pub const OPEN: &[Status] = &[
 /// Tickets in these statuses without an assignee wait in their team's queue.
 pub const QUEUED: &[Status] = &[Status::New, Status::Reopened];
 
-/// The version tag of a team, an agent or a rule.
-pub fn etag(version: i64) -> String {
-    format!("W/\"{version}\"")
-}
+/// The largest queue position reported; a ticket further back is reported at it, so that a
+/// long queue costs no more to count than a short one.
+pub const MAX_QUEUE_POSITION: u32 = 1_000;
 
 /// Whether `id` may name a team or an agent: letters, digits and `-_.@`, 1 to 64 of them.
 pub fn is_valid_key(id: &str) -> bool {

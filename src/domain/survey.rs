@@ -7,7 +7,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::error::{FieldViolation, Refusal, quote};
+use super::event::{Change, EventType};
 use super::format::{human, rfc3339};
+use super::lifecycle;
+use super::priority::one_step_up;
+use super::staff::Agent;
 use super::ticket::{Channel, Identity, Kind, Resolution, Status, Ticket, named_enum};
 
 /// Most questions a template asks.
@@ -45,7 +50,7 @@ pub struct Question {
 }
 
 /// A set of questions sent as one survey.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Template {
     pub id: String,
     pub display_name: String,
@@ -57,11 +62,7 @@ pub struct Template {
     pub updated_at: DateTime<Utc>,
 }
 
-impl Template {
-    pub fn etag(&self) -> String {
-        super::staff::etag(self.version)
-    }
-}
+super::error::versioned!(Template);
 
 /// A bad part of a request: the field's path below the part checked, and what is wrong.
 pub type Problem = (String, String);
@@ -192,7 +193,7 @@ pub fn check_answers(
                 (!(0..=10).contains(s)).then(|| format!("{s} is not a score from 0 to 10"))
             }
             (Some(Answer::Choice(c)), QuestionKind::Choice(options)) => (!options.contains(c))
-                .then(|| format!("{c:?} is not one of {}", options.join(", "))),
+                .then(|| format!("{} is not one of {}", quote(c), options.join(", "))),
             (Some(Answer::Text(t)), QuestionKind::Text(max)) => {
                 (t.chars().count() > *max).then(|| format!("is longer than {max} characters"))
             }
@@ -206,6 +207,61 @@ pub fn check_answers(
         Ok(())
     } else {
         Err(problems)
+    }
+}
+
+/// The answers of a response as given (question key and answer, in the request's order, each
+/// key once), checked against the survey's questions; every problem is named by where its
+/// answer stood in the request.
+pub fn read_response(
+    questions: &[Question],
+    given: Vec<(String, Answer)>,
+) -> Result<BTreeMap<String, Answer>, Refusal> {
+    let positions: BTreeMap<String, usize> = given
+        .iter()
+        .enumerate()
+        .map(|(i, (key, _))| (key.clone(), i))
+        .collect();
+    let answers: BTreeMap<String, Answer> = given.into_iter().collect();
+    let Err(problems) = check_answers(questions, &answers) else {
+        return Ok(answers);
+    };
+    let violations = problems
+        .into_iter()
+        .map(|(question, problem)| match positions.get(&question) {
+            Some(i) if problem == NOT_A_QUESTION => FieldViolation::new(
+                format!("answers[{i}].question_key"),
+                format!("{} {problem}", quote(&question)),
+            ),
+            Some(i) => FieldViolation::new(format!("answers[{i}]"), problem),
+            None => FieldViolation::new("answers", format!("{} {problem}", quote(&question))),
+        })
+        .collect();
+    Err(Refusal::Invalid {
+        violations,
+        more: 0,
+    })
+}
+
+/// Refuses a survey sent by hand of a ticket that is not resolved or closed, or that cannot
+/// be surveyed (spam, merged, no way to reach the customer).
+pub fn check_surveyable(ticket: &Ticket) -> Result<(), Refusal> {
+    let refuse = |why: String| {
+        Err(Refusal::precondition(
+            format!("ticket {}", ticket.number),
+            why,
+        ))
+    };
+    if !matches!(ticket.status, Status::Resolved | Status::Closed) {
+        return refuse(format!(
+            "it is {}: only a resolved or closed ticket is surveyed",
+            ticket.status
+        ));
+    }
+    let resolution = ticket.resolution.unwrap_or(Resolution::Solved);
+    match unsurveyable(ticket, resolution) {
+        Some(why) => refuse(format!("it cannot be surveyed: {why}")),
+        None => Ok(()),
     }
 }
 
@@ -334,6 +390,15 @@ pub fn outcome(status: Status, verdict: &Verdict) -> Outcome {
         (Verdict::Dissatisfied { .. }, Status::Resolved | Status::Closed) => Outcome::Reopened,
         _ => Outcome::Recorded,
     }
+}
+
+/// Where a ticket its customer was dissatisfied with goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReopenTo {
+    /// The supervisor of the team that resolved it, when they can take it; else its queue.
+    Supervisor,
+    /// The queue of the team that resolved it, for the router.
+    Team,
 }
 
 /// When resolved tickets are surveyed.
@@ -502,6 +567,148 @@ pub enum Closed {
     Withdrawn,
     Expired(DateTime<Utc>),
     NotSent,
+}
+
+impl Closed {
+    /// The refusal a customer gets who answers a survey closed this way.
+    pub fn refusal(self, ticket_number: &str) -> Refusal {
+        let subject = format!("survey of ticket {ticket_number}");
+        match self {
+            Closed::Answered => {
+                Refusal::already_exists("survey response", format!("for ticket {ticket_number}"))
+            }
+            Closed::Expired(at) => {
+                Refusal::precondition(subject, format!("it expired at {}", rfc3339(at)))
+            }
+            Closed::Withdrawn => Refusal::precondition(
+                subject,
+                "it was withdrawn: a newer survey replaced it, or the ticket was back in work",
+            ),
+            // Not sent yet: as far as anyone outside knows, it does not exist.
+            Closed::NotSent => Refusal::not_found("survey", "with this token"),
+        }
+    }
+}
+
+impl Survey {
+    /// The survey as answered at `now` with `answers`, while its ticket is in `status`.
+    pub fn answered(
+        &self,
+        answers: BTreeMap<String, Answer>,
+        verdict: &Verdict,
+        status: Status,
+        now: DateTime<Utc>,
+    ) -> Survey {
+        Survey {
+            state: SurveyState::Answered,
+            answered_at: Some(now),
+            scores: scores(&self.questions, &answers),
+            has_comment: has_comment(&answers),
+            answers,
+            outcome: Some(outcome(status, verdict)),
+            ..self.clone()
+        }
+    }
+
+    /// What a satisfied answer does to a resolved ticket: it closes.
+    pub fn close(&self, ticket: &mut Ticket, now: DateTime<Utc>) -> Result<Change, Refusal> {
+        lifecycle::apply(ticket, lifecycle::Action::Close, now)?;
+        Ok(Change::of(EventType::TicketClosed)
+            .because(format!(
+                "the customer is satisfied (survey {}: {})",
+                self.id,
+                listed(self.scores.iter().map(|s| (s.key.as_str(), s.score)))
+            ))
+            .survey(self.reference(false)))
+    }
+
+    /// What a dissatisfied answer does to its ticket: it is reopened one priority step
+    /// higher, naming the low ratings.
+    pub fn reopen(
+        &self,
+        ticket: &mut Ticket,
+        low: &[(String, i32)],
+        now: DateTime<Utc>,
+    ) -> Result<Change, Refusal> {
+        let low = listed(low.iter().map(|(key, score)| (key.as_str(), *score)));
+        lifecycle::apply(
+            ticket,
+            lifecycle::Action::Reopen {
+                reason: format!("survey: the customer rated {low}"),
+            },
+            now,
+        )?;
+        let higher = one_step_up(ticket.priority);
+        if higher != ticket.priority {
+            ticket.priority = higher;
+            ticket
+                .priority_reasons
+                .push(format!("{higher}: dissatisfied survey ({low})"));
+        }
+        Ok(Change::of(EventType::TicketReopened)
+            .because(format!("survey {}: the customer rated {low}", self.id))
+            .survey(self.reference(false)))
+    }
+
+    /// Where a ticket its customer was dissatisfied with goes after the reopen: to
+    /// `supervisor` of `team` when they can take it, else into `team`'s queue.
+    pub fn hand_back(
+        &self,
+        ticket: &mut Ticket,
+        team: &str,
+        supervisor: Result<&Agent, String>,
+        now: DateTime<Utc>,
+    ) -> Result<Change, Refusal> {
+        let (agent, reason) = match supervisor.and_then(|agent| {
+            agent
+                .can_take(ticket, Some(team))
+                .map(|()| agent)
+                .map_err(|refused| refused.to_string())
+        }) {
+            Ok(agent) => (
+                Some(agent.id.clone()),
+                format!("survey: to {}, the supervisor of team {team}", agent.id),
+            ),
+            Err(why) => (None, format!("survey: {why}; back in the queue of {team}")),
+        };
+        lifecycle::apply(
+            ticket,
+            lifecycle::Action::Assign {
+                team: Some(team.to_owned()),
+                agent,
+                transfer_ownership: false,
+            },
+            now,
+        )?;
+        Ok(Change::of(EventType::TicketAssigned)
+            .because(reason)
+            .survey(self.reference(false)))
+    }
+
+    /// What an unanswered survey's expiry does to a ticket still resolved: it closes.
+    pub fn expire(&self, ticket: &mut Ticket, now: DateTime<Utc>) -> Result<Change, Refusal> {
+        lifecycle::apply(ticket, lifecycle::Action::Close, now)?;
+        Ok(Change::of(EventType::TicketClosed)
+            .because(format!(
+                "no survey response by {} (survey {})",
+                rfc3339(self.expire_at),
+                self.id
+            ))
+            .survey(self.reference(false)))
+    }
+}
+
+/// Ratings for reasons: "result 5, attitude 4".
+fn listed<'a>(ratings: impl IntoIterator<Item = (&'a str, i32)>) -> String {
+    let listed: Vec<String> = ratings
+        .into_iter()
+        .map(|(key, score)| format!("{key} {score}"))
+        .collect();
+    if listed.is_empty() {
+        "no ratings".to_owned()
+    } else {
+        listed.join(", ")
+    }
 }
 
 /// A survey as an event refers to it.

@@ -204,7 +204,7 @@ impl Default for Customer {
 }
 
 /// A ticket as the caller describes it at intake, already validated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewTicket {
     pub request_id: Option<String>,
     pub channel: Channel,
@@ -321,12 +321,9 @@ impl Ticket {
             version: 1,
         }
     }
-
-    /// The version tag a caller passes back to say which state it saw.
-    pub fn etag(&self) -> String {
-        super::staff::etag(self.version)
-    }
 }
+
+super::error::versioned!(Ticket);
 
 /// A ticket as intake makes it, for the domain's unit tests: routed to `support` with the
 /// kind's default priority, numbered FB202611220001.
@@ -368,6 +365,54 @@ pub fn normalize_tags(tags: Vec<String>) -> Vec<String> {
     tags
 }
 
+/// A comment as a caller writes it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewComment {
+    pub visibility: Visibility,
+    pub author: String,
+    pub author_role: AuthorRole,
+    pub body: String,
+    pub request_id: Option<String>,
+}
+
+/// The descriptive fields of a ticket as an update gives them (see
+/// [`super::patch::Patch`]), and who makes the change.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Edit {
+    pub title: String,
+    pub description: String,
+    pub expected_outcome: String,
+    pub product: String,
+    pub customer: Customer,
+    pub tags: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub kind: Option<Kind>,
+    pub priority: Option<Priority>,
+    pub category: Option<String>,
+    pub actor: String,
+}
+
+impl Ticket {
+    /// Sets the priority by a person's hand, saying so among the priority's reasons.
+    pub fn set_priority(&mut self, priority: Priority, by: &str) {
+        if priority != self.priority {
+            self.priority_reasons
+                .push(format!("{priority}: set by {by}"));
+            self.priority = priority;
+        }
+    }
+
+    /// The skills the ticket calls for, as agents list theirs.
+    pub fn wanted_skills(&self) -> Vec<String> {
+        super::routing::wanted_skills(
+            &self.product,
+            self.category.as_deref(),
+            &super::routing::text_of(&self.title, &self.description),
+        )
+    }
+}
+
 /// A comment on a ticket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comment {
@@ -407,6 +452,10 @@ pub mod limits {
     pub const TEAMS_PER_AGENT: usize = 20;
     pub const KEYWORDS: usize = 50;
     pub const MAX_CAPACITY: i32 = 1_000;
+    /// Values a repeated filter may list (statuses, kinds, event types …).
+    pub const FILTER_VALUES: usize = 50;
+    /// Ticket ids or rule ids one request may list.
+    pub const IDS: usize = 1_000;
 }
 
 #[cfg(test)]

@@ -6,9 +6,11 @@ use std::str::FromStr;
 use sea_orm::ActiveValue::Set;
 
 use super::entity::{
-    agent, calendar, comment, event, rule, sla_policy, survey, survey_template, team, ticket,
+    agent, calendar, comment, config_change, event, rule, sla_policy, survey, survey_template,
+    team, ticket,
 };
 use crate::domain::calendar::{BusinessCalendar, Calendar};
+use crate::domain::config::ConfigChange;
 use crate::domain::event::{FieldChange, TicketEvent};
 use crate::domain::rules::Rule;
 use crate::domain::sla::{Policy, Targets};
@@ -29,8 +31,8 @@ pub(super) fn from_json<T: serde::de::DeserializeOwned>(
     serde_json::from_value(value).map_err(|e| Error::Internal(format!("stored {what}: {e}")))
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).expect("domain values serialize to JSON")
+fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| Error::Internal(format!("not storable as JSON: {e}")))
 }
 
 pub fn ticket(row: ticket::Model) -> Result<Ticket> {
@@ -90,7 +92,7 @@ pub fn ticket(row: ticket::Model) -> Result<Ticket> {
 }
 
 /// Every column of a ticket's row, set from the domain value; the id only when it has one.
-pub fn ticket_row(t: &Ticket) -> ticket::ActiveModel {
+pub fn ticket_row(t: &Ticket) -> Result<ticket::ActiveModel> {
     let mut row = ticket::ActiveModel {
         number: Set(t.number.clone()),
         request_id: Set(t.request_id.clone()),
@@ -109,8 +111,8 @@ pub fn ticket_row(t: &Ticket) -> ticket::ActiveModel {
         customer_email: Set(t.customer.email.clone()),
         customer_tier: Set(t.customer.tier.as_str().to_owned()),
         occurred_at: Set(t.occurred_at),
-        metadata: Set(to_json(&t.metadata)),
-        tags: Set(to_json(&t.tags)),
+        metadata: Set(to_json(&t.metadata)?),
+        tags: Set(to_json(&t.tags)?),
         team: Set(t.team.clone()),
         assignee: Set(t.assignee.clone()),
         owner: Set(t.owner.clone()),
@@ -125,13 +127,13 @@ pub fn ticket_row(t: &Ticket) -> ticket::ActiveModel {
         resolved_at: Set(t.resolved_at),
         closed_at: Set(t.closed_at),
         category: Set(t.category.clone()),
-        priority_reasons: Set(Some(to_json(&t.priority_reasons))),
+        priority_reasons: Set(Some(to_json(&t.priority_reasons)?)),
         repeat_of: Set(t.repeat_of.clone()),
         routing_reason: Set(t.routing_reason.clone()),
         assignment_strategy: Set(t.assignment_strategy.map(|s| s.as_str().to_owned())),
         resolution: Set(t.resolution.map(|r| r.as_str().to_owned())),
         merged_into: Set(t.merged_into.clone()),
-        sla: Set(Some(to_json(&t.sla))),
+        sla: Set(Some(to_json(&t.sla)?)),
         sla_wake_at: Set(t.sla.wake_at()),
         sla_due_at: Set(t.sla.due_at()),
         sla_breached: Set(t.sla.breached()),
@@ -142,7 +144,7 @@ pub fn ticket_row(t: &Ticket) -> ticket::ActiveModel {
     if t.id != 0 {
         row.id = Set(t.id);
     }
-    row
+    Ok(row)
 }
 
 pub fn comment(row: comment::Model) -> Result<Comment> {
@@ -174,20 +176,20 @@ pub fn event(row: event::Model) -> Result<TicketEvent> {
 }
 
 /// The row recording an event; the id (cursor) is assigned by the database.
-pub fn event_row(e: &TicketEvent) -> event::ActiveModel {
-    event::ActiveModel {
+pub fn event_row(e: &TicketEvent) -> Result<event::ActiveModel> {
+    Ok(event::ActiveModel {
         ticket_id: Set(e.ticket_id),
         event_type: Set(e.event_type.as_str().to_owned()),
         actor: Set(e.actor.clone()),
         occurred_at: Set(e.occurred_at),
-        changes: Set(to_json(&e.changes)),
+        changes: Set(to_json(&e.changes)?),
         reason: Set(e.reason.clone()),
-        comment: Set(e.comment.as_ref().map(to_json)),
-        ticket: Set(to_json(&e.ticket)),
-        survey: Set(e.survey.as_ref().map(to_json)),
-        sla: Set(e.sla.as_ref().map(to_json)),
+        comment: Set(e.comment.as_ref().map(to_json).transpose()?),
+        ticket: Set(to_json(&e.ticket)?),
+        survey: Set(e.survey.as_ref().map(to_json).transpose()?),
+        sla: Set(e.sla.as_ref().map(to_json).transpose()?),
         ..Default::default()
-    }
+    })
 }
 
 pub fn team(row: team::Model, members: Vec<String>, queued: i64) -> Result<Team> {
@@ -241,7 +243,8 @@ pub fn agent_row(a: &Agent) -> agent::ActiveModel {
     agent::ActiveModel {
         id: Set(a.id.clone()),
         display_name: Set(a.display_name.clone()),
-        skills: Set(to_json(&a.skills)),
+        // A list of strings is always JSON.
+        skills: Set(serde_json::Value::from(a.skills.clone())),
         capacity: Set(a.capacity as i32),
         availability: Set(a.availability.as_str().to_owned()),
         version: Set(a.version),
@@ -253,6 +256,7 @@ pub fn agent_row(a: &Agent) -> agent::ActiveModel {
 pub fn rule(row: rule::Model) -> Result<Rule> {
     Ok(Rule {
         id: row.id,
+        position: row.position.max(0) as usize,
         name: row.name,
         enabled: row.enabled,
         conditions: from_json("rule conditions", row.conditions)?,
@@ -263,14 +267,14 @@ pub fn rule(row: rule::Model) -> Result<Rule> {
     })
 }
 
-/// A rule's row at `position`; the id only when it has one.
-pub fn rule_row(r: &Rule, position: i64) -> rule::ActiveModel {
+/// A rule's row; the id only when it has one.
+pub fn rule_row(r: &Rule) -> Result<rule::ActiveModel> {
     let mut row = rule::ActiveModel {
         name: Set(r.name.clone()),
-        position: Set(position),
+        position: Set(r.position as i64),
         enabled: Set(r.enabled),
-        conditions: Set(to_json(&r.conditions)),
-        actions: Set(to_json(&r.actions)),
+        conditions: Set(to_json(&r.conditions)?),
+        actions: Set(to_json(&r.actions)?),
         version: Set(r.version),
         created_at: Set(r.created_at),
         updated_at: Set(r.updated_at),
@@ -279,7 +283,7 @@ pub fn rule_row(r: &Rule, position: i64) -> rule::ActiveModel {
     if r.id != 0 {
         row.id = Set(r.id);
     }
-    row
+    Ok(row)
 }
 
 pub fn template(row: survey_template::Model) -> Result<Template> {
@@ -294,16 +298,16 @@ pub fn template(row: survey_template::Model) -> Result<Template> {
     })
 }
 
-pub fn template_row(t: &Template) -> survey_template::ActiveModel {
-    survey_template::ActiveModel {
+pub fn template_row(t: &Template) -> Result<survey_template::ActiveModel> {
+    Ok(survey_template::ActiveModel {
         id: Set(t.id.clone()),
         display_name: Set(t.display_name.clone()),
-        questions: Set(to_json(&t.questions)),
+        questions: Set(to_json(&t.questions)?),
         is_default: Set(t.is_default),
         version: Set(t.version),
         created_at: Set(t.created_at),
         updated_at: Set(t.updated_at),
-    }
+    })
 }
 
 pub fn survey(row: survey::Model) -> Result<Survey> {
@@ -340,12 +344,12 @@ pub fn survey(row: survey::Model) -> Result<Survey> {
 }
 
 /// A new survey's row; the id is assigned by the database.
-pub fn survey_row(s: &Survey) -> survey::ActiveModel {
-    survey::ActiveModel {
+pub fn survey_row(s: &Survey) -> Result<survey::ActiveModel> {
+    Ok(survey::ActiveModel {
         token: Set(s.token.clone()),
         ticket_id: Set(s.ticket_id),
         template_id: Set(s.template_id.clone()),
-        questions: Set(to_json(&s.questions)),
+        questions: Set(to_json(&s.questions)?),
         customer_key: Set(s.customer_key.clone()),
         team: Set(s.team.clone()),
         agent: Set(s.agent.clone()),
@@ -363,21 +367,21 @@ pub fn survey_row(s: &Survey) -> survey::ActiveModel {
         has_comment: Set(false),
         outcome: Set(None),
         ..Default::default()
-    }
+    })
 }
 
 /// The columns a response sets on its survey.
-pub fn response_row(s: &Survey) -> survey::ActiveModel {
-    survey::ActiveModel {
+pub fn response_row(s: &Survey) -> Result<survey::ActiveModel> {
+    Ok(survey::ActiveModel {
         state: Set(s.state.as_str().to_owned()),
         answered_at: Set(s.answered_at),
-        answers: Set(Some(to_json(&s.answers))),
-        scores: Set(Some(to_json(&s.scores))),
+        answers: Set(Some(to_json(&s.answers)?)),
+        scores: Set(Some(to_json(&s.scores)?)),
         lowest_rating: Set(crate::domain::survey::lowest_rating(&s.scores)),
         has_comment: Set(s.has_comment),
         outcome: Set(s.outcome.map(|o| o.as_str().to_owned())),
         ..Default::default()
-    }
+    })
 }
 
 pub fn calendar(row: calendar::Model) -> Result<BusinessCalendar> {
@@ -402,18 +406,18 @@ pub fn calendar(row: calendar::Model) -> Result<BusinessCalendar> {
     })
 }
 
-pub fn calendar_row(c: &BusinessCalendar) -> calendar::ActiveModel {
-    calendar::ActiveModel {
+pub fn calendar_row(c: &BusinessCalendar) -> Result<calendar::ActiveModel> {
+    Ok(calendar::ActiveModel {
         id: Set(c.id.clone()),
         display_name: Set(c.display_name.clone()),
         time_zone: Set(c.calendar.zone().name().to_owned()),
-        week: Set(to_json(c.calendar.week())),
-        holidays: Set(to_json(c.calendar.holidays())),
-        extra_days: Set(to_json(c.calendar.extra_days())),
+        week: Set(to_json(c.calendar.week())?),
+        holidays: Set(to_json(c.calendar.holidays())?),
+        extra_days: Set(to_json(c.calendar.extra_days())?),
         version: Set(c.version),
         created_at: Set(c.created_at),
         updated_at: Set(c.updated_at),
-    }
+    })
 }
 
 pub fn policy(row: sla_policy::Model) -> Result<Policy> {
@@ -440,8 +444,8 @@ pub fn policy(row: sla_policy::Model) -> Result<Policy> {
     })
 }
 
-pub fn policy_row(p: &Policy) -> sla_policy::ActiveModel {
-    sla_policy::ActiveModel {
+pub fn policy_row(p: &Policy) -> Result<sla_policy::ActiveModel> {
+    Ok(sla_policy::ActiveModel {
         id: Set(p.id.clone()),
         display_name: Set(p.display_name.clone()),
         priority: Set(p.priority.as_str().to_owned()),
@@ -451,9 +455,36 @@ pub fn policy_row(p: &Policy) -> sla_policy::ActiveModel {
         acknowledge_ms: Set(p.targets.acknowledge.num_milliseconds()),
         first_response_ms: Set(p.targets.first_response.num_milliseconds()),
         resolution_ms: Set(p.targets.resolution.num_milliseconds()),
-        escalations: Set(to_json(&p.escalations)),
+        escalations: Set(to_json(&p.escalations)?),
         version: Set(p.version),
         created_at: Set(p.created_at),
         updated_at: Set(p.updated_at),
+    })
+}
+
+pub fn config_change(row: config_change::Model) -> Result<ConfigChange> {
+    Ok(ConfigChange {
+        id: row.id,
+        resource: row.resource,
+        key: row.key,
+        action: parse(&row.action)?,
+        actor: row.actor,
+        occurred_at: row.occurred_at,
+        before: row.before,
+        after: row.after,
+    })
+}
+
+/// The row recording a configuration change; the id (its cursor) is assigned by the database.
+pub fn config_change_row(c: &ConfigChange) -> config_change::ActiveModel {
+    config_change::ActiveModel {
+        resource: Set(c.resource.clone()),
+        key: Set(c.key.clone()),
+        action: Set(c.action.as_str().to_owned()),
+        actor: Set(c.actor.clone()),
+        occurred_at: Set(c.occurred_at),
+        before: Set(c.before.clone()),
+        after: Set(c.after.clone()),
+        ..Default::default()
     }
 }

@@ -1,11 +1,16 @@
 //! Persistence on SeaORM, for SQLite (one file, the default) and PostgreSQL (production,
-//! several instances). Every mutation and its event commit in one transaction.
+//! several instances): rows, locks and queries, and nothing that decides. A lookup that finds
+//! nothing answers `None`; what that means is the use case's to say.
+//!
+//! Lock order, the same everywhere, so writers never wait on each other crosswise: the team
+//! row, then agent rows in id order, then ticket rows, then survey rows, then the event log
+//! (taken last, at append).
 
 mod comments;
+mod config;
 mod convert;
 pub mod entity;
 mod events;
-mod intake;
 mod routing;
 mod rules;
 mod sla;
@@ -14,23 +19,21 @@ mod surveys;
 mod tickets;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
-use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
 use crate::error::{Error, Result};
 
-pub use comments::NewComment;
-pub use events::NOTIFY_CHANNEL;
-pub use routing::{Assignment, StoredModel};
-pub use sla::SLA;
-pub use surveys::{Grouping, ReopenTo, Response, ResponseFilter, SURVEY, unanswerable};
-pub use tickets::{Note, position_of};
+pub use config::ReactorProgress;
+pub use events::{CONFIG_CHANNEL, NOTIFY_CHANNEL};
+pub use routing::StoredModel;
 
 /// The database behind the service.
 #[derive(Clone)]
@@ -39,12 +42,34 @@ pub struct Store {
     /// SQLite allows one writer at a time; writers of this process queue here instead of
     /// polling the file lock.
     sqlite_writer: Option<Arc<Mutex<()>>>,
-    /// Woken after every commit that appended events, so the live fan-out reads them at once.
-    committed: Arc<Notify>,
-    /// Where intakes queue to be taken in together; `None` in the batcher's own handle.
-    intake: Option<tokio::sync::mpsc::Sender<intake::Job>>,
-    /// The share of an SLA target at which its clock is at risk.
-    at_risk_share: f64,
+    signals: Arc<Signals>,
+}
+
+/// What a commit announces, to whoever follows the logs in this process.
+pub struct Signals {
+    /// Moves on after every commit that appended ticket events.
+    pub events: watch::Sender<u64>,
+    /// Moves on after every commit that recorded a configuration change.
+    pub config: watch::Sender<u64>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        Signals {
+            events: watch::Sender::new(0),
+            config: watch::Sender::new(0),
+        }
+    }
+
+    /// Announces new ticket events (for instance, another instance's, heard by NOTIFY).
+    pub fn events_committed(&self) {
+        self.events.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Announces new configuration changes.
+    pub fn config_committed(&self) {
+        self.config.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 /// Connection settings beyond the URL.
@@ -53,8 +78,6 @@ pub struct StoreOptions {
     /// `None`: what suits the database (see [`default_pool_size`]).
     pub max_connections: Option<u32>,
     pub connect_timeout: Duration,
-    /// The share of an SLA target at which its clock is at risk.
-    pub sla_at_risk_share: f64,
 }
 
 impl Default for StoreOptions {
@@ -62,7 +85,6 @@ impl Default for StoreOptions {
         Self {
             max_connections: None,
             connect_timeout: Duration::from_secs(5),
-            sla_at_risk_share: 0.8,
         }
     }
 }
@@ -74,9 +96,11 @@ fn default_pool_size(url: &str) -> u32 {
 }
 
 /// An open write transaction; committed with [`Store::commit`], rolled back when dropped.
-pub(crate) struct Write {
+pub struct Write {
     tx: DatabaseTransaction,
     _writer: Option<OwnedMutexGuard<()>>,
+    appended_events: AtomicBool,
+    recorded_config: AtomicBool,
 }
 
 impl Store {
@@ -105,15 +129,11 @@ impl Store {
             .await
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         let sqlite_writer = (db.get_database_backend() == DbBackend::Sqlite).then(Default::default);
-        let mut store = Store {
+        Ok(Store {
             db,
             sqlite_writer,
-            committed: Default::default(),
-            intake: None,
-            at_risk_share: options.sla_at_risk_share,
-        };
-        store.intake = Some(intake::start(store.clone()));
-        Ok(store)
+            signals: Arc::new(Signals::new()),
+        })
     }
 
     /// Brings the schema up to date.
@@ -132,9 +152,9 @@ impl Store {
         &self.db
     }
 
-    /// Signalled after each commit that appended events.
-    pub fn committed(&self) -> Arc<Notify> {
-        self.committed.clone()
+    /// What commits announce in this process.
+    pub fn signals(&self) -> &Arc<Signals> {
+        &self.signals
     }
 
     /// Checks that the database answers.
@@ -145,7 +165,8 @@ impl Store {
             .map_err(|e| Error::Unavailable(e.to_string()))
     }
 
-    pub(crate) async fn begin(&self) -> Result<Write> {
+    /// Opens a write transaction.
+    pub async fn begin(&self) -> Result<Write> {
         let writer = match &self.sqlite_writer {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
@@ -160,18 +181,43 @@ impl Store {
         Ok(Write {
             tx,
             _writer: writer,
+            appended_events: AtomicBool::new(false),
+            recorded_config: AtomicBool::new(false),
         })
     }
 
-    pub(crate) async fn commit(&self, write: Write) -> Result<()> {
+    /// Commits, and announces what the write added to the logs.
+    pub async fn commit(&self, write: Write) -> Result<()> {
+        let events = write.appended_events.load(Ordering::Relaxed);
+        let config = write.recorded_config.load(Ordering::Relaxed);
         write.tx.commit().await?;
-        self.committed.notify_one();
+        if events {
+            self.signals.events_committed();
+        }
+        if config {
+            self.signals.config_committed();
+        }
         Ok(())
     }
 
     /// A raw statement with `$1`-style placeholders, which both databases read.
     fn statement(&self, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
         Statement::from_sql_and_values(self.backend(), sql, values)
+    }
+
+    /// On PostgreSQL, takes the advisory lock of `key` in `class` until the transaction ends
+    /// (SQLite's single writer already serializes writers).
+    pub async fn lock_key(&self, write: &Write, class: i32, key: &str) -> Result<()> {
+        if self.backend() == DbBackend::Postgres {
+            write
+                .conn()
+                .execute_raw(self.statement(
+                    "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                    vec![class.into(), key.into()],
+                ))
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -181,29 +227,72 @@ impl Write {
     }
 }
 
-/// An etag the caller gave, checked against the current one.
-/// A create at start that another instance may have done first: already there is fine.
-pub(crate) fn created_or_there<T>(created: Result<T>) -> Result<()> {
-    match created {
-        Ok(_) | Err(Error::AlreadyExists { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
+/// What an insert of a caller-keyed row found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Done,
+    /// A row with that key exists already.
+    Taken,
 }
 
-pub(crate) fn check_etag(given: Option<&str>, current: String) -> Result<()> {
-    match given {
-        Some(given) if given != current => Err(Error::StaleEtag {
-            given: given.to_owned(),
-            current,
-        }),
-        _ => Ok(()),
+/// An insert's result: a duplicate key is [`Inserted::Taken`], anything else the database's
+/// error.
+fn inserted<T>(result: std::result::Result<T, DbErr>) -> Result<Inserted> {
+    match result {
+        Ok(_) => Ok(Inserted::Done),
+        Err(err) if is_unique_violation(&err) => Ok(Inserted::Taken),
+        Err(err) => Err(err.into()),
     }
 }
 
 /// Whether a database error is a unique-constraint violation (a concurrent duplicate).
-fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+fn is_unique_violation(err: &DbErr) -> bool {
     matches!(
         err.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
+}
+
+impl From<DbErr> for Error {
+    /// A database that cannot be reached, stops answering mid-call, or cannot take the work
+    /// right now is UNAVAILABLE (the caller may retry); anything else it refuses is our fault.
+    fn from(err: DbErr) -> Self {
+        use sea_orm::RuntimeErr;
+        let transient = match &err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+                transient(e)
+            }
+            _ => false,
+        };
+        if transient {
+            Error::Unavailable(err.to_string())
+        } else {
+            Error::Internal(err.to_string())
+        }
+    }
+}
+
+/// Whether a driver error will likely pass if the call is retried.
+fn transient(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>() {
+                // SQLITE_BUSY and SQLITE_LOCKED (with their extended codes): another writer
+                // held the file past the busy timeout.
+                Some(_) => code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)),
+                // PostgreSQL: connection trouble (08), shutting down or starting (57P),
+                // read-only after a failover (25006), serialization failure or deadlock.
+                None => {
+                    code.starts_with("08")
+                        || code.starts_with("57P")
+                        || ["25006", "40001", "40P01"].contains(&&*code)
+                }
+            }
+        }
+        _ => false,
+    }
 }

@@ -5,54 +5,42 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, ExprTrait, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::entity::{agent, member, team, ticket};
-use super::{Store, Write, check_etag, convert};
+use super::{Inserted, Store, Write, convert, inserted};
+use crate::domain::assignment::Availability;
 use crate::domain::staff::{Agent, OPEN, QUEUED, Team};
-use crate::error::{Error, Result};
+use crate::domain::ticket::Status;
+use crate::error::Result;
 
-/// A duplicate key means the id is taken; anything else is the database's error.
-pub(super) fn taken(resource: &'static str, id: &str) -> impl FnOnce(sea_orm::DbErr) -> Error {
-    let key = id.to_owned();
-    move |err| {
-        if super::is_unique_violation(&err) {
-            Error::AlreadyExists { resource, key }
-        } else {
-            err.into()
-        }
-    }
-}
-
-fn names(statuses: &[crate::domain::ticket::Status]) -> Vec<&'static str> {
+fn names(statuses: &[Status]) -> Vec<&'static str> {
     statuses.iter().map(|s| s.as_str()).collect()
 }
 
 impl Store {
-    pub async fn create_team(&self, team: Team) -> Result<Team> {
-        self.check_calendar("team.calendar", team.calendar.as_deref())
-            .await?;
-        let write = self.begin().await?;
-        convert::team_row(&team)
-            .insert(write.conn())
-            .await
-            .map_err(taken("team", &team.id))?;
-        self.routing_changed(&write).await?;
-        self.commit(write).await?;
-        self.get_team(&team.id).await
+    // --- Teams ---
+
+    pub async fn insert_team(&self, write: &Write, team: &Team) -> Result<Inserted> {
+        inserted(convert::team_row(team).insert(write.conn()).await)
     }
 
-    /// Creates the team unless it exists; for the triage team at start.
-    pub async fn ensure_team(&self, team: Team) -> Result<()> {
-        super::created_or_there(self.create_team(team).await)
+    /// Writes a team's row; its round-robin position stays as it is.
+    pub async fn update_team(&self, write: &Write, team: &Team) -> Result<()> {
+        convert::team_row(team).update(write.conn()).await?;
+        Ok(())
     }
 
-    pub async fn get_team(&self, id: &str) -> Result<Team> {
+    pub async fn delete_team(&self, write: &Write, id: &str) -> Result<()> {
+        team::Entity::delete_by_id(id).exec(write.conn()).await?;
+        Ok(())
+    }
+
+    pub async fn team(&self, id: &str) -> Result<Option<Team>> {
         let row = team::Entity::find_by_id(id).one(&self.db).await?;
-        let row = row.ok_or_else(|| Error::not_found("team", id))?;
-        Ok(self.complete_teams(vec![row]).await?.remove(0))
+        Ok(self.complete_teams(row.into_iter().collect()).await?.pop())
     }
 
     /// Up to `limit` teams by id, after `after`.
@@ -75,87 +63,80 @@ impl Store {
             .await?)
     }
 
-    /// Changes a team under its lock; `change` edits it.
-    pub async fn update_team(
-        &self,
-        id: &str,
-        etag: Option<&str>,
-        now: chrono::DateTime<chrono::Utc>,
-        change: impl FnOnce(&mut Team) -> Result<()>,
-    ) -> Result<Team> {
-        let write = self.begin().await?;
-        let mut team = self.lock_team(&write, id, LockType::NoKeyUpdate).await?;
-        check_etag(etag, team.etag())?;
-        let before = team.clone();
-        change(&mut team)?;
-        if team.calendar != before.calendar {
-            self.check_calendar("team.calendar", team.calendar.as_deref())
-                .await?;
+    /// Which of `ids` name no team, read inside `write`.
+    pub async fn missing_teams(&self, write: &Write, ids: &[String]) -> Result<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        if team != before {
-            team.version += 1;
-            team.updated_at = now;
-            let mut row = convert::team_row(&team);
-            row.last_assignee = sea_orm::ActiveValue::NotSet;
-            row.update(write.conn()).await?;
-            self.commit(write).await?;
-        }
-        self.get_team(id).await
-    }
-
-    /// Deletes a team without open tickets.
-    pub async fn delete_team(&self, id: &str, etag: Option<&str>) -> Result<()> {
-        let write = self.begin().await?;
-        let team = self.lock_team(&write, id, LockType::Update).await?;
-        check_etag(etag, team.etag())?;
-        let open = ticket::Entity::find()
-            .filter(ticket::Column::Team.eq(id))
-            .filter(ticket::Column::Status.is_not_in(["RESOLVED", "CLOSED"]))
-            .count(write.conn())
+        let known: Vec<String> = team::Entity::find()
+            .select_only()
+            .column(team::Column::Id)
+            .filter(team::Column::Id.is_in(ids.iter().cloned()))
+            .into_tuple()
+            .all(write.conn())
             .await?;
-        if open > 0 {
-            return Err(Error::FailedPrecondition {
-                subject: format!("team {id}"),
-                description: format!(
-                    "it holds {open} open tickets; move them to another team first"
-                ),
-            });
-        }
-        let rules = self.rules_routing_to(&write, id).await?;
-        if !rules.is_empty() {
-            return Err(Error::FailedPrecondition {
-                subject: format!("team {id}"),
-                description: format!("rules route to it: {}", rules.join(", ")),
-            });
-        }
-        let policies = self.policies_escalating_to(&write, id).await?;
-        if !policies.is_empty() {
-            return Err(Error::FailedPrecondition {
-                subject: format!("team {id}"),
-                description: format!("SLA policies escalate to it: {}", policies.join(", ")),
-            });
-        }
-        team::Entity::delete_by_id(id).exec(write.conn()).await?;
-        self.routing_changed(&write).await?;
-        self.commit(write).await
+        Ok(ids.iter().filter(|t| !known.contains(t)).cloned().collect())
     }
 
     /// Reads a team inside a write, locking its row (SQLite's single writer already does)
     /// `how`: [`LockType::NoKeyUpdate`] serializes dispatches without blocking the foreign-key
     /// checks of memberships; [`LockType::Update`] also keeps tickets out while it is deleted;
-    /// [`LockType::KeyShare`] keeps it from being deleted.
-    pub(crate) async fn lock_team(&self, write: &Write, id: &str, how: LockType) -> Result<Team> {
+    /// [`LockType::KeyShare`] keeps it from being deleted. Members and queue are not read.
+    pub async fn lock_team(&self, write: &Write, id: &str, how: LockType) -> Result<Option<Team>> {
         let mut query = team::Entity::find_by_id(id);
         if self.backend() == DbBackend::Postgres {
             query = query.lock(how);
         }
-        let row = query.one(write.conn()).await?;
-        let row = row.ok_or_else(|| Error::not_found("team", id))?;
-        convert::team(row, Vec::new(), 0)
+        query
+            .one(write.conn())
+            .await?
+            .map(|row| convert::team(row, Vec::new(), 0))
+            .transpose()
+    }
+
+    /// Who got the team's last ticket from its queue (round robin goes on after them).
+    pub async fn last_assignee(&self, conn: Option<&Write>, team: &str) -> Result<Option<String>> {
+        let query = team::Entity::find_by_id(team);
+        let row = match conn {
+            Some(write) => query.one(write.conn()).await?,
+            None => query.one(&self.db).await?,
+        };
+        Ok(row.and_then(|t| t.last_assignee))
+    }
+
+    pub async fn set_last_assignee(
+        &self,
+        write: &Write,
+        team: &str,
+        last: Option<String>,
+    ) -> Result<()> {
+        team::ActiveModel {
+            id: sea_orm::Set(team.to_owned()),
+            last_assignee: sea_orm::Set(last),
+            ..Default::default()
+        }
+        .update(write.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// How many open tickets `team` holds, read inside `write`.
+    pub async fn open_tickets_of_team(&self, write: &Write, team: &str) -> Result<u64> {
+        Ok(ticket::Entity::find()
+            .filter(ticket::Column::Team.eq(team))
+            .filter(
+                ticket::Column::Status
+                    .is_not_in([Status::Resolved.as_str(), Status::Closed.as_str()]),
+            )
+            .count(write.conn())
+            .await?)
     }
 
     /// Teams with their members and queue lengths.
     async fn complete_teams(&self, rows: Vec<team::Model>) -> Result<Vec<Team>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut members = memberships(&self.db, member::Column::TeamId, &ids).await?;
         let queued = tickets_per(
@@ -178,28 +159,48 @@ impl Store {
             .collect()
     }
 
-    pub async fn create_agent(&self, agent: Agent) -> Result<Agent> {
-        let write = self.begin().await?;
-        convert::agent_row(&agent)
-            .insert(write.conn())
-            .await
-            .map_err(taken("agent", &agent.id))?;
-        self.set_memberships(&write, &agent).await?;
-        self.commit(write).await?;
-        self.get_agent(&agent.id).await
+    // --- Agents ---
+
+    /// Inserts an agent with their memberships; every team must exist.
+    pub async fn insert_agent(&self, write: &Write, agent: &Agent) -> Result<Inserted> {
+        let done = inserted(convert::agent_row(agent).insert(write.conn()).await)?;
+        if done == Inserted::Done {
+            self.set_memberships(write, agent).await?;
+        }
+        Ok(done)
     }
 
-    pub async fn get_agent(&self, id: &str) -> Result<Agent> {
+    /// Writes an agent's row, and their memberships when their teams changed since `before`.
+    pub async fn update_agent(&self, write: &Write, before: &Agent, after: &Agent) -> Result<()> {
+        convert::agent_row(after).update(write.conn()).await?;
+        if after.teams != before.teams {
+            member::Entity::delete_many()
+                .filter(member::Column::AgentId.eq(after.id.as_str()))
+                .exec(write.conn())
+                .await?;
+            self.set_memberships(write, after).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn delete_agent(&self, write: &Write, id: &str) -> Result<()> {
+        agent::Entity::delete_by_id(id).exec(write.conn()).await?;
+        Ok(())
+    }
+
+    pub async fn agent(&self, id: &str) -> Result<Option<Agent>> {
         let row = agent::Entity::find_by_id(id).one(&self.db).await?;
-        let row = row.ok_or_else(|| Error::not_found("agent", id))?;
-        Ok(self.complete_agents(&self.db, vec![row]).await?.remove(0))
+        Ok(self
+            .complete_agents(&self.db, row.into_iter().collect())
+            .await?
+            .pop())
     }
 
     /// Up to `limit` agents by id after `after`, of `team` and with `availability` if given.
     pub async fn list_agents(
         &self,
         team: Option<&str>,
-        availability: Option<crate::domain::assignment::Availability>,
+        availability: Option<Availability>,
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<Agent>> {
@@ -232,66 +233,12 @@ impl Store {
             .await
     }
 
-    /// Changes an agent under their lock; `change` edits them. Returns the agent before and
-    /// after.
-    pub async fn update_agent(
-        &self,
-        id: &str,
-        etag: Option<&str>,
-        now: chrono::DateTime<chrono::Utc>,
-        change: impl FnOnce(&mut Agent) -> Result<()>,
-    ) -> Result<(Agent, Agent)> {
-        let write = self.begin().await?;
-        let before = self.lock_agents(&write, &[id.to_owned()]).await?;
-        let before = before
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::not_found("agent", id))?;
-        check_etag(etag, before.etag())?;
-        let mut after = before.clone();
-        change(&mut after)?;
-        if after != before {
-            after.version += 1;
-            after.updated_at = now;
-            convert::agent_row(&after).update(write.conn()).await?;
-            if after.teams != before.teams {
-                member::Entity::delete_many()
-                    .filter(member::Column::AgentId.eq(id))
-                    .exec(write.conn())
-                    .await?;
-                self.set_memberships(&write, &after).await?;
-            }
-            self.commit(write).await?;
-        }
-        Ok((before, after))
-    }
-
-    /// Deletes an agent who holds no open tickets.
-    pub async fn delete_agent(&self, id: &str, etag: Option<&str>) -> Result<()> {
-        let write = self.begin().await?;
-        let agent = self
-            .lock_agents(&write, &[id.to_owned()])
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::not_found("agent", id))?;
-        check_etag(etag, agent.etag())?;
-        if agent.open_tickets > 0 {
-            return Err(Error::FailedPrecondition {
-                subject: format!("agent {id}"),
-                description: format!(
-                    "they hold {} open tickets; reassign them first",
-                    agent.open_tickets
-                ),
-            });
-        }
-        agent::Entity::delete_by_id(id).exec(write.conn()).await?;
-        self.commit(write).await
-    }
-
     /// Reads agents inside a write, locking their rows in id order (so two writers never
     /// wait on each other crosswise), with their teams and open tickets as of the lock.
-    pub(crate) async fn lock_agents(&self, write: &Write, ids: &[String]) -> Result<Vec<Agent>> {
+    pub async fn lock_agents(&self, write: &Write, ids: &[String]) -> Result<Vec<Agent>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut query = agent::Entity::find()
             .filter(agent::Column::Id.is_in(ids.iter().cloned()))
             .order_by_asc(agent::Column::Id);
@@ -302,8 +249,13 @@ impl Store {
         self.complete_agents(write.conn(), rows).await
     }
 
+    /// One agent, locked as [`Store::lock_agents`] locks them.
+    pub async fn lock_agent(&self, write: &Write, id: &str) -> Result<Option<Agent>> {
+        Ok(self.lock_agents(write, &[id.to_owned()]).await?.pop())
+    }
+
     /// The members of a team, locked as [`Store::lock_agents`] locks them.
-    pub(crate) async fn lock_members(&self, write: &Write, team: &str) -> Result<Vec<Agent>> {
+    pub async fn lock_members(&self, write: &Write, team: &str) -> Result<Vec<Agent>> {
         let ids: Vec<String> = member::Entity::find()
             .select_only()
             .column(member::Column::AgentId)
@@ -320,7 +272,7 @@ impl Store {
     /// Agents with their teams and open tickets.
     async fn complete_agents(
         &self,
-        conn: &impl sea_orm::ConnectionTrait,
+        conn: &impl ConnectionTrait,
         rows: Vec<agent::Model>,
     ) -> Result<Vec<Agent>> {
         if rows.is_empty() {
@@ -348,20 +300,10 @@ impl Store {
             .collect()
     }
 
-    /// Makes the agent a member of each of their teams, which must exist.
+    /// Makes the agent a member of each of their teams.
     async fn set_memberships(&self, write: &Write, agent: &Agent) -> Result<()> {
         if agent.teams.is_empty() {
             return Ok(());
-        }
-        let known: Vec<String> = team::Entity::find()
-            .select_only()
-            .column(team::Column::Id)
-            .filter(team::Column::Id.is_in(agent.teams.clone()))
-            .into_tuple()
-            .all(write.conn())
-            .await?;
-        if let Some(missing) = agent.teams.iter().find(|t| !known.contains(t)) {
-            return Err(Error::not_found("team", missing));
         }
         member::Entity::insert_many(agent.teams.iter().map(|team| member::ActiveModel {
             team_id: sea_orm::Set(team.clone()),
@@ -376,7 +318,7 @@ impl Store {
 /// The other side of each membership of `ids`, sorted: a team's agents (`by` TeamId) or an
 /// agent's teams (`by` AgentId).
 async fn memberships(
-    conn: &impl sea_orm::ConnectionTrait,
+    conn: &impl ConnectionTrait,
     by: member::Column,
     ids: &[String],
 ) -> Result<HashMap<String, Vec<String>>> {
@@ -399,10 +341,10 @@ async fn memberships(
 
 /// How many tickets in `statuses` (and meeting `also`) each of `keys` holds in `column`.
 async fn tickets_per(
-    conn: &impl sea_orm::ConnectionTrait,
+    conn: &impl ConnectionTrait,
     column: ticket::Column,
     keys: Vec<String>,
-    statuses: &[crate::domain::ticket::Status],
+    statuses: &[Status],
     also: sea_orm::sea_query::SimpleExpr,
 ) -> Result<HashMap<String, i64>> {
     Ok(ticket::Entity::find()

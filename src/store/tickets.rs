@@ -1,46 +1,31 @@
-//! Tickets: intake with numbering and idempotency, reads, the list, and changes that
-//! commit together with their event.
+//! Tickets: reads, the list with its filters and keyset order, the row lock and write of a
+//! change, and intake's batch insert with its daily numbering.
 
-use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
 use sea_orm::sea_query::{ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, prelude::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select, prelude::Expr,
 };
 
 use super::entity::{tag, ticket};
-use super::{Store, Write, check_etag, convert};
-use crate::domain::event::{EventType, TicketEvent, diff};
+use super::{Store, Write, convert};
 use crate::domain::query::{Position, SortKey, TicketFilter, TicketOrder};
 use crate::domain::ticket::Ticket;
-
-use super::comments::NewComment;
 use crate::error::{Error, Result};
 
-/// What a change records besides the fields it changed.
-#[derive(Debug, Default)]
-pub struct Note {
-    pub reason: Option<String>,
-    /// A comment to store with the change; the event carries it as stored.
-    pub comment: Option<NewComment>,
-    /// The survey behind the change.
-    pub survey: Option<crate::domain::survey::SurveyRef>,
-    /// The clocks and escalation an SLA change is about.
-    pub sla: Option<crate::domain::event::SlaNote>,
-}
-
 impl Store {
-    pub async fn get_ticket(&self, id: i64) -> Result<Ticket> {
-        let row = ticket::Entity::find_by_id(id).one(&self.db).await?;
-        ticket_of(row)?.ok_or_else(|| Error::not_found("ticket", id))
+    pub async fn ticket(&self, id: i64) -> Result<Option<Ticket>> {
+        ticket_of(ticket::Entity::find_by_id(id).one(&self.db).await?)
     }
 
-    pub async fn get_ticket_by_number(&self, number: &str) -> Result<Ticket> {
+    pub async fn ticket_by_number(&self, number: &str) -> Result<Option<Ticket>> {
         let row = ticket::Entity::find()
             .filter(ticket::Column::Number.eq(number))
             .one(&self.db)
             .await?;
-        ticket_of(row)?.ok_or_else(|| Error::not_found("ticket", number))
+        ticket_of(row)
     }
 
     /// Up to `limit` tickets matching `filter` in `order`, strictly after `after`.
@@ -56,87 +41,11 @@ impl Store {
         rows.into_iter().map(convert::ticket).collect()
     }
 
-    /// Changes a ticket under its lock: `change` edits it and names the event; the new state
-    /// and its event commit together. An unchanged ticket writes nothing and records nothing.
-    /// `etag`, when given, must be the ticket's current one.
-    pub async fn change_ticket<F>(
-        &self,
-        id: i64,
-        etag: Option<&str>,
-        actor: &str,
-        now: DateTime<Utc>,
-        change: F,
-    ) -> Result<(Ticket, Option<TicketEvent>)>
-    where
-        F: FnOnce(&mut Ticket) -> Result<(EventType, Note)>,
-    {
-        let write = self.begin().await?;
-        let (ticket, event) = self.change_in(&write, id, etag, actor, now, change).await?;
-        if event.is_some() {
-            self.commit(write).await?;
-        }
-        Ok((ticket, event))
-    }
-
-    /// [`Store::change_ticket`] inside a write the caller commits.
-    pub(crate) async fn change_in<F>(
-        &self,
-        write: &Write,
-        id: i64,
-        etag: Option<&str>,
-        actor: &str,
-        now: DateTime<Utc>,
-        change: F,
-    ) -> Result<(Ticket, Option<TicketEvent>)>
-    where
-        F: FnOnce(&mut Ticket) -> Result<(EventType, Note)>,
-    {
-        let before = self.lock_ticket(write, id).await?;
-        check_etag(etag, before.etag())?;
-        let mut after = before.clone();
-        let (event_type, note) = change(&mut after)?;
-        let clocks = self
-            .follow_sla(write, Some(&before), &mut after, now)
-            .await?;
-        let changes = diff(&before, &after);
-        if changes.is_empty() && note.comment.is_none() && note.sla.is_none() {
-            return Ok((before, None));
-        }
-        after.version += 1;
-        after.updated_at = now;
-        convert::ticket_row(&after).update(write.conn()).await?;
-        if after.tags != before.tags {
-            tag::Entity::delete_many()
-                .filter(tag::Column::TicketId.eq(id))
-                .exec(write.conn())
-                .await?;
-            self.insert_tags(write, [&after]).await?;
-        }
-        let comment = match note.comment {
-            Some(new) => Some(self.insert_comment(write, id, new, now).await?),
-            None => None,
-        };
-        let mut event = TicketEvent {
-            changes,
-            reason: note.reason,
-            comment,
-            survey: note.survey,
-            sla: note.sla,
-            ..TicketEvent::on(&after, event_type, actor, now)
-        };
-        event.cursor = self.append_event(write, &event).await?;
-        let clock_events = super::sla::clock_events(&after, clocks, now);
-        if !clock_events.is_empty() {
-            self.append_events(write, &clock_events).await?;
-        }
-        Ok((after, Some(event)))
-    }
-
     /// The numbers of the tickets `ids`, by id.
-    pub(crate) async fn ticket_numbers(
+    pub async fn ticket_numbers(
         &self,
         ids: impl IntoIterator<Item = i64>,
-    ) -> Result<std::collections::HashMap<i64, String>> {
+    ) -> Result<HashMap<i64, String>> {
         let rows: Vec<(i64, String)> = ticket::Entity::find()
             .select_only()
             .columns([ticket::Column::Id, ticket::Column::Number])
@@ -149,17 +58,105 @@ impl Store {
 
     /// Reads a ticket inside a write, locking its row against concurrent changes (SQLite's
     /// single writer already excludes them).
-    pub(crate) async fn lock_ticket(&self, write: &Write, id: i64) -> Result<Ticket> {
+    pub async fn lock_ticket(&self, write: &Write, id: i64) -> Result<Option<Ticket>> {
         let mut query = ticket::Entity::find_by_id(id);
         if self.backend() == DbBackend::Postgres {
             query = query.lock_exclusive();
         }
-        let row = query.one(write.conn()).await?;
-        ticket_of(row)?.ok_or_else(|| Error::not_found("ticket", id))
+        ticket_of(query.one(write.conn()).await?)
+    }
+
+    /// Writes a changed ticket's row, and its tags when they changed since `before`.
+    pub async fn update_ticket(
+        &self,
+        write: &Write,
+        before: &Ticket,
+        after: &Ticket,
+    ) -> Result<()> {
+        convert::ticket_row(after)?.update(write.conn()).await?;
+        if after.tags != before.tags {
+            tag::Entity::delete_many()
+                .filter(tag::Column::TicketId.eq(after.id))
+                .exec(write.conn())
+                .await?;
+            self.insert_tags(write, [after]).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores new tickets, numbered, with their tags, and gives each its id. `hashes` are the
+    /// fingerprints of the requests that created them.
+    pub async fn insert_tickets(
+        &self,
+        write: &Write,
+        tickets: &mut [Ticket],
+        hashes: &[Option<String>],
+    ) -> Result<()> {
+        let rows = tickets
+            .iter()
+            .zip(hashes)
+            .map(|(t, hash)| {
+                let mut row = convert::ticket_row(t)?;
+                row.request_hash = sea_orm::Set(hash.clone());
+                Ok(row)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let rows = ticket::Entity::insert_many(rows)
+            .exec_with_returning(write.conn())
+            .await?;
+        let ids: HashMap<String, i64> = rows.into_iter().map(|r| (r.number, r.id)).collect();
+        for ticket in tickets.iter_mut() {
+            ticket.id = *ids
+                .get(&ticket.number)
+                .ok_or_else(|| Error::Internal(format!("no id returned for {}", ticket.number)))?;
+        }
+        self.insert_tags(write, tickets.iter()).await
+    }
+
+    /// The tickets stored under `request_ids`, with the fingerprints of the requests that
+    /// created them.
+    pub async fn tickets_by_request_ids(
+        &self,
+        request_ids: &[&str],
+    ) -> Result<HashMap<String, (Ticket, Option<String>)>> {
+        if request_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = ticket::Entity::find()
+            .filter(ticket::Column::RequestId.is_in(request_ids.iter().copied()))
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let hash = row.request_hash.clone();
+                let ticket = convert::ticket(row)?;
+                Ok((
+                    ticket.request_id.clone().unwrap_or_default(),
+                    (ticket, hash),
+                ))
+            })
+            .collect()
+    }
+
+    /// Takes the next `count` numbers of the local day `day` inside the creating transaction
+    /// and returns the last: a rolled-back intake gives its numbers back, so numbers have no
+    /// gaps. The day's row stays locked until commit.
+    pub async fn advance_sequence(&self, write: &Write, day: &str, count: i64) -> Result<i64> {
+        let row = write
+            .conn()
+            .query_one_raw(self.statement(
+                "INSERT INTO ticket_sequences (day, last_value) VALUES ($1, $2) \
+                 ON CONFLICT (day) DO UPDATE SET last_value = ticket_sequences.last_value + $2 \
+                 RETURNING last_value",
+                vec![day.into(), count.into()],
+            ))
+            .await?
+            .ok_or_else(|| Error::Internal("sequence upsert returned no row".into()))?;
+        Ok(row.try_get_by_index::<i64>(0)?)
     }
 
     /// Indexes the tickets' tags for the tag filter.
-    pub(crate) async fn insert_tags<'a>(
+    async fn insert_tags<'a>(
         &self,
         write: &Write,
         tickets: impl IntoIterator<Item = &'a Ticket>,
@@ -204,12 +201,23 @@ fn filtered(f: &TicketFilter, backend: DbBackend) -> Select<ticket::Entity> {
     if !f.channels.is_empty() {
         cond = cond.add(C::Channel.is_in(names(f.channels.iter().map(|s| s.as_str()).collect())));
     }
+    if !f.resolutions.is_empty() {
+        cond = cond
+            .add(C::Resolution.is_in(names(f.resolutions.iter().map(|s| s.as_str()).collect())));
+    }
+    match f.reopened {
+        Some(true) => cond = cond.add(C::ReopenCount.gt(0)),
+        Some(false) => cond = cond.add(C::ReopenCount.eq(0)),
+        None => {}
+    }
     for (column, value) in [
         (C::Team, &f.team),
         (C::Assignee, &f.assignee),
+        (C::Owner, &f.owner),
         (C::CustomerExternalId, &f.customer_external_id),
         (C::Product, &f.product),
         (C::Category, &f.category),
+        (C::RepeatOf, &f.repeat_of),
     ] {
         if let Some(value) = value {
             cond = cond.add(column.eq(value.clone()));
@@ -306,14 +314,5 @@ fn order_and_seek(
         Some(Position::Priority(rank, id)) => {
             query.filter(beyond(C::PriorityRank, rank.into(), id))
         }
-    }
-}
-
-/// Where a page that ends with `ticket` stops, for `order`.
-pub fn position_of(ticket: &Ticket, order: TicketOrder) -> Position {
-    match order.key {
-        SortKey::CreateTime => Position::Id(ticket.id),
-        SortKey::UpdateTime => Position::UpdateTime(ticket.updated_at, ticket.id),
-        SortKey::Priority => Position::Priority(ticket.priority.rank(), ticket.id),
     }
 }

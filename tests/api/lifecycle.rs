@@ -50,7 +50,9 @@ async fn whole_lifecycle(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!(
         (
             status_of(&t),
@@ -70,7 +72,9 @@ async fn whole_lifecycle(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!(status_of(&t), S::Acknowledged);
     assert!(t.acknowledge_time.is_some());
 
@@ -106,7 +110,9 @@ async fn whole_lifecycle(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!(
         (status_of(&t), t.status_reason.as_str()),
         (S::PendingCustomer, "need the order number")
@@ -133,7 +139,9 @@ async fn whole_lifecycle(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     let t = c
         .resume_ticket(pb::ResumeTicketRequest {
             ticket_id: t.id,
@@ -141,7 +149,9 @@ async fn whole_lifecycle(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!(status_of(&t), S::InProgress);
     let t = comment(
         &mut c,
@@ -167,7 +177,9 @@ async fn whole_lifecycle(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!(
         (status_of(&t), t.resolution_summary.as_str()),
         (S::Resolved, "Refunded 120 CNY")
@@ -180,7 +192,9 @@ async fn whole_lifecycle(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!(status_of(&t), S::Closed);
     assert!(t.close_time.is_some());
 
@@ -200,7 +214,9 @@ async fn whole_lifecycle(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!((status_of(&t), t.reopen_count), (S::Reopened, 1));
     assert!(t.close_time.is_none() && t.resolve_time.is_none());
     assert_eq!(
@@ -217,7 +233,9 @@ async fn whole_lifecycle(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!(
         (t.assignee.as_str(), t.owner.as_str()),
         ("bob", "ann"),
@@ -231,7 +249,9 @@ async fn whole_lifecycle(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     let t = c
         .resolve_ticket(pb::ResolveTicketRequest {
             ticket_id: t.id,
@@ -240,7 +260,9 @@ async fn whole_lifecycle(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     let t = c
         .close_ticket(pb::CloseTicketRequest {
             ticket_id: t.id,
@@ -248,7 +270,9 @@ async fn whole_lifecycle(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!(status_of(&t), S::Closed);
 
     let by_number = c
@@ -320,7 +344,7 @@ async fn ticket_in(c: &mut Client, status: S) -> pb::Ticket {
     }
     let t = c
         .get_ticket(pb::GetTicketRequest {
-            key: Some(pb::get_ticket_request::Key::Id(t.id)),
+            key: Some(pb::get_ticket_request::Key::TicketId(t.id)),
         })
         .await
         .unwrap()
@@ -331,24 +355,24 @@ async fn ticket_in(c: &mut Client, status: S) -> pb::Ticket {
 
 /// The verb that leads to `target`, applied to ticket `id`.
 async fn apply(c: &mut Client, target: S, id: i64) -> Result<pb::Ticket, tonic::Status> {
-    let r = match target {
-        S::Assigned => {
-            c.assign_ticket(pb::AssignTicketRequest {
+    match target {
+        S::Assigned => c
+            .assign_ticket(pb::AssignTicketRequest {
                 ticket_id: id,
                 team: "support".into(),
                 agent: "ann".into(),
                 ..Default::default()
             })
             .await
-        }
-        S::Acknowledged => {
-            c.acknowledge_ticket(pb::AcknowledgeTicketRequest {
+            .map(|r| r.into_inner().ticket.unwrap_or_default()),
+        S::Acknowledged => c
+            .acknowledge_ticket(pb::AcknowledgeTicketRequest {
                 ticket_id: id,
                 agent: "ann".into(),
                 ..Default::default()
             })
             .await
-        }
+            .map(|r| r.into_inner().ticket.unwrap_or_default()),
         S::InProgress => {
             return c
                 .add_comment(pb::AddCommentRequest {
@@ -361,39 +385,38 @@ async fn apply(c: &mut Client, target: S, id: i64) -> Result<pb::Ticket, tonic::
                 .await
                 .map(|r| r.into_inner().ticket.unwrap());
         }
-        S::PendingCustomer => {
-            c.set_pending(pb::SetPendingRequest {
+        S::PendingCustomer => c
+            .set_pending(pb::SetPendingRequest {
                 ticket_id: id,
                 ..Default::default()
             })
             .await
-        }
-        S::Resolved => {
-            c.resolve_ticket(pb::ResolveTicketRequest {
+            .map(|r| r.into_inner().ticket.unwrap_or_default()),
+        S::Resolved => c
+            .resolve_ticket(pb::ResolveTicketRequest {
                 ticket_id: id,
                 resolution_summary: "done".into(),
                 ..Default::default()
             })
             .await
-        }
-        S::Closed => {
-            c.close_ticket(pb::CloseTicketRequest {
+            .map(|r| r.into_inner().ticket.unwrap_or_default()),
+        S::Closed => c
+            .close_ticket(pb::CloseTicketRequest {
                 ticket_id: id,
                 ..Default::default()
             })
             .await
-        }
-        S::Reopened => {
-            c.reopen_ticket(pb::ReopenTicketRequest {
+            .map(|r| r.into_inner().ticket.unwrap_or_default()),
+        S::Reopened => c
+            .reopen_ticket(pb::ReopenTicketRequest {
                 ticket_id: id,
                 reason: "again".into(),
                 ..Default::default()
             })
             .await
-        }
+            .map(|r| r.into_inner().ticket.unwrap_or_default()),
         S::New | S::Unspecified => unreachable!(),
-    };
-    r.map(|r| r.into_inner())
+    }
 }
 
 async fn illegal_transitions_name_status_and_verbs(backend: Backend) {
@@ -498,7 +521,7 @@ async fn illegal_transitions_name_status_and_verbs(backend: Backend) {
             );
             let after = c
                 .get_ticket(pb::GetTicketRequest {
-                    key: Some(pb::get_ticket_request::Key::Id(t.id)),
+                    key: Some(pb::get_ticket_request::Key::TicketId(t.id)),
                 })
                 .await
                 .unwrap()
@@ -559,6 +582,7 @@ async fn history_records_before_and_after(backend: Backend) {
             ticket_id: t.id,
             page_size: 6,
             page_token: events.next_page_token,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -638,7 +662,9 @@ async fn stale_etag_is_aborted(backend: Backend) {
         .update_ticket(update(t.etag.clone(), "first"))
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_ne!(first.etag, t.etag);
     let err = c
         .update_ticket(update(t.etag.clone(), "second"))
@@ -657,7 +683,7 @@ async fn stale_etag_is_aborted(backend: Backend) {
     assert_eq!(err.code(), Code::Aborted, "verbs check etags too");
     let now = c
         .get_ticket(pb::GetTicketRequest {
-            key: Some(pb::get_ticket_request::Key::Id(t.id)),
+            key: Some(pb::get_ticket_request::Key::TicketId(t.id)),
         })
         .await
         .unwrap()
@@ -693,7 +719,9 @@ async fn update_changes_only_masked_fields(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!(u.title, "after");
     assert_eq!(u.description, t.description);
     assert_eq!(u.priority, pb::Priority::Urgent as i32);

@@ -103,6 +103,7 @@ async fn rule(
             ..Default::default()
         }),
         position: 0,
+        ..Default::default()
     })
     .await
     .expect("create rule")
@@ -118,7 +119,7 @@ fn to_team(team: &str) -> pb::RuleActions {
 
 async fn get(c: &mut Client, id: i64) -> pb::Ticket {
     c.get_ticket(pb::GetTicketRequest {
-        key: Some(pb::get_ticket_request::Key::Id(id)),
+        key: Some(pb::get_ticket_request::Key::TicketId(id)),
     })
     .await
     .unwrap()
@@ -166,6 +167,8 @@ async fn work_off(c: &mut Client, t: &pb::Ticket) -> pb::Ticket {
     .await
     .unwrap()
     .into_inner()
+    .ticket
+    .unwrap()
 }
 
 async fn rules_apply_in_order_with_every_condition(backend: Backend) {
@@ -258,7 +261,7 @@ async fn rules_apply_in_order_with_every_condition(backend: Backend) {
     )
     .await;
     let listed = r
-        .list_routing_rules(pb::ListRoutingRulesRequest {})
+        .list_routing_rules(pb::ListRoutingRulesRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -431,7 +434,7 @@ async fn rules_apply_in_order_with_every_condition(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(
-        r.list_routing_rules(pb::ListRoutingRulesRequest {})
+        r.list_routing_rules(pb::ListRoutingRulesRequest::default())
             .await
             .unwrap()
             .into_inner()
@@ -612,7 +615,9 @@ async fn queued_tickets_are_assigned_as_capacity_frees(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!(
         (reopened.assignee.as_str(), reopened.owner.as_str()),
         ("ann", "bob"),
@@ -962,6 +967,7 @@ async fn staff_and_rules_refuse_bad_input(backend: Backend) {
                 ..Default::default()
             }),
             position: -1,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -983,6 +989,7 @@ async fn staff_and_rules_refuse_bad_input(backend: Backend) {
                 ..Default::default()
             }),
             position: 0,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -1004,7 +1011,13 @@ async fn staff_and_rules_refuse_bad_input(backend: Backend) {
         })
         .await
         .unwrap_err();
-    assert_eq!(bad_fields(&triage), ["id"]);
+    // The triage team stays, as the default calendar does: a refusal of the state of things.
+    assert_eq!(triage.code(), Code::FailedPrecondition);
+    assert!(
+        triage.message().contains("triage team"),
+        "{}",
+        triage.message()
+    );
     let reorder = r
         .reorder_routing_rules(pb::ReorderRoutingRulesRequest {
             rule_ids: vec![to_desk.id, to_desk.id],
@@ -1032,7 +1045,11 @@ async fn staff_and_rules_refuse_bad_input(backend: Backend) {
         page_token: "nonsense".into(),
         ..Default::default()
     });
-    assert_eq!(bad(listed.await.unwrap_err()), ["availability"]);
+    // Every bad field at once, the page token among them.
+    assert_eq!(
+        bad(listed.await.unwrap_err()),
+        ["availability", "page_token"]
+    );
     let teams = r.list_teams(pb::ListTeamsRequest {
         page_token: "nonsense".into(),
         ..Default::default()
@@ -1137,7 +1154,9 @@ async fn manual_assignment_respects_membership_and_capacity(backend: Backend) {
         .assign_ticket(assign("ann", "desk", t.id))
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!((t.team.as_str(), t.assignee.as_str()), ("desk", "ann"));
     let second = create(&mut c, draft("two", "two")).await.ticket.unwrap();
     let full = c
@@ -1155,7 +1174,9 @@ async fn manual_assignment_respects_membership_and_capacity(backend: Backend) {
         .assign_ticket(assign("fay", "finance", t.id))
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!(
         (
             moved.team.as_str(),
@@ -1174,7 +1195,9 @@ async fn manual_assignment_respects_membership_and_capacity(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!((queued.assignee.as_str(), status_of(&queued)), ("", S::New));
     assert_eq!(queue(&mut r, "finance").await, [t.id]);
 }

@@ -192,9 +192,7 @@ async fn a_lost_database_is_unavailable_and_unhealthy() {
         .unwrap();
 
     let get = feedbackd::proto::feedback::v1::GetTicketRequest {
-        key: Some(feedbackd::proto::feedback::v1::get_ticket_request::Key::Id(
-            t.id,
-        )),
+        key: Some(feedbackd::proto::feedback::v1::get_ticket_request::Key::TicketId(t.id)),
     };
     let err = c.get_ticket(get.clone()).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");

@@ -15,7 +15,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::both;
-use crate::support::{Backend, Client, TestDb, TestServer, bad_fields, product_team};
+use crate::support::{Backend, Client, TestDb, TestServer, bad_fields, missing, product_team};
 
 both!(
     policies_and_calendars_by_rpc,
@@ -193,10 +193,10 @@ async fn around_the_clock(s: &mut Sla, id: &str) {
         policy: Some(pb::SlaPolicy {
             id: id.into(),
             basis: pb::SlaBasis::CalendarTime.into(),
+            etag: String::new(),
             ..Default::default()
         }),
         update_mask: mask(&["basis"]),
-        etag: String::new(),
     })
     .await
     .unwrap();
@@ -342,10 +342,10 @@ async fn policies_and_calendars_by_rpc(backend: Backend) {
             calendar: Some(pb::Calendar {
                 id: "shanghai".into(),
                 holidays: vec![],
+                etag: "W/\"7\"".into(),
                 ..Default::default()
             }),
             update_mask: mask(&["holidays"]),
-            etag: "W/\"7\"".into(),
         })
         .await
         .unwrap_err();
@@ -355,10 +355,10 @@ async fn policies_and_calendars_by_rpc(backend: Backend) {
             calendar: Some(pb::Calendar {
                 id: "shanghai".into(),
                 holidays: vec!["2026-11-30".into(), "2026-12-01".into()],
+                etag: created.etag.clone(),
                 ..Default::default()
             }),
             update_mask: mask(&["holidays"]),
-            etag: created.etag.clone(),
         })
         .await
         .unwrap()
@@ -377,7 +377,8 @@ async fn policies_and_calendars_by_rpc(backend: Backend) {
         })
         .await
         .unwrap_err();
-    assert_eq!(bad_fields(&unknown), vec!["team.calendar"]);
+    // A calendar that does not exist is NOT_FOUND, as every missing reference is.
+    assert_eq!(missing(&unknown), ("calendar".into(), "mars".into()));
     product_team(&mut routing, "desk", "shanghai", &[], "").await;
     for id in ["shanghai", "default"] {
         let refused = sla
@@ -488,10 +489,8 @@ async fn policies_and_calendars_by_rpc(backend: Backend) {
         })
         .await
         .unwrap_err();
-    assert_eq!(
-        bad_fields(&no_team),
-        vec!["policy.escalation_levels[0].team"]
-    );
+    // A team that does not exist is NOT_FOUND, as every missing reference is.
+    assert_eq!(missing(&no_team), ("team".into(), "nowhere".into()));
 
     // A team a policy escalates to stays while the policy names it.
     routing
@@ -544,10 +543,10 @@ async fn policies_and_calendars_by_rpc(backend: Backend) {
             policy: Some(pb::SlaPolicy {
                 id: "high".into(),
                 kind: pb::TicketKind::Complaint.into(),
+                etag: String::new(),
                 ..Default::default()
             }),
             update_mask: mask(&["kind"]),
-            etag: String::new(),
         })
         .await
         .unwrap_err();
@@ -558,10 +557,10 @@ async fn policies_and_calendars_by_rpc(backend: Backend) {
             policy: Some(pb::SlaPolicy {
                 id: "high".into(),
                 acknowledge_within: minutes(30),
+                etag,
                 ..Default::default()
             }),
             update_mask: mask(&["acknowledge_within"]),
-            etag,
         })
         .await
         .unwrap()
@@ -796,7 +795,9 @@ async fn clocks_pause_resume_restart_and_recount(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     // 40 of the 60 minutes are left, from now.
     assert_eq!(
         time(&sla_clock(&resumed, T::FirstResponse).due_time),
@@ -838,7 +839,9 @@ async fn clocks_pause_resume_restart_and_recount(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     assert_eq!(lowered.sla.as_ref().unwrap().policy, "high");
     assert_eq!(
         time(&sla_clock(&lowered, T::FirstResponse).due_time),
@@ -871,7 +874,9 @@ async fn clocks_pause_resume_restart_and_recount(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     for target in [T::Acknowledge, T::FirstResponse, T::Resolution] {
         assert_eq!(
             state(&resolved, target),
@@ -890,7 +895,9 @@ async fn clocks_pause_resume_restart_and_recount(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     let restarted = sla_clock(&reopened, T::Resolution);
     assert_eq!(
         (state(&reopened, T::Resolution), time(&restarted.due_time)),
@@ -1230,7 +1237,9 @@ async fn each_escalation_action_happens_on_the_stream(backend: Backend) {
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .ticket
+        .unwrap();
     let late = sla_clock(&acknowledged, T::Acknowledge);
     assert_eq!(late.state, pb::SlaClockState::Breached as i32);
     assert!(late.stop_time.is_some());
@@ -1247,7 +1256,7 @@ async fn each_escalation_action_happens_on_the_stream(backend: Backend) {
 
     let level = c
         .get_ticket(pb::GetTicketRequest {
-            key: Some(pb::get_ticket_request::Key::Id(ids[0])),
+            key: Some(pb::get_ticket_request::Key::TicketId(ids[0])),
         })
         .await
         .unwrap()

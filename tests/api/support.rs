@@ -239,6 +239,16 @@ pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
     bad.field_violations.into_iter().map(|v| v.field).collect()
 }
 
+/// What a NOT_FOUND's ResourceInfo details name: the kind of thing and its key.
+pub fn missing(status: &tonic::Status) -> (String, String) {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    let info = status
+        .get_details_resource_info()
+        .expect("ResourceInfo details");
+    (info.resource_type, info.resource_name)
+}
+
 pub fn status_of(t: &pb::Ticket) -> pb::TicketStatus {
     pb::TicketStatus::try_from(t.status).expect("known status")
 }
@@ -307,6 +317,7 @@ pub async fn product_team(
             ..Default::default()
         }),
         position: 0,
+        ..Default::default()
     })
     .await
     .unwrap();

@@ -90,7 +90,7 @@ async fn create_names_every_bad_field(backend: Backend) {
     );
     let stored = c
         .get_ticket(pb::GetTicketRequest {
-            key: Some(pb::get_ticket_request::Key::Id(created.id)),
+            key: Some(pb::get_ticket_request::Key::TicketId(created.id)),
         })
         .await
         .unwrap()
@@ -306,7 +306,11 @@ async fn other_requests_name_their_fields(backend: Backend) {
         })
         .await
         .unwrap_err();
-    assert_eq!(bad_fields(&err), ["statuses[1]", "order_by", "page_size"]);
+    // Every bad field at once, the page token among them.
+    assert_eq!(
+        bad_fields(&err),
+        ["statuses[1]", "order_by", "page_size", "page_token"]
+    );
     let err = c
         .list_tickets(pb::ListTicketsRequest {
             page_token: "garbage".into(),
@@ -331,7 +335,7 @@ async fn other_requests_name_their_fields(backend: Backend) {
 
     let now = c
         .get_ticket(pb::GetTicketRequest {
-            key: Some(pb::get_ticket_request::Key::Id(t.id)),
+            key: Some(pb::get_ticket_request::Key::TicketId(t.id)),
         })
         .await
         .unwrap()

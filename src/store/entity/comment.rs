@@ -14,6 +14,8 @@ pub struct Model {
     pub body: String,
     #[sea_orm(unique)]
     pub request_id: Option<String>,
+    /// The fingerprint of the request that created it under `request_id`.
+    pub request_hash: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

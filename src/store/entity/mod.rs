@@ -4,9 +4,11 @@
 pub mod agent;
 pub mod calendar;
 pub mod comment;
+pub mod config_change;
 pub mod event;
 pub mod member;
 pub mod model;
+pub mod reactor_progress;
 pub mod rule;
 pub mod sequence;
 pub mod sla_policy;

@@ -15,6 +15,10 @@ pub struct Model {
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The idempotency key it was created with, and the fingerprint of that request.
+    #[sea_orm(unique)]
+    pub request_id: Option<String>,
+    pub request_hash: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -31,6 +31,10 @@ pub struct Model {
     pub lowest_rating: Option<i32>,
     pub has_comment: bool,
     pub outcome: Option<String>,
+    /// The idempotency key of the SendSurvey that created it, and that request's fingerprint.
+    #[sea_orm(unique)]
+    pub request_id: Option<String>,
+    pub request_hash: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -10,6 +10,8 @@ pub struct Model {
     pub number: String,
     #[sea_orm(unique)]
     pub request_id: Option<String>,
+    /// The fingerprint of the request that created it under `request_id`.
+    pub request_hash: Option<String>,
     pub channel: String,
     pub kind: String,
     pub status: String,

@@ -1,0 +1,133 @@
+//! Dispatch: a team's waiting tickets go to its members with room, most urgent then oldest
+//! first, by each ticket's strategy (or the team's). Assignment is serialized per team and
+//! per agent by row locks, so an agent never holds more open tickets than their capacity and
+//! a ticket never gets two agents, also with several instances on one PostgreSQL.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sea_orm::sea_query::LockType;
+use tokio::sync::Mutex;
+
+use super::App;
+use super::tickets::On;
+use crate::domain::assignment::Pool;
+use crate::domain::event::{Change, EventType, TicketEvent, actor};
+use crate::domain::lifecycle::{self, Action};
+use crate::error::Result;
+
+/// Per team, the dispatches asked for and served, so that a burst of requests costs one
+/// pass or two.
+#[derive(Default)]
+pub struct Queues(std::sync::Mutex<HashMap<String, Arc<TeamQueue>>>);
+
+#[derive(Default)]
+struct TeamQueue {
+    /// Dispatches asked for so far.
+    requested: AtomicU64,
+    /// Held while a pass runs: the number of requests the last pass served.
+    served: Mutex<u64>,
+}
+
+impl App {
+    /// Serves `team`'s queue. Requests that arrive while a pass runs share the next pass.
+    pub async fn dispatch(&self, team: &str) -> Result<()> {
+        let queue = {
+            let mut queues = self.queues.0.lock().unwrap_or_else(|p| p.into_inner());
+            queues.entry(team.to_owned()).or_default().clone()
+        };
+        let mine = queue.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut served = queue.served.lock().await;
+        if *served >= mine {
+            return Ok(());
+        }
+        let upto = queue.requested.load(Ordering::SeqCst);
+        self.dispatch_pass(team).await?;
+        *served = upto;
+        Ok(())
+    }
+
+    /// Serves each team's queue in turn; a failure is logged and the others still run.
+    pub async fn dispatch_all<'a>(&self, teams: impl IntoIterator<Item = &'a String>) {
+        for team in teams {
+            if let Err(error) = self.dispatch(team).await {
+                tracing::warn!(%team, %error, "dispatch failed; the next sweep retries");
+            }
+        }
+    }
+
+    /// Serves every team's queue: the safety net behind the reactions (after a crash, say).
+    /// Every team, not only those with a queue: finding those would read the queues, while a
+    /// team with nobody free costs one small read.
+    pub async fn sweep_queues(&self) -> Result<()> {
+        let teams = self.store.team_ids().await?;
+        self.dispatch_all(&teams).await;
+        Ok(())
+    }
+
+    /// One pass over `team`'s queue. Returns the assignments recorded.
+    async fn dispatch_pass(&self, team_id: &str) -> Result<Vec<TicketEvent>> {
+        // Most passes find nobody with room: say so from a read, without taking the write
+        // lock. Safe, because whatever makes room commits first and dispatches after.
+        if Pool::of(self.store.team_members(team_id).await?, None).room() == 0 {
+            return Ok(Vec::new());
+        }
+        let now = self.now();
+        let write = self.store.begin().await?;
+        let Some(team) = self
+            .store
+            .lock_team(&write, team_id, LockType::NoKeyUpdate)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let agents = self.store.lock_members(&write, team_id).await?;
+        let last = self.store.last_assignee(Some(&write), team_id).await?;
+        let mut pool = Pool::of(agents, last);
+        let room = pool.room();
+        if room == 0 {
+            return Ok(Vec::new());
+        }
+        // Lock every ticket this pass may take before recording any event (the lock order).
+        let waiting = self
+            .store
+            .lock_queue(&write, team_id, u64::from(room))
+            .await?;
+        let mut events = Vec::new();
+        for ticket in waiting {
+            let strategy = ticket.assignment_strategy.unwrap_or(team.strategy);
+            let Some(pick) = pool.take(strategy, &ticket.wanted_skills()) else {
+                break;
+            };
+            let on = On {
+                ticket_id: ticket.id,
+                etag: None,
+                actor: actor::ROUTER.to_owned(),
+            };
+            let changed = self
+                .change_in(&write, &on, now, |t| {
+                    lifecycle::apply(
+                        t,
+                        Action::Assign {
+                            team: None,
+                            agent: Some(pick.agent),
+                            transfer_ownership: false,
+                        },
+                        now,
+                    )?;
+                    Ok(Change::of(EventType::TicketAssigned).because(pick.reason))
+                })
+                .await?;
+            events.extend(changed.events);
+        }
+        if events.is_empty() {
+            return Ok(events);
+        }
+        self.store
+            .set_last_assignee(&write, team_id, pool.last)
+            .await?;
+        self.store.commit(write).await?;
+        Ok(events)
+    }
+}

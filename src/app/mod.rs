@@ -1,0 +1,179 @@
+//! The use cases: one function per thing a caller (or the clock) can make happen. Each opens
+//! the write, loads what it needs through the store, asks the domain for every decision, and
+//! commits; what follows a commit is declared once, in [`reactions`].
+//!
+//! | area | module |
+//! |---|---|
+//! | intake, the lifecycle verbs, comments, reads | [`tickets`], [`intake`] |
+//! | where a ticket goes: decide, explain, the classifier | [`routing`] |
+//! | teams, agents, their queues | [`staff`], [`dispatch`] |
+//! | routing rules | [`rules`] |
+//! | SLA policies, calendars, the scheduler's pass | [`sla`] |
+//! | survey templates, invitations, answers, the scheduler's pass | [`surveys`] |
+//! | create / update / delete of any configuration resource | [`admin`] |
+//! | what a committed change sets in motion | [`reactions`] |
+
+pub mod admin;
+pub mod dispatch;
+pub mod intake;
+pub mod reactions;
+pub mod routing;
+pub mod rules;
+pub mod sla;
+pub mod staff;
+pub mod surveys;
+pub mod tickets;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::clock::Clock;
+use crate::domain::survey::{InvitePolicy, ReopenTo};
+use crate::error::Result;
+use crate::events::EventHub;
+use crate::store::Store;
+
+/// How the service behaves; from the command line (see `config.rs`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The zone of the date in ticket numbers.
+    pub zone: Tz,
+    pub routing: crate::domain::routing::Settings,
+    /// How far back other customers' reports count as impact.
+    pub impact_window: chrono::Duration,
+    /// How far back a customer's earlier ticket makes a repeat.
+    pub repeat_window: chrono::Duration,
+    /// Retrain the classifier when its model is older than this; zero: never by itself.
+    pub retrain_interval: chrono::Duration,
+    /// How often every queue is swept, behind the dispatches that reactions make.
+    pub dispatch_interval: Duration,
+    pub survey: SurveySettings,
+    /// How often the SLA scheduler runs.
+    pub sla_interval: Duration,
+    /// The share of a clock's budget at which it is at risk.
+    pub sla_at_risk: f64,
+}
+
+/// How surveys behave.
+#[derive(Debug, Clone)]
+pub struct SurveySettings {
+    pub policy: InvitePolicy,
+    /// A rating at or below this reopens the ticket.
+    pub low_score: i32,
+    pub reopen_to: ReopenTo,
+    /// How often the survey scheduler runs.
+    pub interval: Duration,
+}
+
+/// The service's use cases, over one store and one clock.
+pub struct App {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    routing: routing::Cache,
+    queues: dispatch::Queues,
+    intake: intake::Intake,
+    reacted: reactions::Settled,
+}
+
+impl App {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings) -> Arc<App> {
+        Arc::new(App {
+            intake: intake::Intake::start(store.clone(), settings.sla_at_risk),
+            store,
+            clock,
+            settings,
+            routing: Default::default(),
+            queues: Default::default(),
+            reacted: Default::default(),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The current time to microseconds, the precision both databases keep, so that what a
+    /// call returns is exactly what a later read finds.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now().trunc_subsecs(6)
+    }
+
+    /// What a fresh database needs before the first call: the triage team, the default survey
+    /// template, the default calendar and SLA policies. Another instance may install them at
+    /// the same time; what is there already stays as it is.
+    pub async fn install_defaults(&self) -> Result<()> {
+        self.install_triage_team().await?;
+        self.install_default_template().await?;
+        self.install_sla_defaults().await
+    }
+
+    /// Runs what goes on in the background until `stop`: the reactions to every committed
+    /// change, and the periodic passes (queues, surveys, SLA clocks).
+    pub fn run(self: &Arc<Self>, hub: Arc<EventHub>, stop: CancellationToken) {
+        tokio::spawn(reactions::Reactor::new(self.clone(), hub).run(stop.clone()));
+        let app = self.clone();
+        tokio::spawn(every(
+            self.settings.dispatch_interval,
+            stop.clone(),
+            "dispatch",
+            move || {
+                let app = app.clone();
+                async move { app.sweep_queues().await }
+            },
+        ));
+        let app = self.clone();
+        tokio::spawn(every(
+            self.settings.survey.interval,
+            stop.clone(),
+            "survey",
+            move || {
+                let app = app.clone();
+                async move { app.survey_pass().await }
+            },
+        ));
+        let app = self.clone();
+        tokio::spawn(every(self.settings.sla_interval, stop, "SLA", move || {
+            let app = app.clone();
+            async move { app.sla_pass().await.map(|_| ()) }
+        }));
+    }
+}
+
+/// Runs `pass` every `interval` until `stop`; a failed pass is logged and the next one
+/// retries. A pass that overruns delays the next instead of bunching them up.
+async fn every<F, Fut>(interval: Duration, stop: CancellationToken, what: &'static str, mut pass: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => {
+                if let Err(error) = pass().await {
+                    tracing::warn!(%error, "{what} pass failed; the next one retries");
+                }
+            }
+        }
+    }
+}
+
+/// A create at start that another instance may have done first: already there is fine.
+fn created_or_there<T>(created: Result<T>) -> Result<()> {
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_already_exists() => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,541 @@
+//! Tickets: intake, reads, and every change of one ticket — the lifecycle verbs, comments and
+//! updates. Each change locks the ticket, checks the caller's etag, lets the domain change it,
+//! keeps its SLA clocks in step and records its events, all in one transaction.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::LockType;
+
+use super::App;
+use super::intake::{Request, TakenIn};
+use crate::domain::contact::missing_contact;
+use crate::domain::error::{Refusal, Versioned};
+use crate::domain::event::EventType;
+use crate::domain::event::{Change, Note, TicketEvent, diff};
+use crate::domain::idempotency::{check_replay, fingerprint};
+use crate::domain::lifecycle::{self, Action, Verb};
+use crate::domain::patch::Patch;
+use crate::domain::query::{Position, TicketFilter, TicketOrder};
+use crate::domain::sla;
+use crate::domain::staff::{QUEUED, cannot_keep};
+use crate::domain::ticket::{Comment, Edit, NewComment, NewTicket, Resolution, Ticket, Visibility};
+use crate::error::{Error, Found, Result};
+use crate::store::Write;
+
+/// Which ticket a read names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketKey {
+    Id(i64),
+    Number(String),
+}
+
+/// A change someone asks for on a ticket: which one, the etag they saw (none: no check), and
+/// who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct On {
+    pub ticket_id: i64,
+    pub etag: Option<String>,
+    pub actor: String,
+}
+
+/// A ticket given to a team and/or an agent by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub team: Option<String>,
+    pub agent: Option<String>,
+    pub transfer_ownership: bool,
+    pub reason: Option<String>,
+}
+
+/// How a ticket is resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolve {
+    pub summary: String,
+    pub resolution: Resolution,
+    /// The number of the ticket a MERGED one duplicates.
+    pub merged_into: Option<String>,
+}
+
+/// What intake answers: the ticket as routed, and where it waits if nobody took it.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    pub ticket: Ticket,
+    pub replayed: bool,
+    /// 1 = next in its team's queue; 0 when an agent has it.
+    pub queue_position: u32,
+}
+
+/// One ticket changed in a transaction: as it stands after, and the events recorded.
+pub(crate) struct Changed {
+    pub ticket: Ticket,
+    pub events: Vec<TicketEvent>,
+}
+
+impl Changed {
+    /// The cursor of the last event recorded, if any.
+    fn last_cursor(&self) -> Option<i64> {
+        self.events.last().map(|e| e.cursor)
+    }
+}
+
+impl App {
+    // --- Reads ---
+
+    pub async fn ticket(&self, key: &TicketKey) -> Result<Ticket> {
+        match key {
+            TicketKey::Id(id) => self.store.ticket(*id).await?.found("ticket", id),
+            TicketKey::Number(number) => self
+                .store
+                .ticket_by_number(number)
+                .await?
+                .found("ticket", number),
+        }
+    }
+
+    /// Up to `limit` tickets matching `filter` in `order`, after `after`.
+    pub async fn list_tickets(
+        &self,
+        filter: &TicketFilter,
+        order: TicketOrder,
+        after: Option<Position>,
+        limit: u64,
+    ) -> Result<Vec<Ticket>> {
+        self.store.list_tickets(filter, order, after, limit).await
+    }
+
+    /// Up to `limit` events of a ticket of `types` (all when empty) after `cursor`.
+    pub async fn ticket_events(
+        &self,
+        id: i64,
+        types: &[EventType],
+        cursor: i64,
+        limit: u64,
+    ) -> Result<Vec<TicketEvent>> {
+        self.store.ticket(id).await?.found("ticket", id)?;
+        self.store.ticket_events(id, types, cursor, limit).await
+    }
+
+    /// Up to `limit` comments of a ticket after comment `after`, of `visibility` if given.
+    pub async fn comments(
+        &self,
+        id: i64,
+        visibility: Option<Visibility>,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<Comment>> {
+        self.store.ticket(id).await?.found("ticket", id)?;
+        self.store.list_comments(id, visibility, after, limit).await
+    }
+
+    // --- Intake ---
+
+    /// Takes a ticket in: routes it, numbers it, starts its clocks and records it; a waiting
+    /// ticket is assigned by the reactions when someone has room. A repeat of a request_id
+    /// answers with the first ticket.
+    pub async fn create_ticket(&self, new: NewTicket) -> Result<Intake> {
+        let now = self.now();
+        let route = self.decide(&new, now).await?.route;
+        let TakenIn {
+            ticket,
+            replayed,
+            cursor,
+        } = self
+            .intake
+            .take_in(Request {
+                hash: fingerprint(&new),
+                new,
+                route,
+                now,
+                zone: self.settings.zone,
+            })
+            .await?;
+        if !replayed {
+            self.settled(cursor).await;
+        }
+        let ticket = self.fresh(ticket).await?;
+        let queue_position = self.store.queue_position(&ticket).await?;
+        Ok(Intake {
+            ticket,
+            replayed,
+            queue_position,
+        })
+    }
+
+    // --- Changes ---
+
+    /// Changes the descriptive fields the patch names.
+    pub async fn update_ticket(&self, on: On, patch: Patch<Ticket, Edit>) -> Result<Ticket> {
+        self.change(on, |t| {
+            lifecycle::check_allowed(t, Verb::Update)?;
+            patch.apply(t);
+            if let Some((field, why)) = missing_contact(t.channel, &t.customer) {
+                return Err(Refusal::invalid(format!("ticket.{field}"), why).into());
+            }
+            Ok(Change::of(EventType::TicketUpdated))
+        })
+        .await
+    }
+
+    /// Gives a ticket to a team and/or an agent. The team and agent must exist, and the agent
+    /// must be in the (new) team and have room, all checked under their locks.
+    pub async fn assign(&self, on: On, assignment: Assignment) -> Result<Ticket> {
+        let now = self.now();
+        let write = self.store.begin().await?;
+        if let Some(team) = &assignment.team {
+            self.store
+                .lock_team(&write, team, LockType::KeyShare)
+                .await?
+                .found("team", team)?;
+        }
+        let agent = match &assignment.agent {
+            Some(id) => Some(
+                self.store
+                    .lock_agent(&write, id)
+                    .await?
+                    .found("agent", id)?,
+            ),
+            None => None,
+        };
+        let changed = self
+            .change_in(&write, &on, now, |t| {
+                if let Some(agent) = &agent {
+                    agent.can_take(t, assignment.team.as_deref())?;
+                }
+                lifecycle::apply(
+                    t,
+                    Action::Assign {
+                        team: assignment.team.clone(),
+                        agent: assignment.agent.clone(),
+                        transfer_ownership: assignment.transfer_ownership,
+                    },
+                    now,
+                )?;
+                Ok(Change::of(EventType::TicketAssigned).reason(assignment.reason.clone()))
+            })
+            .await?;
+        self.finish(write, changed).await
+    }
+
+    /// The assignee confirms the ticket; `on.actor` is the agent.
+    pub async fn acknowledge(&self, on: On) -> Result<Ticket> {
+        let agent = on.actor.clone();
+        self.act(on, Action::Acknowledge { agent }, None).await
+    }
+
+    /// The ticket waits on the customer, for `reason`.
+    pub async fn set_pending(&self, on: On, reason: Option<String>) -> Result<Ticket> {
+        self.act(
+            on,
+            Action::SetPending {
+                reason: reason.clone(),
+            },
+            reason,
+        )
+        .await
+    }
+
+    /// Work goes on after waiting on the customer.
+    pub async fn resume(&self, on: On) -> Result<Ticket> {
+        self.act(on, Action::Resume, None).await
+    }
+
+    /// Closes a resolved ticket.
+    pub async fn close(&self, on: On) -> Result<Ticket> {
+        self.act(on, Action::Close, None).await
+    }
+
+    /// Resolves a ticket and, in the same transaction, plans its satisfaction survey: sent at
+    /// once (SURVEY_INVITED), scheduled, or not at all (the TICKET_RESOLVED reason says why).
+    pub async fn resolve(&self, on: On, resolve: Resolve) -> Result<Ticket> {
+        if let Some(number) = &resolve.merged_into {
+            let into = self
+                .store
+                .ticket_by_number(number)
+                .await?
+                .found("ticket", number)?;
+            if into.id == on.ticket_id {
+                return Err(Error::invalid(
+                    "merged_into",
+                    "is this ticket: name the one it duplicates",
+                ));
+            }
+        }
+        let now = self.now();
+        let write = self.store.begin().await?;
+        let ticket = self
+            .store
+            .lock_ticket(&write, on.ticket_id)
+            .await?
+            .found("ticket", on.ticket_id)?;
+        lifecycle::check_allowed(&ticket, Verb::Resolve)?;
+        let planned = self
+            .plan_survey(&write, &ticket, resolve.resolution, now)
+            .await?;
+        let mut changed = self
+            .change_in(&write, &on, now, |t| {
+                lifecycle::apply(
+                    t,
+                    Action::Resolve {
+                        summary: resolve.summary.clone(),
+                        resolution: resolve.resolution,
+                        merged_into: resolve.merged_into.clone(),
+                    },
+                    now,
+                )?;
+                Ok(Change::of(EventType::TicketResolved).reason(planned.reason.clone()))
+            })
+            .await?;
+        if let Some(invitation) = planned.invitation {
+            let event = self
+                .survey_event(
+                    &write,
+                    &changed.ticket,
+                    EventType::SurveyInvited,
+                    &invitation,
+                    crate::domain::event::actor::SURVEY,
+                    now,
+                )
+                .await?;
+            changed.events.push(event);
+        }
+        self.finish(write, changed).await
+    }
+
+    /// Brings a resolved or closed ticket back into work and routes it again in the same
+    /// transaction: it stays with its assignee if they are still in its team, online and have
+    /// room for it; otherwise it goes back to the team's queue.
+    pub async fn reopen(&self, on: On, reason: String) -> Result<Ticket> {
+        let now = self.now();
+        // The assignee's lock comes before the ticket's (see the lock order), so the assignee
+        // is read first, and read again under the locks: if it changed meanwhile, start over.
+        let mut assignee = self
+            .store
+            .ticket(on.ticket_id)
+            .await?
+            .found("ticket", on.ticket_id)?
+            .assignee;
+        let (write, agent) = loop {
+            let write = self.store.begin().await?;
+            let agent = match &assignee {
+                Some(a) => self.store.lock_agent(&write, a).await?,
+                None => None,
+            };
+            let now_assigned = self
+                .store
+                .lock_ticket(&write, on.ticket_id)
+                .await?
+                .found("ticket", on.ticket_id)?
+                .assignee;
+            if now_assigned == assignee {
+                break (write, agent);
+            }
+            assignee = now_assigned;
+        };
+        let changed = self
+            .change_in(&write, &on, now, |t| {
+                lifecycle::apply(
+                    t,
+                    Action::Reopen {
+                        reason: reason.clone(),
+                    },
+                    now,
+                )?;
+                let mut note = reason.clone();
+                if let Some(why) = cannot_keep(t, agent.as_ref()) {
+                    lifecycle::apply(
+                        t,
+                        Action::Assign {
+                            team: None,
+                            agent: None,
+                            transfer_ownership: false,
+                        },
+                        now,
+                    )?;
+                    note = format!("{note} ({why}: back in the queue)");
+                }
+                Ok(Change::of(EventType::TicketReopened).because(note))
+            })
+            .await?;
+        self.finish(write, changed).await
+    }
+
+    /// Adds a comment and applies its effect on the ticket (first response, a customer's
+    /// message ending the wait on them) in one transaction with its event. A repeat of the
+    /// same request_id answers with the first comment and the ticket as it is now.
+    pub async fn add_comment(&self, ticket_id: i64, new: NewComment) -> Result<(Comment, Ticket)> {
+        let now = self.now();
+        let write = self.store.begin().await?;
+        // Locked first, so a concurrent retry waits here and then finds the first comment.
+        let current = self
+            .store
+            .lock_ticket(&write, ticket_id)
+            .await?
+            .found("ticket", ticket_id)?;
+        if let Some(request_id) = &new.request_id
+            && let Some((first, hash)) =
+                self.store.comment_by_request_id(&write, request_id).await?
+        {
+            if first.ticket_id != ticket_id {
+                return Err(Refusal::RequestReused {
+                    request_id: crate::domain::error::shorten(request_id),
+                }
+                .into());
+            }
+            check_replay(request_id, hash.as_deref(), &fingerprint(&new))?;
+            return Ok((first, current));
+        }
+        let on = On {
+            ticket_id,
+            etag: None,
+            actor: new.author.clone(),
+        };
+        let action = Action::Comment {
+            visibility: new.visibility,
+            role: new.author_role,
+        };
+        let changed = self
+            .change_in(&write, &on, now, |t| {
+                lifecycle::apply(t, action, now)?;
+                let mut change = Change::of(EventType::CommentAdded);
+                change.note.comment = Some(new);
+                Ok(change)
+            })
+            .await?;
+        let comment = changed
+            .events
+            .first()
+            .and_then(|e| e.comment.clone())
+            .ok_or_else(|| Error::Internal("a comment's change recorded no comment".into()))?;
+        let ticket = self.finish(write, changed).await?;
+        Ok((comment, ticket))
+    }
+
+    /// A lifecycle verb that needs nothing locked but the ticket.
+    async fn act(&self, on: On, action: Action, reason: Option<String>) -> Result<Ticket> {
+        let now = self.now();
+        let event = action.event_type();
+        self.change(on, |t| {
+            lifecycle::apply(t, action, now)?;
+            Ok(Change::of(event).reason(reason))
+        })
+        .await
+    }
+
+    /// Changes one ticket in a transaction of its own.
+    async fn change(
+        &self,
+        on: On,
+        change: impl FnOnce(&mut Ticket) -> Result<Change>,
+    ) -> Result<Ticket> {
+        let now = self.now();
+        let write = self.store.begin().await?;
+        let changed = self.change_in(&write, &on, now, change).await?;
+        self.finish(write, changed).await
+    }
+
+    /// Commits a change of one ticket (nothing to commit when nothing changed), waits for the
+    /// reactions to it, and answers with the ticket as it stands then.
+    async fn finish(&self, write: Write, changed: Changed) -> Result<Ticket> {
+        let Some(cursor) = changed.last_cursor() else {
+            return Ok(changed.ticket);
+        };
+        self.store.commit(write).await?;
+        self.settled(cursor).await;
+        self.fresh(changed.ticket).await
+    }
+
+    /// `ticket` as it stands now when a reaction may have moved it on (it waited in a queue).
+    async fn fresh(&self, ticket: Ticket) -> Result<Ticket> {
+        let waiting =
+            ticket.team.is_some() && ticket.assignee.is_none() && QUEUED.contains(&ticket.status);
+        if !waiting {
+            return Ok(ticket);
+        }
+        let id = ticket.id;
+        self.store.ticket(id).await?.found("ticket", id)
+    }
+
+    /// Changes one ticket inside `write`: locks it, checks `on.etag`, lets `change` edit it
+    /// and name its event, keeps its SLA clocks in step, and writes the row, its tags, its
+    /// comment and its events. An unchanged ticket writes and records nothing.
+    pub(crate) async fn change_in(
+        &self,
+        write: &Write,
+        on: &On,
+        now: DateTime<Utc>,
+        change: impl FnOnce(&mut Ticket) -> Result<Change>,
+    ) -> Result<Changed> {
+        let id = on.ticket_id;
+        let before = self
+            .store
+            .lock_ticket(write, id)
+            .await?
+            .found("ticket", id)?;
+        before.check_etag(on.etag.as_deref())?;
+        let mut after = before.clone();
+        let Change { event, note } = change(&mut after)?;
+        let clocks = self
+            .follow_sla(write, Some(&before), &mut after, now)
+            .await?;
+        let changes = diff(&before, &after);
+        if changes.is_empty() && note.comment.is_none() && note.sla.is_none() {
+            return Ok(Changed {
+                ticket: before,
+                events: Vec::new(),
+            });
+        }
+        after.bump(now);
+        self.store.update_ticket(write, &before, &after).await?;
+        let Note {
+            reason,
+            comment,
+            survey,
+            sla,
+        } = note;
+        let comment = match comment {
+            Some(new) => {
+                let hash = new.request_id.as_ref().map(|_| fingerprint(&new));
+                let stored = self
+                    .store
+                    .insert_comment(write, id, &new, hash, now)
+                    .await?;
+                Some(stored.ok_or_else(|| Refusal::RequestReused {
+                    request_id: new.request_id.clone().unwrap_or_default(),
+                })?)
+            }
+            None => None,
+        };
+        let mut events = vec![TicketEvent {
+            changes,
+            reason,
+            comment,
+            survey,
+            sla,
+            ..TicketEvent::on(&after, event, &on.actor, now)
+        }];
+        events.extend(clocks.into_iter().map(|c| c.event(&after, now)));
+        let cursors = self.store.append_events(write, &events).await?;
+        for (event, cursor) in events.iter_mut().zip(cursors) {
+            event.cursor = cursor;
+        }
+        Ok(Changed {
+            ticket: after,
+            events,
+        })
+    }
+
+    /// Brings the clocks of `after` in step with its change from `before`, and returns what
+    /// changed; reads the policies only when something they depend on did.
+    pub(crate) async fn follow_sla(
+        &self,
+        write: &Write,
+        before: Option<&Ticket>,
+        after: &mut Ticket,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<sla::ClockChange>> {
+        if before.is_some_and(|b| !sla::concerns(b, after)) {
+            return Ok(Vec::new());
+        }
+        let catalog = self.catalog_in(write).await?;
+        Ok(sla::follow(before, after, &catalog, now))
+    }
+}
