@@ -130,6 +130,27 @@ impl<P: Serialize + DeserializeOwned> Page<P> {
     }
 }
 
+/// One page of a list that takes no filters, of resources kept by a text id (teams, SLA
+/// policies, calendars, survey templates): reads the request's paging, fetches with
+/// `fetch(after, rows)`, and answers with the page and its next token.
+pub async fn by_id<R, T, M, Fut>(
+    request: &R,
+    fetch: impl FnOnce(Option<String>, u64) -> Fut,
+    message: impl Fn(T) -> M,
+    id: impl Fn(&T) -> String,
+) -> crate::error::Result<(Vec<M>, String)>
+where
+    R: Paged,
+    M: prost::Message,
+    Fut: std::future::Future<Output = crate::error::Result<Vec<T>>>,
+{
+    let mut check = Check::new();
+    let page: Page<String> = Page::read(&mut check, request);
+    check.done()?;
+    let rows = fetch(page.after.clone(), page.fetch()).await?;
+    Ok(page.finish(rows, message, id))
+}
+
 /// The token that continues after `after`.
 fn encode<P: Serialize>(query: u64, after: &P) -> String {
     // Positions are ids, times and names: they always serialize.

@@ -5,7 +5,7 @@ use tonic::Request;
 
 use super::check::{Check, actor, key, only_key, optional_key, request_id};
 use super::mask::patch;
-use super::paging::Page;
+use super::paging::{Page, by_id};
 use super::tickets::new_ticket;
 use super::{Context, Reply, convert, etag, reply};
 use crate::domain::assignment::{Availability, Strategy};
@@ -278,15 +278,14 @@ impl RoutingService for RoutingApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let page: Page<String> = Page::read(&mut check, &r);
-                check.done()?;
-                let rows = self
-                    .cx
-                    .app
-                    .list_teams(page.after.clone(), page.fetch())
-                    .await?;
-                let (teams, next_page_token) = page.finish(rows, convert::team, |t| t.id.clone());
+                let app = &self.cx.app;
+                let (teams, next_page_token) = by_id(
+                    &r,
+                    |after, rows| app.list_teams(after, rows),
+                    convert::team,
+                    |t| t.id.clone(),
+                )
+                .await?;
                 Ok(pb::ListTeamsResponse {
                     teams,
                     next_page_token,

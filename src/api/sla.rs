@@ -7,7 +7,7 @@ use tonic::Request;
 
 use super::check::{Check, key, only_key};
 use super::mask::patch;
-use super::paging::Page;
+use super::paging::by_id;
 use super::{Context, Reply, convert, etag, reply};
 use crate::domain::calendar::{BusinessCalendar, Calendar, Period};
 use crate::domain::error::quote;
@@ -316,16 +316,14 @@ impl SlaService for SlaApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let page: Page<String> = Page::read(&mut check, &r);
-                check.done()?;
-                let rows = self
-                    .cx
-                    .app
-                    .list_policies(page.after.clone(), page.fetch())
-                    .await?;
-                let (policies, next_page_token) =
-                    page.finish(rows, convert::policy, |p| p.id.clone());
+                let app = &self.cx.app;
+                let (policies, next_page_token) = by_id(
+                    &r,
+                    |after, rows| app.list_policies(after, rows),
+                    convert::policy,
+                    |p| p.id.clone(),
+                )
+                .await?;
                 Ok(pb::ListSlaPoliciesResponse {
                     policies,
                     next_page_token,
@@ -414,16 +412,14 @@ impl SlaService for SlaApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let page: Page<String> = Page::read(&mut check, &r);
-                check.done()?;
-                let rows = self
-                    .cx
-                    .app
-                    .list_calendars(page.after.clone(), page.fetch())
-                    .await?;
-                let (calendars, next_page_token) =
-                    page.finish(rows, convert::calendar, |c| c.id.clone());
+                let app = &self.cx.app;
+                let (calendars, next_page_token) = by_id(
+                    &r,
+                    |after, rows| app.list_calendars(after, rows),
+                    convert::calendar,
+                    |c| c.id.clone(),
+                )
+                .await?;
                 Ok(pb::ListCalendarsResponse {
                     calendars,
                     next_page_token,

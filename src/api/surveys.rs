@@ -7,7 +7,7 @@ use tonic::Request;
 
 use super::check::{Check, actor, key, only_key, optional_key, request_id};
 use super::mask::patch;
-use super::paging::Page;
+use super::paging::{Page, by_id};
 use super::{Context, Reply, convert, etag, reply};
 use crate::domain::error::quote;
 use crate::domain::idempotency::Requested;
@@ -259,16 +259,14 @@ impl SurveyService for SurveyApi {
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let page: Page<String> = Page::read(&mut check, &r);
-                check.done()?;
-                let rows = self
-                    .cx
-                    .app
-                    .list_templates(page.after.clone(), page.fetch())
-                    .await?;
-                let (templates, next_page_token) =
-                    page.finish(rows, convert::template, |t| t.id.clone());
+                let app = &self.cx.app;
+                let (templates, next_page_token) = by_id(
+                    &r,
+                    |after, rows| app.list_templates(after, rows),
+                    convert::template,
+                    |t| t.id.clone(),
+                )
+                .await?;
                 Ok(pb::ListSurveyTemplatesResponse {
                     templates,
                     next_page_token,

@@ -212,6 +212,34 @@ pub(super) fn new_ticket(
     check.finish(new)
 }
 
+/// The descriptive fields of an UpdateTicket's ticket, each named under `ticket.`.
+fn edit(check: &mut Check, given: &pb::Ticket, actor: &str, now: DateTime<Utc>) -> Edit {
+    Edit {
+        title: check.text("ticket.title", &given.title, true, limits::TITLE),
+        description: check.text(
+            "ticket.description",
+            &given.description,
+            true,
+            limits::DESCRIPTION,
+        ),
+        expected_outcome: check.text(
+            "ticket.expected_outcome",
+            &given.expected_outcome,
+            false,
+            limits::EXPECTED_OUTCOME,
+        ),
+        product: check.text("ticket.product", &given.product, false, limits::PRODUCT),
+        customer: customer(check, "ticket.customer", given.customer.as_ref()),
+        tags: tags(check, "ticket.tags", &given.tags),
+        metadata: metadata(check, "ticket.metadata", &given.metadata),
+        occurred_at: occurred_at(check, "ticket.occurred_at", given.occurred_at.as_ref(), now),
+        kind: Some(check.required("ticket.kind", given.kind)),
+        priority: Some(check.required("ticket.priority", given.priority)),
+        category: check.optional_text("ticket.category", &given.category, limits::CATEGORY),
+        actor: actor.to_owned(),
+    }
+}
+
 fn order(check: &mut Check, order_by: &str) -> TicketOrder {
     let words: Vec<String> = order_by
         .split_whitespace()
@@ -394,44 +422,7 @@ impl TicketService for TicketApi {
                     r.update_mask.as_ref(),
                     UPDATABLE,
                     not_updatable,
-                    |check| Edit {
-                        title: check.text("ticket.title", &given.title, true, limits::TITLE),
-                        description: check.text(
-                            "ticket.description",
-                            &given.description,
-                            true,
-                            limits::DESCRIPTION,
-                        ),
-                        expected_outcome: check.text(
-                            "ticket.expected_outcome",
-                            &given.expected_outcome,
-                            false,
-                            limits::EXPECTED_OUTCOME,
-                        ),
-                        product: check.text(
-                            "ticket.product",
-                            &given.product,
-                            false,
-                            limits::PRODUCT,
-                        ),
-                        customer: customer(check, "ticket.customer", given.customer.as_ref()),
-                        tags: tags(check, "ticket.tags", &given.tags),
-                        metadata: metadata(check, "ticket.metadata", &given.metadata),
-                        occurred_at: occurred_at(
-                            check,
-                            "ticket.occurred_at",
-                            given.occurred_at.as_ref(),
-                            now,
-                        ),
-                        kind: Some(check.required("ticket.kind", given.kind)),
-                        priority: Some(check.required("ticket.priority", given.priority)),
-                        category: check.optional_text(
-                            "ticket.category",
-                            &given.category,
-                            limits::CATEGORY,
-                        ),
-                        actor: actor.clone(),
-                    },
+                    |check| edit(check, &given, &actor, now),
                 );
                 let on = On {
                     ticket_id: check.id("ticket.id", given.id),

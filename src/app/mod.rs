@@ -148,14 +148,16 @@ impl App {
     }
 }
 
-/// Runs `pass` every `interval` until `stop`; a failed pass is logged and the next one
-/// retries. A pass that overruns delays the next instead of bunching them up.
+/// Runs `pass` every `interval`, the first after one interval, until `stop`; a failed pass is
+/// logged and the next one retries. A pass that overruns delays the next instead of bunching
+/// them up. (At start, the reactions pick up whatever the last run left.)
 async fn every<F, Fut>(interval: Duration, stop: CancellationToken, what: &'static str, mut pass: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
-    let mut ticks = tokio::time::interval(interval);
+    let interval = interval.max(Duration::from_millis(1));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

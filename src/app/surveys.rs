@@ -331,76 +331,106 @@ impl App {
         let write = self.store.begin().await?;
         // The team and supervisor come first in the lock order. A team deleted since the
         // resolve hands the ticket to the triage team.
-        let (team, supervisor) = match (&verdict, &read.team) {
+        let back = match (&verdict, &read.team) {
             (Verdict::Dissatisfied { .. }, Some(team)) => self.lock_return(&write, team).await?,
             _ => (None, Err("the ticket had no team".to_owned())),
         };
-        let team = team.unwrap_or_else(|| self.settings.routing.triage_team.clone());
         let ticket = self
             .store
             .lock_ticket(&write, read.ticket_id)
             .await?
             .found("ticket", read.ticket_id)?;
         let answered = read.answered(answers, &verdict, ticket.status, now);
-        if !self.store.record_response(&write, &answered, now).await? {
+        let recorded = self.record_answer(&write, &ticket, &answered, now).await?;
+        let last = self
+            .follow_answer(&write, &ticket, &answered, &verdict, back, now)
+            .await?
+            .unwrap_or(recorded);
+        self.store.commit(write).await?;
+        self.settled(last).await;
+        Ok((answered, ticket.number))
+    }
+
+    /// Stores the response of `answered` with its SURVEY_ANSWERED event, if the survey still
+    /// takes it; returns the event's cursor.
+    async fn record_answer(
+        &self,
+        write: &Write,
+        ticket: &Ticket,
+        answered: &Survey,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        if !self.store.record_response(write, answered, now).await? {
             // Answered, expired or withdrawn since it was read.
             let stored = self
                 .store
-                .survey_in(&write, read.id)
+                .survey_in(write, answered.id)
                 .await?
-                .found("survey", read.id)?;
+                .found("survey", answered.id)?;
             let closed = stored
                 .closed_for_answers(now)
                 .unwrap_or(survey::Closed::Answered);
             return Err(closed.refusal(&ticket.number).into());
         }
-        let mut last = self
+        let event = self
             .survey_event(
-                &write,
-                &ticket,
+                write,
+                ticket,
                 EventType::SurveyAnswered,
-                &answered,
+                answered,
                 actor::CUSTOMER,
                 now,
             )
-            .await?
-            .cursor;
+            .await?;
+        Ok(event.cursor)
+    }
+
+    /// Does what the answer means to its ticket: a satisfied customer's resolved ticket
+    /// closes; a dissatisfied one's reopens and goes `back` to the team that resolved it (its
+    /// supervisor, or the reason why not). Returns the cursor of the last event recorded.
+    async fn follow_answer(
+        &self,
+        write: &Write,
+        ticket: &Ticket,
+        answered: &Survey,
+        verdict: &Verdict,
+        back: (Option<String>, std::result::Result<Agent, String>),
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
         let on = On {
             ticket_id: ticket.id,
             etag: None,
             actor: actor::SURVEY.to_owned(),
         };
         let mut changes = Vec::new();
-        match (answered.outcome, &verdict) {
+        match (answered.outcome, verdict) {
             (Some(Outcome::Closed), _) => {
                 changes.push(
-                    self.change_in(&write, &on, now, |t| Ok(answered.close(t, now)?))
+                    self.change_in(write, &on, now, |t| Ok(answered.close(t, now)?))
                         .await?,
                 );
             }
             (Some(Outcome::Reopened), Verdict::Dissatisfied { low }) => {
                 changes.push(
-                    self.change_in(&write, &on, now, |t| Ok(answered.reopen(t, low, now)?))
+                    self.change_in(write, &on, now, |t| Ok(answered.reopen(t, low, now)?))
                         .await?,
                 );
-                let supervisor = supervisor.as_ref().map_err(String::clone);
+                let (team, supervisor) = back;
+                let team = team.unwrap_or_else(|| self.settings.routing.triage_team.clone());
                 changes.push(
-                    self.change_in(&write, &on, now, |t| {
-                        Ok(answered.hand_back(t, &team, supervisor, now)?)
+                    self.change_in(write, &on, now, |t| {
+                        Ok(answered.hand_back(t, &team, supervisor.as_ref(), now)?)
                     })
                     .await?,
                 );
             }
             _ => {}
         }
-        last = changes
+        Ok(changes
             .iter()
             .flat_map(|c| c.events.iter())
             .map(|e| e.cursor)
-            .fold(last, i64::max);
-        self.store.commit(write).await?;
-        self.settled(last).await;
-        Ok((answered, ticket.number))
+            .max())
     }
 
     /// Locks the team that resolved a ticket and, when the ticket goes to its supervisor,

@@ -114,6 +114,58 @@ pub fn decide(
     teams: &[String],
     settings: &Settings,
 ) -> Decision {
+    let (priority, priority_reasons) = assess(intake, history);
+    let mut route = Route {
+        team: settings.triage_team.clone(),
+        reason: String::new(),
+        category,
+        priority,
+        priority_reasons,
+        repeat_of: history.repeat_of.clone(),
+        strategy: None,
+        tags: Vec::new(),
+    };
+    let (matched, trials) = rules::first_match(
+        rules,
+        &Draft {
+            kind: intake.kind,
+            channel: intake.channel,
+            product: intake.product,
+            category: route.category.as_deref(),
+            tier: intake.tier,
+            priority: route.priority,
+            tags: intake.tags,
+            title: intake.title,
+            description: intake.description,
+        },
+    );
+    let team = matched.and_then(|rule| {
+        let why = trials.last().map(|t| t.why.as_str()).unwrap_or_default();
+        apply_rule(&mut route, rule, why, teams, settings)
+    });
+    let mut team_predictions = match (&team, model) {
+        (None, Some(model)) => model.team.classify(&intake.text()),
+        _ => Vec::new(),
+    };
+    team_predictions.truncate(SHOWN_PREDICTIONS);
+    (route.team, route.reason) = team.unwrap_or_else(|| {
+        let no_rule = if matched.is_some() {
+            "the matching rule names no team"
+        } else {
+            "no rule matched"
+        };
+        team_by_classifier(team_predictions.first(), no_rule, teams, settings)
+    });
+    Decision {
+        route,
+        trials,
+        category_predictions,
+        team_predictions,
+    }
+}
+
+/// The priority from urgency, impact, tier and repetition, unless the caller set one.
+fn assess(intake: &Intake, history: &History) -> (Priority, Vec<String>) {
     let assessed = priority::assess(&Facts {
         kind: intake.kind,
         title: intake.title,
@@ -122,116 +174,88 @@ pub fn decide(
         similar_reports: history.similar_reports,
         repeat_of: history.repeat_of.as_deref(),
     });
-    let (mut priority, mut priority_reasons) = (assessed.priority, assessed.reasons);
+    let (mut priority, mut reasons) = (assessed.priority, assessed.reasons);
     if let Some(given) = intake.priority
         && given != priority
     {
-        priority_reasons.push(format!("{given}: set by the caller"));
+        reasons.push(format!("{given}: set by the caller"));
         priority = given;
     }
-    let mut category = category;
-    let (matched, trials) = rules::first_match(
-        rules,
-        &Draft {
-            kind: intake.kind,
-            channel: intake.channel,
-            product: intake.product,
-            category: category.as_deref(),
-            tier: intake.tier,
-            priority,
-            tags: intake.tags,
-            title: intake.title,
-            description: intake.description,
-        },
-    );
-    let mut team = None;
-    let mut strategy = None;
-    let mut tags = Vec::new();
-    if let Some(rule) = matched {
-        let actions = &rule.actions;
-        if let Some(set) = &actions.category {
-            category = Some(set.clone());
-        }
-        if let Some(floor) = actions.priority_floor
-            && floor < priority
-        {
-            priority_reasons.push(format!("{floor}: raised by rule \"{}\"", rule.name));
-            priority = floor;
-        }
-        tags = actions.tags.clone();
-        strategy = actions.strategy;
-        let why = trials.last().map(|t| t.why.as_str()).unwrap_or_default();
-        team = actions.team.clone().map(|t| {
-            if teams.contains(&t) {
-                (t, format!("rule \"{}\" matched ({why})", rule.name))
-            } else {
-                let reason = format!(
-                    "rule \"{}\" matched ({why}) but its team {t} no longer exists: triage",
-                    rule.name
-                );
-                (settings.triage_team.clone(), reason)
-            }
-        });
+    (priority, reasons)
+}
+
+/// Applies the matching rule's actions to `route` (category, priority floor, tags,
+/// strategy); returns its team with the reason, if it names one.
+fn apply_rule(
+    route: &mut Route,
+    rule: &Rule,
+    why: &str,
+    teams: &[String],
+    settings: &Settings,
+) -> Option<(String, String)> {
+    let actions = &rule.actions;
+    if let Some(set) = &actions.category {
+        route.category = Some(set.clone());
     }
-    let mut team_predictions = match (&team, model) {
-        (None, Some(model)) => model.team.classify(&intake.text()),
-        _ => Vec::new(),
-    };
-    team_predictions.truncate(SHOWN_PREDICTIONS);
-    let (team, reason) = team.unwrap_or_else(|| {
-        let best = team_predictions.first();
-        let no_rule = if matched.is_some() {
-            "the matching rule names no team"
-        } else {
-            "no rule matched"
-        };
-        match best {
-            Some(best)
-                if best.confidence >= settings.confidence_threshold
-                    && teams.contains(&best.label) =>
-            {
-                (
-                    best.label.clone(),
-                    format!(
-                        "{no_rule}; the classifier proposes {} ({:.2})",
-                        best.label, best.confidence
-                    ),
-                )
-            }
-            Some(best) if best.confidence >= settings.confidence_threshold => (
-                settings.triage_team.clone(),
-                format!(
-                    "{no_rule}; the classifier proposes {}, which no longer exists: triage",
-                    best.label
-                ),
+    if let Some(floor) = actions.priority_floor
+        && floor < route.priority
+    {
+        route
+            .priority_reasons
+            .push(format!("{floor}: raised by rule \"{}\"", rule.name));
+        route.priority = floor;
+    }
+    route.tags = actions.tags.clone();
+    route.strategy = actions.strategy;
+    let team = actions.team.clone()?;
+    Some(if teams.contains(&team) {
+        (team, format!("rule \"{}\" matched ({why})", rule.name))
+    } else {
+        let reason = format!(
+            "rule \"{}\" matched ({why}) but its team {team} no longer exists: triage",
+            rule.name
+        );
+        (settings.triage_team.clone(), reason)
+    })
+}
+
+/// The team the classifier's `best` guess names, when it is confident enough and the team
+/// exists; triage otherwise. `no_rule` says why no rule decided.
+fn team_by_classifier(
+    best: Option<&Candidate>,
+    no_rule: &str,
+    teams: &[String],
+    settings: &Settings,
+) -> (String, String) {
+    let triage = settings.triage_team.clone();
+    let threshold = settings.confidence_threshold;
+    match best {
+        Some(best) if best.confidence >= threshold && teams.contains(&best.label) => (
+            best.label.clone(),
+            format!(
+                "{no_rule}; the classifier proposes {} ({:.2})",
+                best.label, best.confidence
             ),
-            Some(best) => (
-                settings.triage_team.clone(),
-                format!(
-                    "{no_rule}; the classifier's best guess, {} ({:.2}), is below {:.2}: triage",
-                    best.label, best.confidence, settings.confidence_threshold
-                ),
+        ),
+        Some(best) if best.confidence >= threshold => (
+            triage,
+            format!(
+                "{no_rule}; the classifier proposes {}, which no longer exists: triage",
+                best.label
             ),
-            None => (
-                settings.triage_team.clone(),
-                format!("{no_rule}; no classifier is trained yet: triage"),
+        ),
+        Some(best) => (
+            triage,
+            format!(
+                "{no_rule}; the classifier's best guess, {} ({:.2}), is below {threshold:.2}: \
+                 triage",
+                best.label, best.confidence
             ),
-        }
-    });
-    Decision {
-        route: Route {
-            team,
-            reason,
-            category,
-            priority,
-            priority_reasons,
-            repeat_of: history.repeat_of.clone(),
-            strategy,
-            tags,
-        },
-        trials,
-        category_predictions,
-        team_predictions,
+        ),
+        None => (
+            triage,
+            format!("{no_rule}; no classifier is trained yet: triage"),
+        ),
     }
 }
 

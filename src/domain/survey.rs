@@ -656,10 +656,10 @@ impl Survey {
         &self,
         ticket: &mut Ticket,
         team: &str,
-        supervisor: Result<&Agent, String>,
+        supervisor: Result<&Agent, &String>,
         now: DateTime<Utc>,
     ) -> Result<Change, Refusal> {
-        let (agent, reason) = match supervisor.and_then(|agent| {
+        let (agent, reason) = match supervisor.map_err(String::clone).and_then(|agent| {
             agent
                 .can_take(ticket, Some(team))
                 .map(|()| agent)

@@ -6,10 +6,11 @@ use std::collections::HashSet;
 use feedbackd::proto::feedback::v1 as pb;
 
 use crate::both;
-use crate::support::{Backend, TestServer, create_with, new_ticket};
+use crate::support::{Backend, Client, TestServer, create_with, new_ticket};
 
 both!(
     filters_match_what_they_name,
+    staff_filters_owner_repeats_reopens_resolutions_and_event_types,
     pages_see_each_ticket_once_while_inserts_run,
     orders_by_priority_and_update_time
 );
@@ -359,5 +360,133 @@ async fn orders_by_priority_and_update_time(backend: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(titles(recent), ["low"]);
+    s.stop().await;
+}
+
+/// The ids of the tickets `request` lists.
+async fn ids(c: &mut Client, request: pb::ListTicketsRequest) -> Vec<i64> {
+    c.list_tickets(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets
+        .iter()
+        .map(|t| t.id)
+        .collect()
+}
+
+/// Takes a ticket from NEW to RESOLVED as `resolution`, handled by `agent`.
+async fn resolve(c: &mut Client, id: i64, agent: &str, resolution: pb::Resolution) {
+    c.assign_ticket(pb::AssignTicketRequest {
+        ticket_id: id,
+        team: "support".into(),
+        agent: agent.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.acknowledge_ticket(pb::AcknowledgeTicketRequest {
+        ticket_id: id,
+        agent: agent.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.resolve_ticket(pb::ResolveTicketRequest {
+        ticket_id: id,
+        resolution_summary: "done".into(),
+        resolution: resolution.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+}
+
+async fn staff_filters_owner_repeats_reopens_resolutions_and_event_types(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    s.seed_staff().await;
+    let mut c = s.client.clone();
+    let first = create_with(&mut c, new_ticket("Refund late")).await;
+    // The same customer about the same product within the repeat window: a repeat.
+    let repeat = create_with(&mut c, new_ticket("Refund still late")).await;
+    assert_eq!(repeat.repeat_of, first.number);
+    let spam = create_with(
+        &mut c,
+        pb::CreateTicketRequest {
+            customer: Some(pb::Customer {
+                external_id: "someone-else".into(),
+                ..Default::default()
+            }),
+            product: "other".into(),
+            ..new_ticket("Buy now")
+        },
+    )
+    .await;
+    resolve(&mut c, first.id, "ann", pb::Resolution::Solved).await;
+    resolve(&mut c, spam.id, "bob", pb::Resolution::Spam).await;
+    c.reopen_ticket(pb::ReopenTicketRequest {
+        ticket_id: first.id,
+        reason: "still no money".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let by = |edit: fn(&mut pb::ListTicketsRequest)| {
+        let mut request = pb::ListTicketsRequest::default();
+        edit(&mut request);
+        request
+    };
+    assert_eq!(
+        ids(&mut c, by(|r| r.owner = "ann".into())).await,
+        [first.id]
+    );
+    assert_eq!(ids(&mut c, by(|r| r.owner = "bob".into())).await, [spam.id]);
+    let repeats = ids(&mut c, by(|r| r.repeat_of = String::new())).await;
+    assert_eq!(repeats.len(), 3, "an empty filter filters nothing");
+    let number = first.number.clone();
+    let mut request = pb::ListTicketsRequest::default();
+    request.repeat_of = number;
+    assert_eq!(ids(&mut c, request).await, [repeat.id]);
+    assert_eq!(
+        ids(&mut c, by(|r| r.reopened = Some(true))).await,
+        [first.id]
+    );
+    assert_eq!(
+        ids(&mut c, by(|r| r.reopened = Some(false))).await,
+        [repeat.id, spam.id]
+    );
+    assert_eq!(
+        ids(
+            &mut c,
+            by(|r| r.resolutions = vec![pb::Resolution::Spam.into()])
+        )
+        .await,
+        [spam.id],
+        "the reopened ticket is resolved no more"
+    );
+
+    // A ticket's history of one kind of event.
+    let events = c
+        .list_ticket_events(pb::ListTicketEventsRequest {
+            ticket_id: first.id,
+            event_types: vec![
+                pb::EventType::TicketResolved.into(),
+                pb::EventType::TicketReopened.into(),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let types: Vec<_> = events
+        .iter()
+        .map(|e| pb::EventType::try_from(e.r#type).unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [pb::EventType::TicketResolved, pb::EventType::TicketReopened]
+    );
     s.stop().await;
 }

@@ -4,8 +4,10 @@
 mod support;
 
 mod concurrency;
+mod conventions;
 mod lifecycle;
 mod listing;
+mod reactions;
 mod routing;
 mod server;
 mod sla;

@@ -117,6 +117,24 @@ async fn reflection_lists_every_service(backend: Backend) {
         panic!("descriptors")
     };
     assert!(!files.file_descriptor_proto.is_empty());
+    // So do google.rpc's, so that a client decodes the error details.
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(
+            "google.rpc.BadRequest".into(),
+        )),
+    };
+    let mut replies = reflection
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::FileDescriptorResponse(files)) =
+        replies.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("the error details' descriptors")
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
     s.stop().await;
 }
 

@@ -396,6 +396,49 @@ async fn the_loop_closes_when_the_customer_says_so(backend: Backend) {
             .collect::<Vec<_>>(),
         ["sue"]
     );
+    // The dimensions the figures group by filter the list too.
+    let same = list(pb::ListSurveyResponsesRequest {
+        product: all[0].product.clone(),
+        kinds: vec![all[0].kind],
+        channels: vec![all[0].channel],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(same.len(), 2);
+    let elsewhere = list(pb::ListSurveyResponsesRequest {
+        product: "no-such-product".into(),
+        ..Default::default()
+    })
+    .await;
+    assert!(elsewhere.is_empty());
+    let other_kind = list(pb::ListSurveyResponsesRequest {
+        kinds: vec![pb::TicketKind::Suggestion.into()],
+        channels: vec![all[0].channel],
+        ..Default::default()
+    })
+    .await;
+    assert!(other_kind.is_empty(), "{other_kind:?}");
+    // Staff see every survey of the ticket without following the stream.
+    let surveys = sv
+        .list_ticket_surveys(pb::ListTicketSurveysRequest {
+            ticket_id: t.id,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .surveys;
+    assert_eq!(
+        surveys
+            .iter()
+            .map(|x| (x.state, x.score, x.submit_time.is_some()))
+            .collect::<Vec<_>>(),
+        [
+            (pb::SurveyState::Answered as i32, 4, true),
+            (pb::SurveyState::Answered as i32, 2, true),
+        ]
+    );
+    assert_eq!(surveys[0].token, second);
     let paged = sv
         .list_survey_responses(pb::ListSurveyResponsesRequest {
             page_size: 1,
