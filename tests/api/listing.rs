@@ -444,10 +444,11 @@ async fn staff_filters_owner_repeats_reopens_resolutions_and_event_types(backend
     assert_eq!(ids(&mut c, by(|r| r.owner = "bob".into())).await, [spam.id]);
     let repeats = ids(&mut c, by(|r| r.repeat_of = String::new())).await;
     assert_eq!(repeats.len(), 3, "an empty filter filters nothing");
-    let number = first.number.clone();
-    let mut request = pb::ListTicketsRequest::default();
-    request.repeat_of = number;
-    assert_eq!(ids(&mut c, request).await, [repeat.id]);
+    let repeats_of_first = pb::ListTicketsRequest {
+        repeat_of: first.number.clone(),
+        ..Default::default()
+    };
+    assert_eq!(ids(&mut c, repeats_of_first).await, [repeat.id]);
     assert_eq!(
         ids(&mut c, by(|r| r.reopened = Some(true))).await,
         [first.id]
