@@ -42,7 +42,8 @@ enum ConfigChanges {
     Table,
     /// Monotonic: the cursor the reactions follow.
     Id,
-    /// `team`, `agent`, `routing rule`, `SLA policy`, `calendar`, `survey template`.
+    /// `team`, `agent`, `routing rule`, `routing rules` (their order), `SLA policy`,
+    /// `calendar`, `survey template`.
     Resource,
     Key,
     /// CREATED, UPDATED or DELETED.
@@ -51,6 +52,15 @@ enum ConfigChanges {
     OccurredAt,
     Before,
     After,
+}
+
+/// Which instance retrains the classifier, so that a resolve seen by several instances starts
+/// one training.
+#[derive(DeriveIden)]
+enum RoutingConfig {
+    Table,
+    /// When a training started, until it ends; a claim older than an hour is stale.
+    RetrainingSince,
 }
 
 /// How far the reactions to committed changes have got: one row.
@@ -147,6 +157,16 @@ impl MigrationTrait for Migration {
             .await?;
 
         manager
+            .alter_table(
+                Table::alter()
+                    .table(RoutingConfig::Table)
+                    .add_column(timestamp_with_time_zone_null(
+                        RoutingConfig::RetrainingSince,
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
             .create_table(
                 Table::create()
                     .table(ReactorProgress::Table)
@@ -170,6 +190,14 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(ReactorProgress::Table).to_owned())
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(RoutingConfig::Table)
+                    .drop_column(RoutingConfig::RetrainingSince)
+                    .to_owned(),
+            )
             .await?;
         manager
             .drop_table(Table::drop().table(ConfigChanges::Table).to_owned())

@@ -56,7 +56,8 @@ paged! {
     ListTeamsRequest;
     ListTeamQueueRequest;
     ListAgentsRequest;
-    ListRoutingRulesRequest;
+    // Rules are read whole, to see the order they are tried in.
+    ListRoutingRulesRequest => 500, 500;
     ListSlaPoliciesRequest;
     ListCalendarsRequest;
     ListSurveyTemplatesRequest;

@@ -37,6 +37,12 @@ pub trait Resource:
 
     fn key(&self) -> String;
 
+    /// Locks what every writer of this kind of resource locks first, before anything else
+    /// (the rules table, for rules, whose order every write may change); nothing by default.
+    fn lock_kind(_store: &Store, _write: &Write) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
     /// Reads it inside `write`, locked against other writers.
     fn lock(
         store: &Store,
@@ -94,6 +100,7 @@ impl App {
         *value.version_mut() = 1;
         value.touch(now);
         let write = self.store.begin().await?;
+        R::lock_kind(&self.store, &write).await?;
         if let Some(request) = &request
             && let Some((first, hash)) = R::created_by(&self.store, &write, &request.id).await?
         {
@@ -119,6 +126,7 @@ impl App {
     ) -> Result<R> {
         let now = self.now();
         let write = self.store.begin().await?;
+        R::lock_kind(&self.store, &write).await?;
         let before = R::lock(&self.store, &write, key)
             .await?
             .found(R::KIND, key)?;
@@ -155,6 +163,7 @@ impl App {
     pub(crate) async fn delete<R: Resource>(&self, key: &R::Key, etag: Option<&str>) -> Result<()> {
         let now = self.now();
         let write = self.store.begin().await?;
+        R::lock_kind(&self.store, &write).await?;
         let gone = R::lock(&self.store, &write, key)
             .await?
             .found(R::KIND, key)?;
@@ -169,7 +178,7 @@ impl App {
     pub(crate) async fn record_config(&self, write: Write, change: ConfigChange) -> Result<()> {
         let id = self.store.record_config_change(&write, &change).await?;
         self.store.commit(write).await?;
-        self.settled_config(id).await;
+        self.settled_config(&change, id).await;
         Ok(())
     }
 }

@@ -108,14 +108,12 @@ async fn take_in(batcher: &Batcher, batch: Vec<Job>) {
         .iter()
         .filter_map(|j| j.request.new.request_id.as_deref())
         .collect();
-    let known = match store.tickets_by_request_ids(&request_ids).await {
-        Ok(known) => known,
-        Err(error) => {
-            for job in batch {
-                let _ = job.reply.send(Err(clone_error(&error)));
-            }
-            return;
+    let Ok(known) = store.tickets_by_request_ids(&request_ids).await else {
+        // One at a time, each with its own reads, sorts out what can be taken in.
+        for job in batch {
+            let _ = job.reply.send(one(batcher, job.request).await);
         }
+        return;
     };
     // The first job of each new request_id creates the ticket; repeats get that ticket too.
     let mut fresh: Vec<Job> = Vec::new();
@@ -210,14 +208,6 @@ fn first(taken: Vec<TakenIn>) -> Result<TakenIn> {
         .into_iter()
         .next()
         .ok_or_else(|| Error::Internal("a batch of one took nothing in".into()))
-}
-
-/// An error for each of the jobs a failed read leaves unanswered.
-fn clone_error(error: &Error) -> Error {
-    match error {
-        Error::Unavailable(why) => Error::Unavailable(why.clone()),
-        other => Error::Internal(other.to_string()),
-    }
 }
 
 /// Stores new tickets in one transaction, in order, numbered consecutively per local day,

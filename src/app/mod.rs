@@ -121,18 +121,18 @@ impl App {
     pub fn run(self: &Arc<Self>, hub: Arc<EventHub>, stop: CancellationToken) {
         tokio::spawn(reactions::Reactor::new(self.clone(), hub).run(stop.clone()));
         let app = self.clone();
-        tokio::spawn(every(
-            self.settings.dispatch_interval,
-            stop.clone(),
-            "dispatch",
-            move || {
-                let app = app.clone();
-                async move { app.sweep_queues().await }
-            },
-        ));
+        // The queues are served by the reactions, which pick up at start whatever the last run
+        // left; the sweep is the safety net behind them, first after one interval. The clocks
+        // and the surveys come due by time alone: their passes start at once.
+        let sweep = self.settings.dispatch_interval;
+        tokio::spawn(every(sweep, sweep, stop.clone(), "dispatch", move || {
+            let app = app.clone();
+            async move { app.sweep_queues().await }
+        }));
         let app = self.clone();
         tokio::spawn(every(
             self.settings.survey.interval,
+            Duration::ZERO,
             stop.clone(),
             "survey",
             move || {
@@ -141,23 +141,34 @@ impl App {
             },
         ));
         let app = self.clone();
-        tokio::spawn(every(self.settings.sla_interval, stop, "SLA", move || {
-            let app = app.clone();
-            async move { app.sla_pass().await.map(|_| ()) }
-        }));
+        tokio::spawn(every(
+            self.settings.sla_interval,
+            Duration::ZERO,
+            stop,
+            "SLA",
+            move || {
+                let app = app.clone();
+                async move { app.sla_pass().await.map(|_| ()) }
+            },
+        ));
     }
 }
 
-/// Runs `pass` every `interval`, the first after one interval, until `stop`; a failed pass is
+/// Runs `pass` every `interval`, the first after `first`, until `stop`; a failed pass is
 /// logged and the next one retries. A pass that overruns delays the next instead of bunching
-/// them up. (At start, the reactions pick up whatever the last run left.)
-async fn every<F, Fut>(interval: Duration, stop: CancellationToken, what: &'static str, mut pass: F)
-where
+/// them up.
+async fn every<F, Fut>(
+    interval: Duration,
+    first: Duration,
+    stop: CancellationToken,
+    what: &'static str,
+    mut pass: F,
+) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
     let interval = interval.max(Duration::from_millis(1));
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

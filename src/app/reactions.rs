@@ -131,9 +131,22 @@ impl App {
         self.settle(|p| p.events >= cursor).await
     }
 
-    /// Waits until the reactions to the configuration change `id` have run, or a little while.
-    pub(crate) async fn settled_config(&self, id: i64) {
-        self.settle(|p| p.config >= id).await
+    /// Waits for the reactions to `events`, the last of one commit, if they set any in
+    /// motion; a change nothing follows answers at once.
+    pub(crate) async fn settled_events(&self, events: &[TicketEvent]) {
+        if events.iter().any(|e| !of_event(e).is_empty())
+            && let Some(last) = events.iter().map(|e| e.cursor).max()
+        {
+            self.settled(last).await
+        }
+    }
+
+    /// Waits for the reactions to configuration change `change` (at `id`), if it sets any in
+    /// motion.
+    pub(crate) async fn settled_config(&self, change: &ConfigChange, id: i64) {
+        if !of_change(change).is_empty() {
+            self.settle(|p| p.config >= id).await
+        }
     }
 
     async fn settle(&self, reached: impl FnMut(&ReactorProgress) -> bool) {
@@ -204,10 +217,19 @@ impl Reactor {
                             progress.events = progress.events.max(last.cursor);
                         }
                     }
-                    Some(Err(Error::ShuttingDown(_))) | None => break,
-                    Some(Err(error)) => {
-                        tracing::warn!(%error, "reactions lost the event log; following it again");
+                    Some(Err(Error::ShuttingDown(_))) => break,
+                    // The watch ended without a word (its last message did not fit): unless
+                    // the service stops, follow the log again from where the reactions are.
+                    Some(Err(_)) | None if stop.is_cancelled() => break,
+                    outcome => {
+                        if let Some(Err(error)) = outcome {
+                            tracing::warn!(%error, "reactions lost the event log; following it again");
+                        }
                         events = None;
+                        tokio::select! {
+                            _ = stop.cancelled() => break,
+                            _ = tokio::time::sleep(CONFIG_POLL) => {}
+                        }
                     }
                 },
                 _ = config_committed.changed() => {

@@ -16,6 +16,10 @@ use crate::domain::ticket::NewTicket;
 use crate::error::{Error, Found, Result};
 use crate::store::StoredModel;
 
+/// How long a claim to train the classifier holds: a training that died with its instance
+/// gives way after this.
+const TRAINING_CLAIM: chrono::Duration = chrono::Duration::hours(1);
+
 /// What routing reads, kept while the routing version stands.
 #[derive(Default)]
 pub struct Cache(Mutex<Option<Arc<Snapshot>>>);
@@ -220,19 +224,31 @@ impl App {
         Ok(Arc::new(stored))
     }
 
-    /// Retrains when the model is older than the retrain interval, or there is none yet.
+    /// Retrains when the model is older than the retrain interval, or there is none yet; one
+    /// instance at a time, whichever claims the training first.
     pub(crate) async fn retrain_if_due(&self) -> Result<()> {
         let every = self.settings.retrain_interval;
-        if every.is_zero() {
+        let now = self.now();
+        let due = |model: Option<&StoredModel>| {
+            !every.is_zero() && model.is_none_or(|m| now - m.trained_at >= every)
+        };
+        if !due(self.current_model().await?.as_deref()) {
             return Ok(());
         }
-        let due = match self.current_model().await? {
-            Some(model) => self.now() - model.trained_at >= every,
-            None => true,
-        };
-        if due {
-            self.retrain("schedule").await?;
+        if !self
+            .store
+            .claim_retraining(now, now - TRAINING_CLAIM)
+            .await?
+        {
+            return Ok(()); // another instance is at it
         }
-        Ok(())
+        // Another instance may have finished a training since the cached model was read.
+        let trained = match self.store.latest_model().await {
+            Ok(model) if due(model.as_ref()) => self.retrain("schedule").await.map(|_| ()),
+            Ok(_) => Ok(()),
+            Err(error) => Err(error),
+        };
+        self.store.end_retraining().await?;
+        trained
     }
 }

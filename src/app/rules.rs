@@ -19,6 +19,12 @@ impl Resource for Rule {
         self.id.to_string()
     }
 
+    /// Every rule write may move the others: the table is locked first, before the routing
+    /// version, by creates, updates, deletes and reorders alike.
+    async fn lock_kind(store: &Store, write: &Write) -> Result<()> {
+        store.lock_rules_table(write).await
+    }
+
     async fn lock(store: &Store, write: &Write, key: &i64) -> Result<Option<Rule>> {
         Ok(store
             .lock_rules(write)

@@ -24,10 +24,10 @@ impl Resource for Team {
         self.id.clone()
     }
 
-    /// Locked for update: no ticket or membership can name it meanwhile, nor can a dispatch
-    /// or an assignment use it.
+    /// Locked against other changes and dispatches, not against the tickets and memberships
+    /// that name it (a delete locks it harder; see its guard).
     async fn lock(store: &Store, write: &Write, key: &str) -> Result<Option<Team>> {
-        store.lock_team(write, key, LockType::Update).await
+        store.lock_team(write, key, LockType::NoKeyUpdate).await
     }
 
     async fn insert(
@@ -67,6 +67,8 @@ impl Resource for Team {
                 Ok(())
             }
             Change::Delete(team) => {
+                // Keeps tickets and memberships from naming it while it goes.
+                store.lock_team(write, &team.id, LockType::Update).await?;
                 let refuse =
                     |why: String| Err(Error::precondition(format!("team {}", team.id), why));
                 if team.id == app.settings.routing.triage_team {

@@ -238,7 +238,7 @@ impl App {
             .survey_event(&write, &ticket, EventType::SurveyInvited, &sent, actor, now)
             .await?;
         self.store.commit(write).await?;
-        self.settled(event.cursor).await;
+        self.settled_events(&[event]).await;
         Ok(sent)
     }
 
@@ -262,10 +262,14 @@ impl App {
         };
         self.store.withdraw_waiting(write, ticket.id).await?;
         let mut new = Survey::new(ticket, &template, new_token()?, schedule, now);
+        let request_id = request.as_ref().map(|r| r.id.clone());
         new.id = self
             .store
             .insert_survey(write, &new, request.map(|r| (r.id, r.hash)))
-            .await?;
+            .await?
+            .ok_or_else(|| Refusal::RequestReused {
+                request_id: crate::domain::error::shorten(&request_id.unwrap_or_default()),
+            })?;
         Ok(new)
     }
 
@@ -342,24 +346,25 @@ impl App {
             .found("ticket", read.ticket_id)?;
         let answered = read.answered(answers, &verdict, ticket.status, now);
         let recorded = self.record_answer(&write, &ticket, &answered, now).await?;
-        let last = self
-            .follow_answer(&write, &ticket, &answered, &verdict, back, now)
-            .await?
-            .unwrap_or(recorded);
+        let mut events = vec![recorded];
+        events.extend(
+            self.follow_answer(&write, &ticket, &answered, &verdict, back, now)
+                .await?,
+        );
         self.store.commit(write).await?;
-        self.settled(last).await;
+        self.settled_events(&events).await;
         Ok((answered, ticket.number))
     }
 
     /// Stores the response of `answered` with its SURVEY_ANSWERED event, if the survey still
-    /// takes it; returns the event's cursor.
+    /// takes it.
     async fn record_answer(
         &self,
         write: &Write,
         ticket: &Ticket,
         answered: &Survey,
         now: DateTime<Utc>,
-    ) -> Result<i64> {
+    ) -> Result<TicketEvent> {
         if !self.store.record_response(write, answered, now).await? {
             // Answered, expired or withdrawn since it was read.
             let stored = self
@@ -372,22 +377,20 @@ impl App {
                 .unwrap_or(survey::Closed::Answered);
             return Err(closed.refusal(&ticket.number).into());
         }
-        let event = self
-            .survey_event(
-                write,
-                ticket,
-                EventType::SurveyAnswered,
-                answered,
-                actor::CUSTOMER,
-                now,
-            )
-            .await?;
-        Ok(event.cursor)
+        self.survey_event(
+            write,
+            ticket,
+            EventType::SurveyAnswered,
+            answered,
+            actor::CUSTOMER,
+            now,
+        )
+        .await
     }
 
     /// Does what the answer means to its ticket: a satisfied customer's resolved ticket
     /// closes; a dissatisfied one's reopens and goes `back` to the team that resolved it (its
-    /// supervisor, or the reason why not). Returns the cursor of the last event recorded.
+    /// supervisor, or the reason why not). Returns the events recorded.
     async fn follow_answer(
         &self,
         write: &Write,
@@ -396,7 +399,7 @@ impl App {
         verdict: &Verdict,
         back: (Option<String>, std::result::Result<Agent, String>),
         now: DateTime<Utc>,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Vec<TicketEvent>> {
         let on = On {
             ticket_id: ticket.id,
             etag: None,
@@ -426,11 +429,7 @@ impl App {
             }
             _ => {}
         }
-        Ok(changes
-            .iter()
-            .flat_map(|c| c.events.iter())
-            .map(|e| e.cursor)
-            .max())
+        Ok(changes.into_iter().flat_map(|c| c.events).collect())
     }
 
     /// Locks the team that resolved a ticket and, when the ticket goes to its supervisor,

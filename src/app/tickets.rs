@@ -70,13 +70,6 @@ pub(crate) struct Changed {
     pub events: Vec<TicketEvent>,
 }
 
-impl Changed {
-    /// The cursor of the last event recorded, if any.
-    fn last_cursor(&self) -> Option<i64> {
-        self.events.last().map(|e| e.cursor)
-    }
-}
-
 impl App {
     // --- Reads ---
 
@@ -164,7 +157,7 @@ impl App {
 
     /// Changes the descriptive fields the patch names.
     pub async fn update_ticket(&self, on: On, patch: Patch<Ticket, Edit>) -> Result<Ticket> {
-        self.change(on, |t| {
+        self.change(on, self.now(), |t| {
             lifecycle::check_allowed(t, Verb::Update)?;
             patch.apply(t);
             if let Some((field, why)) = missing_contact(t.channel, &t.customer) {
@@ -413,20 +406,20 @@ impl App {
     async fn act(&self, on: On, action: Action, reason: Option<String>) -> Result<Ticket> {
         let now = self.now();
         let event = action.event_type();
-        self.change(on, |t| {
+        self.change(on, now, |t| {
             lifecycle::apply(t, action, now)?;
             Ok(Change::of(event).reason(reason))
         })
         .await
     }
 
-    /// Changes one ticket in a transaction of its own.
+    /// Changes one ticket at `now` in a transaction of its own.
     async fn change(
         &self,
         on: On,
+        now: DateTime<Utc>,
         change: impl FnOnce(&mut Ticket) -> Result<Change>,
     ) -> Result<Ticket> {
-        let now = self.now();
         let write = self.store.begin().await?;
         let changed = self.change_in(&write, &on, now, change).await?;
         self.finish(write, changed).await
@@ -435,11 +428,11 @@ impl App {
     /// Commits a change of one ticket (nothing to commit when nothing changed), waits for the
     /// reactions to it, and answers with the ticket as it stands then.
     async fn finish(&self, write: Write, changed: Changed) -> Result<Ticket> {
-        let Some(cursor) = changed.last_cursor() else {
+        if changed.events.is_empty() {
             return Ok(changed.ticket);
-        };
+        }
         self.store.commit(write).await?;
-        self.settled(cursor).await;
+        self.settled_events(&changed.events).await;
         self.fresh(changed.ticket).await
     }
 
@@ -499,7 +492,9 @@ impl App {
                     .insert_comment(write, id, &new, hash, now)
                     .await?;
                 Some(stored.ok_or_else(|| Refusal::RequestReused {
-                    request_id: new.request_id.clone().unwrap_or_default(),
+                    request_id: crate::domain::error::shorten(
+                        new.request_id.as_deref().unwrap_or_default(),
+                    ),
                 })?)
             }
             None => None,

@@ -2,7 +2,8 @@
 //! reactions to committed changes have got to.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use super::entity::{config_change, reactor_progress};
@@ -48,8 +49,26 @@ impl Store {
             .collect()
     }
 
-    /// How far the reactions have got, as last saved.
+    /// How far the reactions have got, as last saved. A database that lost the record
+    /// starts from the logs' ends, as the migration that made it did.
     pub async fn reactor_progress(&self) -> Result<ReactorProgress> {
+        if let Some(row) = reactor_progress::Entity::find_by_id(1)
+            .one(&self.db)
+            .await?
+        {
+            return Ok(ReactorProgress {
+                events: row.event_cursor,
+                config: row.config_cursor,
+            });
+        }
+        self.db
+            .execute_unprepared(
+                "INSERT INTO reactor_progress (id, event_cursor, config_cursor) \
+                 SELECT 1, COALESCE((SELECT MAX(id) FROM ticket_events), 0), \
+                 COALESCE((SELECT MAX(id) FROM config_changes), 0) WHERE 1 = 1 \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .await?;
         let row = reactor_progress::Entity::find_by_id(1)
             .one(&self.db)
             .await?;
@@ -61,24 +80,17 @@ impl Store {
         )
     }
 
-    /// Saves how far the reactions have got; never moves it back.
+    /// Saves how far the reactions have got; never moves it back, whichever instance saves.
     pub async fn save_reactor_progress(&self, progress: ReactorProgress) -> Result<()> {
-        let write = self.begin().await?;
-        let stored = reactor_progress::Entity::find_by_id(1)
-            .one(write.conn())
+        self.db
+            .execute_raw(self.statement(
+                "UPDATE reactor_progress SET \
+                 event_cursor = CASE WHEN event_cursor < $1 THEN $1 ELSE event_cursor END, \
+                 config_cursor = CASE WHEN config_cursor < $2 THEN $2 ELSE config_cursor END \
+                 WHERE id = 1",
+                vec![progress.events.into(), progress.config.into()],
+            ))
             .await?;
-        let (events, config) = stored
-            .as_ref()
-            .map_or((0, 0), |r| (r.event_cursor, r.config_cursor));
-        let row = reactor_progress::ActiveModel {
-            id: Set(1),
-            event_cursor: Set(events.max(progress.events)),
-            config_cursor: Set(config.max(progress.config)),
-        };
-        match stored {
-            Some(_) => row.update(write.conn()).await?,
-            None => row.insert(write.conn()).await?,
-        };
-        self.commit(write).await
+        Ok(())
     }
 }

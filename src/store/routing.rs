@@ -57,6 +57,35 @@ impl Store {
         Ok(())
     }
 
+    /// Claims the classifier's training for this instance unless another claimed it after
+    /// `stale_before`; true when the claim is ours.
+    pub async fn claim_retraining(
+        &self,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool> {
+        let claimed = self
+            .db
+            .execute_raw(self.statement(
+                "UPDATE routing_config SET retraining_since = $1 \
+                 WHERE id = 1 AND (retraining_since IS NULL OR retraining_since < $2)",
+                vec![now.into(), stale_before.into()],
+            ))
+            .await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
+    /// Gives the training claim up.
+    pub async fn end_retraining(&self) -> Result<()> {
+        self.db
+            .execute_raw(self.statement(
+                "UPDATE routing_config SET retraining_since = NULL WHERE id = 1",
+                vec![],
+            ))
+            .await?;
+        Ok(())
+    }
+
     /// The newest model, if any.
     pub async fn latest_model(&self) -> Result<Option<StoredModel>> {
         let row = model::Entity::find()

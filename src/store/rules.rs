@@ -16,14 +16,21 @@ impl Store {
         read_rules(&self.db).await
     }
 
-    /// Every rule inside `write`, with the rules table locked against other writers of rules.
-    pub async fn lock_rules(&self, write: &Write) -> Result<Vec<Rule>> {
+    /// Locks the rules table against other writers of rules until `write` ends (SQLite's
+    /// single writer already excludes them).
+    pub async fn lock_rules_table(&self, write: &Write) -> Result<()> {
         if self.backend() == DbBackend::Postgres {
             write
                 .conn()
                 .execute_unprepared("LOCK TABLE routing_rules IN SHARE ROW EXCLUSIVE MODE")
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Every rule inside `write`, with the rules table locked against other writers of rules.
+    pub async fn lock_rules(&self, write: &Write) -> Result<Vec<Rule>> {
+        self.lock_rules_table(write).await?;
         read_rules(write.conn()).await
     }
 

@@ -117,19 +117,25 @@ impl Store {
     // --- Surveys ---
 
     /// Stores a new survey, with the idempotency key of the request that created it and that
-    /// request's fingerprint; returns its id.
+    /// request's fingerprint; returns its id, or `None` when the key was taken meanwhile (the
+    /// token, 192 random bits, never is).
     pub async fn insert_survey(
         &self,
         write: &Write,
         s: &Survey,
         request: Option<(String, String)>,
-    ) -> Result<i64> {
+    ) -> Result<Option<i64>> {
         let mut row = convert::survey_row(s)?;
         if let Some((id, hash)) = request {
             row.request_id = sea_orm::Set(Some(id));
             row.request_hash = sea_orm::Set(Some(hash));
         }
-        Ok(row.insert(write.conn()).await?.id)
+        let mut id = None;
+        let result = row.insert(write.conn()).await.map(|row| id = Some(row.id));
+        Ok(match inserted(result)? {
+            Inserted::Done => id,
+            Inserted::Taken => None,
+        })
     }
 
     /// The survey created under `request_id`, with the fingerprint of that request.
