@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use tonic::{Request, Status};
 
-use super::check::{Check, actor, request_id};
+use super::check::{Check, actor, optional_key, request_id};
 use super::mask::patch_explained;
 use super::paging::{Page, chunks};
 use super::{Context, Reply, convert, etag, reply};
@@ -322,6 +322,21 @@ fn ticket(t: Ticket) -> Option<pb::Ticket> {
     Some(convert::ticket(t))
 }
 
+/// A lifecycle verb: checks which ticket, the etag seen and who acts, with what `read` takes
+/// of the verb's own fields (every bad field named at once), then calls the use case and
+/// answers with the ticket it leaves.
+async fn verb<T>(
+    (ticket_id, etag_seen, actor_field): (i64, &str, &str),
+    read: impl FnOnce(&mut Check) -> T,
+    call: impl AsyncFnOnce(On, T) -> Result<Ticket>,
+) -> Result<Option<pb::Ticket>> {
+    let mut check = Check::new();
+    let fields = read(&mut check);
+    let on = on(&mut check, ticket_id, etag_seen, actor_field);
+    check.done()?;
+    Ok(ticket(call(on, fields).await?))
+}
+
 type WatchStream =
     Pin<Box<dyn Stream<Item = std::result::Result<pb::WatchTicketsResponse, Status>> + Send>>;
 
@@ -445,30 +460,26 @@ impl TicketService for TicketApi {
         request: Request<pb::AssignTicketRequest>,
     ) -> Reply<pb::AssignTicketResponse> {
         let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                let team = super::check::optional_key(&mut check, "team", &r.team);
-                let agent = super::check::optional_key(&mut check, "agent", &r.agent);
-                if team.is_none() && agent.is_none() {
-                    check.add("agent", "set a team, an agent, or both");
-                }
-                if r.transfer_ownership && agent.is_none() {
-                    check.add("transfer_ownership", "needs an agent to own the ticket");
-                }
-                let assignment = Assignment {
-                    team,
-                    agent,
-                    transfer_ownership: r.transfer_ownership,
-                    reason: check.optional_text("reason", &r.reason, limits::REASON),
-                };
-                let on = on(&mut check, r.ticket_id, &r.etag, &r.actor);
-                check.done()?;
-                let t = self.cx.app.assign(on, assignment).await?;
-                Ok(pb::AssignTicketResponse { ticket: ticket(t) })
+        let app = &self.cx.app;
+        let read = |check: &mut Check| {
+            let team = optional_key(check, "team", &r.team);
+            let agent = optional_key(check, "agent", &r.agent);
+            if team.is_none() && agent.is_none() {
+                check.add("agent", "set a team, an agent, or both");
             }
-            .await,
-        )
+            if r.transfer_ownership && agent.is_none() {
+                check.add("transfer_ownership", "needs an agent to own the ticket");
+            }
+            Assignment {
+                team,
+                agent,
+                transfer_ownership: r.transfer_ownership,
+                reason: check.optional_text("reason", &r.reason, limits::REASON),
+            }
+        };
+        let call = async |on, assignment| app.assign(on, assignment).await;
+        let ticket = verb((r.ticket_id, &r.etag, &r.actor), read, call).await;
+        reply(ticket.map(|ticket| pb::AssignTicketResponse { ticket }))
     }
 
     async fn acknowledge_ticket(
@@ -476,20 +487,15 @@ impl TicketService for TicketApi {
         request: Request<pb::AcknowledgeTicketRequest>,
     ) -> Reply<pb::AcknowledgeTicketResponse> {
         let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                // The acknowledging agent is also the actor.
-                let agent = check.text("agent", &r.agent, true, limits::ACTOR);
-                let on = on(&mut check, r.ticket_id, &r.etag, &agent);
-                check.done()?;
-                let t = self.cx.app.acknowledge(on).await?;
-                Ok(pb::AcknowledgeTicketResponse { ticket: ticket(t) })
-            }
-            .await,
-        )
+        let app = &self.cx.app;
+        // The acknowledging agent is also the actor.
+        let read = |check: &mut Check| {
+            check.text("agent", &r.agent, true, limits::ACTOR);
+        };
+        let call = async |on, ()| app.acknowledge(on).await;
+        let ticket = verb((r.ticket_id, &r.etag, &r.agent), read, call).await;
+        reply(ticket.map(|ticket| pb::AcknowledgeTicketResponse { ticket }))
     }
-
     async fn add_comment(
         &self,
         request: Request<pb::AddCommentRequest>,
@@ -558,17 +564,11 @@ impl TicketService for TicketApi {
         request: Request<pb::SetPendingRequest>,
     ) -> Reply<pb::SetPendingResponse> {
         let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                let reason = check.optional_text("reason", &r.reason, limits::REASON);
-                let on = on(&mut check, r.ticket_id, &r.etag, &r.actor);
-                check.done()?;
-                let t = self.cx.app.set_pending(on, reason).await?;
-                Ok(pb::SetPendingResponse { ticket: ticket(t) })
-            }
-            .await,
-        )
+        let app = &self.cx.app;
+        let read = |check: &mut Check| check.optional_text("reason", &r.reason, limits::REASON);
+        let call = async |on, reason| app.set_pending(on, reason).await;
+        let ticket = verb((r.ticket_id, &r.etag, &r.actor), read, call).await;
+        reply(ticket.map(|ticket| pb::SetPendingResponse { ticket }))
     }
 
     async fn resume_ticket(
@@ -576,16 +576,10 @@ impl TicketService for TicketApi {
         request: Request<pb::ResumeTicketRequest>,
     ) -> Reply<pb::ResumeTicketResponse> {
         let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                let on = on(&mut check, r.ticket_id, &r.etag, &r.actor);
-                check.done()?;
-                let t = self.cx.app.resume(on).await?;
-                Ok(pb::ResumeTicketResponse { ticket: ticket(t) })
-            }
-            .await,
-        )
+        let app = &self.cx.app;
+        let call = async |on, ()| app.resume(on).await;
+        let ticket = verb((r.ticket_id, &r.etag, &r.actor), |_| (), call).await;
+        reply(ticket.map(|ticket| pb::ResumeTicketResponse { ticket }))
     }
 
     async fn resolve_ticket(
@@ -593,39 +587,35 @@ impl TicketService for TicketApi {
         request: Request<pb::ResolveTicketRequest>,
     ) -> Reply<pb::ResolveTicketResponse> {
         let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                let resolution = check
-                    .optional_enum("resolution", r.resolution)
-                    .unwrap_or(Resolution::Solved);
-                let merged_into = check.optional_text("merged_into", &r.merged_into, limits::KEY);
-                match (resolution, &merged_into) {
-                    (Resolution::Merged, None) => {
-                        check.add("merged_into", "is required when resolution is MERGED")
-                    }
-                    (Resolution::Solved | Resolution::Spam, Some(_)) => {
-                        check.add("merged_into", "is only for resolution MERGED")
-                    }
-                    _ => {}
+        let app = &self.cx.app;
+        let read = |check: &mut Check| {
+            let resolution = check
+                .optional_enum("resolution", r.resolution)
+                .unwrap_or(Resolution::Solved);
+            let merged_into = check.optional_text("merged_into", &r.merged_into, limits::KEY);
+            match (resolution, &merged_into) {
+                (Resolution::Merged, None) => {
+                    check.add("merged_into", "is required when resolution is MERGED")
                 }
-                let resolve = Resolve {
-                    summary: check.text(
-                        "resolution_summary",
-                        &r.resolution_summary,
-                        true,
-                        limits::RESOLUTION,
-                    ),
-                    resolution,
-                    merged_into,
-                };
-                let on = on(&mut check, r.ticket_id, &r.etag, &r.actor);
-                check.done()?;
-                let t = self.cx.app.resolve(on, resolve).await?;
-                Ok(pb::ResolveTicketResponse { ticket: ticket(t) })
+                (Resolution::Solved | Resolution::Spam, Some(_)) => {
+                    check.add("merged_into", "is only for resolution MERGED")
+                }
+                _ => {}
             }
-            .await,
-        )
+            Resolve {
+                summary: check.text(
+                    "resolution_summary",
+                    &r.resolution_summary,
+                    true,
+                    limits::RESOLUTION,
+                ),
+                resolution,
+                merged_into,
+            }
+        };
+        let call = async |on, resolve| app.resolve(on, resolve).await;
+        let ticket = verb((r.ticket_id, &r.etag, &r.actor), read, call).await;
+        reply(ticket.map(|ticket| pb::ResolveTicketResponse { ticket }))
     }
 
     async fn close_ticket(
@@ -633,16 +623,10 @@ impl TicketService for TicketApi {
         request: Request<pb::CloseTicketRequest>,
     ) -> Reply<pb::CloseTicketResponse> {
         let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                let on = on(&mut check, r.ticket_id, &r.etag, &r.actor);
-                check.done()?;
-                let t = self.cx.app.close(on).await?;
-                Ok(pb::CloseTicketResponse { ticket: ticket(t) })
-            }
-            .await,
-        )
+        let app = &self.cx.app;
+        let call = async |on, ()| app.close(on).await;
+        let ticket = verb((r.ticket_id, &r.etag, &r.actor), |_| (), call).await;
+        reply(ticket.map(|ticket| pb::CloseTicketResponse { ticket }))
     }
 
     async fn reopen_ticket(
@@ -650,19 +634,12 @@ impl TicketService for TicketApi {
         request: Request<pb::ReopenTicketRequest>,
     ) -> Reply<pb::ReopenTicketResponse> {
         let r = request.into_inner();
-        reply(
-            async {
-                let mut check = Check::new();
-                let reason = check.text("reason", &r.reason, true, limits::REASON);
-                let on = on(&mut check, r.ticket_id, &r.etag, &r.actor);
-                check.done()?;
-                let t = self.cx.app.reopen(on, reason).await?;
-                Ok(pb::ReopenTicketResponse { ticket: ticket(t) })
-            }
-            .await,
-        )
+        let app = &self.cx.app;
+        let read = |check: &mut Check| check.text("reason", &r.reason, true, limits::REASON);
+        let call = async |on, reason| app.reopen(on, reason).await;
+        let ticket = verb((r.ticket_id, &r.etag, &r.actor), read, call).await;
+        reply(ticket.map(|ticket| pb::ReopenTicketResponse { ticket }))
     }
-
     async fn list_ticket_events(
         &self,
         request: Request<pb::ListTicketEventsRequest>,
