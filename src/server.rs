@@ -265,6 +265,25 @@ fn log_end(code: tonic::Code, duration: Duration) {
     }
 }
 
+/// Returns once the server at `addr` reports SERVING.
+async fn serving(addr: SocketAddr) {
+    use tonic_health::pb::health_client::HealthClient;
+    loop {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"));
+        if let Ok(endpoint) = endpoint
+            && let Ok(channel) = endpoint.connect().await
+            && let Ok(reply) = HealthClient::new(channel)
+                .check(HealthCheckRequest::default())
+                .await
+            && reply.into_inner().status()
+                == tonic_health::pb::health_check_response::ServingStatus::Serving
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// A server running in the background on an ephemeral port: for tests, examples and the
 /// load generator, which all speak to it only through the generated clients.
 pub struct RunningServer {
@@ -287,12 +306,21 @@ impl RunningServer {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        let mut task = tokio::spawn(async move {
             serve(&config, store, clock, listener, async {
                 let _ = stopped.await;
             })
             .await
         });
+        // Ready when health says so; a server that could not start says why here, rather
+        // than leaving its callers to find a closed port.
+        tokio::select! {
+            ended = &mut task => {
+                ended??;
+                anyhow::bail!("the server stopped as it started");
+            }
+            () = serving(addr) => {}
+        }
         Ok(RunningServer {
             addr,
             stop: Some(stop),

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sea_orm::sea_query::LockType;
 use tokio::sync::Mutex;
 
 use super::App;
@@ -16,6 +15,7 @@ use crate::domain::assignment::Pool;
 use crate::domain::event::{Change, EventType, TicketEvent, actor};
 use crate::domain::lifecycle::{self, Action};
 use crate::error::Result;
+use crate::store::TeamLock;
 
 /// Per team, the dispatches asked for and served, so that a burst of requests costs one
 /// pass or two.
@@ -77,7 +77,7 @@ impl App {
         let write = self.store.begin().await?;
         let Some(team) = self
             .store
-            .lock_team(&write, team_id, LockType::NoKeyUpdate)
+            .lock_team(&write, team_id, TeamLock::Change)
             .await?
         else {
             return Ok(Vec::new());

@@ -119,6 +119,7 @@ impl App {
     /// Runs what goes on in the background until `stop`: the reactions to every committed
     /// change, and the periodic passes (queues, surveys, SLA clocks).
     pub fn run(self: &Arc<Self>, hub: Arc<EventHub>, stop: CancellationToken) {
+        self.reacted.expect_reactor();
         tokio::spawn(reactions::Reactor::new(self.clone(), hub).run(stop.clone()));
         let app = self.clone();
         // The queues are served by the reactions, which pick up at start whatever the last run

@@ -108,7 +108,7 @@ fn released_agent(event: &TicketEvent) -> Option<String> {
 
 /// How long a use case waits for the reactions to its own change before it answers anyway
 /// (they still happen).
-const SETTLE_WAIT: Duration = Duration::from_secs(2);
+const SETTLE_WAIT: Duration = Duration::from_secs(5);
 /// How often the reactor saves how far it has got, at most.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// How often the configuration log is read when nothing announced a change (another
@@ -121,8 +121,16 @@ const CONFIG_PAGE: u64 = 100;
 #[derive(Default)]
 pub struct Settled {
     progress: watch::Sender<ReactorProgress>,
-    /// Whether a reactor runs: without one (a tool embedding the use cases), nobody waits.
+    /// Whether a reactor runs, or is starting: without one (a tool embedding the use cases),
+    /// nobody waits.
     running: AtomicBool,
+}
+
+impl Settled {
+    /// A reactor is about to run: from now on, use cases wait for it.
+    pub(super) fn expect_reactor(&self) {
+        self.running.store(true, Ordering::Release);
+    }
 }
 
 impl App {
@@ -178,11 +186,11 @@ impl Reactor {
     /// Reacts until `stop`, from where the reactions last got to.
     pub async fn run(self, stop: CancellationToken) {
         let Some(mut progress) = self.start(&stop).await else {
+            self.app.reacted.running.store(false, Ordering::Release);
             return;
         };
         let settled = &self.app.reacted;
         settled.progress.send_replace(progress);
-        settled.running.store(true, Ordering::Release);
         let mut saved = progress;
         let mut last_save = Instant::now();
         let mut config_committed = self.app.store.signals().config.subscribe();

@@ -3,7 +3,6 @@
 //! runs the escalation levels they start.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::LockType;
 
 use super::admin::{Change as Changing, Resource};
 use super::tickets::On;
@@ -17,7 +16,7 @@ use crate::domain::patch::Patch;
 use crate::domain::sla::{self, Catalog, Policy, SlaClock, default_policies, fallback_needed};
 use crate::domain::ticket::Ticket;
 use crate::error::{Error, Found, Result};
-use crate::store::{Inserted, Store, Write};
+use crate::store::{Inserted, Store, TeamLock, Write};
 
 /// Tickets looked at per scheduler read: a pass repeats until fewer come due.
 const BATCH: u64 = 500;
@@ -409,7 +408,7 @@ impl App {
     ) -> Result<Staff> {
         let mut staff = Staff::default();
         for id in escalation::teams_involved(ticket, levels) {
-            if let Some(team) = self.store.lock_team(write, &id, LockType::KeyShare).await? {
+            if let Some(team) = self.store.lock_team(write, &id, TeamLock::Keep).await? {
                 staff.supervisors.insert(id, team.supervisor);
             }
         }

@@ -3,8 +3,6 @@
 //! or SLA policies escalate to, stays; an agent's teams exist; an agent holding open tickets
 //! stays.
 
-use sea_orm::sea_query::LockType;
-
 use super::admin::{Change, Resource};
 use super::{App, created_or_there};
 use crate::domain::assignment::{Availability, Strategy};
@@ -14,7 +12,7 @@ use crate::domain::patch::Patch;
 use crate::domain::staff::{Agent, Team};
 use crate::domain::ticket::Ticket;
 use crate::error::{Error, Found, Result};
-use crate::store::{Inserted, Store, Write};
+use crate::store::{Inserted, Store, TeamLock, Write};
 
 impl Resource for Team {
     const KIND: &'static str = "team";
@@ -27,7 +25,7 @@ impl Resource for Team {
     /// Locked against other changes and dispatches, not against the tickets and memberships
     /// that name it (a delete locks it harder; see its guard).
     async fn lock(store: &Store, write: &Write, key: &str) -> Result<Option<Team>> {
-        store.lock_team(write, key, LockType::NoKeyUpdate).await
+        store.lock_team(write, key, TeamLock::Change).await
     }
 
     async fn insert(
@@ -68,7 +66,7 @@ impl Resource for Team {
             }
             Change::Delete(team) => {
                 // Keeps tickets and memberships from naming it while it goes.
-                store.lock_team(write, &team.id, LockType::Update).await?;
+                store.lock_team(write, &team.id, TeamLock::Delete).await?;
                 let refuse =
                     |why: String| Err(Error::precondition(format!("team {}", team.id), why));
                 if team.id == app.settings.routing.triage_team {

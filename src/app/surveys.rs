@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::LockType;
 
 use super::admin::{Change, Resource};
 use super::tickets::On;
@@ -25,7 +24,7 @@ use crate::domain::survey::{
 };
 use crate::domain::ticket::{Resolution, Status, Ticket};
 use crate::error::{Error, Found, Result};
-use crate::store::{Inserted, Store, Write};
+use crate::store::{Inserted, Store, TeamLock, Write};
 
 /// Surveys handled per scheduler read: a pass repeats until fewer come due.
 const BATCH: u64 = 200;
@@ -440,11 +439,7 @@ impl App {
         write: &Write,
         team: &str,
     ) -> Result<(Option<String>, std::result::Result<Agent, String>)> {
-        let Some(team) = self
-            .store
-            .lock_team(write, team, LockType::KeyShare)
-            .await?
-        else {
+        let Some(team) = self.store.lock_team(write, team, TeamLock::Keep).await? else {
             return Ok((None, Err(format!("team {team} no longer exists"))));
         };
         let supervisor = match (self.settings.survey.reopen_to, &team.supervisor) {

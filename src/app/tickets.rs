@@ -3,7 +3,6 @@
 //! keeps its SLA clocks in step and records its events, all in one transaction.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::LockType;
 
 use super::App;
 use super::intake::{Request, TakenIn};
@@ -19,7 +18,7 @@ use crate::domain::sla;
 use crate::domain::staff::{QUEUED, cannot_keep};
 use crate::domain::ticket::{Comment, Edit, NewComment, NewTicket, Resolution, Ticket, Visibility};
 use crate::error::{Error, Found, Result};
-use crate::store::Write;
+use crate::store::{TeamLock, Write};
 
 /// Which ticket a read names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +174,7 @@ impl App {
         let write = self.store.begin().await?;
         if let Some(team) = &assignment.team {
             self.store
-                .lock_team(&write, team, LockType::KeyShare)
+                .lock_team(&write, team, TeamLock::Keep)
                 .await?
                 .found("team", team)?;
         }

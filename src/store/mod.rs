@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 pub use config::ReactorProgress;
 pub use events::{CONFIG_CHANNEL, NOTIFY_CHANNEL};
 pub use routing::StoredModel;
+pub use staff::TeamLock;
 
 /// The database behind the service.
 #[derive(Clone)]

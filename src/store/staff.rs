@@ -16,6 +16,17 @@ use crate::domain::staff::{Agent, OPEN, QUEUED, Team};
 use crate::domain::ticket::Status;
 use crate::error::Result;
 
+/// How a team's row is locked for the rest of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeamLock {
+    /// Keeps it from being deleted: for a ticket or a membership that names it.
+    Keep,
+    /// Serializes its changes and dispatches, without blocking what names it.
+    Change,
+    /// Also keeps new tickets and memberships from naming it, while it is deleted.
+    Delete,
+}
+
 fn names(statuses: &[Status]) -> Vec<&'static str> {
     statuses.iter().map(|s| s.as_str()).collect()
 }
@@ -78,14 +89,16 @@ impl Store {
         Ok(ids.iter().filter(|t| !known.contains(t)).cloned().collect())
     }
 
-    /// Reads a team inside a write, locking its row (SQLite's single writer already does)
-    /// `how`: [`LockType::NoKeyUpdate`] serializes dispatches without blocking the foreign-key
-    /// checks of memberships; [`LockType::Update`] also keeps tickets out while it is deleted;
-    /// [`LockType::KeyShare`] keeps it from being deleted. Members and queue are not read.
-    pub async fn lock_team(&self, write: &Write, id: &str, how: LockType) -> Result<Option<Team>> {
+    /// Reads a team inside a write, locking its row `how` (SQLite's single writer already
+    /// excludes other writers). Members and queue are not read.
+    pub async fn lock_team(&self, write: &Write, id: &str, how: TeamLock) -> Result<Option<Team>> {
         let mut query = team::Entity::find_by_id(id);
         if self.backend() == DbBackend::Postgres {
-            query = query.lock(how);
+            query = query.lock(match how {
+                TeamLock::Keep => LockType::KeyShare,
+                TeamLock::Change => LockType::NoKeyUpdate,
+                TeamLock::Delete => LockType::Update,
+            });
         }
         query
             .one(write.conn())
