@@ -143,8 +143,11 @@ pub fn apply(ticket: &mut Ticket, action: Action, now: DateTime<Utc>) -> Result<
             let handed_over = ticket.assignee != agent;
             if handed_over {
                 ticket.acknowledged_at = None;
-                ticket.status_reason = None;
                 ticket.assigned_at = agent.as_ref().map(|_| now);
+                // What the customer was asked is moot; why it was reopened still matters.
+                if ticket.status == Status::PendingCustomer {
+                    ticket.status_reason = None;
+                }
             }
             match agent {
                 Some(agent) => {
@@ -433,6 +436,26 @@ mod tests {
             (t.assigned_at, t.acknowledged_at, t.status_reason.as_deref()),
             (None, None, None),
             "nothing of the old assignee's is left"
+        );
+    }
+
+    #[test]
+    fn a_reopen_reason_stays_with_the_ticket_whoever_takes_it() {
+        let now = Utc::now();
+        let mut t = ticket();
+        t.status = Status::Closed;
+        apply(
+            &mut t,
+            Action::Reopen {
+                reason: "money never arrived".into(),
+            },
+            now,
+        )
+        .unwrap();
+        apply(&mut t, assign("bob"), now).unwrap();
+        assert_eq!(
+            (t.status, t.status_reason.as_deref()),
+            (Status::Assigned, Some("money never arrived"))
         );
     }
 

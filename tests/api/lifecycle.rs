@@ -224,6 +224,7 @@ async fn whole_lifecycle(backend: Backend) {
         ("ann", "ann"),
         "a reopened ticket goes back to its people while they can take it"
     );
+    assert_eq!(t.status_reason, "money never arrived");
     let t = c
         .assign_ticket(pb::AssignTicketRequest {
             ticket_id: t.id,
@@ -240,6 +241,10 @@ async fn whole_lifecycle(backend: Backend) {
         (t.assignee.as_str(), t.owner.as_str()),
         ("bob", "ann"),
         "first-contact ownership stays"
+    );
+    assert_eq!(
+        t.status_reason, "money never arrived",
+        "why it was reopened stays with the ticket for whoever takes it"
     );
     let t = c
         .acknowledge_ticket(pb::AcknowledgeTicketRequest {

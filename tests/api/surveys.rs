@@ -266,6 +266,10 @@ async fn the_loop_closes_when_the_customer_says_so(backend: Backend) {
         ),
         ("sue", "desk-ann", pb::Priority::Urgent as i32, 1)
     );
+    assert_eq!(
+        reopened.status_reason,
+        "survey: the customer rated attitude 2, timeliness 3"
+    );
     assert!(
         reopened
             .priority_reasons
