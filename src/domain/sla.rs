@@ -956,12 +956,16 @@ pub fn explain(clock: &SlaClock, sla: &Sla, calendar: &Calendar, now: DateTime<U
     }
     match (clock.state, clock.due, clock.stopped_at) {
         (ClockState::Running, Some(due), _) => {
-            text += &format!(
-                "; {} left counted from {} makes it due {}",
-                human((clock.budget - clock.used).max(Duration::zero())),
-                rfc3339(clock.running_since.unwrap_or(clock.started_at)),
-                rfc3339(due)
-            );
+            // Used and left are both as of now, so they add up to the budget.
+            if let Some(since) = clock.running_since.filter(|&at| at != clock.started_at) {
+                text += &format!("; counting again since {}", rfc3339(since));
+            }
+            let left = clock.budget - elapsed;
+            text += &if left >= Duration::zero() {
+                format!("; {} left, due {}", human(left), rfc3339(due))
+            } else {
+                format!("; came due {} ({} over)", rfc3339(due), human(-left))
+            };
         }
         (ClockState::Running, None, _) => text += "; the calendar has no working time left",
         (ClockState::Paused, ..) => {
@@ -1441,8 +1445,15 @@ mod tests {
         assert_eq!(
             explain(&clock, &sla, &cal, at(25, 11, 0)),
             "4 h of business hours of calendar default: Mon–Fri 09:00–18:00 (UTC), started \
-             2026-11-23T16:00:00Z; 2 h used, 1 d 17 h paused waiting on the customer; 3 h left \
-             counted from 2026-11-25T10:00:00Z makes it due 2026-11-25T13:00:00Z"
+             2026-11-23T16:00:00Z; 2 h used, 1 d 17 h paused waiting on the customer; counting \
+             again since 2026-11-25T10:00:00Z; 2 h left, due 2026-11-25T13:00:00Z"
+        );
+        assert_eq!(
+            explain(&clock, &sla, &cal, at(25, 14, 30)),
+            "4 h of business hours of calendar default: Mon–Fri 09:00–18:00 (UTC), started \
+             2026-11-23T16:00:00Z; 5 h 30 min used, 1 d 17 h paused waiting on the customer; \
+             counting again since 2026-11-25T10:00:00Z; came due 2026-11-25T13:00:00Z \
+             (1 h 30 min over)"
         );
     }
 }

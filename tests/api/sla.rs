@@ -956,7 +956,11 @@ async fn clocks_pause_resume_restart_and_recount(backend: Backend) {
         "{}",
         resolution.why
     );
-    assert!(resolution.why.contains("1 h used"), "{}", resolution.why);
+    assert!(
+        resolution.why.contains("1 h used") && resolution.why.contains("2 d 23 h left, due"),
+        "used and left add up to the budget: {}",
+        resolution.why
+    );
     let missing = sla
         .explain_sla(pb::ExplainSlaRequest { ticket_id: 999_999 })
         .await
