@@ -280,6 +280,7 @@ fn filter(check: &mut Check, r: &pb::ListTicketsRequest) -> TicketFilter {
     };
     let filter = TicketFilter {
         statuses: check.enums("statuses", &r.statuses, most),
+        open: r.open,
         priorities: check.enums("priorities", &r.priorities, most),
         kinds: check.enums("kinds", &r.kinds, most),
         channels: check.enums("channels", &r.channels, most),
@@ -401,7 +402,7 @@ impl TicketService for TicketApi {
                 let order = order(&mut check, &r.order_by);
                 let page: Page<Position> = Page::read(&mut check, &r);
                 check.done()?;
-                let tickets = self
+                let (tickets, total) = self
                     .cx
                     .app
                     .list_tickets(&filter, order, page.after, page.fetch())
@@ -411,6 +412,7 @@ impl TicketService for TicketApi {
                 Ok(pb::ListTicketsResponse {
                     tickets,
                     next_page_token,
+                    total_size: i64::try_from(total).unwrap_or(i64::MAX),
                 })
             }
             .await,
@@ -693,7 +695,11 @@ impl TicketService for TicketApi {
                     event_types: check.enums("event_types", &r.event_types, limits::FILTER_VALUES),
                 };
                 check.done()?;
-                let events = self.cx.hub.watch(filter, r.after_cursor).await?;
+                let events = self
+                    .cx
+                    .app
+                    .watch(&self.cx.hub, filter, r.after_cursor)
+                    .await?;
                 // Each batch leaves as one message, or several when it is too large for one.
                 let stream = events.flat_map(|batch| {
                     let messages: Vec<_> = match batch {

@@ -229,6 +229,9 @@ impl App {
         after: Option<String>,
         limit: u64,
     ) -> Result<Vec<Agent>> {
+        if let Some(team) = team {
+            self.team(team).await?;
+        }
         self.store
             .list_agents(team, availability, after.as_deref(), limit)
             .await

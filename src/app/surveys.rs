@@ -572,6 +572,7 @@ impl App {
         after: Option<(DateTime<Utc>, i64)>,
         limit: u64,
     ) -> Result<Vec<(Survey, String)>> {
+        self.check_named(filter.named()).await?;
         self.store.survey_responses(filter, after, limit).await
     }
 

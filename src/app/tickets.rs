@@ -2,6 +2,8 @@
 //! updates. Each change locks the ticket, checks the caller's etag, lets the domain change it,
 //! keeps its SLA clocks in step and records its events, all in one transaction.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use super::App;
@@ -13,11 +15,12 @@ use crate::domain::event::{Change, Note, TicketEvent, diff};
 use crate::domain::idempotency::{check_replay, fingerprint};
 use crate::domain::lifecycle::{self, Action, Verb};
 use crate::domain::patch::Patch;
-use crate::domain::query::{Position, TicketFilter, TicketOrder};
+use crate::domain::query::{Named, Position, TicketFilter, TicketOrder, WatchFilter};
 use crate::domain::sla;
 use crate::domain::staff::{QUEUED, cannot_keep};
 use crate::domain::ticket::{Comment, Edit, NewComment, NewTicket, Resolution, Ticket, Visibility};
 use crate::error::{Error, Found, Result};
+use crate::events::{EventHub, EventStream};
 use crate::store::{TeamLock, Write};
 
 /// Which ticket a read names.
@@ -83,15 +86,49 @@ impl App {
         }
     }
 
-    /// Up to `limit` tickets matching `filter` in `order`, after `after`.
+    /// Up to `limit` tickets matching `filter` in `order`, after `after`, and how many match
+    /// in all.
     pub async fn list_tickets(
         &self,
         filter: &TicketFilter,
         order: TicketOrder,
         after: Option<Position>,
         limit: u64,
-    ) -> Result<Vec<Ticket>> {
-        self.store.list_tickets(filter, order, after, limit).await
+    ) -> Result<(Vec<Ticket>, u64)> {
+        self.check_named(filter.named()).await?;
+        let tickets = self.store.list_tickets(filter, order, after, limit).await?;
+        let total = self.store.count_tickets(filter).await?;
+        Ok((tickets, total))
+    }
+
+    /// Follows the event log for `filter` after `after_cursor` (see [`EventHub::watch`]),
+    /// once what the filter names is known to exist: a typo would otherwise watch nothing,
+    /// forever.
+    pub async fn watch(
+        &self,
+        hub: &Arc<EventHub>,
+        filter: WatchFilter,
+        after_cursor: Option<i64>,
+    ) -> Result<EventStream> {
+        self.check_named(filter.named()).await?;
+        hub.watch(filter, after_cursor).await
+    }
+
+    /// Refuses with NOT_FOUND the first of `named` that nobody knows: a team or agent that
+    /// is configured or named on some ticket (a deleted one still finds its old tickets), a
+    /// product some ticket is about, a ticket that exists.
+    pub async fn check_named(&self, named: Vec<Named<'_>>) -> Result<()> {
+        for name in named {
+            let configured = match name {
+                Named::Team(id) => self.store.team(id).await?.is_some(),
+                Named::Agent(id) => self.store.agent(id).await?.is_some(),
+                Named::Ticket(_) | Named::Product(_) => false,
+            };
+            if !configured && !self.store.named_on_a_ticket(name).await? {
+                return Err(Error::not_found(name.resource(), name.key()));
+            }
+        }
+        Ok(())
     }
 
     /// Up to `limit` events of a ticket of `types` (all when empty) after `cursor`.

@@ -10,6 +10,8 @@ use super::ticket::{Channel, Kind, Priority, Resolution, Status, Ticket};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TicketFilter {
     pub statuses: Vec<Status>,
+    /// Only tickets still to be done ([`Status::is_open`]); with `statuses`, both must hold.
+    pub open: bool,
     pub priorities: Vec<Priority>,
     pub kinds: Vec<Kind>,
     pub channels: Vec<Channel>,
@@ -36,6 +38,53 @@ pub struct TicketFilter {
     pub sla_at_risk: bool,
     /// With a running clock due before this.
     pub sla_due_before: Option<DateTime<Utc>>,
+}
+
+/// A ticket, team, agent or product that a filter names. A filter naming one nobody knows
+/// is refused rather than answered with nothing: a typo would otherwise look like a quiet day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named<'a> {
+    Ticket(i64),
+    Team(&'a str),
+    Agent(&'a str),
+    /// Products are not configured: one is known once a ticket names it.
+    Product(&'a str),
+}
+
+impl Named<'_> {
+    /// The kind of thing named, as a NOT_FOUND names it.
+    pub fn resource(&self) -> &'static str {
+        match self {
+            Named::Ticket(_) => "ticket",
+            Named::Team(_) => "team",
+            Named::Agent(_) => "agent",
+            Named::Product(_) => "product",
+        }
+    }
+
+    pub fn key(&self) -> String {
+        match self {
+            Named::Ticket(id) => id.to_string(),
+            Named::Team(key) | Named::Agent(key) | Named::Product(key) => (*key).to_owned(),
+        }
+    }
+}
+
+/// Every `Named` of `given`, in the order given.
+fn named<'a>(given: impl IntoIterator<Item = Option<Named<'a>>>) -> Vec<Named<'a>> {
+    given.into_iter().flatten().collect()
+}
+
+impl TicketFilter {
+    /// What the filter names that must exist.
+    pub fn named(&self) -> Vec<Named<'_>> {
+        named([
+            self.team.as_deref().map(Named::Team),
+            self.assignee.as_deref().map(Named::Agent),
+            self.owner.as_deref().map(Named::Agent),
+            self.product.as_deref().map(Named::Product),
+        ])
+    }
 }
 
 /// The key tickets are sorted by; ties are broken by id.
@@ -96,6 +145,18 @@ pub struct ResponseFilter {
     pub ticket_id: Option<i64>,
 }
 
+impl ResponseFilter {
+    /// What the filter names that must exist.
+    pub fn named(&self) -> Vec<Named<'_>> {
+        named([
+            self.ticket_id.map(Named::Ticket),
+            self.team.as_deref().map(Named::Team),
+            self.agent.as_deref().map(Named::Agent),
+            self.product.as_deref().map(Named::Product),
+        ])
+    }
+}
+
 /// What survey figures are grouped by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grouping {
@@ -117,6 +178,15 @@ pub struct WatchFilter {
 }
 
 impl WatchFilter {
+    /// What the filter names that must exist.
+    pub fn named(&self) -> Vec<Named<'_>> {
+        named([
+            self.ticket_id.map(Named::Ticket),
+            self.team.as_deref().map(Named::Team),
+            self.assignee.as_deref().map(Named::Agent),
+        ])
+    }
+
     /// Whether a watcher with this filter receives `event`. A team or assignee filter also
     /// matches the event that took the ticket away from that team or agent, so a desktop sees
     /// tickets leave its queue.

@@ -121,6 +121,13 @@ named_enum!(
     }
 );
 
+impl Status {
+    /// Whether the ticket is still to be done: anything but resolved or closed.
+    pub fn is_open(self) -> bool {
+        !matches!(self, Status::Resolved | Status::Closed)
+    }
+}
+
 named_enum!(
     /// How a ticket was resolved.
     Resolution {

@@ -5,19 +5,41 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, prelude::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, prelude::Expr,
 };
 
 use super::entity::{tag, ticket};
 use super::{Store, Write, convert};
-use crate::domain::query::{Position, SortKey, TicketFilter, TicketOrder};
-use crate::domain::ticket::Ticket;
+use crate::domain::query::{Named, Position, SortKey, TicketFilter, TicketOrder};
+use crate::domain::ticket::{Status, Ticket};
 use crate::error::{Error, Result};
 
 impl Store {
     pub async fn ticket(&self, id: i64) -> Result<Option<Ticket>> {
         ticket_of(ticket::Entity::find_by_id(id).one(&self.db).await?)
+    }
+
+    /// Whether any ticket, open or long closed, names `named` (an agent as assignee or owner).
+    pub async fn named_on_a_ticket(&self, named: Named<'_>) -> Result<bool> {
+        use ticket::Column as C;
+        let on = match named {
+            Named::Ticket(id) => Condition::all().add(C::Id.eq(id)),
+            Named::Team(team) => Condition::all().add(C::Team.eq(team)),
+            Named::Agent(agent) => Condition::any()
+                .add(C::Assignee.eq(agent))
+                .add(C::Owner.eq(agent)),
+            Named::Product(product) => Condition::all().add(C::Product.eq(product)),
+        };
+        let found: Option<i64> = ticket::Entity::find()
+            .select_only()
+            .column(C::Id)
+            .filter(on)
+            .limit(1)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(found.is_some())
     }
 
     pub async fn ticket_by_number(&self, number: &str) -> Result<Option<Ticket>> {
@@ -39,6 +61,11 @@ impl Store {
         let query = order_and_seek(filtered(filter, self.backend()), order, after).limit(limit);
         let rows = query.all(&self.db).await?;
         rows.into_iter().map(convert::ticket).collect()
+    }
+
+    /// How many tickets match `filter`.
+    pub async fn count_tickets(&self, filter: &TicketFilter) -> Result<u64> {
+        Ok(filtered(filter, self.backend()).count(&self.db).await?)
     }
 
     /// The numbers of the tickets `ids`, by id.
@@ -190,6 +217,13 @@ fn filtered(f: &TicketFilter, backend: DbBackend) -> Select<ticket::Entity> {
     let mut cond = Condition::all();
     if !f.statuses.is_empty() {
         cond = cond.add(C::Status.is_in(names(f.statuses.iter().map(|s| s.as_str()).collect())));
+    }
+    if f.open {
+        let open = Status::ALL
+            .iter()
+            .filter(|s| s.is_open())
+            .map(|s| s.as_str());
+        cond = cond.add(C::Status.is_in(names(open.collect())));
     }
     if !f.priorities.is_empty() {
         cond =

@@ -6,13 +6,15 @@ use std::collections::HashSet;
 use feedbackd::proto::feedback::v1 as pb;
 
 use crate::both;
-use crate::support::{Backend, Client, TestServer, create_with, new_ticket};
+use crate::support::{Backend, Client, TestServer, create_with, missing, new_ticket};
 
 both!(
     filters_match_what_they_name,
     staff_filters_owner_repeats_reopens_resolutions_and_event_types,
     pages_see_each_ticket_once_while_inserts_run,
-    orders_by_priority_and_update_time
+    orders_by_priority_and_update_time,
+    naming_nobody_is_not_found,
+    open_tickets_and_the_total,
 );
 
 async fn filters_match_what_they_name(backend: Backend) {
@@ -489,5 +491,160 @@ async fn staff_filters_owner_repeats_reopens_resolutions_and_event_types(backend
         types,
         [pb::EventType::TicketResolved, pb::EventType::TicketReopened]
     );
+    s.stop().await;
+}
+
+async fn naming_nobody_is_not_found(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    s.seed_staff().await;
+    let mut c = s.client.clone();
+    let t = create_with(&mut c, new_ticket("Refund late")).await;
+    let list = |edit: fn(&mut pb::ListTicketsRequest)| {
+        let mut request = pb::ListTicketsRequest::default();
+        edit(&mut request);
+        let mut c = c.clone();
+        async move { c.list_tickets(request).await }
+    };
+    let named = |result: Result<tonic::Response<_>, tonic::Status>| missing(&result.unwrap_err());
+    let pair = |kind: &str, key: &str| (kind.to_owned(), key.to_owned());
+    assert_eq!(
+        named(list(|r| r.team = "no-such-team".into()).await),
+        pair("team", "no-such-team")
+    );
+    assert_eq!(
+        named(list(|r| r.assignee = "nobody".into()).await),
+        pair("agent", "nobody")
+    );
+    assert_eq!(
+        named(list(|r| r.owner = "nobody".into()).await),
+        pair("agent", "nobody")
+    );
+    assert_eq!(
+        named(list(|r| r.product = "mal".into()).await),
+        pair("product", "mal")
+    );
+    // Known, with nothing to show: a team without tickets, a product some ticket is about.
+    let listed = |result: Result<tonic::Response<pb::ListTicketsResponse>, _>| {
+        result.unwrap().into_inner().tickets.len()
+    };
+    assert_eq!(listed(list(|r| r.team = "billing".into()).await), 0);
+    assert_eq!(listed(list(|r| r.product = "mall".into()).await), 1);
+
+    let watch = |request: pb::WatchTicketsRequest| {
+        let mut c = c.clone();
+        async move { c.watch_tickets(request).await.map(|_| ()) }
+    };
+    assert_eq!(
+        missing(
+            &watch(pb::WatchTicketsRequest {
+                team: "no-such-team".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err()
+        ),
+        pair("team", "no-such-team")
+    );
+    assert_eq!(
+        missing(
+            &watch(pb::WatchTicketsRequest {
+                ticket_id: t.id + 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err()
+        ),
+        pair("ticket", &(t.id + 1000).to_string())
+    );
+    watch(pb::WatchTicketsRequest {
+        team: "billing".into(),
+        assignee: "ann".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("a known team and agent are watched, tickets or not");
+
+    let mut routing = s.routing().await;
+    let agents = routing
+        .list_agents(pb::ListAgentsRequest {
+            team: "no-such-team".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing(&agents), pair("team", "no-such-team"));
+    let mut surveys =
+        feedbackd::proto::feedback::v1::survey_service_client::SurveyServiceClient::connect(
+            s.server.url(),
+        )
+        .await
+        .unwrap();
+    let responses = surveys
+        .list_survey_responses(pb::ListSurveyResponsesRequest {
+            agent: "nobody".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing(&responses), pair("agent", "nobody"));
+    s.stop().await;
+}
+
+async fn open_tickets_and_the_total(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    s.seed_staff().await;
+    let mut c = s.client.clone();
+    let mut open = Vec::new();
+    for title in ["One", "Two", "Three"] {
+        open.push(create_with(&mut c, new_ticket(title)).await.id);
+    }
+    let done = create_with(&mut c, new_ticket("Done")).await;
+    resolve(&mut c, done.id, "ann", pb::Resolution::Solved).await;
+
+    // Page by page, each page counts the whole match.
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = c
+            .list_tickets(pb::ListTicketsRequest {
+                open: true,
+                page_size: 2,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(page.total_size, 3);
+        seen.extend(page.tickets.iter().map(|t| t.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(seen, open);
+    let both = c
+        .list_tickets(pb::ListTicketsRequest {
+            open: true,
+            statuses: vec![
+                pb::TicketStatus::New.into(),
+                pb::TicketStatus::Resolved.into(),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (both.tickets.len(), both.total_size),
+        (3, 3),
+        "open and statuses both hold: the resolved one is out"
+    );
+    let all = c
+        .list_tickets(pb::ListTicketsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(all.total_size, 4);
     s.stop().await;
 }

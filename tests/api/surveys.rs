@@ -13,7 +13,7 @@ use tonic::transport::Channel;
 
 use crate::both;
 use crate::support::{
-    Backend, Client, Routing, TestDb, TestServer, bad_fields, product_team, status_of,
+    Backend, Client, Routing, TestDb, TestServer, bad_fields, missing, product_team, status_of,
 };
 
 both!(
@@ -409,12 +409,18 @@ async fn the_loop_closes_when_the_customer_says_so(backend: Backend) {
     })
     .await;
     assert_eq!(same.len(), 2);
-    let elsewhere = list(pb::ListSurveyResponsesRequest {
-        product: "no-such-product".into(),
-        ..Default::default()
-    })
-    .await;
-    assert!(elsewhere.is_empty());
+    let elsewhere = sv
+        .list_survey_responses(pb::ListSurveyResponsesRequest {
+            product: "no-such-product".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        missing(&elsewhere),
+        ("product".into(), "no-such-product".into()),
+        "a product no ticket is about is a typo, not a quiet day"
+    );
     let other_kind = list(pb::ListSurveyResponsesRequest {
         kinds: vec![pb::TicketKind::Suggestion.into()],
         channels: vec![all[0].channel],
