@@ -8,6 +8,7 @@ mod m20261122_000002_routing;
 mod m20261122_000003_surveys;
 mod m20261122_000004_sla;
 mod m20261201_000005_conventions;
+mod m20261201_000006_first_day;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_surveys::Migration),
             Box::new(m20261122_000004_sla::Migration),
             Box::new(m20261201_000005_conventions::Migration),
+            Box::new(m20261201_000006_first_day::Migration),
         ]
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use tonic::Request;
 
 use super::check::{Check, actor, key, only_key, optional_key, request_id};
-use super::mask::patch;
+use super::mask::{patch, patch_explained};
 use super::paging::{Page, by_id};
 use super::tickets::new_ticket;
 use super::{Context, Reply, convert, etag, reply};
@@ -42,10 +42,18 @@ const TEAM_FIELDS: &[Field<Team, Team>] = &[
         t.display_name = v.display_name.clone()
     }),
     ("supervisor", |t, v| t.supervisor = v.supervisor.clone()),
-    ("time_zone", |t, v| t.time_zone = v.time_zone.clone()),
     ("calendar", |t, v| t.calendar = v.calendar.clone()),
     ("strategy", |t, v| t.strategy = v.strategy),
+    ("members", |t, v| t.members = v.members.clone()),
 ];
+
+/// Why UpdateTeam cannot name a field it has no entry for.
+fn team_field_fixed(path: &str) -> Option<&'static str> {
+    (path == "time_zone").then_some(
+        "is output only: a team keeps the time zone of its calendar; change the calendar's \
+         time_zone, or name another calendar",
+    )
+}
 
 /// The fields UpdateAgent may change.
 const AGENT_FIELDS: &[Field<Agent, Agent>] = &[
@@ -66,6 +74,21 @@ const RULE_FIELDS: &[Field<Rule, Rule>] = &[
     ("actions", |r, v| r.actions = v.actions.clone()),
 ];
 
+/// At most `most` keys, sorted and without duplicates: a team's members, an agent's teams.
+fn keys(check: &mut Check, field: &str, given: &[String], most: usize) -> Vec<String> {
+    if !check.at_most(field, given.len(), most) {
+        return Vec::new();
+    }
+    let mut keys: Vec<String> = given
+        .iter()
+        .enumerate()
+        .map(|(i, k)| key(check, &format!("{field}[{i}]"), k))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// A team from a request.
 fn team(check: &mut Check, t: &pb::Team, now: DateTime<Utc>) -> Team {
     let id = key(check, "team.id", &t.id);
@@ -75,13 +98,13 @@ fn team(check: &mut Check, t: &pb::Team, now: DateTime<Utc>) -> Team {
     Team {
         display_name,
         supervisor: optional_key(check, "team.supervisor", &t.supervisor),
-        time_zone: check.time_zone("team.time_zone", &t.time_zone),
         calendar: optional_key(check, "team.calendar", &t.calendar),
         strategy: check
             .optional_enum("team.strategy", t.strategy)
             .unwrap_or(Strategy::RoundRobin),
         id,
-        members: Vec::new(),
+        members: keys(check, "team.members", &t.members, limits::MEMBERS),
+        time_zone: String::new(),
         queued: 0,
         version: 1,
         created_at: now,
@@ -94,18 +117,7 @@ fn agent(check: &mut Check, a: &pb::Agent, now: DateTime<Utc>) -> Agent {
     let display_name = check
         .optional_text("agent.display_name", &a.display_name, limits::NAME)
         .unwrap_or_else(|| id.clone());
-    let mut teams: Vec<String> =
-        if check.at_most("agent.teams", a.teams.len(), limits::TEAMS_PER_AGENT) {
-            a.teams
-                .iter()
-                .enumerate()
-                .map(|(i, t)| key(check, &format!("agent.teams[{i}]"), t))
-                .collect()
-        } else {
-            Vec::new()
-        };
-    teams.sort();
-    teams.dedup();
+    let teams = keys(check, "agent.teams", &a.teams, limits::TEAMS_PER_AGENT);
     let skills = check.labels("agent.skills", &a.skills, limits::SKILLS, limits::SKILL);
     let capacity = match a.capacity {
         0 => DEFAULT_CAPACITY,
@@ -302,11 +314,12 @@ impl RoutingService for RoutingApi {
                 let mut check = Check::new();
                 let given = given(&mut check, "team", r.team);
                 let now = self.cx.app.now();
-                let patch: Patch<Team> = patch(
+                let patch: Patch<Team> = patch_explained(
                     &mut check,
                     "team",
                     r.update_mask.as_ref(),
                     TEAM_FIELDS,
+                    team_field_fixed,
                     |check| team(check, &given, now),
                 );
                 if patch.names("strategy") && given.strategy == 0 {

@@ -86,6 +86,16 @@ pub trait Resource:
         write: &Write,
         change: Change<'_, Self>,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// What else changes once it is created or updated, in the same transaction, where that
+    /// needs the resource's own row (a new team's members join it); nothing by default.
+    fn written(
+        _app: &App,
+        _write: &Write,
+        _change: Change<'_, Self>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
 }
 
 impl App {
@@ -111,6 +121,7 @@ impl App {
         if value.insert(&self.store, &write, request.as_ref()).await? == Inserted::Taken {
             return Err(Refusal::already_exists(R::KIND, value.key()).into());
         }
+        R::written(self, &write, Change::Create(&value)).await?;
         let change = ConfigChange::of(R::KIND, value.key(), None, Some(&value), SYSTEM, now);
         self.record_config(write, change).await?;
         Ok(value)
@@ -147,6 +158,15 @@ impl App {
         )
         .await?;
         R::update(&self.store, &write, &before, &after).await?;
+        R::written(
+            self,
+            &write,
+            Change::Update {
+                before: &before,
+                after: &after,
+            },
+        )
+        .await?;
         let change = ConfigChange::of(
             R::KIND,
             after.key(),

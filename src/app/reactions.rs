@@ -73,12 +73,32 @@ pub fn of_change(change: &ConfigChange) -> Vec<Reaction> {
         availability: Availability,
         teams: Vec<String>,
     }
+    /// What the reactions read of a team.
+    #[derive(Deserialize)]
+    struct TeamState {
+        id: String,
+        members: Vec<String>,
+    }
     match (change.resource.as_str(), change.action, &change.after) {
         // Online, with room or teams perhaps new: their teams' queues may have work for them.
         ("agent", ChangeAction::Created | ChangeAction::Updated, Some(after)) => {
             match serde_json::from_value::<AgentState>(after.clone()) {
                 Ok(agent) if agent.availability == Availability::Online => {
                     agent.teams.into_iter().map(Reaction::Dispatch).collect()
+                }
+                _ => Vec::new(),
+            }
+        }
+        // New members: the team's queue may have work for one who is online.
+        ("team", ChangeAction::Created | ChangeAction::Updated, Some(after)) => {
+            let state = |s: &serde_json::Value| serde_json::from_value::<TeamState>(s.clone());
+            let before = match change.before.as_ref().map(state) {
+                Some(Ok(team)) => team.members,
+                _ => Vec::new(),
+            };
+            match state(after) {
+                Ok(team) if team.members.iter().any(|m| !before.contains(m)) => {
+                    vec![Reaction::Dispatch(team.id)]
                 }
                 _ => Vec::new(),
             }
@@ -415,5 +435,27 @@ mod tests {
             ]
         );
         assert!(of_change(&change("AWAY")).is_empty());
+    }
+
+    #[test]
+    fn a_team_with_new_members_asks_for_its_queue() {
+        let change = |before: &[&str], after: &[&str]| ConfigChange {
+            id: 1,
+            resource: "team".into(),
+            key: "desk".into(),
+            action: ChangeAction::Updated,
+            actor: "test".into(),
+            occurred_at: Utc::now(),
+            before: Some(serde_json::json!({"id": "desk", "members": before})),
+            after: Some(serde_json::json!({"id": "desk", "members": after})),
+        };
+        assert_eq!(
+            of_change(&change(&["ann"], &["ann", "bob"])),
+            [Reaction::Dispatch("desk".into())]
+        );
+        assert!(
+            of_change(&change(&["ann", "bob"], &["ann"])).is_empty(),
+            "someone leaving frees nothing"
+        );
     }
 }

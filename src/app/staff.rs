@@ -1,16 +1,17 @@
 //! Teams and agents, and a team's queue. What must hold when they change is in their guards:
 //! a team's calendar and supervisor exist; a team with open tickets, or that rules route to
 //! or SLA policies escalate to, stays; an agent's teams exist; an agent holding open tickets
-//! stays.
+//! stays. A team's member list moves agents in and out, each an agent change of its own.
 
-use super::admin::{Change, Resource};
+use super::admin::{Change, Resource, SYSTEM};
 use super::{App, created_or_there};
 use crate::domain::assignment::{Availability, Strategy};
-use crate::domain::error::Refusal;
+use crate::domain::config::ConfigChange;
+use crate::domain::error::{Refusal, Versioned};
 use crate::domain::idempotency::Requested;
 use crate::domain::patch::Patch;
 use crate::domain::staff::{Agent, Team};
-use crate::domain::ticket::Ticket;
+use crate::domain::ticket::{Ticket, limits};
 use crate::error::{Error, Found, Result};
 use crate::store::{Inserted, Store, TeamLock, Write};
 
@@ -23,9 +24,13 @@ impl Resource for Team {
     }
 
     /// Locked against other changes and dispatches, not against the tickets and memberships
-    /// that name it (a delete locks it harder; see its guard).
+    /// that name it (a delete locks it harder; see its guard); with its members.
     async fn lock(store: &Store, write: &Write, key: &str) -> Result<Option<Team>> {
-        store.lock_team(write, key, TeamLock::Change).await
+        let Some(mut team) = store.lock_team(write, key, TeamLock::Change).await? else {
+            return Ok(None);
+        };
+        team.members = store.member_ids(write, key).await?;
+        Ok(Some(team))
     }
 
     async fn insert(
@@ -44,6 +49,18 @@ impl Resource for Team {
     async fn delete(&self, store: &Store, write: &Write) -> Result<()> {
         store.delete_team(write, &self.id).await?;
         store.routing_changed(write).await
+    }
+
+    /// The agents its member list names join it, and those it no longer names leave it.
+    async fn written(app: &App, write: &Write, change: Change<'_, Team>) -> Result<()> {
+        match change {
+            Change::Create(team) => app.move_members(write, &team.id, &[], &team.members).await,
+            Change::Update { before, after } => {
+                app.move_members(write, &after.id, &before.members, &after.members)
+                    .await
+            }
+            Change::Delete(_) => Ok(()),
+        }
     }
 
     async fn guard(app: &App, write: &Write, change: Change<'_, Team>) -> Result<()> {
@@ -155,6 +172,64 @@ impl Resource for Agent {
     }
 }
 
+impl App {
+    /// Agents join and leave `team` as its member list goes from `before` to `after`; each
+    /// is a change of that agent, logged as one, so that the reactions serve the team's queue
+    /// for an agent who joins online.
+    async fn move_members(
+        &self,
+        write: &Write,
+        team: &str,
+        before: &[String],
+        after: &[String],
+    ) -> Result<()> {
+        let mut moving: Vec<String> = before
+            .iter()
+            .filter(|id| !after.contains(id))
+            .chain(after.iter().filter(|id| !before.contains(id)))
+            .cloned()
+            .collect();
+        moving.sort();
+        let agents = self.store.lock_agents(write, &moving).await?;
+        if let Some(missing) = moving
+            .iter()
+            .find(|id| !agents.iter().any(|a| &a.id == *id))
+        {
+            return Err(Error::not_found("agent", missing));
+        }
+        let now = self.now();
+        for agent in agents {
+            let mut changed = agent.clone();
+            changed.teams.retain(|t| t != team);
+            if after.contains(&agent.id) {
+                changed.teams.push(team.to_owned());
+                changed.teams.sort();
+                if changed.teams.len() > limits::TEAMS_PER_AGENT {
+                    return Err(Error::precondition(
+                        format!("agent {}", agent.id),
+                        format!(
+                            "they are in {} teams already, the most an agent can be in",
+                            limits::TEAMS_PER_AGENT
+                        ),
+                    ));
+                }
+            }
+            changed.bump(now);
+            self.store.update_agent(write, &agent, &changed).await?;
+            let change = ConfigChange::of(
+                Agent::KIND,
+                agent.id.clone(),
+                Some(&agent),
+                Some(&changed),
+                SYSTEM,
+                now,
+            );
+            self.store.record_config_change(write, &change).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Refuses an agent who does not exist (a team's supervisor).
 async fn check_agent(store: &Store, id: Option<&str>) -> Result<()> {
     if let Some(id) = id {
@@ -261,7 +336,7 @@ impl App {
                     id: self.settings.routing.triage_team.clone(),
                     display_name: "Triage".into(),
                     supervisor: None,
-                    time_zone: self.settings.zone.name().to_owned(),
+                    time_zone: String::new(),
                     calendar: None,
                     strategy: Strategy::RoundRobin,
                     members: Vec::new(),

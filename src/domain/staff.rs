@@ -14,7 +14,9 @@ pub struct Team {
     pub display_name: String,
     /// The agent who hears of escalations.
     pub supervisor: Option<String>,
-    /// IANA name of the zone its hours are kept in.
+    /// IANA name of its calendar's zone, as read with the team (not stored with it): its
+    /// working hours and the times in its texts are its calendar's.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub time_zone: String,
     /// The business calendar it works by; `None`: the default calendar.
     pub calendar: Option<String>,

@@ -457,6 +457,8 @@ pub mod limits {
     pub const SKILL: usize = 64;
     pub const SKILLS: usize = 50;
     pub const TEAMS_PER_AGENT: usize = 20;
+    /// Agents named in one team's member list.
+    pub const MEMBERS: usize = 1_000;
     pub const KEYWORDS: usize = 50;
     pub const MAX_CAPACITY: i32 = 1_000;
     /// Values a repeated filter may list (statuses, kinds, event types …).

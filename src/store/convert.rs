@@ -192,12 +192,12 @@ pub fn event_row(e: &TicketEvent) -> Result<event::ActiveModel> {
     })
 }
 
-pub fn team(row: team::Model, members: Vec<String>, queued: i64) -> Result<Team> {
+pub fn team(row: team::Model, members: Vec<String>, queued: i64, zone: String) -> Result<Team> {
     Ok(Team {
         id: row.id,
         display_name: row.display_name,
         supervisor: row.supervisor,
-        time_zone: row.time_zone,
+        time_zone: zone,
         calendar: row.calendar,
         strategy: parse(&row.strategy)?,
         members,
@@ -214,7 +214,6 @@ pub fn team_row(t: &Team) -> team::ActiveModel {
         id: Set(t.id.clone()),
         display_name: Set(t.display_name.clone()),
         supervisor: Set(t.supervisor.clone()),
-        time_zone: Set(t.time_zone.clone()),
         calendar: Set(t.calendar.clone()),
         strategy: Set(t.strategy.as_str().to_owned()),
         last_assignee: sea_orm::ActiveValue::NotSet,

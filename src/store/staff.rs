@@ -9,9 +9,10 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::entity::{agent, member, team, ticket};
+use super::entity::{agent, calendar, member, team, ticket};
 use super::{Inserted, Store, Write, convert, inserted};
 use crate::domain::assignment::Availability;
+use crate::domain::calendar::DEFAULT_CALENDAR;
 use crate::domain::staff::{Agent, OPEN, QUEUED, Team};
 use crate::domain::ticket::Status;
 use crate::error::Result;
@@ -90,7 +91,7 @@ impl Store {
     }
 
     /// Reads a team inside a write, locking its row `how` (SQLite's single writer already
-    /// excludes other writers). Members and queue are not read.
+    /// excludes other writers). Members, queue and zone are not read.
     pub async fn lock_team(&self, write: &Write, id: &str, how: TeamLock) -> Result<Option<Team>> {
         let mut query = team::Entity::find_by_id(id);
         if self.backend() == DbBackend::Postgres {
@@ -103,7 +104,7 @@ impl Store {
         query
             .one(write.conn())
             .await?
-            .map(|row| convert::team(row, Vec::new(), 0))
+            .map(|row| convert::team(row, Vec::new(), 0, String::new()))
             .transpose()
     }
 
@@ -160,16 +161,40 @@ impl Store {
             ticket::Column::Assignee.is_null(),
         )
         .await?;
+        // A team that names no calendar works by the default one.
+        let calendar_of = |row: &team::Model| {
+            row.calendar
+                .clone()
+                .unwrap_or_else(|| DEFAULT_CALENDAR.to_owned())
+        };
+        let zones: HashMap<String, String> = calendar::Entity::find()
+            .select_only()
+            .columns([calendar::Column::Id, calendar::Column::TimeZone])
+            .filter(calendar::Column::Id.is_in(rows.iter().map(calendar_of)))
+            .into_tuple()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect();
         rows.into_iter()
             .map(|row| {
                 let id = row.id.clone();
+                let zone = zones.get(&calendar_of(&row)).cloned().unwrap_or_default();
                 convert::team(
                     row,
                     members.remove(&id).unwrap_or_default(),
                     queued.get(&id).copied().unwrap_or(0),
+                    zone,
                 )
             })
             .collect()
+    }
+
+    /// The ids of a team's members, read inside `write`.
+    pub async fn member_ids(&self, write: &Write, team: &str) -> Result<Vec<String>> {
+        let ids = [team.to_owned()];
+        let mut members = memberships(write.conn(), member::Column::TeamId, &ids).await?;
+        Ok(members.remove(team).unwrap_or_default())
     }
 
     // --- Agents ---

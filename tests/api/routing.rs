@@ -7,11 +7,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use feedbackd::domain::clock::SystemClock;
 use feedbackd::proto::feedback::v1 as pb;
+use feedbackd::proto::feedback::v1::sla_service_client::SlaServiceClient;
 use futures::future::join_all;
 use tonic::Code;
 
 use crate::both;
-use crate::support::{Backend, Client, Routing, TestServer, bad_fields, status_of};
+use crate::support::{
+    Backend, Client, Routing, TestServer, bad_fields, create_with, missing, status_of,
+};
 
 both!(
     rules_apply_in_order_with_every_condition,
@@ -24,6 +27,7 @@ both!(
     manual_assignment_respects_membership_and_capacity,
     classifier_learns_from_history_and_every_instance_uses_it,
     priority_follows_urgency_impact_tier_and_repeats,
+    a_team_comes_with_its_people_and_its_calendars_zone,
 );
 
 type S = pb::TicketStatus;
@@ -807,7 +811,8 @@ async fn staff_and_rules_refuse_bad_input(backend: Backend) {
         .unwrap_err();
     assert_eq!(
         bad_fields(&bad),
-        ["team.id", "team.time_zone", "team.strategy"]
+        ["team.id", "team.strategy"],
+        "time_zone is output only: the calendar's"
     );
     let desk = team(&mut r, "desk", pb::AssignmentStrategy::Unspecified).await;
     assert_eq!(
@@ -1429,4 +1434,165 @@ async fn priority_follows_urgency_impact_tier_and_repeats(backend: Backend) {
         "the caller's priority wins"
     );
     assert_eq!(t.priority_reasons.last().unwrap(), "LOW: set by the caller");
+}
+
+async fn a_team_comes_with_its_people_and_its_calendars_zone(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut r = s.routing().await;
+    let mut c = s.client().await;
+    for (id, online) in [("sue", false), ("ann", false), ("bob", true)] {
+        agent(&mut r, id, &[], 5, online).await;
+    }
+    let ann_before = r
+        .get_agent(pb::GetAgentRequest { id: "ann".into() })
+        .await
+        .unwrap()
+        .into_inner();
+
+    // One call: the team, its supervisor and its members.
+    let desk = r
+        .create_team(pb::CreateTeamRequest {
+            team: Some(pb::Team {
+                id: "desk".into(),
+                supervisor: "sue".into(),
+                members: vec!["sue".into(), "ann".into()],
+                time_zone: "Europe/Paris".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (desk.supervisor.as_str(), desk.members.clone()),
+        ("sue", vec!["ann".to_owned(), "sue".to_owned()])
+    );
+    assert_eq!(
+        desk.time_zone, "UTC",
+        "the default calendar's zone, whatever the request said"
+    );
+    let ann = r
+        .get_agent(pb::GetAgentRequest { id: "ann".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ann.teams, ["desk"]);
+    assert_ne!(ann.etag, ann_before.etag, "joining changes the agent");
+
+    // Nobody online: a ticket waits, until the member list brings bob, who is.
+    let waiting = create_with(&mut c, draft("Parcel lost", "Nothing came")).await;
+    let waiting = c
+        .assign_ticket(pb::AssignTicketRequest {
+            ticket_id: waiting.id,
+            team: "desk".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_eq!(waiting.assignee, "");
+    let desk = r
+        .update_team(pb::UpdateTeamRequest {
+            team: Some(pb::Team {
+                id: "desk".into(),
+                members: vec!["ann".into(), "bob".into()],
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["members".into()],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(desk.members, ["ann", "bob"]);
+    let sue = r
+        .get_agent(pb::GetAgentRequest { id: "sue".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(sue.teams.is_empty(), "sue left: {:?}", sue.teams);
+    let taken = c
+        .get_ticket(pb::GetTicketRequest {
+            key: Some(pb::get_ticket_request::Key::TicketId(waiting.id)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        taken.assignee, "bob",
+        "bob joined online: the queue reached him"
+    );
+
+    // A member who does not exist: NOT_FOUND, and no team.
+    let ghost = r
+        .create_team(pb::CreateTeamRequest {
+            team: Some(pb::Team {
+                id: "ghosts".into(),
+                members: vec!["ann".into(), "casper".into()],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing(&ghost), ("agent".into(), "casper".into()));
+    let gone = r
+        .get_team(pb::GetTeamRequest {
+            id: "ghosts".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound, "nothing half-written");
+
+    // The zone is the calendar's: named by the calendar, not set on the team.
+    let zone = r
+        .update_team(pb::UpdateTeamRequest {
+            team: Some(pb::Team {
+                id: "desk".into(),
+                time_zone: "Asia/Shanghai".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["time_zone".into()],
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&zone), ["update_mask.paths[time_zone]"]);
+    assert!(zone.message().contains("calendar"), "{}", zone.message());
+    let mut sla = SlaServiceClient::connect(s.server.url()).await.unwrap();
+    sla.create_calendar(pb::CreateCalendarRequest {
+        calendar: Some(pb::Calendar {
+            id: "shanghai".into(),
+            time_zone: "Asia/Shanghai".into(),
+            weekly_hours: vec![pb::WeekdayHours {
+                weekday: 1,
+                periods: vec![pb::WorkingPeriod {
+                    start: "09:00".into(),
+                    end: "18:00".into(),
+                }],
+            }],
+            ..Default::default()
+        }),
+    })
+    .await
+    .unwrap();
+    let desk = r
+        .update_team(pb::UpdateTeamRequest {
+            team: Some(pb::Team {
+                id: "desk".into(),
+                calendar: "shanghai".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["calendar".into()],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(desk.time_zone, "Asia/Shanghai");
+    s.stop().await;
 }

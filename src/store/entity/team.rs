@@ -8,7 +8,6 @@ pub struct Model {
     pub id: String,
     pub display_name: String,
     pub supervisor: Option<String>,
-    pub time_zone: String,
     pub calendar: Option<String>,
     pub strategy: String,
     /// The agent who got the team's last ticket: where round robin continues.
