@@ -295,7 +295,16 @@ impl App {
             .lock_ticket(&write, on.ticket_id)
             .await?
             .found("ticket", on.ticket_id)?;
-        lifecycle::check_allowed(&ticket, Verb::Resolve)?;
+        let supervisor = match ticket.team.as_deref() {
+            Some(team) => self.store.team(team).await?.and_then(|t| t.supervisor),
+            None => None,
+        };
+        lifecycle::check_resolve(
+            &ticket,
+            resolve.resolution,
+            &on.actor,
+            supervisor.as_deref(),
+        )?;
         let planned = self
             .plan_survey(&write, &ticket, resolve.resolution, now)
             .await?;

@@ -22,6 +22,8 @@ named_enum!(
         SetPending = "SetPending",
         Resume = "ResumeTicket",
         Resolve = "ResolveTicket",
+        /// Resolving as SPAM or MERGED: closing what needs no work, from any open status.
+        Dispose = "ResolveTicket(SPAM|MERGED)",
         Close = "CloseTicket",
         Reopen = "ReopenTicket",
     }
@@ -32,11 +34,21 @@ named_enum!(
 pub fn allowed_verbs(status: Status) -> &'static [Verb] {
     use Verb::*;
     match status {
-        Status::New => &[Update, Assign],
-        Status::Assigned => &[Update, Assign, Acknowledge],
-        Status::Acknowledged | Status::InProgress => &[Update, Assign, Reply, SetPending, Resolve],
-        Status::PendingCustomer => &[Update, Assign, Reply, Resume, Resolve],
-        Status::Reopened => &[Update, Assign, Acknowledge, Reply, SetPending, Resolve],
+        Status::New => &[Update, Assign, Dispose],
+        Status::Assigned => &[Update, Assign, Acknowledge, Dispose],
+        Status::Acknowledged | Status::InProgress => {
+            &[Update, Assign, Reply, SetPending, Resolve, Dispose]
+        }
+        Status::PendingCustomer => &[Update, Assign, Reply, Resume, Resolve, Dispose],
+        Status::Reopened => &[
+            Update,
+            Assign,
+            Acknowledge,
+            Reply,
+            SetPending,
+            Resolve,
+            Dispose,
+        ],
         Status::Resolved => &[Update, Close, Reopen],
         Status::Closed => &[Reopen],
     }
@@ -54,6 +66,42 @@ pub fn check_allowed(ticket: &Ticket, verb: Verb) -> Result<(), Refusal> {
             allowed: allowed.to_vec(),
         })
     }
+}
+
+/// Refuses to resolve `ticket` as `resolution` by `actor` unless the status allows it, and,
+/// for spam or a duplicate that nobody works on yet (NEW, or ASSIGNED and not acknowledged),
+/// unless `actor` is the team's `supervisor` or the assignee: disposing of it is their call.
+pub fn check_resolve(
+    ticket: &Ticket,
+    resolution: Resolution,
+    actor: &str,
+    supervisor: Option<&str>,
+) -> Result<(), Refusal> {
+    let verb = Action::Resolve {
+        summary: String::new(),
+        resolution,
+        merged_into: None,
+    }
+    .verb()
+    .unwrap_or(Verb::Resolve);
+    check_allowed(ticket, verb)?;
+    if allowed_verbs(ticket.status).contains(&Verb::Resolve)
+        || Some(actor) == supervisor
+        || Some(actor) == ticket.assignee.as_deref()
+    {
+        return Ok(());
+    }
+    let team = ticket.team.as_deref().unwrap_or("its team");
+    Err(Refusal::precondition(
+        format!("ticket {}", ticket.number),
+        format!(
+            "a {} ticket is closed as {resolution} only by the supervisor of {team} ({}) or \
+             its assignee; actor is \"{}\"",
+            ticket.status,
+            supervisor.unwrap_or("none yet: set one with UpdateTeam"),
+            super::error::shorten(actor)
+        ),
+    ))
 }
 
 /// A lifecycle change a caller asks for.
@@ -104,6 +152,10 @@ impl Action {
             Action::Comment { .. } => return None,
             Action::SetPending { .. } => Verb::SetPending,
             Action::Resume => Verb::Resume,
+            Action::Resolve {
+                resolution: Resolution::Spam | Resolution::Merged,
+                ..
+            } => Verb::Dispose,
             Action::Resolve { .. } => Verb::Resolve,
             Action::Close => Verb::Close,
             Action::Reopen { .. } => Verb::Reopen,
@@ -347,6 +399,11 @@ mod tests {
                         resolution: Resolution::Solved,
                         merged_into: None,
                     },
+                    Verb::Dispose => Action::Resolve {
+                        summary: "s".into(),
+                        resolution: Resolution::Spam,
+                        merged_into: None,
+                    },
                     Verb::Close => Action::Close,
                     Verb::Reopen => Action::Reopen { reason: "r".into() },
                 };
@@ -364,6 +421,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn spam_untouched_by_anyone_is_the_supervisors_or_the_assignees_to_close() {
+        let mut t = ticket();
+        let spam = |t: &Ticket, actor: &str| check_resolve(t, Resolution::Spam, actor, Some("sue"));
+        assert!(spam(&t, "sue").is_ok());
+        let refused = spam(&t, "ann").unwrap_err().to_string();
+        assert!(
+            refused.contains("closed as SPAM only by the supervisor of support (sue)"),
+            "{refused}"
+        );
+        assert!(
+            check_resolve(&t, Resolution::Solved, "sue", Some("sue")).is_err(),
+            "a NEW ticket is not solved before anyone worked on it"
+        );
+        let unled = check_resolve(&t, Resolution::Merged, "ann", None).unwrap_err();
+        assert!(unled.to_string().contains("none yet"), "{unled}");
+        apply(&mut t, assign("ann"), Utc::now()).unwrap();
+        assert!(spam(&t, "ann").is_ok(), "the assignee may, unacknowledged");
+        t.status = Status::InProgress;
+        assert!(spam(&t, "anyone").is_ok(), "in work, as any resolve");
+        t.status = Status::Resolved;
+        assert!(spam(&t, "sue").is_err(), "not twice");
     }
 
     #[test]

@@ -13,7 +13,8 @@ both!(
     illegal_transitions_name_status_and_verbs,
     history_records_before_and_after,
     stale_etag_is_aborted,
-    update_changes_only_masked_fields
+    update_changes_only_masked_fields,
+    spam_and_duplicates_close_from_the_queue,
 );
 
 async fn whole_lifecycle(backend: Backend) {
@@ -753,5 +754,123 @@ async fn update_changes_only_masked_fields(backend: Backend) {
     for f in ["title", "priority", "tags", "customer.phone"] {
         assert!(fields.contains(&f), "{f} in {fields:?}");
     }
+    s.stop().await;
+}
+
+async fn spam_and_duplicates_close_from_the_queue(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let mut c = s.client.clone();
+    let mut r = s.routing().await;
+    let spam = create(&mut c, "Cheap watches, click here").await;
+    assert_eq!(
+        (status_of(&spam), spam.team.as_str()),
+        (S::New, "triage"),
+        "no rule, no model: it waits in triage"
+    );
+    let resolver = c.clone();
+    let resolve = |id: i64, resolution: pb::Resolution, merged_into: &str, actor: &str| {
+        let mut c = resolver.clone();
+        let request = pb::ResolveTicketRequest {
+            ticket_id: id,
+            resolution_summary: "not a customer request".into(),
+            resolution: resolution.into(),
+            merged_into: merged_into.into(),
+            actor: actor.into(),
+            ..Default::default()
+        };
+        async move { c.resolve_ticket(request).await }
+    };
+    let unled = resolve(spam.id, pb::Resolution::Spam, "", "bob")
+        .await
+        .unwrap_err();
+    assert_eq!(unled.code(), Code::FailedPrecondition);
+    assert!(unled.message().contains("none yet"), "{}", unled.message());
+
+    // The triage team gets a supervisor; only they dispose of what nobody works on.
+    r.create_agent(pb::CreateAgentRequest {
+        agent: Some(pb::Agent {
+            id: "sue".into(),
+            ..Default::default()
+        }),
+    })
+    .await
+    .unwrap();
+    r.update_team(pb::UpdateTeamRequest {
+        team: Some(pb::Team {
+            id: "triage".into(),
+            supervisor: "sue".into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["supervisor".into()],
+        }),
+    })
+    .await
+    .unwrap();
+    let not_theirs = resolve(spam.id, pb::Resolution::Spam, "", "bob")
+        .await
+        .unwrap_err();
+    assert!(
+        not_theirs
+            .message()
+            .contains("only by the supervisor of triage (sue)"),
+        "{}",
+        not_theirs.message()
+    );
+    let solved = resolve(spam.id, pb::Resolution::Solved, "", "sue")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        solved.code(),
+        Code::FailedPrecondition,
+        "solving still needs someone to work on it"
+    );
+    let closed = resolve(spam.id, pb::Resolution::Spam, "", "sue")
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_eq!(
+        (status_of(&closed), closed.resolution),
+        (S::Resolved, pb::Resolution::Spam as i32)
+    );
+    let queue = r
+        .list_team_queue(pb::ListTeamQueueRequest {
+            team: "triage".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(queue.tickets.is_empty(), "out of the queue");
+    let events = c
+        .list_ticket_events(pb::ListTicketEventsRequest {
+            ticket_id: spam.id,
+            event_types: vec![pb::EventType::TicketResolved.into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(
+        (events[0].actor.as_str(), events[0].reason.as_str()),
+        ("sue", "no survey: marked spam")
+    );
+
+    // A duplicate goes into the ticket it repeats, straight from the queue.
+    let first = create(&mut c, "Refund late").await;
+    let again = create(&mut c, "Refund late (again)").await;
+    let merged = resolve(again.id, pb::Resolution::Merged, &first.number, "sue")
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_eq!(
+        (merged.resolution, merged.merged_into.as_str()),
+        (pb::Resolution::Merged as i32, first.number.as_str())
+    );
     s.stop().await;
 }
