@@ -78,6 +78,7 @@ pub async fn serve(
     app.install_defaults()
         .await
         .map_err(|e| anyhow::anyhow!("cannot install the defaults: {e}"))?;
+    app.warn_if_triage_unattended().await?;
     let hub = EventHub::start(store.clone(), config.watch_buffer, shutdown.clone()).await?;
     app.run(hub.clone(), shutdown.clone());
     let cx = Context { app, hub };

@@ -16,27 +16,39 @@ fn feedbackd(dir: &std::path::Path, args: &[&str]) -> Command {
     command
 }
 
-/// Waits for a stderr line containing `needle`, returning every line read so far.
-fn wait_for(child: &mut Child, needle: &str) -> Vec<String> {
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // Keep draining after the caller stops listening: a closed pipe would fail the
-        // server's next log write.
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut lines = Vec::new();
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        let found = line.contains(needle);
-        lines.push(line);
-        if found {
-            return lines;
-        }
+/// The server's log, line by line, as it writes it.
+struct Log(std::sync::mpsc::Receiver<String>);
+
+impl Log {
+    fn of(child: &mut Child) -> Log {
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Keep draining after the caller stops listening: a closed pipe would fail the
+            // server's next log write.
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Log(rx)
     }
-    panic!("no line with {needle:?}; got {lines:#?}");
+
+    /// Waits for a line containing `needle`, returning every line read until it.
+    fn wait_for(&mut self, needle: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut lines = Vec::new();
+        while let Ok(line) = self
+            .0
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            let found = line.contains(needle);
+            lines.push(line);
+            if found {
+                return lines;
+            }
+        }
+        panic!("no line with {needle:?}; got {lines:#?}");
+    }
 }
 
 fn free_port() -> u16 {
@@ -56,7 +68,7 @@ fn serves_with_no_flags_and_stops_cleanly_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let lines = wait_for(&mut child, "feedbackd serving");
+    let lines = Log::of(&mut child).wait_for("feedbackd serving");
     let started = lines.last().unwrap();
     for part in [
         &format!("127.0.0.1:{port}"),
@@ -131,4 +143,44 @@ fn migrate_alone_then_exit() {
         "{last}"
     );
     assert!(dir.path().join("feedbackd.db").exists());
+}
+
+#[test]
+fn a_fresh_install_warns_while_nobody_takes_triage_tickets() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = feedbackd(
+        dir.path(),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--dispatch-interval",
+            "100ms",
+        ],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut log = Log::of(&mut child);
+    let _stop = Stop(child);
+    const WARNING: &str = "nobody online can take the triage team's tickets";
+    // At start, and again at each sweep of the queues.
+    for _ in 0..3 {
+        let lines = log.wait_for(WARNING);
+        let warning = lines.last().unwrap();
+        assert!(
+            warning.contains("WARN") && warning.contains("members=0 supervisor=none"),
+            "{warning}"
+        );
+    }
+}
+
+/// Kills the server when the test ends, passed or failed.
+struct Stop(Child);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

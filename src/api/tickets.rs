@@ -13,7 +13,6 @@ use super::mask::patch_explained;
 use super::paging::{Page, chunks};
 use super::{Context, Reply, convert, etag, reply};
 use crate::app::tickets::{Assignment, On, Resolve, TicketKey};
-use crate::domain::acknowledgement::{acknowledgement_text, expected_response};
 use crate::domain::contact::{is_valid_email, is_valid_phone, missing_contact};
 use crate::domain::error::quote;
 use crate::domain::patch::Field;
@@ -353,9 +352,9 @@ impl TicketService for TicketApi {
                 let new = new_ticket(request.get_ref(), "", app.now())?;
                 let intake = app.create_ticket(new).await?;
                 let t = intake.ticket;
-                let expected = expected_response(&t);
+                let expected = intake.acknowledgement.expected;
                 Ok(pb::CreateTicketResponse {
-                    acknowledgement: acknowledgement_text(&t),
+                    acknowledgement: intake.acknowledgement.text,
                     expected_response_within: expected.map(|(within, _)| convert::duration(within)),
                     expected_response_by: expected.and_then(|(_, by)| by).map(convert::timestamp),
                     off_hours: t.sla.off_hours_until.is_some(),

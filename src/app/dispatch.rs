@@ -14,6 +14,7 @@ use super::tickets::On;
 use crate::domain::assignment::Pool;
 use crate::domain::event::{Change, EventType, TicketEvent, actor};
 use crate::domain::lifecycle::{self, Action};
+use crate::domain::staff::Duty;
 use crate::error::Result;
 use crate::store::TeamLock;
 
@@ -63,6 +64,34 @@ impl App {
     pub async fn sweep_queues(&self) -> Result<()> {
         let teams = self.store.team_ids().await?;
         self.dispatch_all(&teams).await;
+        self.warn_if_triage_unattended().await
+    }
+
+    /// Who is there to answer `team`'s tickets now.
+    pub async fn duty(&self, team: &str) -> Result<Duty> {
+        Ok(Duty::of(&self.store.team_members(team).await?))
+    }
+
+    /// Warns while nobody online can take the triage team's tickets: every ticket that no
+    /// rule and no confident prediction routes waits there, and its customer is promised no
+    /// time. Once at start, then with every sweep of the queues.
+    pub async fn warn_if_triage_unattended(&self) -> Result<()> {
+        let triage = &self.settings.routing.triage_team;
+        let duty = self.duty(triage).await?;
+        if duty == Duty::OnDuty {
+            return Ok(());
+        }
+        let team = self.team(triage).await?;
+        tracing::warn!(
+            team = %triage,
+            members = team.members.len(),
+            supervisor = %team.supervisor.as_deref().unwrap_or("none"),
+            waiting = team.queued,
+            "nobody online can take the triage team's tickets: tickets no rule routes wait \
+             there, and their customers are promised no time. Make ONLINE agents its members \
+             and give it a supervisor (RoutingService/UpdateTeam, update_mask members, \
+             supervisor)"
+        );
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::App;
 use super::intake::{Request, TakenIn};
+use crate::domain::acknowledgement::{Acknowledgement, acknowledge};
 use crate::domain::contact::missing_contact;
 use crate::domain::error::{Refusal, Versioned};
 use crate::domain::event::EventType;
@@ -17,7 +18,7 @@ use crate::domain::lifecycle::{self, Action, Verb};
 use crate::domain::patch::Patch;
 use crate::domain::query::{Named, Position, TicketFilter, TicketOrder, WatchFilter};
 use crate::domain::sla;
-use crate::domain::staff::{QUEUED, cannot_keep};
+use crate::domain::staff::{Duty, QUEUED, cannot_keep};
 use crate::domain::ticket::{Comment, Edit, NewComment, NewTicket, Resolution, Ticket, Visibility};
 use crate::error::{Error, Found, Result};
 use crate::events::{EventHub, EventStream};
@@ -64,6 +65,8 @@ pub struct Intake {
     pub replayed: bool,
     /// 1 = next in its team's queue; 0 when an agent has it.
     pub queue_position: u32,
+    /// What to tell the customer now.
+    pub acknowledgement: Acknowledgement,
 }
 
 /// One ticket changed in a transaction: as it stands after, and the events recorded.
@@ -182,7 +185,12 @@ impl App {
         }
         let ticket = self.fresh(ticket).await?;
         let queue_position = self.store.queue_position(&ticket).await?;
+        let duty = match (&ticket.assignee, &ticket.team) {
+            (None, Some(team)) => self.duty(team).await?,
+            _ => Duty::OnDuty,
+        };
         Ok(Intake {
+            acknowledgement: acknowledge(&ticket, duty),
             ticket,
             replayed,
             queue_position,

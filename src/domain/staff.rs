@@ -90,6 +90,33 @@ impl Agent {
     }
 }
 
+/// Who is there to answer a team's tickets now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duty {
+    /// A member is online (capacity or not: they will take the next ticket they can).
+    OnDuty,
+    /// Members, none of them online.
+    Away,
+    /// No members at all.
+    Nobody,
+}
+
+impl Duty {
+    /// The duty of a team with `members`.
+    pub fn of(members: &[Agent]) -> Duty {
+        if members
+            .iter()
+            .any(|a| a.availability == Availability::Online && a.capacity > 0)
+        {
+            Duty::OnDuty
+        } else if members.is_empty() {
+            Duty::Nobody
+        } else {
+            Duty::Away
+        }
+    }
+}
+
 /// Why a reopened ticket cannot stay with its assignee, if it cannot. `agent` is the
 /// assignee as read under their lock (`None` when they no longer exist).
 pub fn cannot_keep(ticket: &Ticket, agent: Option<&Agent>) -> Option<String> {

@@ -39,7 +39,35 @@ async fn whole_lifecycle(backend: Backend) {
         "{}",
         created.acknowledgement
     );
-    assert_eq!(created.expected_response_within.unwrap().seconds, 4 * 3600);
+    // It waits in triage, where nobody works yet: no time is promised that nobody keeps.
+    assert_eq!(t.team, "triage");
+    assert!(
+        created
+            .acknowledgement
+            .ends_with("It is in our queue, and we will get back to you as soon as one of our team can take it."),
+        "{}",
+        created.acknowledgement
+    );
+    assert_eq!(
+        (
+            created.expected_response_within,
+            created.expected_response_by
+        ),
+        (None, None)
+    );
+    let first_response = t
+        .sla
+        .as_ref()
+        .unwrap()
+        .clocks
+        .iter()
+        .find(|c| c.target == pb::SlaTarget::FirstResponse as i32)
+        .unwrap();
+    assert_eq!(
+        first_response.budget.unwrap().seconds,
+        4 * 3600,
+        "the clock runs all the same"
+    );
     assert!(t.create_time.is_some() && t.assign_time.is_none());
 
     let t = c

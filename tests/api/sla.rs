@@ -618,7 +618,8 @@ async fn deadlines_count_working_time(backend: Backend) {
     })
     .await
     .unwrap();
-    product_team(&mut routing, "desk", "shanghai", &[], "").await;
+    // Someone is on duty at the desk, so its customers are promised a time.
+    product_team(&mut routing, "desk", "shanghai", &[("dan", true)], "").await;
     product_team(&mut routing, "ny", "new-york", &[], "").await;
 
     // HIGH: acknowledge within 1 h and answer within 4 h of business time. Half an hour is
