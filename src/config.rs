@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::app::{Settings, SurveySettings};
+use crate::domain::language::Language;
 use crate::domain::survey::{InvitePolicy, ReopenTo};
 
 /// feedbackd: customer feedback and complaints, from intake to a closed loop, over gRPC.
@@ -50,6 +51,11 @@ pub struct Config {
     /// Time zone of ticket numbers' dates and of customer-facing times (IANA name).
     #[arg(long, env = "FEEDBACKD_TIMEZONE", default_value = "UTC", value_parser = parse_zone, global = true)]
     pub timezone: Tz,
+
+    /// Language of customer texts when the customer names none and their ticket's text does not
+    /// say (Chinese characters say `zh`): `zh` or `en`.
+    #[arg(long, env = "FEEDBACKD_LANGUAGE", default_value = "en", value_parser = parse_language, global = true)]
+    pub language: Language,
 
     /// Log format: human-readable text or one JSON object per line. Levels come from RUST_LOG.
     #[arg(
@@ -185,6 +191,7 @@ impl Config {
         let duration = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
         Settings {
             zone: self.timezone,
+            language: self.language,
             routing: crate::domain::routing::Settings {
                 triage_team: self.triage_team.clone(),
                 confidence_threshold: self.classifier_threshold,
@@ -224,6 +231,11 @@ impl Config {
 fn parse_zone(name: &str) -> Result<Tz, String> {
     name.parse()
         .map_err(|_| format!("unknown time zone {name:?}; use an IANA name such as Asia/Shanghai"))
+}
+
+fn parse_language(tag: &str) -> Result<Language, String> {
+    Language::parse(tag)
+        .ok_or_else(|| format!("{tag:?} is not a language of customer texts: zh or en"))
 }
 
 fn parse_share(text: &str) -> Result<f64, String> {

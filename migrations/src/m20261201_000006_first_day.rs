@@ -1,10 +1,18 @@
-//! One time zone truth: a team keeps the zone of the calendar it works by, so its own
-//! `time_zone` column goes.
+//! Customer texts in the customer's language: each ticket's customer has one (tickets taken
+//! in before were written to in English). One time zone truth: a team keeps the zone of the
+//! calendar it works by, so its own `time_zone` column goes.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Tickets {
+    Table,
+    /// `zh` or `en`.
+    CustomerLanguage,
+}
 
 #[derive(DeriveIden)]
 enum Teams {
@@ -18,6 +26,14 @@ impl MigrationTrait for Migration {
         manager
             .alter_table(
                 Table::alter()
+                    .table(Tickets::Table)
+                    .add_column(string(Tickets::CustomerLanguage).default("en"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
                     .table(Teams::Table)
                     .drop_column(Teams::TimeZone)
                     .to_owned(),
@@ -26,6 +42,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Tickets::Table)
+                    .drop_column(Tickets::CustomerLanguage)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .alter_table(
                 Table::alter()

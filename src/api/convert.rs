@@ -270,6 +270,10 @@ fn customer(c: ticket::Customer) -> pb::Customer {
         phone: c.phone,
         email: c.email,
         tier: pb::CustomerTier::from(c.tier).into(),
+        language: c
+            .language
+            .map(|l| l.as_str().to_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -443,6 +447,11 @@ pub fn question(q: survey::Question) -> pb::SurveyQuestion {
         required: q.required,
         options,
         max_length,
+        translations: q
+            .translations
+            .into_iter()
+            .map(|(language, prompt)| (language.as_str().to_owned(), prompt))
+            .collect(),
     }
 }
 

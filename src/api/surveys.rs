@@ -1,6 +1,6 @@
 //! SurveyService.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use tonic::Request;
@@ -9,12 +9,13 @@ use super::check::{Check, actor, key, only_key, optional_key, request_id};
 use super::mask::patch;
 use super::paging::{Page, by_id};
 use super::{Context, Reply, convert, etag, reply};
-use crate::domain::error::quote;
+use crate::domain::error::{quote, shorten};
 use crate::domain::idempotency::Requested;
+use crate::domain::language::Language;
 use crate::domain::patch::{Field, Patch};
 use crate::domain::query::{Grouping, ResponseFilter};
 use crate::domain::survey::{
-    self, Answer, MAX_QUESTIONS, Outcome, Question, QuestionKind, Survey, SurveyState, Template,
+    self, Answer, MAX_QUESTIONS, Question, QuestionKind, SurveyState, Template,
 };
 use crate::domain::ticket::limits;
 use crate::proto::feedback::v1::{self as pb, survey_service_server::SurveyService};
@@ -107,7 +108,32 @@ fn question(check: &mut Check, field: &str, q: &pb::SurveyQuestion) -> Question 
         prompt: q.prompt.trim().to_owned(),
         kind,
         required: q.required,
+        translations: translations(check, &format!("{field}.translations"), &q.translations),
     }
+}
+
+/// A question's prompts in other languages, by language tag.
+fn translations(
+    check: &mut Check,
+    field: &str,
+    given: &std::collections::HashMap<String, String>,
+) -> BTreeMap<Language, String> {
+    if !check.at_most(field, given.len(), Language::ALL.len()) {
+        return BTreeMap::new();
+    }
+    let mut translations = BTreeMap::new();
+    for (tag, prompt) in given {
+        match Language::parse(tag) {
+            Some(language) => {
+                translations.insert(language, prompt.trim().to_owned());
+            }
+            None => check.add(
+                format!("{field}[{}]", shorten(tag)),
+                "is not a language customer texts exist in: zh or en",
+            ),
+        }
+    }
+    translations
 }
 
 /// The question types as the request check reads them.
@@ -172,19 +198,6 @@ fn answers(check: &mut Check, given: &[pb::SurveyAnswer]) -> Vec<(String, Answer
 }
 
 /// What the customer reads after answering.
-fn thanks(answered: &Survey, number: &str) -> String {
-    match answered.outcome {
-        Some(Outcome::Reopened) => format!(
-            "Thank you for telling us. We are sorry we fell short: ticket {number} is open \
-             again and we will be in touch."
-        ),
-        Some(Outcome::Closed) => {
-            format!("Thank you for your feedback. We are glad ticket {number} is settled.")
-        }
-        _ => format!("Thank you for your feedback on ticket {number}."),
-    }
-}
-
 impl convert::EnumField for Grouping {
     const PLACEHOLDER: Self = Grouping::Team;
 
@@ -391,11 +404,17 @@ impl SurveyService for SurveyApi {
                     SurveyState::Open if s.expire_at <= self.cx.app.now() => SurveyState::Expired,
                     state => state,
                 };
+                let language = ticket.language();
                 Ok(pb::Survey {
                     token,
                     ticket_number: ticket.number,
                     ticket_title: ticket.title,
-                    questions: s.questions.into_iter().map(convert::question).collect(),
+                    questions: s
+                        .questions
+                        .into_iter()
+                        .map(|q| convert::question(q.in_language(language)))
+                        .collect(),
+                    language: language.as_str().to_owned(),
                     state: pb::SurveyState::from(state).into(),
                     expire_time: Some(convert::timestamp(s.expire_at)),
                 })
@@ -415,10 +434,10 @@ impl SurveyService for SurveyApi {
                 let token = check.text("token", &r.token, true, MAX_TOKEN);
                 let answers = answers(&mut check, &r.answers);
                 check.done()?;
-                let (answered, number) = self.cx.app.answer_survey(&token, answers).await?;
+                let (answered, ticket) = self.cx.app.answer_survey(&token, answers).await?;
                 Ok(pb::SubmitSurveyResponseResponse {
-                    message: thanks(&answered, &number),
-                    ticket_number: number,
+                    message: survey::thanks(answered.outcome, &ticket.number, ticket.language()),
+                    ticket_number: ticket.number,
                 })
             }
             .await,

@@ -15,6 +15,7 @@ use super::{Context, Reply, convert, etag, reply};
 use crate::app::tickets::{Assignment, On, Resolve, TicketKey};
 use crate::domain::contact::{is_valid_email, is_valid_phone, missing_contact};
 use crate::domain::error::quote;
+use crate::domain::language::Language;
 use crate::domain::patch::Field;
 use crate::domain::query::{
     Position, SortKey, TicketFilter, TicketOrder, WatchFilter, position_of,
@@ -62,6 +63,9 @@ const UPDATABLE: &[Field<Ticket, Edit>] = &[
         t.customer.email = v.customer.email.clone()
     }),
     ("customer.tier", |t, v| t.customer.tier = v.customer.tier),
+    ("customer.language", |t, v| {
+        t.customer.language = v.customer.language
+    }),
     ("tags", |t, v| t.tags = normalize_tags(v.tags.clone())),
     ("metadata", |t, v| t.metadata = v.metadata.clone()),
     ("occurred_at", |t, v| t.occurred_at = v.occurred_at),
@@ -122,7 +126,26 @@ fn customer(check: &mut Check, field: &str, c: Option<&pb::Customer>) -> Custome
         tier: check
             .optional_enum(&format!("{field}.tier"), c.tier)
             .unwrap_or(Tier::Standard),
+        language: language(check, &format!("{field}.language"), &c.language),
     }
+}
+
+/// A language tag naming one customer texts exist in; empty: none given.
+fn language(check: &mut Check, field: &str, tag: &str) -> Option<Language> {
+    if tag.trim().is_empty() {
+        return None;
+    }
+    let language = Language::parse(tag);
+    if language.is_none() {
+        check.add(
+            field,
+            format!(
+                "{} is not a language customer texts exist in: zh or en",
+                quote(tag)
+            ),
+        );
+    }
+    language
 }
 
 fn tags(check: &mut Check, field: &str, tags: &[String]) -> Vec<String> {

@@ -32,6 +32,7 @@ use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::clock::Clock;
+use crate::domain::language::Language;
 use crate::domain::survey::{InvitePolicy, ReopenTo};
 use crate::error::Result;
 use crate::events::EventHub;
@@ -42,6 +43,8 @@ use crate::store::Store;
 pub struct Settings {
     /// The zone of the date in ticket numbers.
     pub zone: Tz,
+    /// What customers are written to in when neither they nor their ticket's text say.
+    pub language: Language,
     pub routing: crate::domain::routing::Settings,
     /// How far back other customers' reports count as impact.
     pub impact_window: chrono::Duration,

@@ -139,7 +139,7 @@ impl App {
         let wanted = routing::wanted_skills(
             &draft.product,
             route.category.as_deref(),
-            &routing::text_of(&draft.title, &draft.description),
+            self.language_of(&draft.customer, &draft.title, &draft.description),
         );
         let pick = pool.take(strategy, &wanted).ok_or_else(|| {
             if room == 0 {

@@ -322,7 +322,7 @@ impl App {
         &self,
         token: &str,
         given: Vec<(String, Answer)>,
-    ) -> Result<(Survey, String)> {
+    ) -> Result<(Survey, Ticket)> {
         let now = self.now();
         let (read, ticket) = self.survey_by_token(token).await?;
         if let Some(closed) = read.closed_for_answers(now) {
@@ -352,7 +352,7 @@ impl App {
         );
         self.store.commit(write).await?;
         self.settled_events(&events).await;
-        Ok((answered, ticket.number))
+        Ok((answered, ticket))
     }
 
     /// Stores the response of `answered` with its SURVEY_ANSWERED event, if the survey still

@@ -14,12 +14,15 @@ use crate::domain::error::{Refusal, Versioned};
 use crate::domain::event::EventType;
 use crate::domain::event::{Change, Note, TicketEvent, diff};
 use crate::domain::idempotency::{check_replay, fingerprint};
+use crate::domain::language::{self, Language};
 use crate::domain::lifecycle::{self, Action, Verb};
 use crate::domain::patch::Patch;
 use crate::domain::query::{Named, Position, TicketFilter, TicketOrder, WatchFilter};
 use crate::domain::sla;
 use crate::domain::staff::{Duty, QUEUED, cannot_keep};
-use crate::domain::ticket::{Comment, Edit, NewComment, NewTicket, Resolution, Ticket, Visibility};
+use crate::domain::ticket::{
+    Comment, Customer, Edit, NewComment, NewTicket, Resolution, Ticket, Visibility,
+};
 use crate::error::{Error, Found, Result};
 use crate::events::{EventHub, EventStream};
 use crate::store::{TeamLock, Write};
@@ -117,6 +120,22 @@ impl App {
         hub.watch(filter, after_cursor).await
     }
 
+    /// The language to write to `customer` in: theirs, else their ticket's, else the
+    /// service's default.
+    pub(crate) fn language_of(
+        &self,
+        customer: &Customer,
+        title: &str,
+        description: &str,
+    ) -> Language {
+        language::settle(
+            customer.language,
+            title,
+            description,
+            self.settings.language,
+        )
+    }
+
     /// Refuses with NOT_FOUND the first of `named` that nobody knows: a team or agent that
     /// is configured or named on some ticket (a deleted one still finds its old tickets), a
     /// product some ticket is about, a ticket that exists.
@@ -163,9 +182,11 @@ impl App {
     /// Takes a ticket in: routes it, numbers it, starts its clocks and records it; a waiting
     /// ticket is assigned by the reactions when someone has room. A repeat of a request_id
     /// answers with the first ticket.
-    pub async fn create_ticket(&self, new: NewTicket) -> Result<Intake> {
+    pub async fn create_ticket(&self, mut new: NewTicket) -> Result<Intake> {
         let now = self.now();
         let route = self.decide(&new, now).await?.route;
+        let hash = fingerprint(&new);
+        new.customer.language = Some(self.language_of(&new.customer, &new.title, &new.description));
         let TakenIn {
             ticket,
             replayed,
@@ -173,7 +194,7 @@ impl App {
         } = self
             .intake
             .take_in(Request {
-                hash: fingerprint(&new),
+                hash,
                 new,
                 route,
                 now,
@@ -204,6 +225,9 @@ impl App {
         self.change(on, self.now(), |t| {
             lifecycle::check_allowed(t, Verb::Update)?;
             patch.apply(t);
+            if t.customer.language.is_none() {
+                t.customer.language = Some(self.language_of(&t.customer, &t.title, &t.description));
+            }
             if let Some((field, why)) = missing_contact(t.channel, &t.customer) {
                 return Err(Refusal::invalid(format!("ticket.{field}"), why).into());
             }

@@ -14,6 +14,7 @@ pub mod escalation;
 pub mod event;
 pub mod format;
 pub mod idempotency;
+pub mod language;
 pub mod lifecycle;
 pub mod number;
 pub mod patch;

@@ -4,6 +4,7 @@
 
 use super::assignment::Strategy;
 use super::classifier::{Candidate, RoutingModel};
+use super::language::Language;
 use super::priority::{self, Facts};
 use super::rules::{self, Draft, Rule, Trial};
 use super::ticket::{Channel, Kind, Priority, Tier};
@@ -259,9 +260,9 @@ fn team_by_classifier(
     }
 }
 
-/// The skills a ticket calls for, as agents list theirs: its product, its category and the
-/// language it is written in.
-pub fn wanted_skills(product: &str, category: Option<&str>, text: &str) -> Vec<String> {
+/// The skills a ticket calls for, as agents list theirs: its product, its category and its
+/// customer's language.
+pub fn wanted_skills(product: &str, category: Option<&str>, language: Language) -> Vec<String> {
     let mut wanted = Vec::new();
     if !product.is_empty() {
         wanted.push(format!("product:{}", product.to_lowercase()));
@@ -269,8 +270,7 @@ pub fn wanted_skills(product: &str, category: Option<&str>, text: &str) -> Vec<S
     if let Some(category) = category {
         wanted.push(format!("category:{}", category.to_lowercase()));
     }
-    let chinese = text.chars().any(super::classifier::is_han);
-    wanted.push(if chinese { "lang:zh" } else { "lang:en" }.to_owned());
+    wanted.push(format!("lang:{language}"));
     wanted
 }
 
@@ -470,9 +470,9 @@ mod tests {
     #[test]
     fn skills_come_from_product_category_and_language() {
         assert_eq!(
-            wanted_skills("Mall", Some("refund"), "退款"),
+            wanted_skills("Mall", Some("refund"), Language::Zh),
             ["product:mall", "category:refund", "lang:zh"]
         );
-        assert_eq!(wanted_skills("", None, "Refund please"), ["lang:en"]);
+        assert_eq!(wanted_skills("", None, Language::En), ["lang:en"]);
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{FieldViolation, Refusal, quote};
 use super::event::{Change, EventType};
 use super::format::{human, rfc3339};
+use super::language::Language;
 use super::lifecycle;
 use super::priority::one_step_up;
 use super::staff::Agent;
@@ -47,6 +48,21 @@ pub struct Question {
     pub prompt: String,
     pub kind: QuestionKind,
     pub required: bool,
+    /// The prompt in other languages: a customer whose language has one reads it instead.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub translations: BTreeMap<Language, String>,
+}
+
+impl Question {
+    /// The question as a customer who reads `language` sees it: the prompt in their
+    /// language when it has one, and no other.
+    pub fn in_language(mut self, language: Language) -> Question {
+        if let Some(prompt) = self.translations.remove(&language) {
+            self.prompt = prompt;
+        }
+        self.translations.clear();
+        self
+    }
 }
 
 /// A set of questions sent as one survey.
@@ -90,12 +106,16 @@ pub fn check_questions(questions: &[Question]) -> Vec<Problem> {
         } else if questions[..i].iter().any(|earlier| earlier.key == q.key) {
             problems.push((at("key"), format!("{:?} is asked twice", q.key)));
         }
-        let prompt = q.prompt.trim().chars().count();
-        if prompt == 0 || prompt > MAX_PROMPT {
-            problems.push((
-                at("prompt"),
-                format!("must be 1 to {MAX_PROMPT} characters"),
-            ));
+        let prompts = std::iter::once((at("prompt"), &q.prompt)).chain(
+            q.translations
+                .iter()
+                .map(|(language, text)| (format!("[{i}].translations[{language}]"), text)),
+        );
+        for (field, prompt) in prompts {
+            let length = prompt.trim().chars().count();
+            if length == 0 || length > MAX_PROMPT {
+                problems.push((field, format!("must be 1 to {MAX_PROMPT} characters")));
+            }
         }
         match &q.kind {
             QuestionKind::Choice(options) => {
@@ -128,34 +148,62 @@ pub fn check_questions(questions: &[Question]) -> Vec<Problem> {
 }
 
 /// The template installed on first start: the result, the attitude and the timeliness, each
-/// rated 1–5, and an optional comment.
+/// rated 1–5, and an optional comment; in English, and in Chinese for Chinese customers.
 pub fn default_questions() -> Vec<Question> {
-    let rating = |key: &str, prompt: &str| Question {
+    let question = |key: &str, kind: QuestionKind, en: &str, zh: &str| Question {
         key: key.to_owned(),
-        prompt: prompt.to_owned(),
-        kind: QuestionKind::Rating,
-        required: true,
+        prompt: en.to_owned(),
+        required: kind == QuestionKind::Rating,
+        kind,
+        translations: [(Language::Zh, zh.to_owned())].into(),
     };
     vec![
-        rating(
+        question(
             "result",
+            QuestionKind::Rating,
             "How satisfied are you with how your issue was resolved?",
+            "您对问题的处理结果是否满意？",
         ),
-        rating(
+        question(
             "attitude",
+            QuestionKind::Rating,
             "How satisfied are you with the attitude of our staff?",
+            "您对我们工作人员的服务态度是否满意？",
         ),
-        rating(
+        question(
             "timeliness",
+            QuestionKind::Rating,
             "How satisfied are you with how quickly we handled it?",
+            "您对我们的处理速度是否满意？",
         ),
-        Question {
-            key: "comment".into(),
-            prompt: "Anything else you would like to tell us?".into(),
-            kind: QuestionKind::Text(2000),
-            required: false,
-        },
+        question(
+            "comment",
+            QuestionKind::Text(2000),
+            "Anything else you would like to tell us?",
+            "您还有什么想告诉我们的吗？",
+        ),
     ]
+}
+
+/// What a customer is told once they answered a survey about ticket `number`.
+pub fn thanks(outcome: Option<Outcome>, number: &str, language: Language) -> String {
+    match (language, outcome) {
+        (Language::En, Some(Outcome::Reopened)) => format!(
+            "Thank you for telling us. We are sorry we fell short: ticket {number} is open \
+             again and we will be in touch."
+        ),
+        (Language::En, Some(Outcome::Closed)) => {
+            format!("Thank you for your feedback. We are glad ticket {number} is settled.")
+        }
+        (Language::En, _) => format!("Thank you for your feedback on ticket {number}."),
+        (Language::Zh, Some(Outcome::Reopened)) => format!(
+            "感谢您的反馈。很抱歉没能让您满意：工单 {number} 已重新处理，我们会尽快与您联系。"
+        ),
+        (Language::Zh, Some(Outcome::Closed)) => {
+            format!("感谢您的评价，很高兴工单 {number} 的问题已经解决。")
+        }
+        (Language::Zh, _) => format!("感谢您对工单 {number} 的评价。"),
+    }
 }
 
 /// One answer as given.
@@ -808,12 +856,14 @@ mod tests {
             prompt: "Recommend us?".into(),
             kind: QuestionKind::Nps,
             required: false,
+            translations: Default::default(),
         });
         questions.push(Question {
             key: "channel".into(),
             prompt: "How did you reach us?".into(),
             kind: QuestionKind::Choice(vec!["phone".into(), "app".into()]),
             required: false,
+            translations: Default::default(),
         });
         questions
     }
@@ -923,8 +973,23 @@ mod tests {
             prompt: "Pick".into(),
             kind: QuestionKind::Choice(vec!["a".into()]),
             required: true,
+            translations: [(Language::Zh, " ".into())].into(),
         }];
-        assert_eq!(check_questions(&one_option)[0].0, "[0].options");
+        let problems: Vec<_> = check_questions(&one_option)
+            .into_iter()
+            .map(|(field, _)| field)
+            .collect();
+        assert_eq!(problems, ["[0].translations[zh]", "[0].options"]);
+        let read = default_questions().remove(0);
+        assert_eq!(
+            read.clone().in_language(Language::Zh).prompt,
+            "您对问题的处理结果是否满意？"
+        );
+        let english = read.in_language(Language::En);
+        assert_eq!(
+            (english.prompt.as_str(), english.translations.len()),
+            ("How satisfied are you with how your issue was resolved?", 0)
+        );
     }
 
     fn resolved_ticket(external_id: &str, phone: &str) -> Ticket {

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::assignment::Strategy;
+use super::language::Language;
 use super::routing::Route;
 
 /// Declares an enum stored and logged by a stable upper-case name, the same on every
@@ -173,6 +174,10 @@ pub struct Customer {
     pub phone: String,
     pub email: String,
     pub tier: Tier,
+    /// What to write to them in. `None` until intake or an update settles it
+    /// ([`super::language::settle`]); always set on a stored ticket.
+    #[serde(default)]
+    pub language: Option<Language>,
 }
 
 /// Which of a customer's details identifies them.
@@ -206,6 +211,7 @@ impl Default for Customer {
             phone: String::new(),
             email: String::new(),
             tier: Tier::Standard,
+            language: None,
         }
     }
 }
@@ -412,11 +418,12 @@ impl Ticket {
 
     /// The skills the ticket calls for, as agents list theirs.
     pub fn wanted_skills(&self) -> Vec<String> {
-        super::routing::wanted_skills(
-            &self.product,
-            self.category.as_deref(),
-            &super::routing::text_of(&self.title, &self.description),
-        )
+        super::routing::wanted_skills(&self.product, self.category.as_deref(), self.language())
+    }
+
+    /// The language its customer is written to in.
+    pub fn language(&self) -> Language {
+        self.customer.language.unwrap_or_default()
     }
 }
 

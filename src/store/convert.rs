@@ -12,6 +12,7 @@ use super::entity::{
 use crate::domain::calendar::{BusinessCalendar, Calendar};
 use crate::domain::config::ConfigChange;
 use crate::domain::event::{FieldChange, TicketEvent};
+use crate::domain::language::Language;
 use crate::domain::rules::Rule;
 use crate::domain::sla::{Policy, Targets};
 use crate::domain::staff::{Agent, Team};
@@ -22,6 +23,11 @@ use crate::error::{Error, Result};
 fn parse<T: FromStr<Err = UnknownName>>(s: &str) -> Result<T> {
     s.parse()
         .map_err(|e: UnknownName| Error::Internal(format!("stored data: {e}")))
+}
+
+fn language(tag: &str) -> Result<Language> {
+    Language::parse(tag)
+        .ok_or_else(|| Error::Internal(format!("stored data: unknown language {tag:?}")))
 }
 
 pub(super) fn from_json<T: serde::de::DeserializeOwned>(
@@ -54,6 +60,7 @@ pub fn ticket(row: ticket::Model) -> Result<Ticket> {
             phone: row.customer_phone,
             email: row.customer_email,
             tier: parse(&row.customer_tier)?,
+            language: Some(language(&row.customer_language)?),
         },
         tags: from_json("tags", row.tags)?,
         occurred_at: row.occurred_at,
@@ -110,6 +117,7 @@ pub fn ticket_row(t: &Ticket) -> Result<ticket::ActiveModel> {
         customer_phone: Set(t.customer.phone.clone()),
         customer_email: Set(t.customer.email.clone()),
         customer_tier: Set(t.customer.tier.as_str().to_owned()),
+        customer_language: Set(t.language().as_str().to_owned()),
         occurred_at: Set(t.occurred_at),
         metadata: Set(to_json(&t.metadata)?),
         tags: Set(to_json(&t.tags)?),

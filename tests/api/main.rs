@@ -5,6 +5,7 @@ mod support;
 
 mod concurrency;
 mod conventions;
+mod language;
 mod lifecycle;
 mod listing;
 mod reactions;

@@ -30,6 +30,8 @@ pub struct Model {
     pub customer_phone: String,
     pub customer_email: String,
     pub customer_tier: String,
+    /// `zh` or `en`: what the customer is written to in.
+    pub customer_language: String,
     pub occurred_at: Option<DateTimeUtc>,
     pub metadata: Json,
     /// The sorted tags, read with the row; `ticket_tags` indexes them for the tag filter.
