@@ -288,6 +288,7 @@ fn new_ticket(n: usize) -> pb::CreateTicketRequest {
             phone: "+86 138 0013 8000".into(),
             email: "li.lei@example.com".into(),
             tier: pb::CustomerTier::Standard.into(),
+            ..Default::default()
         }),
         tags: vec!["refund".into()],
         actor: "app-connector".into(),
