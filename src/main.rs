@@ -1,5 +1,6 @@
 //! The feedbackd binary: parse the configuration, set up logging, open the database, serve.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -47,8 +48,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 
 fn init_logging(config: &Config) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal, and not even then when NO_COLOR says so.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Text => builder.init(),

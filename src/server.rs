@@ -121,7 +121,7 @@ pub async fn serve(
                 .on_request(())
                 .on_response(rpc_response)
                 .on_body_chunk(())
-                .on_eos(rpc_end)
+                .on_eos(RpcEnd::default())
                 .on_failure(()),
         )
         .add_service(health_service)
@@ -226,27 +226,49 @@ async fn watch_database(store: Store, health: HealthReporter, shutdown: Cancella
 
 /// One span per RPC, with its method.
 fn rpc_span(request: &http::Request<tonic::body::Body>) -> tracing::Span {
-    tracing::info_span!("rpc", method = %request.uri().path(), started_ms = tracing::field::Empty)
+    tracing::info_span!("rpc", method = %request.uri().path())
 }
 
-/// Errors come back as headers only: log them here. Successes carry their status in the
-/// trailers: note when the response started, and log at the end of the stream.
+/// Errors come back as headers only: log them here, with the time the call took. Successes
+/// carry their status in the trailers: [`RpcEnd`] logs them.
 fn rpc_response(
     response: &http::Response<tonic::body::Body>,
     latency: Duration,
-    span: &tracing::Span,
+    _: &tracing::Span,
 ) {
-    match grpc_code(response.headers()) {
-        Some(code) => log_end(code, latency),
-        None => {
-            span.record("started_ms", latency.as_secs_f64() * 1e3);
+    if let Some(code) = grpc_code(response.headers()) {
+        log_end(code, latency);
+    }
+}
+
+/// Logs an RPC that ends in its trailers, with its whole duration: from the request to the
+/// end of the response stream (for a unary call, the handler's time and the reply's).
+/// tower-http clones the end-of-stream handler for each request as the request comes in
+/// (`Trace::call`), so a clone starts the clock.
+#[derive(Debug)]
+struct RpcEnd {
+    since: std::time::Instant,
+}
+
+impl Default for RpcEnd {
+    fn default() -> Self {
+        RpcEnd {
+            since: std::time::Instant::now(),
         }
     }
 }
 
-fn rpc_end(trailers: Option<&http::HeaderMap>, stream: Duration, _span: &tracing::Span) {
-    if let Some(code) = trailers.and_then(grpc_code) {
-        log_end(code, stream);
+impl Clone for RpcEnd {
+    fn clone(&self) -> Self {
+        RpcEnd::default()
+    }
+}
+
+impl tower_http::trace::OnEos for RpcEnd {
+    fn on_eos(self, trailers: Option<&http::HeaderMap>, _stream: Duration, _: &tracing::Span) {
+        if let Some(code) = trailers.and_then(grpc_code) {
+            log_end(code, self.since.elapsed());
+        }
     }
 }
 
@@ -255,14 +277,25 @@ fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {
     Some(tonic::Code::from_bytes(value.as_bytes()))
 }
 
+/// One line per RPC: done, refused because of the request (the caller's to fix, at INFO:
+/// not the operator's concern), refused because of the service's state (WARN), or failed on
+/// our side (ERROR).
 fn log_end(code: tonic::Code, duration: Duration) {
-    let ms = duration.as_secs_f64() * 1e3;
+    use tonic::Code::*;
+    // Microseconds are precision enough, and read (and parse, as JSON) as plain numbers.
+    let ms = (duration.as_secs_f64() * 1e6).round() / 1e3;
     match code {
-        tonic::Code::Ok => tracing::info!(code = ?code, duration_ms = ms, "rpc done"),
-        tonic::Code::Internal | tonic::Code::Unknown | tonic::Code::DataLoss => {
+        Ok => tracing::info!(code = ?code, duration_ms = ms, "rpc done"),
+        InvalidArgument | NotFound | AlreadyExists | FailedPrecondition | Aborted | OutOfRange
+        | Cancelled | Unauthenticated | PermissionDenied | Unimplemented => {
+            tracing::info!(code = ?code, duration_ms = ms, "rpc refused")
+        }
+        Unavailable | DeadlineExceeded | ResourceExhausted => {
+            tracing::warn!(code = ?code, duration_ms = ms, "rpc refused")
+        }
+        Internal | Unknown | DataLoss => {
             tracing::error!(code = ?code, duration_ms = ms, "rpc failed")
         }
-        _ => tracing::warn!(code = ?code, duration_ms = ms, "rpc refused"),
     }
 }
 

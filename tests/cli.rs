@@ -11,7 +11,7 @@ fn feedbackd(dir: &std::path::Path, args: &[&str]) -> Command {
         .args(args)
         .current_dir(dir)
         .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
+        .env_remove("NO_COLOR")
         .env_remove("FEEDBACKD_DATABASE_URL");
     command
 }
@@ -182,5 +182,46 @@ impl Drop for Stop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn logs_are_plain_text_and_a_callers_mistake_is_not_a_warning() {
+    use feedbackd::proto::feedback::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = feedbackd(dir.path(), &["--listen", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = Log::of(&mut child);
+    let _stop = Stop(child);
+    let started = log.wait_for("feedbackd serving");
+    let mut client =
+        pb::ticket_service_client::TicketServiceClient::connect(format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+    let missing = client
+        .get_ticket(pb::GetTicketRequest {
+            key: Some(pb::get_ticket_request::Key::TicketId(424242)),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    let refused = log.wait_for("rpc refused");
+    let line = refused.last().unwrap();
+    assert!(
+        line.contains(" INFO ") && line.contains("code=NotFound") && line.contains("GetTicket"),
+        "{line}"
+    );
+    client
+        .list_tickets(pb::ListTicketsRequest::default())
+        .await
+        .unwrap();
+    let done = log.wait_for("rpc done");
+    assert!(done.last().unwrap().contains("duration_ms="), "{done:?}");
+    // Piped, not a terminal: no colour codes anywhere.
+    for line in started.iter().chain(&refused).chain(&done) {
+        assert!(!line.contains('\u{1b}'), "an escape code in {line:?}");
     }
 }
