@@ -74,6 +74,7 @@ pub async fn serve(
     let shutdown = CancellationToken::new();
     // However serve() ends, its background tasks (tailer, reactions, passes) end with it.
     let _stop_tasks = shutdown.clone().drop_guard();
+    let database = store.clone();
     let app = App::new(store.clone(), clock, config.settings());
     app.install_defaults()
         .await
@@ -145,6 +146,9 @@ pub async fn serve(
         }
     }
     shutdown.cancel();
+    if let Err(error) = database.checkpoint().await {
+        tracing::warn!(%error, "could not checkpoint the database; it recovers at the next start");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -91,6 +91,10 @@ fn serves_with_no_flags_and_stops_cleanly_on_sigterm() {
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
+    // Checkpointed: the database file holds everything, its write-ahead log is empty.
+    let wal = dir.path().join("feedbackd.db-wal");
+    let logged = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    assert_eq!(logged, 0, "{} holds {logged} bytes", wal.display());
 }
 
 #[test]

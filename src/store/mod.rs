@@ -158,6 +158,18 @@ impl Store {
         &self.signals
     }
 
+    /// At a clean shutdown, SQLite copies its write-ahead log into the database file and
+    /// empties the log, so that the file holds everything on its own (to copy, back up, or
+    /// open with another tool). Nothing to do on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if self.backend() == DbBackend::Sqlite {
+            self.db
+                .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<()> {
         self.db
