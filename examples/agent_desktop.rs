@@ -1,6 +1,7 @@
-//! A minimal agent desktop: watches one team's tickets and prints each change as it commits.
-//! When the stream breaks (the server restarts, the network drops) it reconnects with the
-//! last cursor it saw, so it misses nothing and sees nothing twice.
+//! A minimal agent desktop: shows its team's open tickets, then prints each change as it
+//! commits. When the stream breaks (the server restarts, the network drops) it reconnects with
+//! the last cursor it saw, so it misses nothing and sees nothing twice; while the server is
+//! down it waits longer between tries (1 s, 2 s, 4 s … up to 30 s).
 //!
 //! ```text
 //! cargo run --example agent_desktop -- [SERVER_URL] [TEAM]
@@ -11,6 +12,10 @@ use std::time::Duration;
 
 use feedbackd::proto::feedback::v1 as pb;
 use pb::ticket_service_client::TicketServiceClient;
+use tonic::Code;
+
+/// The longest wait between two tries.
+const MOST_WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() {
@@ -26,22 +31,39 @@ async fn main() {
     };
     println!("watching {scope} on {url}");
 
-    // None: start with what happens from now on. After a break: resume after the last cursor.
+    // None: the open tickets as they are, then what happens from then on. After a break:
+    // resume after the last cursor.
     let mut cursor: Option<i64> = None;
+    let mut wait = Duration::from_secs(1);
     loop {
-        match watch(&url, &team, &mut cursor).await {
-            Ok(()) => println!("stream ended; reconnecting"),
-            Err(status) => println!(
-                "stream broke ({}: {}); reconnecting",
-                status.code(),
-                status.message()
-            ),
+        let status = match follow(&url, &team, &mut cursor, &mut wait).await {
+            Ok(()) => tonic::Status::unavailable("the stream ended"),
+            Err(status) => status,
+        };
+        // A mistake in what was asked for (no such team) does not mend by waiting.
+        if matches!(status.code(), Code::NotFound | Code::InvalidArgument) {
+            eprintln!("cannot watch {scope}: {}", status.message());
+            std::process::exit(2);
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        println!(
+            "stream broke ({}: {}); trying again in {} s",
+            status.code(),
+            status.message(),
+            wait.as_secs()
+        );
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(MOST_WAIT);
     }
 }
 
-async fn watch(url: &str, team: &str, cursor: &mut Option<i64>) -> Result<(), tonic::Status> {
+/// Connects, shows the open tickets on a first start, and prints events until the stream
+/// ends. `wait` goes back to a second once the server answers.
+async fn follow(
+    url: &str,
+    team: &str,
+    cursor: &mut Option<i64>,
+    wait: &mut Duration,
+) -> Result<(), tonic::Status> {
     let mut client = TicketServiceClient::connect(url.to_owned())
         .await
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
@@ -50,12 +72,57 @@ async fn watch(url: &str, team: &str, cursor: &mut Option<i64>) -> Result<(), to
         after_cursor: *cursor,
         ..Default::default()
     };
+    // The stream is open before the list is read, so no change falls between the two.
     let mut stream = client.watch_tickets(request).await?.into_inner();
+    *wait = Duration::from_secs(1);
+    if cursor.is_none() {
+        show_open(&mut client, team).await?;
+    } else {
+        println!("reconnected; resuming after #{}", cursor.unwrap_or(0));
+    }
     while let Some(message) = stream.message().await? {
         for event in message.events {
             print_event(&event);
             *cursor = Some(event.cursor);
         }
+    }
+    Ok(())
+}
+
+/// The team's open tickets, most urgent first: the first page, and how many there are.
+async fn show_open(
+    client: &mut TicketServiceClient<tonic::transport::Channel>,
+    team: &str,
+) -> Result<(), tonic::Status> {
+    let page = client
+        .list_tickets(pb::ListTicketsRequest {
+            team: team.to_owned(),
+            open: true,
+            order_by: "priority".into(),
+            page_size: 20,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    println!("{} open tickets", page.total_size);
+    for t in &page.tickets {
+        let priority = pb::Priority::try_from(t.priority).map_or("?", |p| p.as_str_name());
+        let status = pb::TicketStatus::try_from(t.status).map_or("?", |s| s.as_str_name());
+        let assignee = if t.assignee.is_empty() {
+            "(queued)"
+        } else {
+            &t.assignee
+        };
+        println!(
+            "  {} {priority:<16} {status:<30} {assignee:<12} {}",
+            t.number, t.title
+        );
+    }
+    if page.total_size > page.tickets.len() as i64 {
+        println!(
+            "  … and {} more",
+            page.total_size - page.tickets.len() as i64
+        );
     }
     Ok(())
 }

@@ -20,13 +20,17 @@ fn feedbackd(dir: &std::path::Path, args: &[&str]) -> Command {
 struct Log(std::sync::mpsc::Receiver<String>);
 
 impl Log {
+    /// The log a server writes to its stderr.
     fn of(child: &mut Child) -> Log {
-        let stderr = child.stderr.take().expect("piped stderr");
+        Log::read(child.stderr.take().expect("piped stderr"))
+    }
+
+    fn read(from: impl std::io::Read + Send + 'static) -> Log {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             // Keep draining after the caller stops listening: a closed pipe would fail the
-            // server's next log write.
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // writer's next line.
+            for line in BufReader::new(from).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
             }
         });
@@ -228,4 +232,117 @@ async fn logs_are_plain_text_and_a_callers_mistake_is_not_a_warning() {
     for line in started.iter().chain(&refused).chain(&done) {
         assert!(!line.contains('\u{1b}'), "an escape code in {line:?}");
     }
+}
+
+/// The agent desktop example, as `cargo test` builds it beside the tests.
+fn agent_desktop() -> Command {
+    let deps = std::env::current_exe().unwrap();
+    let path = deps
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("examples/agent_desktop");
+    assert!(
+        path.exists(),
+        "{} is missing: run the whole `cargo test`, which builds the examples",
+        path.display()
+    );
+    Command::new(path)
+}
+
+/// Starts the server on `port` over the SQLite file in `dir`, and waits until it serves.
+fn server(dir: &std::path::Path, port: u16) -> Stop {
+    let mut child = feedbackd(dir, &["--listen", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Log::of(&mut child).wait_for("feedbackd serving");
+    Stop(child)
+}
+
+#[tokio::test]
+async fn the_agent_desktop_lists_its_queue_then_follows_and_waits_out_a_restart() {
+    use feedbackd::proto::feedback::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let running = server(dir.path(), port);
+    let mut routing = pb::routing_service_client::RoutingServiceClient::connect(url.clone())
+        .await
+        .unwrap();
+    routing
+        .create_team(pb::CreateTeamRequest {
+            team: Some(pb::Team {
+                id: "desk".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    // A ticket in the desk's queue, as the desktop will see it.
+    let queued = |url: String, title: &'static str| async move {
+        let mut tickets = pb::ticket_service_client::TicketServiceClient::connect(url)
+            .await
+            .unwrap();
+        let t = tickets
+            .create_ticket(pb::CreateTicketRequest {
+                channel: pb::Channel::Api.into(),
+                kind: pb::TicketKind::Problem.into(),
+                title: title.into(),
+                description: "It stopped working".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .ticket
+            .unwrap();
+        tickets
+            .assign_ticket(pb::AssignTicketRequest {
+                ticket_id: t.id,
+                team: "desk".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        t.number
+    };
+    let first = queued(url.clone(), "Printer jammed").await;
+
+    let mut desktop = agent_desktop()
+        .args([url.as_str(), "desk"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut shown = Log::read(desktop.stdout.take().unwrap());
+    let _desktop = Stop(desktop);
+    shown.wait_for("1 open tickets");
+    let listed = shown.wait_for(&first);
+    assert!(
+        listed.last().unwrap().contains("Printer jammed"),
+        "{listed:?}"
+    );
+
+    let second = queued(url.clone(), "Screen flickers").await;
+    let moved = shown.wait_for("TICKET_ASSIGNED");
+    assert!(moved.last().unwrap().contains(&second), "{moved:?}");
+
+    // The server goes away: the desktop waits longer each time, then resumes where it was.
+    drop(running);
+    shown.wait_for("trying again in 1 s");
+    shown.wait_for("trying again in 2 s");
+    let _running = server(dir.path(), port);
+    shown.wait_for("reconnected; resuming after #");
+    let third = queued(url.clone(), "Keyboard missing keys").await;
+    let after = shown.wait_for("TICKET_ASSIGNED");
+    assert!(after.last().unwrap().contains(&third), "{after:?}");
+
+    // A team that does not exist is not waited for.
+    let wrong = agent_desktop()
+        .args([url.as_str(), "no-such-team"])
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(said.contains("team no-such-team not found"), "{said}");
 }
