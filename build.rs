@@ -1,5 +1,6 @@
-//! Compiles proto/ with protox (no system protoc) and generates tonic server and client code.
-//! The encoded descriptor set feeds gRPC reflection.
+//! Compiles proto/ with protox (no system protoc) and generates tonic client code, and with
+//! the `server` feature (the default) the servers too. The encoded descriptor set feeds gRPC
+//! reflection.
 
 use std::{env, fs, io, path::PathBuf};
 
@@ -19,18 +20,22 @@ fn main() -> io::Result<()> {
         out_dir.join("feedback_descriptor.bin"),
         descriptors.encode_to_vec(),
     )?;
+    // Without the `server` feature the crate is the client alone.
+    let server = env::var_os("CARGO_FEATURE_SERVER").is_some();
     tonic_prost_build::configure()
         .build_client(true)
-        .build_server(true)
-        // A request that does not decode is the caller's mistake (INVALID_ARGUMENT).
-        .codec_path("crate::api::codec::FeedbackCodec")
+        .build_server(server)
+        // A message that does not decode is the sender's mistake (INVALID_ARGUMENT).
+        .codec_path("crate::codec::FeedbackCodec")
         .compile_fds(descriptors)?;
 
-    // The load generator's echo service: the same tonic stack with no work behind it.
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(compile(&["benches/echo.proto"], &["benches"])?)?;
+    if server {
+        // The load generator's echo service: the same tonic stack with no work behind it.
+        tonic_prost_build::configure()
+            .build_client(true)
+            .build_server(true)
+            .compile_fds(compile(&["benches/echo.proto"], &["benches"])?)?;
+    }
 
     println!("cargo:rerun-if-changed=proto");
     println!("cargo:rerun-if-changed=benches/echo.proto");

@@ -4,16 +4,30 @@
 //! reactions to each commit) → `domain` (the rules) and `store` (SeaORM rows, locks and
 //! queries); `events` streams the log to watchers.
 
+//!
+//! A Rust caller that only needs the generated client depends on the crate without its
+//! default `server` feature: `feedbackd = { …, default-features = false }` brings the
+//! message types and clients ([`proto`]) without the database stack.
+
+#[cfg(feature = "server")]
 pub mod api;
+#[cfg(feature = "server")]
 pub mod app;
+pub mod codec;
+#[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
 pub mod domain;
+#[cfg(feature = "server")]
 pub mod error;
+#[cfg(feature = "server")]
 pub mod events;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
 pub mod store;
 
-/// Generated gRPC code: message types, servers, and clients for Rust callers.
+/// Generated gRPC code: message types, clients for Rust callers, and (with `server`) servers.
 pub mod proto {
     #![allow(clippy::all, missing_docs)]
 

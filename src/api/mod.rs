@@ -3,7 +3,6 @@
 //! service.
 
 mod check;
-pub mod codec;
 mod convert;
 mod mask;
 mod paging;
