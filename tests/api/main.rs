@@ -9,6 +9,7 @@ mod language;
 mod lifecycle;
 mod listing;
 mod reactions;
+mod readme;
 mod routing;
 mod server;
 mod sla;
