@@ -17,6 +17,7 @@ use feedbackd::config::Config;
 use feedbackd::domain::calendar::Calendar;
 use feedbackd::domain::clock::ManualClock;
 use feedbackd::domain::sla::{Counting, Sla, SlaClock, Target};
+use feedbackd::metrics::Metrics;
 use feedbackd::store::{Store, StoreOptions};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
@@ -65,6 +66,7 @@ async fn run(name: &str, url: &str, tickets: i64, due: i64) -> anyhow::Result<()
         store.clone(),
         Arc::new(ManualClock::new(now)),
         Config::with_database(url).settings(),
+        Metrics::new(&store),
     );
     app.install_defaults().await?;
 

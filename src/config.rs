@@ -39,6 +39,10 @@ pub struct Config {
     )]
     pub listen: SocketAddr,
 
+    /// Address to serve Prometheus metrics on, at /metrics (plain HTTP). Off unless given.
+    #[arg(long, env = "FEEDBACKD_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Database: `sqlite://FILE?mode=rwc` (created if missing) or `postgres://USER:PASS@HOST/DB`.
     #[arg(
         long,
@@ -72,8 +76,9 @@ pub struct Config {
     #[arg(long, env = "FEEDBACKD_DB_MAX_CONNECTIONS", global = true)]
     pub db_max_connections: Option<u32>,
 
-    /// Longest a unary call may take before it fails with DEADLINE_EXCEEDED (streams are
-    /// not limited).
+    /// Longest a call may take to answer before it fails with DEADLINE_EXCEEDED (the
+    /// caller's own deadline, if sooner, counts too); a stream's later messages are not
+    /// limited.
     #[arg(long, env = "FEEDBACKD_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub request_timeout: Duration,
 

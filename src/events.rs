@@ -19,6 +19,7 @@ use crate::domain::error::Refusal;
 use crate::domain::event::TicketEvent;
 use crate::domain::query::WatchFilter;
 use crate::error::{Error, Result};
+use crate::metrics::{Metrics, Watching};
 use crate::store::{CONFIG_CHANNEL, NOTIFY_CHANNEL, Store};
 
 /// Events one read of the log returns at most; also the most one stream message carries.
@@ -41,6 +42,7 @@ pub struct EventHub {
     /// The newest cursor the tailer has broadcast.
     published: AtomicI64,
     shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
 }
 
 impl EventHub {
@@ -51,9 +53,11 @@ impl EventHub {
         store: Store,
         live_buffer: usize,
         shutdown: CancellationToken,
+        metrics: Arc<Metrics>,
     ) -> Result<Arc<EventHub>> {
         let (live, _) = broadcast::channel(live_buffer.max(1));
         let hub = Arc::new(EventHub {
+            metrics,
             published: AtomicI64::new(store.last_cursor().await?),
             store: store.clone(),
             live,
@@ -100,11 +104,28 @@ impl EventHub {
     }
 
     /// A watcher's stream: events after `after_cursor` (from now when `None`) that match
-    /// `filter`, replayed from the log and then live, with no gap and no duplicate.
+    /// `filter`, replayed from the log and then live, with no gap and no duplicate. Counted
+    /// in the metrics as a watcher while it lives.
     pub async fn watch(
         self: &Arc<Self>,
         filter: WatchFilter,
         after_cursor: Option<i64>,
+    ) -> Result<EventStream> {
+        self.stream(filter, after_cursor, Some(self.metrics.watching()))
+            .await
+    }
+
+    /// The same stream for the service's own use (the reactions), not counted as a watcher.
+    pub async fn follow(self: &Arc<Self>, after_cursor: i64) -> Result<EventStream> {
+        self.stream(WatchFilter::default(), Some(after_cursor), None)
+            .await
+    }
+
+    async fn stream(
+        self: &Arc<Self>,
+        filter: WatchFilter,
+        after_cursor: Option<i64>,
+        watching: Option<Watching>,
     ) -> Result<EventStream> {
         // Subscribing before reading the log closes the seam: whatever the log read misses
         // arrives on the broadcast, and duplicates are skipped by cursor.
@@ -127,6 +148,7 @@ impl EventHub {
         };
         let (tx, rx) = mpsc::channel(WATCHER_QUEUE);
         let watcher = Watcher {
+            watching,
             hub: self.clone(),
             filter,
             cursor,
@@ -138,6 +160,8 @@ impl EventHub {
 }
 
 struct Watcher {
+    /// Counts a client's watcher in the metrics while it runs.
+    watching: Option<Watching>,
     hub: Arc<EventHub>,
     filter: WatchFilter,
     /// The newest event this watcher has passed (sent or filtered out).
@@ -183,6 +207,7 @@ impl Watcher {
             let complete = (events.len() as u64) < PAGE;
             self.send(events.iter()).await?;
             if complete {
+                self.lagging(false);
                 return Ok(());
             }
         }
@@ -249,8 +274,15 @@ impl Watcher {
         }
     }
 
+    fn lagging(&mut self, lagging: bool) {
+        if let Some(watching) = &mut self.watching {
+            watching.set_lagging(lagging);
+        }
+    }
+
     /// Reported, never silent: the watcher is slow (or its network is) and now reads the log.
-    fn note_lag(&self, missed: u64) {
+    fn note_lag(&mut self, missed: u64) {
+        self.lagging(true);
         tracing::info!(
             cursor = self.cursor,
             missed_batches = missed,

@@ -32,18 +32,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let listeners = server::Listeners::bind(&config).await?;
     let signal = shutdown_signal()?;
-    tracing::info!(
-        address = %listener.local_addr()?,
-        database = config.database_kind(),
-        timezone = %config.timezone,
-        version = env!("CARGO_PKG_VERSION"),
-        "feedbackd serving"
-    );
-    server::serve(&config, store, Arc::new(SystemClock), listener, signal).await
+    server::serve(&config, store, Arc::new(SystemClock), listeners, signal).await
 }
 
 fn init_logging(config: &Config) {

@@ -194,7 +194,7 @@ impl Drop for Stop {
 }
 
 #[tokio::test]
-async fn logs_are_plain_text_and_a_callers_mistake_is_not_a_warning() {
+async fn logs_are_plain_text_name_the_call_and_a_callers_mistake_is_not_a_warning() {
     use feedbackd::proto::feedback::v1 as pb;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -227,11 +227,94 @@ async fn logs_are_plain_text_and_a_callers_mistake_is_not_a_warning() {
         .await
         .unwrap();
     let done = log.wait_for("rpc done");
-    assert!(done.last().unwrap().contains("duration_ms="), "{done:?}");
+    let line = done.last().unwrap();
+    assert!(
+        line.contains("duration_ms=") && line.contains("peer=127.0.0.1:"),
+        "{line}"
+    );
+
+    // A caller's request id is logged and answered; without one, the server makes one up.
+    let mut request = tonic::Request::new(pb::ListTicketsRequest::default());
+    request
+        .metadata_mut()
+        .insert("x-request-id", "crm-7f3a".parse().unwrap());
+    let reply = client.list_tickets(request).await.unwrap();
+    assert_eq!(reply.metadata().get("x-request-id").unwrap(), "crm-7f3a");
+    let named = log.wait_for("request_id=crm-7f3a");
+    assert!(named.last().unwrap().contains("rpc done"), "{named:?}");
+    let made_up = client
+        .list_tickets(pb::ListTicketsRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        made_up.metadata().get("x-request-id").unwrap().len(),
+        16,
+        "{:?}",
+        made_up.metadata()
+    );
+
     // Piped, not a terminal: no colour codes anywhere.
-    for line in started.iter().chain(&refused).chain(&done) {
+    for line in started.iter().chain(&refused).chain(&done).chain(&named) {
         assert!(!line.contains('\u{1b}'), "an escape code in {line:?}");
     }
+}
+
+#[tokio::test]
+async fn a_call_past_its_deadline_is_answered_and_logged_as_deadline_exceeded() {
+    use feedbackd::proto::feedback::v1 as pb;
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = feedbackd(
+        dir.path(),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--request-timeout",
+            "300ms",
+        ],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut log = Log::of(&mut child);
+    let _stop = Stop(child);
+    log.wait_for("feedbackd serving");
+    // Another process holds SQLite's write lock, so the intake waits on the database.
+    let url = format!("sqlite://{}", dir.path().join("feedbackd.db").display());
+    let other = sea_orm::Database::connect(&url).await.unwrap();
+    let holding = other.begin().await.unwrap();
+    holding
+        .execute_unprepared("CREATE TABLE held (x INTEGER)")
+        .await
+        .unwrap();
+    let mut client =
+        pb::ticket_service_client::TicketServiceClient::connect(format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+    let late = client
+        .create_ticket(pb::CreateTicketRequest {
+            channel: pb::Channel::App.into(),
+            kind: pb::TicketKind::Problem.into(),
+            title: "Cannot log in".into(),
+            description: "The app says the password is wrong".into(),
+            customer: Some(pb::Customer {
+                external_id: "u-1".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), tonic::Code::DeadlineExceeded, "{late:?}");
+    assert!(late.message().contains("--request-timeout"), "{late:?}");
+    let logged = log.wait_for("code=DeadlineExceeded");
+    let line = logged.last().unwrap();
+    assert!(
+        line.contains(" WARN ") && line.contains("CreateTicket") && line.contains("duration_ms=3"),
+        "{line}"
+    );
+    holding.rollback().await.unwrap();
 }
 
 /// The agent desktop example, as `cargo test` builds it beside the tests.

@@ -44,7 +44,9 @@ impl App {
             return Ok(());
         }
         let upto = queue.requested.load(Ordering::SeqCst);
+        let started = std::time::Instant::now();
         self.dispatch_pass(team).await?;
+        self.metrics.dispatched(started.elapsed());
         *served = upto;
         Ok(())
     }
@@ -64,6 +66,8 @@ impl App {
     pub async fn sweep_queues(&self) -> Result<()> {
         let teams = self.store.team_ids().await?;
         self.dispatch_all(&teams).await;
+        self.metrics
+            .queue_lengths(self.store.queue_lengths().await?);
         self.warn_if_triage_unattended().await
     }
 

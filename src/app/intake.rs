@@ -7,6 +7,7 @@
 //! gets what.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -19,6 +20,7 @@ use crate::domain::routing::Route;
 use crate::domain::sla;
 use crate::domain::ticket::{NewTicket, Ticket};
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// Most tickets taken in by one transaction.
@@ -63,14 +65,20 @@ pub struct Intake {
 struct Batcher {
     store: Store,
     at_risk: f64,
+    metrics: Arc<Metrics>,
 }
 
 impl Intake {
     /// Starts the batcher for `store`, whose clocks go at risk at `at_risk` of their budget;
     /// it ends when the `Intake` is dropped.
-    pub fn start(store: Store, at_risk: f64) -> Intake {
+    pub fn start(store: Store, at_risk: f64, metrics: Arc<Metrics>) -> Intake {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(Batcher { store, at_risk }, queue));
+        let batcher = Batcher {
+            store,
+            at_risk,
+            metrics,
+        };
+        tokio::spawn(run(batcher, queue));
         Intake { jobs }
     }
 
@@ -96,6 +104,7 @@ async fn run(batcher: Batcher, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        batcher.metrics.intake_batch(batch.len());
         take_in(&batcher, batch).await;
     }
 }

@@ -36,6 +36,7 @@ use crate::domain::language::Language;
 use crate::domain::survey::{InvitePolicy, ReopenTo};
 use crate::error::Result;
 use crate::events::EventHub;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// How the service behaves; from the command line (see `config.rs`).
@@ -81,18 +82,25 @@ pub struct App {
     queues: dispatch::Queues,
     intake: intake::Intake,
     reacted: reactions::Settled,
+    metrics: Arc<Metrics>,
 }
 
 impl App {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings) -> Arc<App> {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+    ) -> Arc<App> {
         Arc::new(App {
-            intake: intake::Intake::start(store.clone(), settings.sla_at_risk),
+            intake: intake::Intake::start(store.clone(), settings.sla_at_risk, metrics.clone()),
             store,
             clock,
             settings,
             routing: Default::default(),
             queues: Default::default(),
             reacted: Default::default(),
+            metrics,
         })
     }
 
@@ -129,16 +137,25 @@ impl App {
         // left; the sweep is the safety net behind them, first after one interval. The clocks
         // and the surveys come due by time alone: their passes start at once.
         let sweep = self.settings.dispatch_interval;
-        tokio::spawn(every(sweep, sweep, stop.clone(), "dispatch", move || {
-            let app = app.clone();
-            async move { app.sweep_queues().await }
-        }));
+        let metrics = self.metrics.clone();
+        tokio::spawn(every(
+            sweep,
+            sweep,
+            stop.clone(),
+            "dispatch",
+            metrics,
+            move || {
+                let app = app.clone();
+                async move { app.sweep_queues().await }
+            },
+        ));
         let app = self.clone();
         tokio::spawn(every(
             self.settings.survey.interval,
             Duration::ZERO,
             stop.clone(),
             "survey",
+            self.metrics.clone(),
             move || {
                 let app = app.clone();
                 async move { app.survey_pass().await }
@@ -149,7 +166,8 @@ impl App {
             self.settings.sla_interval,
             Duration::ZERO,
             stop,
-            "SLA",
+            "sla",
+            self.metrics.clone(),
             move || {
                 let app = app.clone();
                 async move { app.sla_pass().await.map(|_| ()) }
@@ -160,12 +178,13 @@ impl App {
 
 /// Runs `pass` every `interval`, the first after `first`, until `stop`; a failed pass is
 /// logged and the next one retries. A pass that overruns delays the next instead of bunching
-/// them up.
+/// them up; how late each starts is its lag in the metrics.
 async fn every<F, Fut>(
     interval: Duration,
     first: Duration,
     stop: CancellationToken,
     what: &'static str,
+    metrics: Arc<Metrics>,
     mut pass: F,
 ) where
     F: FnMut() -> Fut,
@@ -177,10 +196,13 @@ async fn every<F, Fut>(
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = ticks.tick() => {
-                if let Err(error) = pass().await {
+            due = ticks.tick() => {
+                let started = tokio::time::Instant::now();
+                let result = pass().await;
+                if let Err(error) = &result {
                     tracing::warn!(%error, "{what} pass failed; the next one retries");
                 }
+                metrics.pass(what, started.elapsed(), started.duration_since(due), result.is_err());
             }
         }
     }

@@ -25,7 +25,6 @@ use super::App;
 use crate::domain::assignment::Availability;
 use crate::domain::config::{ChangeAction, ConfigChange};
 use crate::domain::event::{EventType, TicketEvent};
-use crate::domain::query::WatchFilter;
 use crate::domain::staff::{OPEN, QUEUED};
 use crate::domain::ticket::Status;
 use crate::error::Error;
@@ -218,11 +217,7 @@ impl Reactor {
         let mut events = None;
         loop {
             if events.is_none() {
-                match self
-                    .hub
-                    .watch(WatchFilter::default(), Some(progress.events))
-                    .await
-                {
+                match self.hub.follow(progress.events).await {
                     Ok(stream) => events = Some(stream),
                     Err(error) => {
                         tracing::warn!(%error, "reactions cannot follow the event log; retrying");

@@ -184,7 +184,9 @@ impl App {
     /// answers with the first ticket.
     pub async fn create_ticket(&self, mut new: NewTicket) -> Result<Intake> {
         let now = self.now();
+        let routing = std::time::Instant::now();
         let route = self.decide(&new, now).await?.route;
+        self.metrics.routed(routing.elapsed());
         let hash = fingerprint(&new);
         new.customer.language = Some(self.language_of(&new.customer, &new.title, &new.description));
         let TakenIn {

@@ -46,6 +46,14 @@ pub struct Store {
     signals: Arc<Signals>,
 }
 
+/// The database pool's connections at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUse {
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// What a commit announces, to whoever follows the logs in this process.
 pub struct Signals {
     /// Moves on after every commit that appended ticket events.
@@ -176,6 +184,21 @@ impl Store {
             .ping()
             .await
             .map_err(|e| Error::Unavailable(e.to_string()))
+    }
+
+    /// How many connections the pool holds, how many of them are idle, and its maximum.
+    pub fn pool_use(&self) -> PoolUse {
+        fn of<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> PoolUse {
+            PoolUse {
+                open: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                max: pool.options().get_max_connections(),
+            }
+        }
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => of(self.db.get_sqlite_connection_pool()),
+            _ => of(self.db.get_postgres_connection_pool()),
+        }
     }
 
     /// Opens a write transaction.

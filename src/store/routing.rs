@@ -293,6 +293,21 @@ impl Store {
             .map(convert::ticket)
             .collect()
     }
+
+    /// How many tickets wait in each team's queue, for the teams where any do.
+    pub async fn queue_lengths(&self) -> Result<Vec<(String, i64)>> {
+        Ok(ticket::Entity::find()
+            .select_only()
+            .column(ticket::Column::Team)
+            .column_as(ticket::Column::Id.count(), "waiting")
+            .filter(ticket::Column::Team.is_not_null())
+            .filter(ticket::Column::Assignee.is_null())
+            .filter(ticket::Column::Status.is_in(QUEUED.iter().map(|s| s.as_str())))
+            .group_by(ticket::Column::Team)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
 }
 
 /// A team's waiting tickets in the order they are served.

@@ -8,6 +8,7 @@ mod conventions;
 mod language;
 mod lifecycle;
 mod listing;
+mod metrics;
 mod reactions;
 mod readme;
 mod routing;

@@ -12,6 +12,7 @@ use feedbackd::domain::clock::SystemClock;
 use feedbackd::domain::patch::Patch;
 use feedbackd::domain::staff::Agent;
 use feedbackd::domain::ticket::Resolution;
+use feedbackd::metrics::Metrics;
 use feedbackd::proto::feedback::v1 as pb;
 use feedbackd::store::{Store, StoreOptions};
 use futures::StreamExt;
@@ -110,10 +111,12 @@ async fn a_restart_reacts_to_what_a_crash_left(backend: Backend) {
     let store = Store::connect(&db.url, &StoreOptions::default())
         .await
         .unwrap();
+    let metrics = Metrics::new(&store);
     let app = App::new(
         store,
         Arc::new(SystemClock),
         Config::with_database(db.url.clone()).settings(),
+        metrics,
     );
     app.resolve(
         On {

@@ -1,6 +1,9 @@
 //! Assembles the gRPC server: the services, health, reflection, tower layers, and a
 //! graceful shutdown that ends watch streams with a status clients can act on.
 
+mod metrics_endpoint;
+mod rpc;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -12,7 +15,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
-use tower_http::trace::TraceLayer;
 
 use futures::{Stream, StreamExt};
 use tonic::server::NamedService;
@@ -26,6 +28,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::events::EventHub;
+use crate::metrics::Metrics;
 use crate::proto::feedback::v1::routing_service_server::RoutingServiceServer;
 use crate::proto::feedback::v1::sla_service_server::SlaServiceServer;
 use crate::proto::feedback::v1::survey_service_server::SurveyServiceServer;
@@ -51,6 +54,34 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// Where a server listens: gRPC, and the metrics endpoint when `--metrics-listen` asks for one.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the addresses `config` names, and says which one could not be.
+    pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
+        Self::bind_to(config.listen, config.metrics_listen).await
+    }
+
+    async fn bind_to(grpc: SocketAddr, metrics: Option<SocketAddr>) -> anyhow::Result<Listeners> {
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+        };
+        Ok(Listeners {
+            grpc: bind(grpc).await?,
+            metrics: match metrics {
+                Some(addr) => Some(bind(addr).await?),
+                None => None,
+            },
+        })
+    }
+}
+
 /// Every feedbackd service the same way: gzip both ways and the largest request accepted.
 macro_rules! service {
     ($server:ident, $api:expr) => {
@@ -68,22 +99,45 @@ pub async fn serve(
     config: &Config,
     store: Store,
     clock: Arc<dyn Clock>,
-    listener: TcpListener,
+    listeners: Listeners,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     // However serve() ends, its background tasks (tailer, reactions, passes) end with it.
     let _stop_tasks = shutdown.clone().drop_guard();
     let database = store.clone();
-    let app = App::new(store.clone(), clock, config.settings());
+    let metrics = Metrics::new(&store);
+    let app = App::new(store.clone(), clock, config.settings(), metrics.clone());
     app.install_defaults()
         .await
         .map_err(|e| anyhow::anyhow!("cannot install the defaults: {e}"))?;
     app.warn_if_triage_unattended().await?;
-    let hub = EventHub::start(store.clone(), config.watch_buffer, shutdown.clone()).await?;
+    let hub = EventHub::start(
+        store.clone(),
+        config.watch_buffer,
+        shutdown.clone(),
+        metrics.clone(),
+    )
+    .await?;
     app.run(hub.clone(), shutdown.clone());
     let cx = Context { app, hub };
 
+    // Said once everything above is ready: a start that fails says why instead.
+    if let Some(listener) = listeners.metrics {
+        tracing::info!(address = %listener.local_addr()?, "metrics at /metrics");
+        tokio::spawn(metrics_endpoint::serve(
+            listener,
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
+    tracing::info!(
+        address = %listeners.grpc.local_addr()?,
+        database = config.database_kind(),
+        timezone = %config.timezone,
+        version = env!("CARGO_PKG_VERSION"),
+        "feedbackd serving"
+    );
     let (health, _) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::Serving).await;
     let health_service = HealthServer::new(EndingHealth {
@@ -110,21 +164,13 @@ pub async fn serve(
     };
 
     let server = tonic::transport::Server::builder()
-        .timeout(config.request_timeout)
         .max_concurrent_streams(config.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        // One span per RPC with its method; one log line when it ends, with its gRPC status
-        // code and duration.
-        .layer(
-            TraceLayer::new_for_grpc()
-                .make_span_with(rpc_span)
-                .on_request(())
-                .on_response(rpc_response)
-                .on_body_chunk(())
-                .on_eos(RpcEnd::default())
-                .on_failure(()),
-        )
+        .layer(rpc::RpcLayer {
+            limit: config.request_timeout,
+            metrics,
+        })
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
@@ -134,7 +180,7 @@ pub async fn serve(
         .add_service(service!(SlaServiceServer, SlaApi::new(cx)))
         .serve_with_incoming_shutdown(
             // Replies are small and latency matters: no Nagle delay on accepted connections.
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
             stop,
         );
 
@@ -228,81 +274,6 @@ async fn watch_database(store: Store, health: HealthReporter, shutdown: Cancella
     }
 }
 
-/// One span per RPC, with its method.
-fn rpc_span(request: &http::Request<tonic::body::Body>) -> tracing::Span {
-    tracing::info_span!("rpc", method = %request.uri().path())
-}
-
-/// Errors come back as headers only: log them here, with the time the call took. Successes
-/// carry their status in the trailers: [`RpcEnd`] logs them.
-fn rpc_response(
-    response: &http::Response<tonic::body::Body>,
-    latency: Duration,
-    _: &tracing::Span,
-) {
-    if let Some(code) = grpc_code(response.headers()) {
-        log_end(code, latency);
-    }
-}
-
-/// Logs an RPC that ends in its trailers, with its whole duration: from the request to the
-/// end of the response stream (for a unary call, the handler's time and the reply's).
-/// tower-http clones the end-of-stream handler for each request as the request comes in
-/// (`Trace::call`), so a clone starts the clock.
-#[derive(Debug)]
-struct RpcEnd {
-    since: std::time::Instant,
-}
-
-impl Default for RpcEnd {
-    fn default() -> Self {
-        RpcEnd {
-            since: std::time::Instant::now(),
-        }
-    }
-}
-
-impl Clone for RpcEnd {
-    fn clone(&self) -> Self {
-        RpcEnd::default()
-    }
-}
-
-impl tower_http::trace::OnEos for RpcEnd {
-    fn on_eos(self, trailers: Option<&http::HeaderMap>, _stream: Duration, _: &tracing::Span) {
-        if let Some(code) = trailers.and_then(grpc_code) {
-            log_end(code, self.since.elapsed());
-        }
-    }
-}
-
-fn grpc_code(headers: &http::HeaderMap) -> Option<tonic::Code> {
-    let value = headers.get("grpc-status")?;
-    Some(tonic::Code::from_bytes(value.as_bytes()))
-}
-
-/// One line per RPC: done, refused because of the request (the caller's to fix, at INFO:
-/// not the operator's concern), refused because of the service's state (WARN), or failed on
-/// our side (ERROR).
-fn log_end(code: tonic::Code, duration: Duration) {
-    use tonic::Code::*;
-    // Microseconds are precision enough, and read (and parse, as JSON) as plain numbers.
-    let ms = (duration.as_secs_f64() * 1e6).round() / 1e3;
-    match code {
-        Ok => tracing::info!(code = ?code, duration_ms = ms, "rpc done"),
-        InvalidArgument | NotFound | AlreadyExists | FailedPrecondition | Aborted | OutOfRange
-        | Cancelled | Unauthenticated | PermissionDenied | Unimplemented => {
-            tracing::info!(code = ?code, duration_ms = ms, "rpc refused")
-        }
-        Unavailable | DeadlineExceeded | ResourceExhausted => {
-            tracing::warn!(code = ?code, duration_ms = ms, "rpc refused")
-        }
-        Internal | Unknown | DataLoss => {
-            tracing::error!(code = ?code, duration_ms = ms, "rpc failed")
-        }
-    }
-}
-
 /// Returns once the server at `addr` reports SERVING.
 async fn serving(addr: SocketAddr) {
     use tonic_health::pb::health_client::HealthClient;
@@ -326,6 +297,8 @@ async fn serving(addr: SocketAddr) {
 /// load generator, which all speak to it only through the generated clients.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// The metrics endpoint's address, when the configuration asked for one.
+    pub metrics_addr: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -341,11 +314,16 @@ impl RunningServer {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<RunningServer> {
         let store = open_store(&config).await?;
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        let listeners =
+            Listeners::bind_to(([127, 0, 0, 1], 0).into(), config.metrics_listen).await?;
+        let addr = listeners.grpc.local_addr()?;
+        let metrics_addr = match &listeners.metrics {
+            Some(listener) => Some(listener.local_addr()?),
+            None => None,
+        };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut task = tokio::spawn(async move {
-            serve(&config, store, clock, listener, async {
+            serve(&config, store, clock, listeners, async {
                 let _ = stopped.await;
             })
             .await
@@ -361,6 +339,7 @@ impl RunningServer {
         }
         Ok(RunningServer {
             addr,
+            metrics_addr,
             stop: Some(stop),
             task,
         })

@@ -1,0 +1,265 @@
+//! What an operator scrapes: Prometheus metrics of the RPCs, intake, routing and dispatch,
+//! the team queues, the watchers, the schedulers and the database. Each server has its own
+//! registry (tests run several in one process); `--metrics-listen` serves it as text.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::store::Store;
+
+/// An RPC by its full method path (`/feedback.v1.TicketService/CreateTicket`) and gRPC code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcLabels {
+    pub method: String,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TeamLabels {
+    team: String,
+}
+
+/// A periodic pass: `sla`, `survey` or `dispatch`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PassLabels {
+    pass: &'static str,
+}
+
+/// Buckets from 0.5 ms to about 16 s, doubling: RPCs, routing and passes all fit.
+fn seconds() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    rpcs: Family<RpcLabels, Counter>,
+    rpc_seconds: Family<RpcLabels, Histogram, fn() -> Histogram>,
+    intake_batch: Histogram,
+    routing_seconds: Histogram,
+    dispatch_seconds: Histogram,
+    queue_length: Family<TeamLabels, Gauge>,
+    watchers: Gauge,
+    lagging_watchers: Gauge,
+    pass_seconds: Family<PassLabels, Histogram, fn() -> Histogram>,
+    pass_lag: Family<PassLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pass_failures: Family<PassLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// The metrics of a server on `store`, whose pool is read at each scrape.
+    pub fn new(store: &Store) -> Arc<Metrics> {
+        let mut metrics = Metrics {
+            registry: Registry::with_prefix("feedbackd"),
+            rpcs: Family::default(),
+            rpc_seconds: Family::new_with_constructor(seconds),
+            intake_batch: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            routing_seconds: seconds(),
+            dispatch_seconds: seconds(),
+            queue_length: Family::default(),
+            watchers: Gauge::default(),
+            lagging_watchers: Gauge::default(),
+            pass_seconds: Family::new_with_constructor(seconds),
+            pass_lag: Family::default(),
+            pass_failures: Family::default(),
+        };
+        let registry = &mut metrics.registry;
+        registry.register(
+            "rpc_requests",
+            "RPCs ended, by method and gRPC code",
+            metrics.rpcs.clone(),
+        );
+        registry.register_with_unit(
+            "rpc_duration",
+            "Whole duration of an RPC, from the request to the end of its reply or stream",
+            Unit::Seconds,
+            metrics.rpc_seconds.clone(),
+        );
+        registry.register(
+            "intake_batch_size",
+            "Tickets taken in by one intake transaction",
+            metrics.intake_batch.clone(),
+        );
+        registry.register_with_unit(
+            "routing_duration",
+            "Time to route one ticket at intake: the reads and the decision",
+            Unit::Seconds,
+            metrics.routing_seconds.clone(),
+        );
+        registry.register_with_unit(
+            "dispatch_duration",
+            "Time of one pass over a team's queue",
+            Unit::Seconds,
+            metrics.dispatch_seconds.clone(),
+        );
+        registry.register(
+            "queue_length",
+            "Tickets waiting for an agent, by team, as of the last sweep of the queues",
+            metrics.queue_length.clone(),
+        );
+        registry.register(
+            "watchers",
+            "Open WatchTickets streams",
+            metrics.watchers.clone(),
+        );
+        registry.register(
+            "watchers_lagging",
+            "Watch streams reading the log because they fell behind the live broadcast",
+            metrics.lagging_watchers.clone(),
+        );
+        registry.register_with_unit(
+            "pass_duration",
+            "Duration of one pass of a periodic scheduler (sla, survey, dispatch)",
+            Unit::Seconds,
+            metrics.pass_seconds.clone(),
+        );
+        registry.register_with_unit(
+            "pass_lag",
+            "How late a periodic pass's last run started (after the one before overran)",
+            Unit::Seconds,
+            metrics.pass_lag.clone(),
+        );
+        registry.register(
+            "pass_failures",
+            "Periodic passes that failed (the database unavailable, say); the next one retries",
+            metrics.pass_failures.clone(),
+        );
+        registry.register_collector(Box::new(PoolCollector(store.clone())));
+        Arc::new(metrics)
+    }
+
+    /// The registry in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+
+    pub fn rpc_ended(&self, labels: &RpcLabels, duration: Duration) {
+        self.rpcs.get_or_create(labels).inc();
+        self.rpc_seconds
+            .get_or_create(labels)
+            .observe(duration.as_secs_f64());
+    }
+
+    pub fn intake_batch(&self, tickets: usize) {
+        self.intake_batch.observe(tickets as f64);
+    }
+
+    pub fn routed(&self, duration: Duration) {
+        self.routing_seconds.observe(duration.as_secs_f64());
+    }
+
+    pub fn dispatched(&self, duration: Duration) {
+        self.dispatch_seconds.observe(duration.as_secs_f64());
+    }
+
+    /// The queues as a sweep counted them: teams not listed have nobody waiting.
+    pub fn queue_lengths(&self, waiting: Vec<(String, i64)>) {
+        self.queue_length.clear();
+        for (team, count) in waiting {
+            self.queue_length
+                .get_or_create(&TeamLabels { team })
+                .set(count);
+        }
+    }
+
+    /// A watcher opened; the guard counts it until it is dropped.
+    pub fn watching(self: &Arc<Self>) -> Watching {
+        self.watchers.inc();
+        Watching {
+            metrics: self.clone(),
+            lagging: false,
+        }
+    }
+
+    /// A periodic pass took `duration`, started `lag` after it was due, and `failed` or not.
+    pub fn pass(&self, pass: &'static str, duration: Duration, lag: Duration, failed: bool) {
+        let labels = PassLabels { pass };
+        if failed {
+            self.pass_failures.get_or_create(&labels).inc();
+        }
+        self.pass_seconds
+            .get_or_create(&labels)
+            .observe(duration.as_secs_f64());
+        self.pass_lag.get_or_create(&labels).set(lag.as_secs_f64());
+    }
+}
+
+/// One open watch stream, counted while it lives.
+pub struct Watching {
+    metrics: Arc<Metrics>,
+    lagging: bool,
+}
+
+impl Watching {
+    /// The watcher reads the log (`true`) or the live broadcast again (`false`).
+    pub fn set_lagging(&mut self, lagging: bool) {
+        if lagging != self.lagging {
+            self.lagging = lagging;
+            if lagging {
+                self.metrics.lagging_watchers.inc();
+            } else {
+                self.metrics.lagging_watchers.dec();
+            }
+        }
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.set_lagging(false);
+        self.metrics.watchers.dec();
+    }
+}
+
+/// The database pool's connections, read at each scrape.
+struct PoolCollector(Store);
+
+impl std::fmt::Debug for PoolCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PoolCollector")
+    }
+}
+
+impl Collector for PoolCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let pool = self.0.pool_use();
+        for (name, help, value) in [
+            (
+                "database_connections",
+                "Connections the database pool holds open",
+                pool.open,
+            ),
+            (
+                "database_connections_idle",
+                "Open connections of the pool not in use",
+                pool.idle,
+            ),
+            (
+                "database_connections_max",
+                "The most connections the pool opens (--db-max-connections)",
+                pool.max,
+            ),
+        ] {
+            let gauge = ConstGauge::new(i64::from(value));
+            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+            gauge.encode(metric)?;
+        }
+        Ok(())
+    }
+}

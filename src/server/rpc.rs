@@ -1,0 +1,292 @@
+//! What every RPC passes through at the edge: a request id, a span naming the method and the
+//! peer, the deadline, and, when the call ends, one log line and its metrics, with the
+//! whole duration (for a stream, until its last message).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, HeaderValue};
+use http_body::{Body, Frame, SizeHint};
+use tonic::transport::server::TcpConnectInfo;
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::metrics::{Metrics, RpcLabels};
+
+/// The header a caller may set to name its request in our logs; we answer with it, or with
+/// the one we made up.
+const REQUEST_ID: &str = "x-request-id";
+
+/// Longest request id taken from a caller; a longer one is replaced.
+const MAX_REQUEST_ID: usize = 64;
+
+#[derive(Clone)]
+pub struct RpcLayer {
+    /// `--request-timeout`: the longest a handler may run, whatever the caller's deadline.
+    pub limit: Duration,
+    pub metrics: Arc<Metrics>,
+}
+
+impl<S> Layer<S> for RpcLayer {
+    type Service = Rpc<S>;
+
+    fn layer(&self, inner: S) -> Rpc<S> {
+        Rpc {
+            inner,
+            limit: self.limit,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Rpc<S> {
+    inner: S,
+    limit: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B> Service<http::Request<B>> for Rpc<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<Observed>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let method = request.uri().path().to_owned();
+        let request_id = request_id(request.headers());
+        let peer = request
+            .extensions()
+            .get::<TcpConnectInfo>()
+            .and_then(TcpConnectInfo::remote_addr)
+            .map_or_else(|| "-".to_owned(), |addr| addr.to_string());
+        let span = tracing::info_span!("rpc", %method, %peer, request_id = %request_id);
+        // The handler is timed, not the stream it may answer with: a watch runs for as long
+        // as its caller reads it.
+        let (deadline, whose) = match grpc_timeout(request.headers()) {
+            Some(timeout) if timeout < self.limit => (timeout, "the caller's deadline"),
+            _ => (self.limit, "the server's --request-timeout"),
+        };
+        let end = RpcEnd {
+            method,
+            started: Instant::now(),
+            span: span.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let call = self.inner.call(request);
+        Box::pin(
+            async move {
+                let response = match tokio::time::timeout(deadline, call).await {
+                    Ok(response) => response?,
+                    Err(_) => tonic::Status::deadline_exceeded(format!(
+                        "the call ran out of time: {whose} of {deadline:?} passed"
+                    ))
+                    .into_http(),
+                };
+                let (mut parts, body) = response.into_parts();
+                if let Ok(value) = HeaderValue::from_str(&request_id) {
+                    parts.headers.insert(REQUEST_ID, value);
+                }
+                // An error comes in the headers alone; a reply ends in trailers.
+                let end = match grpc_code(&parts.headers) {
+                    Some(code) => {
+                        end.finish(code);
+                        None
+                    }
+                    None => Some(end),
+                };
+                Ok(http::Response::from_parts(parts, Observed { body, end }))
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// The caller's request id if it gave a usable one, else a new one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map_or_else(
+            || format!("{:016x}", getrandom::u64().unwrap_or_default()),
+            str::to_owned,
+        )
+}
+
+/// The caller's deadline from its `grpc-timeout` header: up to eight digits and a unit
+/// (H, M, S, m, u, n), as the gRPC HTTP/2 protocol writes it.
+fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+fn grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
+    let value = headers.get("grpc-status")?;
+    Some(tonic::Code::from_bytes(value.as_bytes()))
+}
+
+/// An RPC in progress, to be logged and counted once when it ends.
+struct RpcEnd {
+    method: String,
+    started: Instant,
+    span: tracing::Span,
+    metrics: Arc<Metrics>,
+}
+
+impl RpcEnd {
+    fn finish(self, code: tonic::Code) {
+        let duration = self.started.elapsed();
+        self.span.in_scope(|| log_end(code, duration));
+        // Only the methods we serve get their own series: a caller inventing paths gets
+        // UNIMPLEMENTED, counted under one name, and cannot grow the registry.
+        let method = if code == tonic::Code::Unimplemented {
+            "unknown".to_owned()
+        } else {
+            self.method
+        };
+        let code = format!("{code:?}");
+        self.metrics
+            .rpc_ended(&RpcLabels { method, code }, duration);
+    }
+}
+
+/// One line per RPC: done, cancelled by its caller, refused because of the request (the
+/// caller's to fix, at INFO: not the operator's concern), refused because of the service's
+/// state (WARN), or failed on our side (ERROR).
+fn log_end(code: tonic::Code, duration: Duration) {
+    use tonic::Code::*;
+    // Microseconds are precision enough, and read (and parse, as JSON) as plain numbers.
+    let ms = (duration.as_secs_f64() * 1e6).round() / 1e3;
+    match code {
+        Ok => tracing::info!(code = ?code, duration_ms = ms, "rpc done"),
+        Cancelled => tracing::info!(code = ?code, duration_ms = ms, "rpc cancelled"),
+        InvalidArgument | NotFound | AlreadyExists | FailedPrecondition | Aborted | OutOfRange
+        | Unauthenticated | PermissionDenied | Unimplemented => {
+            tracing::info!(code = ?code, duration_ms = ms, "rpc refused")
+        }
+        Unavailable | DeadlineExceeded | ResourceExhausted => {
+            tracing::warn!(code = ?code, duration_ms = ms, "rpc refused")
+        }
+        Internal | Unknown | DataLoss => {
+            tracing::error!(code = ?code, duration_ms = ms, "rpc failed")
+        }
+    }
+}
+
+/// A reply body that ends its RPC when its trailers pass, or, dropped before them, when the
+/// caller went away.
+pub struct Observed {
+    body: tonic::body::Body,
+    end: Option<RpcEnd>,
+}
+
+impl Body for Observed {
+    type Data = <tonic::body::Body as Body>::Data;
+    type Error = <tonic::body::Body as Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let frame = ready!(Pin::new(&mut self.body).poll_frame(cx));
+        let code = match &frame {
+            Some(Ok(frame)) => frame
+                .trailers_ref()
+                .map(|t| grpc_code(t).unwrap_or(tonic::Code::Unknown)),
+            Some(Err(_)) => Some(tonic::Code::Internal),
+            None => Some(tonic::Code::Unknown),
+        };
+        if let Some(code) = code
+            && let Some(end) = self.end.take()
+        {
+            end.finish(code);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Observed {
+    fn drop(&mut self) {
+        if let Some(end) = self.end.take() {
+            end.finish(tonic::Code::Cancelled);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeout(value: &str) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        headers.insert("grpc-timeout", HeaderValue::from_str(value).unwrap());
+        grpc_timeout(&headers)
+    }
+
+    #[test]
+    fn a_grpc_timeout_is_read_in_every_unit() {
+        assert_eq!(timeout("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(timeout("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(timeout("10S"), Some(Duration::from_secs(10)));
+        assert_eq!(timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(
+            timeout("99999999u"),
+            Some(Duration::from_micros(99_999_999))
+        );
+        assert_eq!(timeout("5n"), Some(Duration::from_nanos(5)));
+    }
+
+    #[test]
+    fn a_malformed_grpc_timeout_is_ignored() {
+        for bad in ["", "S", "10", "123456789S", "1.5S", "-1S", "10s", "10 S"] {
+            assert_eq!(timeout(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_callers_request_id_is_kept_only_when_it_is_printable_and_short() {
+        let mut headers = HeaderMap::new();
+        headers.insert(REQUEST_ID, HeaderValue::from_static("crm-42"));
+        assert_eq!(request_id(&headers), "crm-42");
+        headers.insert(REQUEST_ID, HeaderValue::from_str(&"x".repeat(65)).unwrap());
+        let made = request_id(&headers);
+        assert_eq!(made.len(), 16, "{made}");
+        headers.insert(REQUEST_ID, HeaderValue::from_static("has space"));
+        assert_ne!(request_id(&headers), "has space");
+    }
+}
