@@ -17,7 +17,7 @@ use crate::domain::idempotency::{check_replay, fingerprint};
 use crate::domain::language::{self, Language};
 use crate::domain::lifecycle::{self, Action, Verb};
 use crate::domain::patch::Patch;
-use crate::domain::query::{Named, Position, TicketFilter, TicketOrder, WatchFilter};
+use crate::domain::query::{MAX_COUNTED, Named, Position, TicketFilter, TicketOrder, WatchFilter};
 use crate::domain::sla;
 use crate::domain::staff::{Duty, QUEUED, cannot_keep};
 use crate::domain::ticket::{
@@ -93,7 +93,7 @@ impl App {
     }
 
     /// Up to `limit` tickets matching `filter` in `order`, after `after`, and how many match
-    /// in all.
+    /// in all, up to [`MAX_COUNTED`] and one more.
     pub async fn list_tickets(
         &self,
         filter: &TicketFilter,
@@ -103,7 +103,7 @@ impl App {
     ) -> Result<(Vec<Ticket>, u64)> {
         self.check_named(filter.named()).await?;
         let tickets = self.store.list_tickets(filter, order, after, limit).await?;
-        let total = self.store.count_tickets(filter).await?;
+        let total = self.store.count_tickets(filter, MAX_COUNTED + 1).await?;
         Ok((tickets, total))
     }
 

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use super::event::{EventType, TicketEvent};
 use super::ticket::{Channel, Kind, Priority, Resolution, Status, Ticket};
 
+/// A list's total is counted up to this many tickets, and one more means "more than this":
+/// an exact count of a million matches would cost a list page far more than the page.
+pub const MAX_COUNTED: u64 = 10_000;
+
 /// Every set filter must match; each list matches any of its values.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TicketFilter {

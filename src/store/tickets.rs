@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, prelude::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select, prelude::Expr,
 };
 
 use super::entity::{tag, ticket};
@@ -64,8 +64,22 @@ impl Store {
     }
 
     /// How many tickets match `filter`.
-    pub async fn count_tickets(&self, filter: &TicketFilter) -> Result<u64> {
-        Ok(filtered(filter, self.backend()).count(&self.db).await?)
+    pub async fn count_tickets(&self, filter: &TicketFilter, cap: u64) -> Result<u64> {
+        let matching = filtered(filter, self.backend())
+            .select_only()
+            .column(ticket::Column::Id)
+            .limit(cap)
+            .into_query();
+        let count = Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from_subquery(matching, "matching")
+            .to_owned();
+        let row = self
+            .db
+            .query_one(&count)
+            .await?
+            .ok_or_else(|| Error::Internal("COUNT returned no row".into()))?;
+        Ok(row.try_get_by_index::<i64>(0)? as u64)
     }
 
     /// The numbers of the tickets `ids`, by id.
