@@ -39,6 +39,11 @@ pub struct Config {
     )]
     pub listen: SocketAddr,
 
+    /// OTLP/gRPC collector to export traces to, e.g. `http://127.0.0.1:4317`: a span per RPC
+    /// (joined to the caller's `traceparent`) and per database transaction. Off unless given.
+    #[arg(long, env = "FEEDBACKD_OTLP_ENDPOINT", value_parser = parse_endpoint, global = true)]
+    pub otlp_endpoint: Option<String>,
+
     /// Address to serve Prometheus metrics on, at /metrics (plain HTTP). Off unless given.
     #[arg(long, env = "FEEDBACKD_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<SocketAddr>,
@@ -251,6 +256,17 @@ fn parse_share(text: &str) -> Result<f64, String> {
 }
 
 /// `500ms`, `30s`, `5m`, `1h` or `7d`.
+fn parse_endpoint(text: &str) -> Result<String, String> {
+    match text.parse::<http::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+            Ok(text.to_owned())
+        }
+        _ => Err(format!(
+            "{text:?} is not an http:// or https:// address such as http://127.0.0.1:4317"
+        )),
+    }
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -284,6 +300,35 @@ mod tests {
         assert_eq!(cli.config.listen, "127.0.0.1:50051".parse().unwrap());
         assert_eq!(cli.config.database_kind(), "sqlite");
         assert_eq!(cli.config.timezone, chrono_tz::UTC);
+    }
+
+    #[test]
+    fn observability_is_off_unless_asked_for_and_takes_only_addresses() {
+        let cli = Cli::try_parse_from(["feedbackd"]).unwrap();
+        assert_eq!(cli.config.otlp_endpoint, None);
+        assert_eq!(cli.config.metrics_listen, None);
+        let cli = Cli::try_parse_from([
+            "feedbackd",
+            "--otlp-endpoint",
+            "http://collector:4317",
+            "--metrics-listen",
+            "0.0.0.0:9464",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.config.otlp_endpoint.as_deref(),
+            Some("http://collector:4317")
+        );
+        assert_eq!(
+            cli.config.metrics_listen,
+            Some("0.0.0.0:9464".parse().unwrap())
+        );
+        for bad in ["collector:4317", "ftp://collector", "http://", "not a url"] {
+            assert!(
+                Cli::try_parse_from(["feedbackd", "--otlp-endpoint", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

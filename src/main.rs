@@ -7,20 +7,36 @@ use std::sync::Arc;
 use clap::Parser;
 use feedbackd::config::{Cli, Command, Config, LogFormat};
 use feedbackd::domain::clock::SystemClock;
-use feedbackd::server;
-use tracing_subscriber::EnvFilter;
+use feedbackd::server::{self, telemetry};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.config);
-    match run(cli.command.unwrap_or(Command::Serve), cli.config).await {
+    let traces = match init_logging(&cli.config) {
+        Ok(traces) => traces,
+        Err(error) => {
+            eprintln!("feedbackd: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match run(cli.command.unwrap_or(Command::Serve), cli.config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
             ExitCode::FAILURE
         }
+    };
+    // Sends the spans still buffered.
+    if let Some(traces) = traces
+        && let Err(error) = traces.shutdown()
+    {
+        eprintln!("feedbackd: could not send the last traces: {error}");
     }
+    code
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -37,18 +53,30 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     server::serve(&config, store, Arc::new(SystemClock), listeners, signal).await
 }
 
-fn init_logging(config: &Config) {
+/// Logs to stderr, and traces to the OTLP collector when one is configured (its provider is
+/// returned, to be shut down on exit).
+fn init_logging(config: &Config) -> anyhow::Result<Option<SdkTracerProvider>> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a person at a terminal, and not even then when NO_COLOR says so.
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_ansi(colour)
         .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().with_current_span(true).init(),
-    }
+    let logs = match config.log_format {
+        LogFormat::Text => logs.boxed(),
+        LogFormat::Json => logs.json().with_current_span(true).boxed(),
+    };
+    let provider = config
+        .otlp_endpoint
+        .as_deref()
+        .map(telemetry::otlp_provider)
+        .transpose()?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(provider.as_ref().map(telemetry::layer))
+        .init();
+    Ok(provider)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are in place when this returns, so

@@ -429,3 +429,133 @@ async fn the_agent_desktop_lists_its_queue_then_follows_and_waits_out_a_restart(
     let said = String::from_utf8_lossy(&wrong.stderr);
     assert!(said.contains("team no-such-team not found"), "{said}");
 }
+
+/// A stand-in OTLP collector: hands every span it is sent to the test.
+struct Collector(tokio::sync::mpsc::UnboundedSender<opentelemetry_proto::tonic::trace::v1::Span>);
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for Collector
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        for resource in request.into_inner().resource_spans {
+            for scope in resource.scope_spans {
+                for span in scope.spans {
+                    let _ = self.0.send(span);
+                }
+            }
+        }
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+// Two threads: the collector must answer while the test waits for the server to stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_go_to_the_otlp_collector_joined_to_the_callers_trace() {
+    use feedbackd::proto::feedback::v1 as pb;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+    let (spans, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector_addr = collector.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(Collector(spans)))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(collector)),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = feedbackd(
+        dir.path(),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--otlp-endpoint",
+            &format!("http://{collector_addr}"),
+        ],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut log = Log::of(&mut child);
+    log.wait_for("feedbackd serving");
+    let mut routing = pb::routing_service_client::RoutingServiceClient::connect(format!(
+        "http://127.0.0.1:{port}"
+    ))
+    .await
+    .unwrap();
+    // The caller's trace, as W3C Trace Context writes it: version, trace id, parent span id,
+    // flags (sampled).
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent_id = "00f067aa0ba902b7";
+    let mut request = tonic::Request::new(pb::CreateTeamRequest {
+        team: Some(pb::Team {
+            id: "billing".into(),
+            ..Default::default()
+        }),
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{parent_id}-01").parse().unwrap(),
+    );
+    routing.create_team(request).await.unwrap();
+    drop(routing);
+
+    // A clean stop sends what is buffered.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let exited = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        exited.success(),
+        "{exited:?}: {:?}",
+        log.wait_for("stopped")
+    );
+
+    // The server flushed its spans before it exited, and the collector took them.
+    let mut ours = Vec::new();
+    while let Ok(span) = received.try_recv() {
+        if hex(&span.trace_id) == trace_id {
+            ours.push(span);
+        }
+    }
+    let rpc = ours
+        .iter()
+        .find(|s| s.name == "rpc")
+        .unwrap_or_else(|| panic!("no rpc span in the caller's trace: {ours:#?}"));
+    assert_eq!(hex(&rpc.parent_span_id), parent_id, "{rpc:#?}");
+    let method = rpc
+        .attributes
+        .iter()
+        .find(|a| a.key == "method")
+        .and_then(|a| a.value.as_ref())
+        .map(|v| format!("{v:?}"))
+        .unwrap_or_default();
+    assert!(
+        method.contains("/feedback.v1.RoutingService/CreateTeam"),
+        "{rpc:#?}"
+    );
+    let transaction = ours
+        .iter()
+        .find(|s| s.name == "db.transaction")
+        .unwrap_or_else(|| panic!("no transaction span in the caller's trace: {ours:#?}"));
+    assert_eq!(transaction.parent_span_id, rpc.span_id, "{transaction:#?}");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -3,6 +3,7 @@
 
 mod metrics_endpoint;
 mod rpc;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -13,6 +13,9 @@ use http_body::{Body, Frame, SizeHint};
 use tonic::transport::server::TcpConnectInfo;
 use tower::{Layer, Service};
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::telemetry;
 
 use crate::metrics::{Metrics, RpcLabels};
 
@@ -72,6 +75,8 @@ where
             .and_then(TcpConnectInfo::remote_addr)
             .map_or_else(|| "-".to_owned(), |addr| addr.to_string());
         let span = tracing::info_span!("rpc", %method, %peer, request_id = %request_id);
+        // Joins the caller's trace, when traces are exported and the caller sent one.
+        let _ = span.set_parent(telemetry::caller_trace(request.headers()));
         // The handler is timed, not the stream it may answer with: a watch runs for as long
         // as its caller reads it.
         let (deadline, whose) = match grpc_timeout(request.headers()) {

@@ -107,6 +107,9 @@ fn default_pool_size(url: &str) -> u32 {
 /// An open write transaction; committed with [`Store::commit`], rolled back when dropped.
 pub struct Write {
     tx: DatabaseTransaction,
+    /// Open from `begin` until the write is committed or dropped, inside the span of the
+    /// call or pass that opened it: what a trace shows of the transaction.
+    _span: tracing::Span,
     _writer: Option<OwnedMutexGuard<()>>,
     appended_events: AtomicBool,
     recorded_config: AtomicBool,
@@ -208,6 +211,11 @@ impl Store {
 
     /// Opens a write transaction.
     pub async fn begin(&self) -> Result<Write> {
+        let system = match self.backend() {
+            DbBackend::Sqlite => "sqlite",
+            _ => "postgresql",
+        };
+        let span = tracing::info_span!("db.transaction", db.system = system);
         let writer = match &self.sqlite_writer {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
@@ -221,6 +229,7 @@ impl Store {
         let tx = self.db.begin_with_options(options).await?;
         Ok(Write {
             tx,
+            _span: span,
             _writer: writer,
             appended_events: AtomicBool::new(false),
             recorded_config: AtomicBool::new(false),
