@@ -164,6 +164,7 @@ pub async fn serve(
         draining.cancel();
     };
 
+    let in_flight = Arc::new(rpc::InFlight::default());
     let server = tonic::transport::Server::builder()
         .max_concurrent_streams(config.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -171,6 +172,7 @@ pub async fn serve(
         .layer(rpc::RpcLayer {
             limit: config.request_timeout,
             metrics,
+            in_flight: in_flight.clone(),
         })
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
@@ -188,9 +190,7 @@ pub async fn serve(
     tokio::pin!(server);
     tokio::select! {
         result = &mut server => result?,
-        () = async { shutdown.cancelled().await; tokio::time::sleep(config.shutdown_grace).await } => {
-            tracing::warn!(grace = ?config.shutdown_grace, "calls still in progress after the grace period; stopping anyway");
-        }
+        () = async { shutdown.cancelled().await; in_flight.settle(config.shutdown_grace).await } => {}
     }
     shutdown.cancel();
     if let Err(error) = database.checkpoint().await {

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,77 @@ pub struct RpcLayer {
     /// `--request-timeout`: the longest a handler may run, whatever the caller's deadline.
     pub limit: Duration,
     pub metrics: Arc<Metrics>,
+    pub in_flight: Arc<InFlight>,
+}
+
+/// What is in progress, for a shutdown to wait for: handlers still working, and replies
+/// (streams above all) still being sent.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    handlers: AtomicUsize,
+    replies: AtomicUsize,
+}
+
+/// How long a shutdown gives replies and streams, once no handler works any more, to reach
+/// their callers: enough for one that reads, while a caller that has stopped reading its
+/// stream would hold the server for the whole grace period.
+const REPLY_DRAIN: Duration = Duration::from_secs(1);
+
+impl InFlight {
+    /// Returns when a shutdown should stop waiting for its connections to close by
+    /// themselves: when handlers are still at work at the end of `grace`; [`REPLY_DRAIN`]
+    /// after the last handler when callers leave replies unread; else at the end of `grace`,
+    /// if a connection is still open then. Says what it gave up on.
+    pub async fn settle(&self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        idle(&self.handlers, deadline).await;
+        let handlers = self.handlers.load(Ordering::Acquire);
+        if handlers > 0 {
+            tracing::warn!(
+                ?grace,
+                handlers,
+                "calls still in progress after the grace period; stopping anyway"
+            );
+            return;
+        }
+        idle(&self.replies, (Instant::now() + REPLY_DRAIN).min(deadline)).await;
+        let replies = self.replies.load(Ordering::Acquire);
+        if replies > 0 {
+            tracing::info!(
+                replies,
+                "callers are not reading their replies or streams; closing them"
+            );
+            return;
+        }
+        tokio::time::sleep_until(deadline.into()).await;
+        tracing::warn!(
+            ?grace,
+            "connections still open after the grace period; closing them"
+        );
+    }
+}
+
+/// Waits until nothing is `busy`, or until `deadline`.
+async fn idle(busy: &AtomicUsize, deadline: Instant) {
+    while busy.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Counts one unit of work in progress until dropped.
+struct Busy(Arc<InFlight>, fn(&InFlight) -> &AtomicUsize);
+
+impl Busy {
+    fn new(in_flight: &Arc<InFlight>, which: fn(&InFlight) -> &AtomicUsize) -> Busy {
+        which(in_flight).fetch_add(1, Ordering::AcqRel);
+        Busy(in_flight.clone(), which)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        (self.1)(&self.0).fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<S> Layer<S> for RpcLayer {
@@ -41,6 +113,7 @@ impl<S> Layer<S> for RpcLayer {
             inner,
             limit: self.limit,
             metrics: self.metrics.clone(),
+            in_flight: self.in_flight.clone(),
         }
     }
 }
@@ -50,6 +123,7 @@ pub struct Rpc<S> {
     inner: S,
     limit: Duration,
     metrics: Arc<Metrics>,
+    in_flight: Arc<InFlight>,
 }
 
 impl<S, B> Service<http::Request<B>> for Rpc<S>
@@ -89,10 +163,15 @@ where
             span: span.clone(),
             metrics: self.metrics.clone(),
         };
+        let handler = Busy::new(&self.in_flight, |f| &f.handlers);
+        let in_flight = self.in_flight.clone();
         let call = self.inner.call(request);
         Box::pin(
             async move {
-                let response = match tokio::time::timeout(deadline, call).await {
+                let answered = tokio::time::timeout(deadline, call).await;
+                drop(handler);
+                let reply = Busy::new(&in_flight, |f| &f.replies);
+                let response = match answered {
                     Ok(response) => response?,
                     Err(_) => tonic::Status::deadline_exceeded(format!(
                         "the call ran out of time: {whose} of {deadline:?} passed"
@@ -111,7 +190,14 @@ where
                     }
                     None => Some(end),
                 };
-                Ok(http::Response::from_parts(parts, Observed { body, end }))
+                Ok(http::Response::from_parts(
+                    parts,
+                    Observed {
+                        body,
+                        end,
+                        _reply: reply,
+                    },
+                ))
             }
             .instrument(span),
         )
@@ -210,6 +296,8 @@ fn log_end(code: tonic::Code, duration: Duration) {
 pub struct Observed {
     body: tonic::body::Body,
     end: Option<RpcEnd>,
+    /// Counts the reply as in progress until it is sent or given up.
+    _reply: Busy,
 }
 
 impl Body for Observed {

@@ -8,7 +8,7 @@ use futures::future::join_all;
 use tonic::{Code, Streaming};
 
 use crate::both;
-use crate::support::{Backend, Client, TestServer, create, new_ticket};
+use crate::support::{Backend, Client, TestDb, TestServer, create, new_ticket};
 
 both!(
     large_tickets_are_split_across_messages_and_pages,
@@ -17,7 +17,8 @@ both!(
     thousand_watchers_all_receive_an_event,
     filters_follow_tickets_out_of_a_queue,
     cursor_beyond_the_log_is_out_of_range,
-    shutdown_ends_streams_with_a_resume_cursor
+    shutdown_ends_streams_with_a_resume_cursor,
+    a_watcher_that_stops_reading_does_not_hold_up_shutdown
 );
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -388,4 +389,44 @@ async fn large_tickets_are_split_across_messages_and_pages(backend: Backend) {
         "a page stops at the reply size limit, not only at page_size"
     );
     s.stop().await;
+}
+
+async fn a_watcher_that_stops_reading_does_not_hold_up_shutdown(backend: Backend) {
+    let s = TestServer::start_on(
+        std::sync::Arc::new(TestDb::new(backend).await),
+        std::sync::Arc::new(feedbackd::domain::clock::SystemClock),
+        |config| config.shutdown_grace = Duration::from_secs(120),
+    )
+    .await;
+    let c = s.client.clone();
+    // About 14 MB of events: far more than HTTP/2 lets the server send ahead of a reader
+    // (hyper's client windows take 2 MB a stream, 5 MB a connection).
+    let description = "退款迟迟没有到账".repeat(1000);
+    for batch in 0..6 {
+        join_all((0..50).map(|i| {
+            let mut c = c.clone();
+            let request = pb::CreateTicketRequest {
+                description: description.clone(),
+                ..new_ticket(&format!("large {batch}-{i}"))
+            };
+            async move { c.create_ticket(request).await.unwrap() }
+        }))
+        .await;
+    }
+    let mut stalled_client = s.client().await;
+    let _stalled = watch(
+        &mut stalled_client,
+        pb::WatchTicketsRequest {
+            after_cursor: Some(0),
+            ..Default::default()
+        },
+    )
+    .await;
+    // Never read: the server fills the stream's window and its buffers, and waits.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Far sooner than the grace period: the stream that is not read is closed once no call
+    // is at work and the other replies have gone out.
+    tokio::time::timeout(Duration::from_secs(60), s.stop())
+        .await
+        .expect("shutdown does not wait out the grace period for a caller that stopped reading");
 }
