@@ -8,7 +8,7 @@
 //!
 //! `cargo bench --bench load` runs SQLite only; `scripts/with-postgres.sh cargo bench --bench
 //! load` adds PostgreSQL. `BENCH_SECONDS` (default 5) sets the length of each measurement,
-//! which follows a one-second warm-up.
+//! which follows a one-second warm-up; `BENCH_ONLY=watch` runs the watch measurement alone.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -82,8 +82,10 @@ async fn main() -> anyhow::Result<()> {
         ),
     }
 
+    // BENCH_ONLY=watch measures the fan-out alone.
+    let unary = std::env::var("BENCH_ONLY").map_or(true, |only| only != "watch");
     let mut rows = Vec::new();
-    for concurrency in CONCURRENCY {
+    for concurrency in CONCURRENCY.into_iter().filter(|_| unary) {
         // Echo first at each concurrency: each ratio compares figures taken seconds apart, so
         // drift of the machine hits both alike.
         let payload = payload.clone();
