@@ -9,6 +9,8 @@ use feedbackd::config::{Cli, Command, Config, LogFormat};
 use feedbackd::domain::clock::SystemClock;
 use feedbackd::server::{self, telemetry};
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -30,11 +32,12 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     };
-    // Sends the spans still buffered.
-    if let Some(traces) = traces
-        && let Err(error) = traces.shutdown()
-    {
-        eprintln!("feedbackd: could not send the last traces: {error}");
+    // Sends the spans still buffered: a blocking call, whose export needs the runtime free.
+    if let Some(traces) = traces {
+        let flushed = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+        if let Ok(Err(error)) = flushed {
+            eprintln!("feedbackd: could not send the last traces: {error}");
+        }
     }
     code
 }
@@ -71,10 +74,15 @@ fn init_logging(config: &Config) -> anyhow::Result<Option<SdkTracerProvider>> {
         .as_deref()
         .map(telemetry::otlp_provider)
         .transpose()?;
+    // RUST_LOG chooses what is logged; traces take the service's own spans whatever it says.
+    let traced = Targets::new().with_target("feedbackd", Level::INFO);
     tracing_subscriber::registry()
-        .with(filter)
-        .with(logs)
-        .with(provider.as_ref().map(telemetry::layer))
+        .with(logs.with_filter(filter))
+        .with(
+            provider
+                .as_ref()
+                .map(|p| telemetry::layer(p).with_filter(traced)),
+        )
         .init();
     Ok(provider)
 }

@@ -46,6 +46,8 @@ pub struct Metrics {
     routing_seconds: Histogram,
     dispatch_seconds: Histogram,
     queue_length: Family<TeamLabels, Gauge>,
+    /// The teams with a queue at the last sweep.
+    queued_teams: std::sync::Mutex<Vec<String>>,
     watchers: Gauge,
     lagging_watchers: Gauge,
     pass_seconds: Family<PassLabels, Histogram, fn() -> Histogram>,
@@ -70,6 +72,7 @@ impl Metrics {
             routing_seconds: seconds(),
             dispatch_seconds: seconds(),
             queue_length: Family::default(),
+            queued_teams: Default::default(),
             watchers: Gauge::default(),
             lagging_watchers: Gauge::default(),
             pass_seconds: Family::new_with_constructor(seconds),
@@ -168,14 +171,22 @@ impl Metrics {
         self.dispatch_seconds.observe(duration.as_secs_f64());
     }
 
-    /// The queues as a sweep counted them: teams not listed have nobody waiting.
+    /// The queues as a sweep counted them: teams not listed have nobody waiting (any that
+    /// had someone at the last sweep go to zero, rather than leaving a gap for a scrape).
     pub fn queue_lengths(&self, waiting: Vec<(String, i64)>) {
-        self.queue_length.clear();
+        let mut counted = self.queued_teams.lock().unwrap_or_else(|p| p.into_inner());
+        let now: Vec<String> = waiting.iter().map(|(team, _)| team.clone()).collect();
+        for team in counted.iter().filter(|t| !now.contains(t)) {
+            self.queue_length
+                .get_or_create(&TeamLabels { team: team.clone() })
+                .set(0);
+        }
         for (team, count) in waiting {
             self.queue_length
                 .get_or_create(&TeamLabels { team })
                 .set(count);
         }
+        *counted = now;
     }
 
     /// A watcher opened; the guard counts it until it is dropped.

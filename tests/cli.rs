@@ -314,6 +314,38 @@ async fn a_call_past_its_deadline_is_answered_and_logged_as_deadline_exceeded() 
         line.contains(" WARN ") && line.contains("CreateTicket") && line.contains("duration_ms=3"),
         "{line}"
     );
+
+    // The caller's own deadline, when sooner, is answered the same way, and logged.
+    let mut hurried = tonic::Request::new(pb::CreateTicketRequest {
+        channel: pb::Channel::App.into(),
+        kind: pb::TicketKind::Problem.into(),
+        title: "Still cannot log in".into(),
+        description: "Same as before".into(),
+        customer: Some(pb::Customer {
+            external_id: "u-1".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    hurried.set_timeout(Duration::from_millis(150));
+    hurried
+        .metadata_mut()
+        .insert("x-request-id", "hurried".parse().unwrap());
+    let late = client.create_ticket(hurried).await.unwrap_err();
+    // tonic's client gives up at the same moment: either answer may reach it first.
+    assert!(
+        matches!(
+            late.code(),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        "{late:?}"
+    );
+    let logged = log.wait_for("request_id=hurried");
+    let line = logged.last().unwrap();
+    assert!(
+        line.contains("code=DeadlineExceeded") && line.contains("CreateTicket"),
+        "{line}"
+    );
     holding.rollback().await.unwrap();
 }
 

@@ -66,8 +66,10 @@ impl App {
     pub async fn sweep_queues(&self) -> Result<()> {
         let teams = self.store.team_ids().await?;
         self.dispatch_all(&teams).await;
-        self.metrics
-            .queue_lengths(self.store.queue_lengths().await?);
+        match self.store.queue_lengths().await {
+            Ok(waiting) => self.metrics.queue_lengths(waiting),
+            Err(error) => tracing::warn!(%error, "could not count the queues for the metrics"),
+        }
         self.warn_if_triage_unattended().await
     }
 

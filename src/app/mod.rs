@@ -30,6 +30,7 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::domain::clock::Clock;
 use crate::domain::language::Language;
@@ -198,7 +199,7 @@ async fn every<F, Fut>(
             _ = stop.cancelled() => return,
             due = ticks.tick() => {
                 let started = tokio::time::Instant::now();
-                let result = pass().await;
+                let result = pass().instrument(tracing::info_span!("pass", pass = what)).await;
                 if let Err(error) = &result {
                     tracing::warn!(%error, "{what} pass failed; the next one retries");
                 }

@@ -24,6 +24,10 @@ use crate::metrics::{Metrics, RpcLabels};
 /// the one we made up.
 const REQUEST_ID: &str = "x-request-id";
 
+/// How much sooner than the caller's deadline a call is answered DEADLINE_EXCEEDED: more
+/// than the timer's 1 ms ticks, so that tonic's own timer never fires first.
+const AHEAD_OF_TONIC: Duration = Duration::from_millis(5);
+
 /// Longest request id taken from a caller; a longer one is replaced.
 const MAX_REQUEST_ID: usize = 64;
 
@@ -55,29 +59,43 @@ impl InFlight {
     /// if a connection is still open then. Says what it gave up on.
     pub async fn settle(&self, grace: Duration) {
         let deadline = Instant::now() + grace;
-        idle(&self.handlers, deadline).await;
-        let handlers = self.handlers.load(Ordering::Acquire);
-        if handlers > 0 {
-            tracing::warn!(
-                ?grace,
-                handlers,
-                "calls still in progress after the grace period; stopping anyway"
-            );
-            return;
-        }
-        idle(&self.replies, (Instant::now() + REPLY_DRAIN).min(deadline)).await;
-        let replies = self.replies.load(Ordering::Acquire);
-        if replies > 0 {
-            tracing::info!(
-                replies,
-                "callers are not reading their replies or streams; closing them"
-            );
-            return;
+        loop {
+            idle(&self.handlers, deadline).await;
+            let handlers = self.handlers.load(Ordering::Acquire);
+            if handlers > 0 {
+                tracing::warn!(
+                    ?grace,
+                    handlers,
+                    "calls still in progress after the grace period; stopping anyway"
+                );
+                return;
+            }
+            let drained = (Instant::now() + REPLY_DRAIN).min(deadline);
+            while self.replies.load(Ordering::Acquire) > 0
+                && self.handlers.load(Ordering::Acquire) == 0
+                && Instant::now() < drained
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // A call that came in meanwhile (before the connection heard of the shutdown)
+            // is waited for like the others.
+            if self.handlers.load(Ordering::Acquire) > 0 {
+                continue;
+            }
+            let replies = self.replies.load(Ordering::Acquire);
+            if replies > 0 {
+                tracing::info!(
+                    replies,
+                    "callers are not reading their replies or streams; stopping without them"
+                );
+                return;
+            }
+            break;
         }
         tokio::time::sleep_until(deadline.into()).await;
         tracing::warn!(
             ?grace,
-            "connections still open after the grace period; closing them"
+            "connections still open after the grace period; stopping anyway"
         );
     }
 }
@@ -154,7 +172,12 @@ where
         // The handler is timed, not the stream it may answer with: a watch runs for as long
         // as its caller reads it.
         let (deadline, whose) = match grpc_timeout(request.headers()) {
-            Some(timeout) if timeout < self.limit => (timeout, "the caller's deadline"),
+            // tonic times the caller's deadline too, from a moment earlier, and would cut the
+            // call as CANCELLED: answer a little before it.
+            Some(timeout) if timeout < self.limit => (
+                timeout.saturating_sub(AHEAD_OF_TONIC),
+                "the caller's deadline",
+            ),
             _ => (self.limit, "the server's --request-timeout"),
         };
         let end = RpcEnd {
@@ -162,6 +185,7 @@ where
             started: Instant::now(),
             span: span.clone(),
             metrics: self.metrics.clone(),
+            ended: false,
         };
         let handler = Busy::new(&self.in_flight, |f| &f.handlers);
         let in_flight = self.in_flight.clone();
@@ -244,15 +268,25 @@ fn grpc_code(headers: &HeaderMap) -> Option<tonic::Code> {
 }
 
 /// An RPC in progress, to be logged and counted once when it ends.
+/// Ended by [`RpcEnd::finish`], or, dropped before (the caller went away while the handler
+/// ran or the reply was sent), as CANCELLED.
 struct RpcEnd {
     method: String,
     started: Instant,
     span: tracing::Span,
     metrics: Arc<Metrics>,
+    ended: bool,
 }
 
 impl RpcEnd {
-    fn finish(self, code: tonic::Code) {
+    fn finish(mut self, code: tonic::Code) {
+        self.end(code);
+    }
+
+    fn end(&mut self, code: tonic::Code) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
         let duration = self.started.elapsed();
         self.span.in_scope(|| log_end(code, duration));
         // Only the methods we serve get their own series: a caller inventing paths gets
@@ -260,11 +294,17 @@ impl RpcEnd {
         let method = if code == tonic::Code::Unimplemented {
             "unknown".to_owned()
         } else {
-            self.method
+            std::mem::take(&mut self.method)
         };
         let code = format!("{code:?}");
         self.metrics
             .rpc_ended(&RpcLabels { method, code }, duration);
+    }
+}
+
+impl Drop for RpcEnd {
+    fn drop(&mut self) {
+        self.end(tonic::Code::Cancelled);
     }
 }
 
@@ -291,8 +331,8 @@ fn log_end(code: tonic::Code, duration: Duration) {
     }
 }
 
-/// A reply body that ends its RPC when its trailers pass, or, dropped before them, when the
-/// caller went away.
+/// A reply body that ends its RPC when its trailers pass (dropped before them, the caller
+/// went away: its [`RpcEnd`] says so).
 pub struct Observed {
     body: tonic::body::Body,
     end: Option<RpcEnd>,
@@ -330,14 +370,6 @@ impl Body for Observed {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
-    }
-}
-
-impl Drop for Observed {
-    fn drop(&mut self) {
-        if let Some(end) = self.end.take() {
-            end.finish(tonic::Code::Cancelled);
-        }
     }
 }
 
