@@ -571,15 +571,22 @@ async fn receive(
             Err(_) => return (micros, true),
         };
         let now = SystemTime::now();
-        for event in &events {
+        // Each create makes two events (created, SLA started): the created ones are counted,
+        // one per ticket published.
+        let mut created = 0;
+        for event in events
+            .iter()
+            .filter(|e| e.r#type() == pb::EventType::TicketCreated)
+        {
             // Both clocks are this machine's: the server stamps the event, we stamp arrival.
             let stamped = event.time.and_then(|t| SystemTime::try_from(t).ok());
             let delay = stamped.map_or(Duration::ZERO, |t| {
                 now.duration_since(t).unwrap_or_default()
             });
             micros.push(delay.as_micros() as u64);
+            created += 1;
         }
-        delivered.fetch_add(events.len() as u64, Ordering::Relaxed);
+        delivered.fetch_add(created, Ordering::Relaxed);
     }
 }
 

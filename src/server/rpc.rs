@@ -228,8 +228,11 @@ where
     }
 }
 
-/// The caller's request id if it gave a usable one, else a new one.
+/// The caller's request id if it gave a usable one, else a new one: this process's random
+/// prefix and a count, unique without a system call per request.
 fn request_id(headers: &HeaderMap) -> String {
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -237,7 +240,10 @@ fn request_id(headers: &HeaderMap) -> String {
             !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic())
         })
         .map_or_else(
-            || format!("{:016x}", getrandom::u64().unwrap_or_default()),
+            || {
+                let prefix = PREFIX.get_or_init(|| getrandom::u32().unwrap_or_default());
+                format!("{prefix:08x}{:08x}", COUNT.fetch_add(1, Ordering::Relaxed))
+            },
             str::to_owned,
         )
 }
@@ -296,7 +302,7 @@ impl RpcEnd {
         } else {
             std::mem::take(&mut self.method)
         };
-        let code = format!("{code:?}");
+        let code = code_name(code);
         self.metrics
             .rpc_ended(&RpcLabels { method, code }, duration);
     }
@@ -305,6 +311,30 @@ impl RpcEnd {
 impl Drop for RpcEnd {
     fn drop(&mut self) {
         self.end(tonic::Code::Cancelled);
+    }
+}
+
+/// The code as grpcurl and the log lines name it.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "Ok",
+        Cancelled => "Cancelled",
+        Unknown => "Unknown",
+        InvalidArgument => "InvalidArgument",
+        DeadlineExceeded => "DeadlineExceeded",
+        NotFound => "NotFound",
+        AlreadyExists => "AlreadyExists",
+        PermissionDenied => "PermissionDenied",
+        ResourceExhausted => "ResourceExhausted",
+        FailedPrecondition => "FailedPrecondition",
+        Aborted => "Aborted",
+        OutOfRange => "OutOfRange",
+        Unimplemented => "Unimplemented",
+        Internal => "Internal",
+        Unavailable => "Unavailable",
+        DataLoss => "DataLoss",
+        Unauthenticated => "Unauthenticated",
     }
 }
 
