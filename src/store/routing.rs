@@ -2,10 +2,9 @@
 //! examples, the history behind a ticket's priority, and team queues.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::entity::{model, ticket};
@@ -242,24 +241,13 @@ impl Store {
         if !QUEUED.contains(&ticket.status) {
             return Ok(0);
         }
-        // Counted up to a cap, so that a long queue costs no more than a short one.
         let ahead = queued(team)
             .filter(behind(ticket.priority.rank(), ticket.id).not())
-            .filter(ticket::Column::Id.ne(ticket.id))
-            .select_only()
-            .column(ticket::Column::Id)
-            .limit(u64::from(MAX_QUEUE_POSITION) - 1)
-            .into_query();
-        let count = Query::select()
-            .expr(Expr::cust("COUNT(*)"))
-            .from_subquery(ahead, "ahead")
-            .to_owned();
-        let row = self
-            .db
-            .query_one(&count)
-            .await?
-            .ok_or_else(|| Error::Internal("COUNT returned no row".into()))?;
-        Ok(row.try_get_by_index::<i64>(0)? as u32 + 1)
+            .filter(ticket::Column::Id.ne(ticket.id));
+        let counted = self
+            .count_up_to(ahead, u64::from(MAX_QUEUE_POSITION) - 1)
+            .await?;
+        Ok(counted as u32 + 1)
     }
 
     /// Locks up to `limit` tickets waiting in `team`'s queue, in the order they are served.

@@ -63,16 +63,23 @@ impl Store {
         rows.into_iter().map(convert::ticket).collect()
     }
 
-    /// How many tickets match `filter`.
+    /// How many tickets match `filter`, up to `cap`.
     pub async fn count_tickets(&self, filter: &TicketFilter, cap: u64) -> Result<u64> {
-        let matching = filtered(filter, self.backend())
+        self.count_up_to(filtered(filter, self.backend()), cap)
+            .await
+    }
+
+    /// How many tickets `query` finds, counting no further than `cap`: a long list costs no
+    /// more to count than one of `cap`.
+    pub(super) async fn count_up_to(&self, query: Select<ticket::Entity>, cap: u64) -> Result<u64> {
+        let rows = query
             .select_only()
             .column(ticket::Column::Id)
             .limit(cap)
             .into_query();
         let count = Query::select()
             .expr(Expr::cust("COUNT(*)"))
-            .from_subquery(matching, "matching")
+            .from_subquery(rows, "found")
             .to_owned();
         let row = self
             .db
