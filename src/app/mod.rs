@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -129,17 +130,22 @@ impl App {
     }
 
     /// Runs what goes on in the background until `stop`: the reactions to every committed
-    /// change, and the periodic passes (queues, surveys, SLA clocks).
-    pub fn run(self: &Arc<Self>, hub: Arc<EventHub>, stop: CancellationToken) {
+    /// change, and the periodic passes (queues, surveys, SLA clocks). Each task ends after
+    /// `stop`, once the work in hand is done: await them before closing the database.
+    pub fn run(
+        self: &Arc<Self>,
+        hub: Arc<EventHub>,
+        stop: CancellationToken,
+    ) -> Vec<JoinHandle<()>> {
         self.reacted.expect_reactor();
-        tokio::spawn(reactions::Reactor::new(self.clone(), hub).run(stop.clone()));
+        let reactions = tokio::spawn(reactions::Reactor::new(self.clone(), hub).run(stop.clone()));
         let app = self.clone();
         // The queues are served by the reactions, which pick up at start whatever the last run
         // left; the sweep is the safety net behind them, first after one interval. The clocks
         // and the surveys come due by time alone: their passes start at once.
         let sweep = self.settings.dispatch_interval;
         let metrics = self.metrics.clone();
-        tokio::spawn(every(
+        let dispatch = tokio::spawn(every(
             sweep,
             sweep,
             stop.clone(),
@@ -151,7 +157,7 @@ impl App {
             },
         ));
         let app = self.clone();
-        tokio::spawn(every(
+        let surveys = tokio::spawn(every(
             self.settings.survey.interval,
             Duration::ZERO,
             stop.clone(),
@@ -163,7 +169,7 @@ impl App {
             },
         ));
         let app = self.clone();
-        tokio::spawn(every(
+        let sla = tokio::spawn(every(
             self.settings.sla_interval,
             Duration::ZERO,
             stop,
@@ -174,6 +180,7 @@ impl App {
                 async move { app.sla_pass().await.map(|_| ()) }
             },
         ));
+        vec![reactions, dispatch, surveys, sla]
     }
 }
 

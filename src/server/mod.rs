@@ -36,6 +36,9 @@ use crate::proto::feedback::v1::survey_service_server::SurveyServiceServer;
 use crate::proto::feedback::v1::ticket_service_server::TicketServiceServer;
 use crate::store::{Store, StoreOptions};
 
+/// How long a shutdown waits for a background pass in progress to finish.
+const BACKGROUND_GRACE: Duration = Duration::from_secs(10);
+
 /// Largest request accepted, in bytes.
 const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 
@@ -120,7 +123,7 @@ pub async fn serve(
         metrics.clone(),
     )
     .await?;
-    app.run(hub.clone(), shutdown.clone());
+    let background = app.run(hub.clone(), shutdown.clone());
     let cx = Context { app, hub };
 
     // Said once everything above is ready: a start that fails says why instead.
@@ -193,6 +196,12 @@ pub async fn serve(
         () = async { shutdown.cancelled().await; in_flight.settle(config.shutdown_grace).await } => {}
     }
     shutdown.cancel();
+    // The passes and reactions finish what they hold; nothing writes after the checkpoint.
+    for task in background {
+        if tokio::time::timeout(BACKGROUND_GRACE, task).await.is_err() {
+            tracing::warn!("a background pass did not finish in time; stopping anyway");
+        }
+    }
     if let Err(error) = database.checkpoint().await {
         tracing::warn!(%error, "could not checkpoint the database; it recovers at the next start");
     }
