@@ -95,21 +95,18 @@ fn english(
         "" => "Hello".to_owned(),
         name => format!("Dear {name}"),
     };
+    let thanks = format!(
+        "{greeting}, thank you for your {what}. Your ticket number is {}; please quote it \
+         whenever you contact us.",
+        ticket.number
+    );
     let at = |t| Language::En.datetime(t, zone);
     let by = match answer {
-        Answer::Soon => {
-            return format!(
-                "{greeting}, thank you for your {what}. Your ticket number is {}; please quote \
-                 it whenever you contact us. We will get back to you as soon as we can.",
-                ticket.number
-            );
-        }
+        Answer::Soon => return format!("{thanks} We will get back to you as soon as we can."),
         Answer::Queued => {
             return format!(
-                "{greeting}, thank you for your {what}. Your ticket number is {}; please quote \
-                 it whenever you contact us. It is in our queue, and we will get back to you as \
-                 soon as one of our team can take it.",
-                ticket.number
+                "{thanks} It is in our queue, and we will get back to you as soon as one of our \
+                 team can take it."
             );
         }
         Answer::Within(d) => format!("within {}", Language::En.duration(*d)),
@@ -127,11 +124,7 @@ fn english(
             at(opens)
         ),
     };
-    format!(
-        "{greeting}, thank you for your {what}. Your ticket number is {}; please quote it \
-         whenever you contact us. {when}",
-        ticket.number
-    )
+    format!("{thanks} {when}")
 }
 
 /// The same in Chinese; `back` as in [`english`].
