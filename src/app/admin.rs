@@ -26,6 +26,15 @@ pub enum Change<'a, R> {
     Delete(&'a R),
 }
 
+// References only: copied whatever `R` is (a derive would ask `R: Copy`).
+impl<R> Clone for Change<'_, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Change<'_, R> {}
+
 /// A configuration resource: how the store keeps it, and what must hold when it changes.
 pub trait Resource:
     Versioned + Clone + PartialEq + Serialize + Send + Sync + Sized + 'static
@@ -148,25 +157,13 @@ impl App {
             return Ok(before);
         }
         after.bump(now);
-        R::guard(
-            self,
-            &write,
-            Change::Update {
-                before: &before,
-                after: &after,
-            },
-        )
-        .await?;
+        let change = Change::Update {
+            before: &before,
+            after: &after,
+        };
+        R::guard(self, &write, change).await?;
         R::update(&self.store, &write, &before, &after).await?;
-        R::written(
-            self,
-            &write,
-            Change::Update {
-                before: &before,
-                after: &after,
-            },
-        )
-        .await?;
+        R::written(self, &write, change).await?;
         let change = ConfigChange::of(
             R::KIND,
             after.key(),
