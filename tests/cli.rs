@@ -157,19 +157,7 @@ fn migrate_alone_then_exit() {
 fn a_fresh_install_warns_while_nobody_takes_triage_tickets() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = feedbackd(
-        dir.path(),
-        &[
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--dispatch-interval",
-            "100ms",
-        ],
-    )
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut log = Log::of(&mut child);
+    let (child, mut log) = spawn(dir.path(), port, &["--dispatch-interval", "100ms"]);
     let _stop = Stop(child);
     const WARNING: &str = "nobody online can take the triage team's tickets";
     // At start, and again at each sweep of the queues.
@@ -198,11 +186,7 @@ async fn logs_are_plain_text_name_the_call_and_a_callers_mistake_is_not_a_warnin
     use feedbackd::proto::feedback::v1 as pb;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = feedbackd(dir.path(), &["--listen", &format!("127.0.0.1:{port}")])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut log = Log::of(&mut child);
+    let (child, mut log) = spawn(dir.path(), port, &[]);
     let _stop = Stop(child);
     let started = log.wait_for("feedbackd serving");
     let mut client =
@@ -265,19 +249,7 @@ async fn a_call_past_its_deadline_is_answered_and_logged_as_deadline_exceeded() 
     use sea_orm::{ConnectionTrait, TransactionTrait};
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = feedbackd(
-        dir.path(),
-        &[
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--request-timeout",
-            "300ms",
-        ],
-    )
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut log = Log::of(&mut child);
+    let (child, mut log) = spawn(dir.path(), port, &["--request-timeout", "300ms"]);
     let _stop = Stop(child);
     log.wait_for("feedbackd serving");
     // Another process holds SQLite's write lock, so the intake waits on the database.
@@ -365,13 +337,23 @@ fn agent_desktop() -> Command {
     Command::new(path)
 }
 
-/// Starts the server on `port` over the SQLite file in `dir`, and waits until it serves.
-fn server(dir: &std::path::Path, port: u16) -> Stop {
-    let mut child = feedbackd(dir, &["--listen", &format!("127.0.0.1:{port}")])
+/// Starts the server on `port` over the SQLite file in `dir` with `flags`, reading its log.
+fn spawn(dir: &std::path::Path, port: u16, flags: &[&str]) -> (Child, Log) {
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["--listen", listen.as_str()];
+    args.extend_from_slice(flags);
+    let mut child = feedbackd(dir, &args)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    Log::of(&mut child).wait_for("feedbackd serving");
+    let log = Log::of(&mut child);
+    (child, log)
+}
+
+/// Starts the server on `port` over the SQLite file in `dir`, and waits until it serves.
+fn server(dir: &std::path::Path, port: u16) -> Stop {
+    let (child, mut log) = spawn(dir, port, &[]);
+    log.wait_for("feedbackd serving");
     Stop(child)
 }
 
@@ -507,19 +489,8 @@ async fn traces_go_to_the_otlp_collector_joined_to_the_callers_trace() {
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = feedbackd(
-        dir.path(),
-        &[
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--otlp-endpoint",
-            &format!("http://{collector_addr}"),
-        ],
-    )
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut log = Log::of(&mut child);
+    let collector_url = format!("http://{collector_addr}");
+    let (mut child, mut log) = spawn(dir.path(), port, &["--otlp-endpoint", &collector_url]);
     log.wait_for("feedbackd serving");
     let mut routing = pb::routing_service_client::RoutingServiceClient::connect(format!(
         "http://127.0.0.1:{port}"
