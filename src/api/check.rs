@@ -291,6 +291,29 @@ pub fn request_id(check: &mut Check, value: &str) -> Option<String> {
     )
 }
 
+/// A resource a request must carry.
+pub fn given<T: Default>(check: &mut Check, resource: &str, value: Option<T>) -> T {
+    if value.is_none() {
+        check.add(resource, "is required");
+    }
+    value.unwrap_or_default()
+}
+
+/// At most `most` keys, sorted and without duplicates: a team's members, an agent's teams.
+pub fn keys(check: &mut Check, field: &str, given: &[String], most: usize) -> Vec<String> {
+    if !check.at_most(field, given.len(), most) {
+        return Vec::new();
+    }
+    let mut keys: Vec<String> = given
+        .iter()
+        .enumerate()
+        .map(|(i, k)| key(check, &format!("{field}[{i}]"), k))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

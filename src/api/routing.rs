@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use tonic::Request;
 
-use super::check::{Check, actor, key, only_key, optional_key, request_id};
+use super::check::{Check, actor, given, key, keys, only_key, optional_key, request_id};
 use super::mask::{patch, patch_explained};
 use super::paging::{Page, by_id};
 use super::tickets::new_ticket;
@@ -73,21 +73,6 @@ const RULE_FIELDS: &[Field<Rule, Rule>] = &[
     ("conditions", |r, v| r.conditions = v.conditions.clone()),
     ("actions", |r, v| r.actions = v.actions.clone()),
 ];
-
-/// At most `most` keys, sorted and without duplicates: a team's members, an agent's teams.
-fn keys(check: &mut Check, field: &str, given: &[String], most: usize) -> Vec<String> {
-    if !check.at_most(field, given.len(), most) {
-        return Vec::new();
-    }
-    let mut keys: Vec<String> = given
-        .iter()
-        .enumerate()
-        .map(|(i, k)| key(check, &format!("{field}[{i}]"), k))
-        .collect();
-    keys.sort();
-    keys.dedup();
-    keys
-}
 
 /// A team from a request.
 fn team(check: &mut Check, t: &pb::Team, now: DateTime<Utc>) -> Team {
@@ -220,17 +205,6 @@ fn predictions(candidates: Vec<Candidate>) -> Vec<pb::Prediction> {
             confidence: c.confidence,
         })
         .collect()
-}
-
-/// A resource an update request must carry.
-fn given<T: Default>(check: &mut Check, resource: &str, value: Option<T>) -> T {
-    if value.is_none() {
-        check.add(
-            resource,
-            format!("is required: set {resource}.id and the new values"),
-        );
-    }
-    value.unwrap_or_default()
 }
 
 impl RoutingApi {

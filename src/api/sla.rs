@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use tonic::Request;
 
-use super::check::{Check, key, only_key};
+use super::check::{Check, given, key, only_key};
 use super::mask::patch;
 use super::paging::by_id;
 use super::{Context, Reply, convert, etag, reply};
@@ -267,14 +267,6 @@ fn date(check: &mut Check, field: &str, value: &str) -> Option<NaiveDate> {
         check.add(field, format!("{} is not a date: YYYY-MM-DD", quote(value)));
     }
     parsed
-}
-
-/// A resource a request must carry.
-fn given<T: Default>(check: &mut Check, resource: &str, value: Option<T>) -> T {
-    if value.is_none() {
-        check.add(resource, "is required");
-    }
-    value.unwrap_or_default()
 }
 
 #[tonic::async_trait]

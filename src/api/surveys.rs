@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use tonic::Request;
 
-use super::check::{Check, actor, key, only_key, optional_key, request_id};
+use super::check::{Check, actor, given, key, only_key, optional_key, request_id};
 use super::mask::patch;
 use super::paging::{Page, by_id};
 use super::{Context, Reply, convert, etag, reply};
@@ -223,14 +223,6 @@ fn score_bound(check: &mut Check, field: &str, value: i32) -> Option<i32> {
             None
         }
     }
-}
-
-/// A resource a request must carry.
-fn given<T: Default>(check: &mut Check, resource: &str, value: Option<T>) -> T {
-    if value.is_none() {
-        check.add(resource, "is required");
-    }
-    value.unwrap_or_default()
 }
 
 #[tonic::async_trait]
