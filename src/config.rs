@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::app::{Settings, SurveySettings};
 use crate::domain::language::Language;
+use crate::domain::notification::Notifier;
 use crate::domain::survey::{InvitePolicy, ReopenTo};
+use crate::domain::webhook::RetryPolicy;
 
 /// feedbackd: customer feedback and complaints, from intake to a closed loop, over gRPC.
 #[derive(Debug, Parser)]
@@ -177,6 +179,30 @@ pub struct Config {
     #[arg(long, env = "FEEDBACKD_SLA_INTERVAL", default_value = "15s", value_parser = parse_duration, global = true)]
     pub sla_interval: Duration,
 
+    /// How long a webhook receiver has to answer an attempt.
+    #[arg(long, env = "FEEDBACKD_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub webhook_timeout: Duration,
+
+    /// Attempts before a webhook delivery becomes a dead letter, unless the webhook sets its
+    /// own (1 to 50).
+    #[arg(long, env = "FEEDBACKD_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=50), global = true)]
+    pub webhook_max_attempts: u32,
+
+    /// The wait before a failed webhook delivery is tried again; it doubles with each
+    /// further failure, up to an hour, with jitter (5s: 2.5-5s, then 5-10s, …).
+    #[arg(long, env = "FEEDBACKD_WEBHOOK_RETRY_INITIAL", default_value = "5s", value_parser = parse_duration, global = true)]
+    pub webhook_retry_initial: Duration,
+
+    /// How long a webhook's circuit stays open after 5 failed attempts in a row: nothing is
+    /// sent to it meanwhile, then one attempt probes it.
+    #[arg(long, env = "FEEDBACKD_WEBHOOK_BREAKER_COOLDOWN", default_value = "5m", value_parser = parse_duration, global = true)]
+    pub webhook_breaker_cooldown: Duration,
+
+    /// The survey link that survey invitations carry, with `{token}` where the survey's token
+    /// goes, e.g. `https://example.com/s/{token}`. Without it invitations carry no link.
+    #[arg(long, env = "FEEDBACKD_SURVEY_URL_TEMPLATE", value_parser = parse_link_template, global = true)]
+    pub survey_url_template: Option<String>,
+
     /// How long shutdown waits for calls in progress before it gives up on them.
     #[arg(long, env = "FEEDBACKD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
     pub shutdown_grace: Duration,
@@ -225,6 +251,19 @@ impl Config {
             },
             sla_interval: self.sla_interval,
             sla_at_risk: self.sla_at_risk,
+            notifier: Notifier {
+                staff_language: self.language,
+                zone: self.timezone,
+                survey_link: self.survey_url_template.clone(),
+            },
+            webhooks: crate::app::webhooks::Settings {
+                retry: RetryPolicy {
+                    initial: duration(self.webhook_retry_initial),
+                    max_attempts: self.webhook_max_attempts,
+                    breaker_cooldown: duration(self.webhook_breaker_cooldown),
+                },
+                timeout: self.webhook_timeout,
+            },
         }
     }
 
@@ -255,7 +294,6 @@ fn parse_share(text: &str) -> Result<f64, String> {
     }
 }
 
-/// `500ms`, `30s`, `5m`, `1h` or `7d`.
 fn parse_endpoint(text: &str) -> Result<String, String> {
     match text.parse::<http::Uri>() {
         Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
@@ -267,6 +305,23 @@ fn parse_endpoint(text: &str) -> Result<String, String> {
     }
 }
 
+/// A survey link template: an http(s) URL with `{token}` in it.
+fn parse_link_template(text: &str) -> Result<String, String> {
+    let example = "such as https://example.com/s/{token}";
+    if !text.contains("{token}") {
+        return Err(format!("{text:?} has no {{token}}; give a link {example}"));
+    }
+    match text.replace("{token}", "t").parse::<http::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+            Ok(text.to_owned())
+        }
+        _ => Err(format!(
+            "{text:?} is not an http:// or https:// link {example}"
+        )),
+    }
+}
+
+/// `500ms`, `30s`, `5m`, `1h` or `7d`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -346,6 +401,14 @@ mod tests {
         assert_eq!(cli.config.database_kind(), "postgresql");
         assert_eq!(cli.config.timezone, chrono_tz::Asia::Shanghai);
         assert!(Cli::try_parse_from(["feedbackd", "--timezone", "Mars/Base"]).is_err());
+    }
+
+    #[test]
+    fn survey_links_need_a_token_and_a_web_address() {
+        assert!(parse_link_template("https://example.com/s/{token}").is_ok());
+        assert!(parse_link_template("https://example.com/s/").is_err());
+        assert!(parse_link_template("example.com/{token}").is_err());
+        assert!(Cli::try_parse_from(["feedbackd", "--webhook-max-attempts", "0"]).is_err());
     }
 
     #[test]

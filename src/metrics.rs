@@ -33,6 +33,18 @@ struct PassLabels {
     pass: &'static str,
 }
 
+/// A webhook, and whether an attempt was accepted.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    webhook: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttemptLabels {
+    webhook: String,
+    outcome: &'static str,
+}
+
 /// Buckets from 0.5 ms to about 16 s, doubling: RPCs, routing and passes all fit.
 fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
@@ -53,6 +65,8 @@ pub struct Metrics {
     pass_seconds: Family<PassLabels, Histogram, fn() -> Histogram>,
     pass_lag: Family<PassLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pass_failures: Family<PassLabels, Counter>,
+    webhook_latency: Family<WebhookLabels, Histogram, fn() -> Histogram>,
+    webhook_attempts: Family<AttemptLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -78,6 +92,8 @@ impl Metrics {
             pass_seconds: Family::new_with_constructor(seconds),
             pass_lag: Family::default(),
             pass_failures: Family::default(),
+            webhook_latency: Family::new_with_constructor(seconds),
+            webhook_attempts: Family::default(),
         };
         let registry = &mut metrics.registry;
         registry.register(
@@ -90,6 +106,19 @@ impl Metrics {
             "Whole duration of an RPC, from the request to the end of its reply or stream",
             Unit::Seconds,
             metrics.rpc_seconds.clone(),
+        );
+        registry.register_with_unit(
+            "webhook_delivery_latency",
+            "From an event's commit to the first attempt to deliver it, by webhook, for \
+             deliveries accepted at the first attempt",
+            Unit::Seconds,
+            metrics.webhook_latency.clone(),
+        );
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts, by webhook and outcome (delivered or failed); the \
+             success rate is delivered / all",
+            metrics.webhook_attempts.clone(),
         );
         registry.register(
             "intake_batch_size",
@@ -196,6 +225,26 @@ impl Metrics {
             metrics: self.clone(),
             lagging: false,
         }
+    }
+
+    /// An event reached webhook `id`'s receiver `latency` after it committed.
+    pub fn webhook_latency(&self, id: &str, latency: chrono::Duration) {
+        let labels = WebhookLabels {
+            webhook: id.to_owned(),
+        };
+        let seconds = latency.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+        self.webhook_latency
+            .get_or_create(&labels)
+            .observe(seconds.max(0.0));
+    }
+
+    /// An attempt to deliver to webhook `id` was made.
+    pub fn webhook_attempt(&self, id: &str, delivered: bool) {
+        let labels = AttemptLabels {
+            webhook: id.to_owned(),
+            outcome: if delivered { "delivered" } else { "failed" },
+        };
+        self.webhook_attempts.get_or_create(&labels).inc();
     }
 
     /// A periodic pass took `duration`, started `lag` after it was due, and `failed` or not.

@@ -9,6 +9,7 @@ mod m20261122_000003_surveys;
 mod m20261122_000004_sla;
 mod m20261201_000005_conventions;
 mod m20261201_000006_first_day;
+mod m20261201_000007_webhooks;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_sla::Migration),
             Box::new(m20261201_000005_conventions::Migration),
             Box::new(m20261201_000006_first_day::Migration),
+            Box::new(m20261201_000007_webhooks::Migration),
         ]
     }
 }

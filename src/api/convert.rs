@@ -5,7 +5,7 @@ use prost_types::Timestamp;
 
 use crate::domain::calendar::BusinessCalendar;
 use crate::domain::error::Versioned;
-use crate::domain::{assignment, event, rules, sla, staff, survey, ticket};
+use crate::domain::{assignment, event, notification, rules, sla, staff, survey, ticket, webhook};
 use crate::proto::feedback::v1 as pb;
 
 /// Pairs each protobuf enum with its domain twin, variant by variant, both ways. The
@@ -62,7 +62,7 @@ enum_pairs! {
         TicketCreated, TicketUpdated, TicketAssigned, TicketAcknowledged, CommentAdded,
         TicketPending, TicketResumed, TicketResolved, TicketClosed, TicketReopened,
         SurveyInvited, SurveyAnswered, SurveyExpired, SlaStarted, SlaPaused, SlaResumed, SlaMet,
-        SlaRecomputed, SlaRestarted, SlaAtRisk, SlaBreached, SlaEscalated
+        SlaRecomputed, SlaRestarted, SlaAtRisk, SlaBreached, SlaEscalated, Notification
     }
     SlaTarget <=> sla::Target { Acknowledge, FirstResponse, Resolution }
     SlaClockState <=> sla::ClockState { Running, Paused, Met, Breached }
@@ -74,6 +74,10 @@ enum_pairs! {
     Resolution <=> ticket::Resolution { Solved, Spam, Merged }
     SurveyOutcome <=> survey::Outcome { Closed, Reopened, Recorded }
     SurveyState <=> survey::SurveyState { Scheduled, Open, Answered, Expired, Withdrawn }
+    NotificationKind <=> notification::NotificationKind {
+        Acknowledgement, Assignment, Progress, SurveyInvitation, Escalation
+    }
+    DeliveryState <=> webhook::DeliveryState { Pending, Delivered, Dead }
 }
 
 pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
@@ -290,16 +294,25 @@ pub fn comment(c: ticket::Comment) -> pb::Comment {
 }
 
 /// An event as the history shows it to staff: without a survey's token, which only the
-/// live stream carries, for the connector that delivers it.
+/// live stream carries, for the connector that delivers it (nor the invitation's link,
+/// which holds it).
 pub fn history_event(mut e: event::TicketEvent) -> pb::TicketEvent {
-    if let Some(survey) = &mut e.survey {
-        survey.token = None;
+    if let Some(survey) = &mut e.survey
+        && let Some(token) = survey.token.take()
+        && let Some(n) = &mut e.notification
+    {
+        n.text = n.text.replace(&token, "…");
+        n.link = n.link.take().map(|link| link.replace(&token, "…"));
     }
     event(e)
 }
 
 pub fn event(e: event::TicketEvent) -> pb::TicketEvent {
+    let notification = e
+        .notification
+        .map(|n| self::notification(n, &e.ticket.customer));
     pb::TicketEvent {
+        notification,
         cursor: e.cursor,
         ticket_id: e.ticket_id,
         r#type: pb::EventType::from(e.event_type).into(),
@@ -346,6 +359,25 @@ pub fn event(e: event::TicketEvent) -> pb::TicketEvent {
             score: s.score.unwrap_or_default(),
             outcome: s.outcome.map_or(0, |o| pb::SurveyOutcome::from(o).into()),
         }),
+    }
+}
+
+/// A notification; a customer recipient is `customer`, with their contact details.
+fn notification(n: notification::Notification, to: &ticket::Customer) -> pb::Notification {
+    pb::Notification {
+        kind: pb::NotificationKind::from(n.kind).into(),
+        recipient: Some(pb::NotificationRecipient {
+            who: Some(match n.recipient {
+                notification::Recipient::Customer => {
+                    pb::notification_recipient::Who::Customer(customer(to.clone()))
+                }
+                notification::Recipient::Agent(id) => pb::notification_recipient::Who::AgentId(id),
+            }),
+        }),
+        channel: n.channel.map_or(0, |c| pb::Channel::from(c).into()),
+        language: n.language.as_str().to_owned(),
+        text: n.text,
+        link: n.link.unwrap_or_default(),
     }
 }
 

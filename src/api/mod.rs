@@ -3,7 +3,7 @@
 //! service.
 
 mod check;
-mod convert;
+pub(crate) mod convert;
 mod mask;
 mod paging;
 mod routing;
@@ -11,6 +11,7 @@ mod sla;
 mod status;
 mod surveys;
 mod tickets;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub use routing::RoutingApi;
 pub use sla::SlaApi;
 pub use surveys::SurveyApi;
 pub use tickets::TicketApi;
+pub use webhooks::WebhookApi;
 
 /// What every service handler needs.
 #[derive(Clone)]

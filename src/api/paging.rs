@@ -63,6 +63,8 @@ paged! {
     ListSurveyTemplatesRequest;
     ListTicketSurveysRequest;
     ListSurveyResponsesRequest;
+    ListWebhooksRequest;
+    ListDeliveriesRequest;
 }
 
 #[derive(Serialize, serde::Deserialize)]

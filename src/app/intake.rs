@@ -13,11 +13,15 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use tokio::sync::{mpsc, oneshot};
 
+use super::record_events;
+use crate::domain::acknowledgement::{Acknowledgement, acknowledge};
 use crate::domain::event::{EventType, TicketEvent};
 use crate::domain::idempotency::check_replay;
+use crate::domain::notification::Notifier;
 use crate::domain::number::{day_key, format_number, numbering_day};
 use crate::domain::routing::Route;
 use crate::domain::sla;
+use crate::domain::staff::Duty;
 use crate::domain::ticket::{NewTicket, Ticket};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -36,6 +40,8 @@ pub struct TakenIn {
     pub replayed: bool,
     /// The cursor of its last event, 0 for a replay.
     pub cursor: i64,
+    /// What the customer was told, as its notification says; `None` for a replay.
+    pub acknowledgement: Option<Acknowledgement>,
 }
 
 /// One ticket to take in, routed.
@@ -47,6 +53,8 @@ pub struct Request {
     pub route: Route,
     pub now: DateTime<Utc>,
     pub zone: Tz,
+    /// Whether the team it goes to has someone to keep a promised time.
+    pub duty: Duty,
 }
 
 /// One caller's intake, and where its answer goes.
@@ -60,22 +68,25 @@ pub struct Intake {
     jobs: mpsc::Sender<Job>,
 }
 
-/// What the batcher works with: the store, and the at-risk share of the clocks it starts.
+/// What the batcher works with: the store, the at-risk share of the clocks it starts, and
+/// how the acknowledgements are written.
 #[derive(Clone)]
 struct Batcher {
     store: Store,
     at_risk: f64,
+    notifier: Notifier,
     metrics: Arc<Metrics>,
 }
 
 impl Intake {
     /// Starts the batcher for `store`, whose clocks go at risk at `at_risk` of their budget;
     /// it ends when the `Intake` is dropped.
-    pub fn start(store: Store, at_risk: f64, metrics: Arc<Metrics>) -> Intake {
+    pub fn start(store: Store, at_risk: f64, notifier: Notifier, metrics: Arc<Metrics>) -> Intake {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let batcher = Batcher {
             store,
             at_risk,
+            notifier,
             metrics,
         };
         tokio::spawn(run(batcher, queue));
@@ -208,6 +219,7 @@ fn replay(request_id: &str, ticket: &Ticket, first: Option<&str>, given: &str) -
         ticket: ticket.clone(),
         replayed: true,
         cursor: 0,
+        acknowledgement: None,
     })
 }
 
@@ -246,6 +258,7 @@ async fn insert_batch(batcher: &Batcher, requests: Vec<Request>) -> Result<Vec<T
     let mut hashes = Vec::with_capacity(requests.len());
     let mut actors = Vec::with_capacity(requests.len());
     let mut clocks = Vec::with_capacity(requests.len());
+    let mut duties = Vec::with_capacity(requests.len());
     for (request, day) in requests.into_iter().zip(days) {
         let sequence = next_number.entry(day).or_default();
         let number = format_number(day, *sequence);
@@ -255,8 +268,10 @@ async fn insert_batch(batcher: &Batcher, requests: Vec<Request>) -> Result<Vec<T
             hash,
             route,
             now,
+            duty,
             ..
         } = request;
+        duties.push(duty);
         actors.push(new.actor.clone());
         hashes.push(new.request_id.is_some().then_some(hash));
         let mut ticket = Ticket::intake(new, route, number, now);
@@ -266,20 +281,30 @@ async fn insert_batch(batcher: &Batcher, requests: Vec<Request>) -> Result<Vec<T
     store.insert_tickets(&write, &mut tickets, &hashes).await?;
     let mut per_ticket = Vec::with_capacity(tickets.len());
     let mut events = Vec::new();
-    for ((ticket, actor), (changes, now)) in tickets.iter().zip(actors).zip(clocks) {
-        events.push(created(ticket, actor));
+    let mut acks = Vec::with_capacity(tickets.len());
+    let mut notifications = Vec::with_capacity(tickets.len());
+    for (((ticket, actor), (changes, now)), duty) in
+        tickets.iter().zip(actors).zip(clocks).zip(duties)
+    {
+        let created = created(ticket, actor);
+        let ack = acknowledge(ticket, duty);
+        notifications.push(batcher.notifier.acknowledgement(&created, &ack));
+        acks.push(ack);
+        events.push(created);
         events.extend(changes.into_iter().map(|c| c.event(ticket, now)));
         per_ticket.push(events.len());
     }
-    let cursors = store.append_events(&write, &events).await?;
+    let cursors = record_events(store, &write, &batcher.notifier, &events, notifications).await?;
     store.commit(write).await?;
     Ok(tickets
         .into_iter()
         .zip(per_ticket)
-        .map(|(ticket, last)| TakenIn {
+        .zip(acks)
+        .map(|((ticket, last), ack)| TakenIn {
             ticket,
             replayed: false,
             cursor: cursors.get(last - 1).copied().unwrap_or_default(),
+            acknowledgement: Some(ack),
         })
         .collect())
 }

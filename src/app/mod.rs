@@ -23,6 +23,7 @@ pub mod sla;
 pub mod staff;
 pub mod surveys;
 pub mod tickets;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,12 +35,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::domain::clock::Clock;
+use crate::domain::event::TicketEvent;
 use crate::domain::language::Language;
+use crate::domain::notification::Notifier;
 use crate::domain::survey::{InvitePolicy, ReopenTo};
 use crate::error::Result;
 use crate::events::EventHub;
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{Store, Write};
 
 /// How the service behaves; from the command line (see `config.rs`).
 #[derive(Debug, Clone)]
@@ -62,6 +65,10 @@ pub struct Settings {
     pub sla_interval: Duration,
     /// The share of a clock's budget at which it is at risk.
     pub sla_at_risk: f64,
+    /// How the notifications a change calls for are written.
+    pub notifier: Notifier,
+    /// How webhook deliveries are retried.
+    pub webhooks: webhooks::Settings,
 }
 
 /// How surveys behave.
@@ -84,6 +91,7 @@ pub struct App {
     queues: dispatch::Queues,
     intake: intake::Intake,
     reacted: reactions::Settled,
+    webhooks: webhooks::Outbound,
     metrics: Arc<Metrics>,
 }
 
@@ -95,13 +103,19 @@ impl App {
         metrics: Arc<Metrics>,
     ) -> Arc<App> {
         Arc::new(App {
-            intake: intake::Intake::start(store.clone(), settings.sla_at_risk, metrics.clone()),
+            intake: intake::Intake::start(
+                store.clone(),
+                settings.sla_at_risk,
+                settings.notifier.clone(),
+                metrics.clone(),
+            ),
             store,
             clock,
             settings,
             routing: Default::default(),
             queues: Default::default(),
             reacted: Default::default(),
+            webhooks: Default::default(),
             metrics,
         })
     }
@@ -112,6 +126,23 @@ impl App {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Appends the events of one change, and the notifications they call for (see
+    /// [`record_events`]); returns the cursors of `events`.
+    pub(crate) async fn record_events(
+        &self,
+        write: &Write,
+        events: &[TicketEvent],
+    ) -> Result<Vec<i64>> {
+        record_events(
+            &self.store,
+            write,
+            &self.settings.notifier,
+            events,
+            Vec::new(),
+        )
+        .await
     }
 
     /// The current time to microseconds, the precision both databases keep, so that what a
@@ -130,11 +161,13 @@ impl App {
     }
 
     /// Runs what goes on in the background until `stop`: the reactions to every committed
-    /// change, and the periodic passes (queues, surveys, SLA clocks). Each task ends after
-    /// `stop`, once the work in hand is done: await them before closing the database.
+    /// change, the periodic passes (queues, surveys, SLA clocks), and webhook deliveries by
+    /// `sender`. Each task ends after `stop`, once the work in hand is done: await them
+    /// before closing the database.
     pub fn run(
         self: &Arc<Self>,
         hub: Arc<EventHub>,
+        sender: Arc<dyn webhooks::Sender>,
         stop: CancellationToken,
     ) -> Vec<JoinHandle<()>> {
         self.reacted.expect_reactor();
@@ -172,7 +205,7 @@ impl App {
         let sla = tokio::spawn(every(
             self.settings.sla_interval,
             Duration::ZERO,
-            stop,
+            stop.clone(),
             "sla",
             self.metrics.clone(),
             move || {
@@ -180,7 +213,9 @@ impl App {
                 async move { app.sla_pass().await.map(|_| ()) }
             },
         ));
-        vec![reactions, dispatch, surveys, sla]
+        let mut tasks = vec![reactions, dispatch, surveys, sla];
+        tasks.extend(self.deliver(sender, stop));
+        tasks
     }
 }
 
@@ -214,6 +249,36 @@ async fn every<F, Fut>(
             }
         }
     }
+}
+
+/// Appends the events of one change to the log, in the change's transaction, followed by
+/// the notifications they call for and `notifications` besides; returns the cursors of
+/// `events`, in order.
+async fn record_events(
+    store: &Store,
+    write: &Write,
+    notifier: &Notifier,
+    events: &[TicketEvent],
+    notifications: Vec<TicketEvent>,
+) -> Result<Vec<i64>> {
+    let mut all = Vec::with_capacity(events.len() * 2);
+    all.extend_from_slice(events);
+    all.extend(notifications);
+    all.extend(notifier.for_events(events));
+    let mut cursors = store.append_events(write, &all).await?;
+    cursors.truncate(events.len());
+    Ok(cursors)
+}
+
+/// 24 bytes from the operating system's random source, URL-safe: 192 bits nobody can guess
+/// (survey tokens, webhook secrets).
+fn random_token() -> Result<String> {
+    use base64::Engine;
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        crate::error::Error::Unavailable(format!("no random numbers from the system: {e}"))
+    })?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// A create at start that another instance may have done first: already there is fine.

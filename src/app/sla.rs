@@ -380,7 +380,7 @@ impl App {
                 events.push(sla::sla_event(&ticket, event_type, targets, reason, now));
             }
         }
-        let mut recorded = self.store.append_events(&write, &events).await?.len();
+        let mut recorded = self.record_events(&write, &events).await?.len();
         let on = On {
             ticket_id: id,
             etag: None,

@@ -239,7 +239,7 @@ async fn check_agent(store: &Store, id: Option<&str>) -> Result<()> {
 }
 
 /// Refuses teams that do not exist, naming the first.
-async fn check_teams(app: &App, write: &Write, teams: &[String]) -> Result<()> {
+pub(super) async fn check_teams(app: &App, write: &Write, teams: &[String]) -> Result<()> {
     match app.store.missing_teams(write, teams).await?.first() {
         Some(missing) => Err(Refusal::not_found("team", missing).into()),
         None => Ok(()),

@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
 use super::admin::{Change, Resource};
@@ -260,7 +258,7 @@ impl App {
                 .ok_or_else(|| Error::Internal("no default survey template".into()))?,
         };
         self.store.withdraw_waiting(write, ticket.id).await?;
-        let mut new = Survey::new(ticket, &template, new_token()?, schedule, now);
+        let mut new = Survey::new(ticket, &template, super::random_token()?, schedule, now);
         let request_id = request.as_ref().map(|r| r.id.clone());
         new.id = self
             .store
@@ -288,8 +286,7 @@ impl App {
             ..TicketEvent::on(ticket, event_type, actor, now)
         };
         let cursors = self
-            .store
-            .append_events(write, std::slice::from_ref(&event))
+            .record_events(write, std::slice::from_ref(&event))
             .await?;
         event.cursor = cursors.first().copied().unwrap_or_default();
         Ok(event)
@@ -586,12 +583,4 @@ impl App {
     ) -> Result<(Tally, BTreeMap<String, Tally>)> {
         self.store.survey_tallies(from, to, grouping).await
     }
-}
-
-/// 24 bytes from the operating system's random source, URL-safe: 192 bits nobody can guess.
-fn new_token() -> Result<String> {
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| Error::Unavailable(format!("no random numbers from the system: {e}")))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }

@@ -153,7 +153,7 @@ impl App {
         Ok(())
     }
 
-    /// Up to `limit` events of a ticket of `types` (all when empty) after `cursor`.
+    /// Up to `limit` events of a ticket of `types` (every change when empty) after `cursor`.
     pub async fn ticket_events(
         &self,
         id: i64,
@@ -162,6 +162,13 @@ impl App {
         limit: u64,
     ) -> Result<Vec<TicketEvent>> {
         self.store.ticket(id).await?.found("ticket", id)?;
+        let changes;
+        let types = if types.is_empty() {
+            changes = EventType::changes();
+            &changes
+        } else {
+            types
+        };
         self.store.ticket_events(id, types, cursor, limit).await
     }
 
@@ -189,10 +196,12 @@ impl App {
         self.metrics.routed(routing.elapsed());
         let hash = fingerprint(&new);
         new.customer.language = Some(self.language_of(&new.customer, &new.title, &new.description));
+        let duty = self.duty(&route.team).await?;
         let TakenIn {
             ticket,
             replayed,
             cursor,
+            acknowledgement,
         } = self
             .intake
             .take_in(Request {
@@ -201,6 +210,7 @@ impl App {
                 route,
                 now,
                 zone: self.settings.zone,
+                duty,
             })
             .await?;
         if !replayed {
@@ -208,12 +218,19 @@ impl App {
         }
         let ticket = self.fresh(ticket).await?;
         let queue_position = self.store.queue_position(&ticket).await?;
-        let duty = match (&ticket.assignee, &ticket.team) {
-            (None, Some(team)) => self.duty(team).await?,
-            _ => Duty::OnDuty,
+        // A replay is told where the ticket stands now.
+        let acknowledgement = match acknowledgement {
+            Some(told) => told,
+            None => {
+                let duty = match (&ticket.assignee, &ticket.team) {
+                    (None, Some(team)) => self.duty(team).await?,
+                    _ => Duty::OnDuty,
+                };
+                acknowledge(&ticket, duty)
+            }
         };
         Ok(Intake {
-            acknowledgement: acknowledge(&ticket, duty),
+            acknowledgement,
             ticket,
             replayed,
             queue_position,
@@ -587,7 +604,7 @@ impl App {
             ..TicketEvent::on(&after, event, &on.actor, now)
         }];
         events.extend(clocks.into_iter().map(|c| c.event(&after, now)));
-        let cursors = self.store.append_events(write, &events).await?;
+        let cursors = self.record_events(write, &events).await?;
         for (event, cursor) in events.iter_mut().zip(cursors) {
             event.cursor = cursor;
         }

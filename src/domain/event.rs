@@ -30,8 +30,30 @@ named_enum!(
         SlaAtRisk = "SLA_AT_RISK",
         SlaBreached = "SLA_BREACHED",
         SlaEscalated = "SLA_ESCALATED",
+        Notification = "NOTIFICATION",
     }
 );
+
+impl EventType {
+    /// Whether a filter of `types` takes events of this type: the types it names, or when it
+    /// names none, every change; notifications, which change nothing, only when named.
+    pub fn wanted_by(self, types: &[EventType]) -> bool {
+        if types.is_empty() {
+            self != EventType::Notification
+        } else {
+            types.contains(&self)
+        }
+    }
+
+    /// The types an empty filter takes: every one but NOTIFICATION.
+    pub fn changes() -> Vec<EventType> {
+        EventType::ALL
+            .iter()
+            .copied()
+            .filter(|t| *t != EventType::Notification)
+            .collect()
+    }
+}
 
 /// One field's value before and after a change, as text (lists and maps as JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +163,8 @@ pub struct TicketEvent {
     pub survey: Option<super::survey::SurveyRef>,
     /// The clocks an SLA event is about, and the escalation it started.
     pub sla: Option<SlaNote>,
+    /// The message a NOTIFICATION event carries.
+    pub notification: Option<super::notification::Notification>,
     /// The ticket as it stood right after the event.
     pub ticket: Ticket,
 }
@@ -165,6 +189,7 @@ impl TicketEvent {
             comment: None,
             survey: None,
             sla: None,
+            notification: None,
             ticket: ticket.clone(),
         }
     }
@@ -175,6 +200,16 @@ impl TicketEvent {
             .iter()
             .find(|c| c.field == field)
             .map(|c| c.before.as_str())
+    }
+
+    /// Whether the ticket is in `team` after the event, or the event took it out of it.
+    pub fn in_team(&self, team: &str) -> bool {
+        self.ticket.team.as_deref() == Some(team) || self.before("team") == Some(team)
+    }
+
+    /// Whether the ticket is `agent`'s after the event, or the event took it from them.
+    pub fn with_assignee(&self, agent: &str) -> bool {
+        self.ticket.assignee.as_deref() == Some(agent) || self.before("assignee") == Some(agent)
     }
 }
 
@@ -188,6 +223,8 @@ pub mod actor {
     pub const SLA: &str = "sla";
     /// A customer answering a survey.
     pub const CUSTOMER: &str = "customer";
+    /// The notifications a change calls for.
+    pub const NOTIFIER: &str = "notifier";
 }
 
 /// What a change of a ticket records besides the fields it changed.

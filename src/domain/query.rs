@@ -195,23 +195,16 @@ impl WatchFilter {
     /// matches the event that took the ticket away from that team or agent, so a desktop sees
     /// tickets leave its queue.
     pub fn matches(&self, event: &TicketEvent) -> bool {
-        let ticket = &event.ticket;
-        let now_or_before = |field: &str, now: Option<&str>, wanted: &str| {
-            now == Some(wanted) || event.before(field) == Some(wanted)
-        };
         self.ticket_id.is_none_or(|id| id == event.ticket_id)
-            && (self.event_types.is_empty() || self.event_types.contains(&event.event_type))
+            && event.event_type.wanted_by(&self.event_types)
             && self
                 .customer_external_id
                 .as_deref()
-                .is_none_or(|c| ticket.customer.external_id == c)
-            && self
-                .team
-                .as_deref()
-                .is_none_or(|t| now_or_before("team", ticket.team.as_deref(), t))
+                .is_none_or(|c| event.ticket.customer.external_id == c)
+            && self.team.as_deref().is_none_or(|t| event.in_team(t))
             && self
                 .assignee
                 .as_deref()
-                .is_none_or(|a| now_or_before("assignee", ticket.assignee.as_deref(), a))
+                .is_none_or(|a| event.with_assignee(a))
     }
 }

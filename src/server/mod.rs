@@ -4,6 +4,7 @@
 mod metrics_endpoint;
 mod rpc;
 pub mod telemetry;
+mod webhook_sender;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,7 +25,7 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tonic_health::server::{HealthReporter, HealthService};
 
-use crate::api::{Context, RoutingApi, SlaApi, SurveyApi, TicketApi};
+use crate::api::{Context, RoutingApi, SlaApi, SurveyApi, TicketApi, WebhookApi};
 use crate::app::App;
 use crate::config::Config;
 use crate::domain::clock::{Clock, SystemClock};
@@ -34,6 +35,7 @@ use crate::proto::feedback::v1::routing_service_server::RoutingServiceServer;
 use crate::proto::feedback::v1::sla_service_server::SlaServiceServer;
 use crate::proto::feedback::v1::survey_service_server::SurveyServiceServer;
 use crate::proto::feedback::v1::ticket_service_server::TicketServiceServer;
+use crate::proto::feedback::v1::webhook_service_server::WebhookServiceServer;
 use crate::store::{Store, StoreOptions};
 
 /// How long a shutdown waits for a background pass in progress to finish.
@@ -123,7 +125,8 @@ pub async fn serve(
         metrics.clone(),
     )
     .await?;
-    let background = app.run(hub.clone(), shutdown.clone());
+    let sender = Arc::new(webhook_sender::HttpSender::new(config.webhook_timeout)?);
+    let background = app.run(hub.clone(), sender, shutdown.clone());
     let cx = Context { app, hub };
 
     // Said once everything above is ready: a start that fails says why instead.
@@ -183,7 +186,8 @@ pub async fn serve(
         .add_service(service!(TicketServiceServer, TicketApi::new(cx.clone())))
         .add_service(service!(RoutingServiceServer, RoutingApi::new(cx.clone())))
         .add_service(service!(SurveyServiceServer, SurveyApi::new(cx.clone())))
-        .add_service(service!(SlaServiceServer, SlaApi::new(cx)))
+        .add_service(service!(SlaServiceServer, SlaApi::new(cx.clone())))
+        .add_service(service!(WebhookServiceServer, WebhookApi::new(cx)))
         .serve_with_incoming_shutdown(
             // Replies are small and latency matters: no Nagle delay on accepted connections.
             TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
@@ -210,11 +214,12 @@ pub async fn serve(
 }
 
 /// The services health reports on, besides the server as a whole ("").
-const SERVICES: [&str; 4] = [
+const SERVICES: [&str; 5] = [
     <TicketServiceServer<TicketApi> as NamedService>::NAME,
     <RoutingServiceServer<RoutingApi> as NamedService>::NAME,
     <SurveyServiceServer<SurveyApi> as NamedService>::NAME,
     <SlaServiceServer<SlaApi> as NamedService>::NAME,
+    <WebhookServiceServer<WebhookApi> as NamedService>::NAME,
 ];
 
 /// Sets the status overall and of each service.

@@ -7,7 +7,7 @@ use sea_orm::ActiveValue::Set;
 
 use super::entity::{
     agent, calendar, comment, config_change, event, rule, sla_policy, survey, survey_template,
-    team, ticket,
+    team, ticket, webhook, webhook_attempt, webhook_delivery,
 };
 use crate::domain::calendar::{BusinessCalendar, Calendar};
 use crate::domain::config::ConfigChange;
@@ -18,6 +18,7 @@ use crate::domain::sla::{Policy, Targets};
 use crate::domain::staff::{Agent, Team};
 use crate::domain::survey::{Survey, Template};
 use crate::domain::ticket::{Comment, Customer, Ticket, UnknownName};
+use crate::domain::webhook::{Attempt, Circuit, Delivery, Webhook};
 use crate::error::{Error, Result};
 
 fn parse<T: FromStr<Err = UnknownName>>(s: &str) -> Result<T> {
@@ -180,6 +181,10 @@ pub fn event(row: event::Model) -> Result<TicketEvent> {
         ticket: from_json("ticket", row.ticket)?,
         survey: row.survey.map(|s| from_json("survey", s)).transpose()?,
         sla: row.sla.map(|s| from_json("sla", s)).transpose()?,
+        notification: row
+            .notification
+            .map(|n| from_json("notification", n))
+            .transpose()?,
     })
 }
 
@@ -196,6 +201,7 @@ pub fn event_row(e: &TicketEvent) -> Result<event::ActiveModel> {
         ticket: Set(to_json(&e.ticket)?),
         survey: Set(e.survey.as_ref().map(to_json).transpose()?),
         sla: Set(e.sla.as_ref().map(to_json).transpose()?),
+        notification: Set(e.notification.as_ref().map(to_json).transpose()?),
         ..Default::default()
     })
 }
@@ -493,5 +499,75 @@ pub fn config_change_row(c: &ConfigChange) -> config_change::ActiveModel {
         before: Set(c.before.clone()),
         after: Set(c.after.clone()),
         ..Default::default()
+    }
+}
+
+pub fn webhook(row: &webhook::Model) -> Result<Webhook> {
+    Ok(Webhook {
+        id: row.id.clone(),
+        display_name: row.display_name.clone(),
+        url: row.url.clone(),
+        event_types: from_json("webhook event types", row.event_types.clone())?,
+        teams: from_json("webhook teams", row.teams.clone())?,
+        secret: row.secret.clone(),
+        max_attempts: row.max_attempts.map(|n| n.max(1) as u32),
+        paused: row.paused,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub fn circuit(row: &webhook::Model) -> Circuit {
+    Circuit {
+        consecutive_failures: row.consecutive_failures.max(0) as u32,
+        open_until: row.circuit_open_until,
+        last_success_at: row.last_success_at,
+        last_failure_at: row.last_failure_at,
+        last_error: row.last_error.clone(),
+    }
+}
+
+/// A webhook's configuration columns; how its delivery stands is left as it is.
+pub fn webhook_row(w: &Webhook) -> Result<webhook::ActiveModel> {
+    Ok(webhook::ActiveModel {
+        id: Set(w.id.clone()),
+        display_name: Set(w.display_name.clone()),
+        url: Set(w.url.clone()),
+        event_types: Set(to_json(&w.event_types)?),
+        teams: Set(to_json(&w.teams)?),
+        secret: Set(w.secret.clone()),
+        max_attempts: Set(w.max_attempts.map(|n| n as i32)),
+        paused: Set(w.paused),
+        version: Set(w.version),
+        created_at: Set(w.created_at),
+        updated_at: Set(w.updated_at),
+        ..Default::default()
+    })
+}
+
+pub fn delivery(row: webhook_delivery::Model) -> Result<Delivery> {
+    Ok(Delivery {
+        id: row.id,
+        webhook_id: row.webhook_id,
+        event_cursor: row.event_cursor,
+        event_type: parse(&row.event_type)?,
+        ticket_id: row.ticket_id,
+        state: parse(&row.state)?,
+        attempts: row.attempts.max(0) as u32,
+        next_attempt_at: row.next_attempt_at,
+        event_at: row.event_at,
+        created_at: row.created_at,
+        delivered_at: row.delivered_at,
+    })
+}
+
+pub fn attempt(row: webhook_attempt::Model) -> Attempt {
+    Attempt {
+        number: row.number.max(0) as u32,
+        started_at: row.started_at,
+        duration: chrono::Duration::milliseconds(row.duration_ms),
+        http_status: row.http_status.and_then(|s| u16::try_from(s).ok()),
+        error: row.error,
     }
 }

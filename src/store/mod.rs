@@ -17,6 +17,7 @@ mod sla;
 mod staff;
 mod surveys;
 mod tickets;
+mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +36,7 @@ pub use config::ReactorProgress;
 pub use events::{CONFIG_CHANNEL, NOTIFY_CHANNEL};
 pub use routing::StoredModel;
 pub use staff::TeamLock;
+pub use webhooks::Queued;
 
 /// The database behind the service.
 #[derive(Clone)]

@@ -17,3 +17,4 @@ mod sla;
 mod surveys;
 mod validation;
 mod watch;
+mod webhooks;

@@ -41,8 +41,14 @@ async fn take(stream: &mut Streaming<pb::WatchTicketsResponse>, n: usize) -> Vec
     events
 }
 
-/// Events an intake records: TICKET_CREATED, then SLA_STARTED.
-const PER_INTAKE: usize = 2;
+/// Events an intake records: TICKET_CREATED, SLA_STARTED, and the NOTIFICATION of the
+/// customer's acknowledgement.
+const PER_INTAKE: usize = 3;
+
+/// Every event type, notifications included: the whole log, for tests that count it.
+fn everything() -> Vec<i32> {
+    (1..=pb::EventType::Notification as i32).collect()
+}
 
 async fn watch(
     c: &mut Client,
@@ -69,6 +75,7 @@ async fn resume_with_cursor_loses_nothing_and_repeats_nothing(backend: Backend) 
         &mut c,
         pb::WatchTicketsRequest {
             after_cursor: Some(0),
+            event_types: everything(),
             ..Default::default()
         },
     )
@@ -87,6 +94,7 @@ async fn resume_with_cursor_loses_nothing_and_repeats_nothing(backend: Backend) 
         &mut c,
         pb::WatchTicketsRequest {
             after_cursor: Some(last_seen),
+            event_types: everything(),
             ..Default::default()
         },
     )
@@ -131,7 +139,10 @@ async fn a_slow_watcher_catches_up_from_the_log(backend: Backend) {
         .unwrap();
     let mut slow = watch(
         &mut pb::ticket_service_client::TicketServiceClient::new(channel),
-        pb::WatchTicketsRequest::default(),
+        pb::WatchTicketsRequest {
+            event_types: everything(),
+            ..Default::default()
+        },
     )
     .await;
     let mut writer = s.client().await;
@@ -292,7 +303,7 @@ async fn cursor_beyond_the_log_is_out_of_range(backend: Backend) {
     create(&mut c, "one").await;
     let err = c
         .watch_tickets(pb::WatchTicketsRequest {
-            after_cursor: Some(3),
+            after_cursor: Some(4),
             ..Default::default()
         })
         .await
@@ -301,13 +312,14 @@ async fn cursor_beyond_the_log_is_out_of_range(backend: Backend) {
     let mut at_end = watch(
         &mut c,
         pb::WatchTicketsRequest {
-            after_cursor: Some(2),
+            after_cursor: Some(3),
+            event_types: everything(),
             ..Default::default()
         },
     )
     .await;
     create(&mut c, "two").await;
-    assert_eq!(cursors(&take(&mut at_end, 2).await), [3, 4]);
+    assert_eq!(cursors(&take(&mut at_end, 3).await), [4, 5, 6]);
     s.stop().await;
 }
 
@@ -317,6 +329,8 @@ async fn shutdown_ends_streams_with_a_resume_cursor(backend: Backend) {
     let mut stream = watch(&mut c, pb::WatchTicketsRequest::default()).await;
     create(&mut c, "last before shutdown").await;
     assert_eq!(cursors(&take(&mut stream, 2).await), [1, 2]);
+    // The acknowledgement's notification (3) is not for this watcher, but its resume cursor
+    // is past it: a reconnect reads nothing it already passed.
     let stopping = tokio::spawn(s.server.shutdown());
     let end = tokio::time::timeout(PATIENCE, stream.message())
         .await
@@ -324,7 +338,7 @@ async fn shutdown_ends_streams_with_a_resume_cursor(backend: Backend) {
     let status = end.expect_err("ends with a status");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(
-        status.message().contains("after_cursor=2"),
+        status.message().contains("after_cursor=3"),
         "{}",
         status.message()
     );
@@ -354,6 +368,7 @@ async fn large_tickets_are_split_across_messages_and_pages(backend: Backend) {
         &mut c,
         pb::WatchTicketsRequest {
             after_cursor: Some(0),
+            event_types: everything(),
             ..Default::default()
         },
     )

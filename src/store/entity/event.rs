@@ -23,6 +23,8 @@ pub struct Model {
     pub survey: Option<Json>,
     /// The clocks an SLA event is about.
     pub sla: Option<Json>,
+    /// The message a NOTIFICATION event carries.
+    pub notification: Option<Json>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -17,3 +17,7 @@ pub mod survey_template;
 pub mod tag;
 pub mod team;
 pub mod ticket;
+pub mod webhook;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_outbox;

@@ -1,0 +1,307 @@
+//! The messages the loop sends to people — the acknowledgement, the assignee's to-do
+//! reminder, progress at milestones, the survey invitation, escalation alerts — decided from
+//! the events of a change and written in the reader's language. They are recorded as
+//! NOTIFICATION events in the change's own transaction, so whatever delivers them (a webhook
+//! to an SMS gateway, a desk watching the stream) gets each exactly when its change commits.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::acknowledgement::Acknowledgement;
+use super::event::{EventType, TicketEvent, actor};
+use super::language::Language;
+use super::sla::Target;
+use super::ticket::{AuthorRole, Channel, Resolution, Ticket, Visibility, named_enum};
+
+named_enum!(
+    /// Why a notification is sent.
+    NotificationKind {
+        Acknowledgement = "ACKNOWLEDGEMENT",
+        Assignment = "ASSIGNMENT",
+        Progress = "PROGRESS",
+        SurveyInvitation = "SURVEY_INVITATION",
+        Escalation = "ESCALATION",
+    }
+);
+
+/// Whom a notification is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipient {
+    /// The ticket's customer, reached by the ticket's contact details.
+    Customer,
+    /// A member of staff.
+    Agent(String),
+}
+
+/// A message to one person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub kind: NotificationKind,
+    pub recipient: Recipient,
+    /// The customer's channel; `None` for staff.
+    pub channel: Option<Channel>,
+    pub language: Language,
+    pub text: String,
+    /// The survey link, for an invitation with a link template.
+    pub link: Option<String>,
+}
+
+/// How notifications are written.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    /// What staff read (customers read their own language).
+    pub staff_language: Language,
+    /// The zone times are written in for staff.
+    pub zone: Tz,
+    /// The survey link with `{token}` where the token goes; `None`: no link.
+    pub survey_link: Option<String>,
+}
+
+impl Notifier {
+    /// The notification events that `events` (the events of one change, in order) call for,
+    /// each following its cause.
+    pub fn for_events(&self, events: &[TicketEvent]) -> Vec<TicketEvent> {
+        events
+            .iter()
+            .flat_map(|e| self.for_event(e).into_iter().map(move |n| event(e, n)))
+            .collect()
+    }
+
+    /// The customer's acknowledgement of a ticket just taken in, as its reply says it.
+    pub fn acknowledgement(&self, created: &TicketEvent, ack: &Acknowledgement) -> TicketEvent {
+        let t = &created.ticket;
+        event(
+            created,
+            Notification {
+                kind: NotificationKind::Acknowledgement,
+                recipient: Recipient::Customer,
+                channel: Some(t.channel),
+                language: t.language(),
+                text: ack.text.clone(),
+                link: None,
+            },
+        )
+    }
+
+    fn for_event(&self, e: &TicketEvent) -> Vec<Notification> {
+        let t = &e.ticket;
+        let mut out = Vec::new();
+        if let Some(agent) = newly_assigned(e) {
+            out.push(self.to_staff(NotificationKind::Assignment, agent, self.todo(t)));
+        }
+        let lang = t.language();
+        let progress = match e.event_type {
+            EventType::TicketAcknowledged => Some(match lang {
+                Language::Zh => format!("您的工单 {} 已有专人受理，正在处理中。", t.number),
+                Language::En => format!(
+                    "Your ticket {} has been taken up by our team and is being worked on.",
+                    t.number
+                ),
+            }),
+            EventType::CommentAdded => e
+                .comment
+                .as_ref()
+                .filter(|c| {
+                    c.visibility == Visibility::Public && c.author_role == AuthorRole::Agent
+                })
+                .map(|c| match lang {
+                    Language::Zh => format!("关于您的工单 {} 的回复：{}", t.number, c.body),
+                    Language::En => format!("A reply on your ticket {}: {}", t.number, c.body),
+                }),
+            EventType::TicketPending => Some(match (lang, e.reason.as_deref()) {
+                (Language::Zh, Some(why)) => {
+                    format!("处理您的工单 {} 需要您提供更多信息：{why}", t.number)
+                }
+                (Language::Zh, None) => {
+                    format!("处理您的工单 {} 需要您提供更多信息，请回复我们。", t.number)
+                }
+                (Language::En, Some(why)) => {
+                    format!(
+                        "To go on with your ticket {} we need something from you: {why}",
+                        t.number
+                    )
+                }
+                (Language::En, None) => format!(
+                    "To go on with your ticket {} we need something from you; please reply.",
+                    t.number
+                ),
+            }),
+            EventType::TicketResolved => self.resolved(t),
+            EventType::TicketReopened => Some(match lang {
+                Language::Zh => format!("您的工单 {} 已重新打开，我们会继续跟进。", t.number),
+                Language::En => {
+                    format!(
+                        "Your ticket {} has been reopened; we are on it again.",
+                        t.number
+                    )
+                }
+            }),
+            _ => None,
+        };
+        if let Some(text) = progress {
+            out.push(to_customer(t, NotificationKind::Progress, text, None));
+        }
+        if e.event_type == EventType::SurveyInvited
+            && let Some(token) = e.survey.as_ref().and_then(|s| s.token.as_deref())
+        {
+            let link = self
+                .survey_link
+                .as_ref()
+                .map(|l| l.replace("{token}", token));
+            let text = match (lang, &link) {
+                (Language::Zh, Some(link)) => {
+                    format!("您的工单 {} 已处理完毕，请为本次服务评分：{link}", t.number)
+                }
+                (Language::Zh, None) => {
+                    format!("您的工单 {} 已处理完毕，请为本次服务评分。", t.number)
+                }
+                (Language::En, Some(link)) => {
+                    format!(
+                        "How did we do with your ticket {}? Tell us here: {link}",
+                        t.number
+                    )
+                }
+                (Language::En, None) => {
+                    format!(
+                        "How did we do with your ticket {}? We would like to know.",
+                        t.number
+                    )
+                }
+            };
+            out.push(to_customer(
+                t,
+                NotificationKind::SurveyInvitation,
+                text,
+                link,
+            ));
+        }
+        if e.event_type == EventType::SlaEscalated
+            && let Some(escalation) = e.sla.as_ref().and_then(|s| s.escalation.as_ref())
+            && let Some(supervisor) = &escalation.notify
+        {
+            let why = e.reason.as_deref().unwrap_or_default();
+            let text = match self.staff_language {
+                Language::Zh => format!(
+                    "工单 {}「{}」已升级（第 {} 级）：{why}",
+                    t.number, t.title, escalation.level
+                ),
+                Language::En => format!(
+                    "Ticket {} \"{}\" escalated to level {}: {why}",
+                    t.number, t.title, escalation.level
+                ),
+            };
+            out.push(self.to_staff(NotificationKind::Escalation, supervisor, text));
+        }
+        out
+    }
+
+    /// The to-do reminder of a ticket just assigned: what it is, and by when to confirm it.
+    fn todo(&self, t: &Ticket) -> String {
+        let due = t
+            .sla
+            .clock(Target::Acknowledge)
+            .filter(|c| c.stopped_at.is_none())
+            .and_then(|c| c.due);
+        let at = |d: DateTime<Utc>| self.staff_language.datetime(d, self.zone);
+        match (self.staff_language, due) {
+            (Language::Zh, Some(due)) => format!(
+                "新工单待处理：{}「{}」，优先级 {}，请在 {} 前确认。",
+                t.number,
+                t.title,
+                t.priority,
+                at(due)
+            ),
+            (Language::Zh, None) => format!(
+                "新工单待处理：{}「{}」，优先级 {}。",
+                t.number, t.title, t.priority
+            ),
+            (Language::En, Some(due)) => format!(
+                "New ticket for you: {} \"{}\", priority {}. Please acknowledge it by {}.",
+                t.number,
+                t.title,
+                t.priority,
+                at(due)
+            ),
+            (Language::En, None) => format!(
+                "New ticket for you: {} \"{}\", priority {}.",
+                t.number, t.title, t.priority
+            ),
+        }
+    }
+
+    /// What the customer is told of the resolve; nothing for spam.
+    fn resolved(&self, t: &Ticket) -> Option<String> {
+        let summary = t.resolution_summary.as_deref().unwrap_or_default();
+        Some(match (t.language(), t.resolution) {
+            (_, Some(Resolution::Spam)) => return None,
+            (Language::Zh, Some(Resolution::Merged)) => format!(
+                "您的工单 {} 与工单 {} 反映的是同一问题，已合并处理，进展请关注工单 {}。",
+                t.number,
+                t.merged_into.as_deref().unwrap_or_default(),
+                t.merged_into.as_deref().unwrap_or_default()
+            ),
+            (Language::En, Some(Resolution::Merged)) => format!(
+                "Your ticket {} is about the same matter as ticket {}; we handle them together \
+                 under {}.",
+                t.number,
+                t.merged_into.as_deref().unwrap_or_default(),
+                t.merged_into.as_deref().unwrap_or_default()
+            ),
+            (Language::Zh, _) => format!("您的工单 {} 已处理完毕：{summary}", t.number),
+            (Language::En, _) => format!("Your ticket {} is resolved: {summary}", t.number),
+        })
+    }
+
+    fn to_staff(&self, kind: NotificationKind, agent: &str, text: String) -> Notification {
+        Notification {
+            kind,
+            recipient: Recipient::Agent(agent.to_owned()),
+            channel: None,
+            language: self.staff_language,
+            text,
+            link: None,
+        }
+    }
+}
+
+fn to_customer(
+    t: &Ticket,
+    kind: NotificationKind,
+    text: String,
+    link: Option<String>,
+) -> Notification {
+    Notification {
+        kind,
+        recipient: Recipient::Customer,
+        channel: Some(t.channel),
+        language: t.language(),
+        text,
+        link,
+    }
+}
+
+/// The agent an event gave the ticket to, when it changed hands.
+fn newly_assigned(e: &TicketEvent) -> Option<&str> {
+    let before = e.before("assignee")?;
+    let after = e.ticket.assignee.as_deref()?;
+    (after != before).then_some(after)
+}
+
+/// The NOTIFICATION event of `n`, caused by `cause`.
+fn event(cause: &TicketEvent, n: Notification) -> TicketEvent {
+    TicketEvent {
+        survey: cause
+            .survey
+            .clone()
+            .filter(|_| n.kind == NotificationKind::SurveyInvitation),
+        notification: Some(n),
+        ..TicketEvent::on(
+            &cause.ticket,
+            EventType::Notification,
+            actor::NOTIFIER,
+            cause.occurred_at,
+        )
+    }
+}
