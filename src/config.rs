@@ -198,6 +198,11 @@ pub struct Config {
     #[arg(long, env = "FEEDBACKD_WEBHOOK_BREAKER_COOLDOWN", default_value = "5m", value_parser = parse_duration, global = true)]
     pub webhook_breaker_cooldown: Duration,
 
+    /// How long a webhook's accepted deliveries stay listed (ListDeliveries); dead letters
+    /// stay until they are sent again.
+    #[arg(long, env = "FEEDBACKD_WEBHOOK_HISTORY", default_value = "7d", value_parser = parse_duration, global = true)]
+    pub webhook_history: Duration,
+
     /// The survey link that survey invitations carry, with `{token}` where the survey's token
     /// goes, e.g. `https://example.com/s/{token}`. Without it invitations carry no link.
     #[arg(long, env = "FEEDBACKD_SURVEY_URL_TEMPLATE", value_parser = parse_link_template, global = true)]
@@ -263,6 +268,7 @@ impl Config {
                     breaker_cooldown: duration(self.webhook_breaker_cooldown),
                 },
                 timeout: self.webhook_timeout,
+                history: duration(self.webhook_history),
             },
         }
     }

@@ -109,8 +109,8 @@ impl Metrics {
         );
         registry.register_with_unit(
             "webhook_delivery_latency",
-            "From an event's commit to the first attempt to deliver it, by webhook, for \
-             deliveries accepted at the first attempt",
+            "From an event's commit to the first attempt to deliver it, by webhook \
+             (redeliveries left out)",
             Unit::Seconds,
             metrics.webhook_latency.clone(),
         );

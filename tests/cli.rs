@@ -562,3 +562,120 @@ async fn traces_go_to_the_otlp_collector_joined_to_the_callers_trace() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A receiver that holds the first POST without answering (the server is killed while it
+/// waits) and accepts the rest, recording each POST's event id.
+async fn holding_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<i64>>>) {
+    use axum::http::{HeaderMap, StatusCode};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: HeaderMap| {
+            let record = record.clone();
+            async move {
+                let id = headers
+                    .get("Feedbackd-Event-Id")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(-1);
+                let first = {
+                    let mut seen = record.lock().unwrap();
+                    seen.push(id);
+                    seen.len() == 1
+                };
+                if first {
+                    std::future::pending::<()>().await;
+                }
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_delivery_delivers_again_after_the_restart_with_the_same_event_id() {
+    use feedbackd::proto::feedback::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let flags = [
+        "--webhook-timeout",
+        "2s",
+        "--webhook-retry-initial",
+        "100ms",
+    ];
+    let (receiver, seen) = holding_receiver().await;
+    let (child, mut log) = spawn(dir.path(), port, &flags);
+    let mut first = Stop(child);
+    log.wait_for("feedbackd serving");
+    pb::webhook_service_client::WebhookServiceClient::connect(url.clone())
+        .await
+        .unwrap()
+        .create_webhook(pb::CreateWebhookRequest {
+            webhook: Some(pb::Webhook {
+                id: "crm".into(),
+                url: receiver,
+                event_types: vec![pb::EventType::TicketCreated.into()],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let mut client = pb::ticket_service_client::TicketServiceClient::connect(url.clone())
+        .await
+        .unwrap();
+    for title in ["Parcel lost", "App crashes", "Refund missing"] {
+        client
+            .create_ticket(pb::CreateTicketRequest {
+                channel: pb::Channel::App.into(),
+                kind: pb::TicketKind::Complaint.into(),
+                title: title.into(),
+                description: "It went wrong".into(),
+                customer: Some(pb::Customer {
+                    external_id: "c-1".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no delivery began");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // SIGKILL while the receiver holds the first delivery: nothing records its end.
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    let held = seen.lock().unwrap().clone();
+    assert_eq!(held.len(), 1, "one delivery at a time: {held:?}");
+
+    let (child, mut log) = spawn(dir.path(), port, &flags);
+    let _second = Stop(child);
+    log.wait_for("feedbackd serving");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let all = loop {
+        let all = seen.lock().unwrap().clone();
+        if all.len() >= 4 {
+            break all;
+        }
+        assert!(Instant::now() < deadline, "after the restart: {all:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        all[1], held[0],
+        "the interrupted delivery again, same event id: {all:?}"
+    );
+    assert!(
+        all[1] < all[2] && all[2] < all[3],
+        "then the rest in order: {all:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(seen.lock().unwrap().len(), 4, "nothing more");
+}

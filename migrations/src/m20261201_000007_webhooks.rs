@@ -50,6 +50,8 @@ enum WebhookDeliveries {
     EventAt,
     CreatedAt,
     DeliveredAt,
+    /// Queued by RedeliverEvents, not by the event's commit.
+    Redelivery,
 }
 
 #[derive(DeriveIden)]
@@ -124,6 +126,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null(
                         WebhookDeliveries::DeliveredAt,
                     ))
+                    .col(boolean(WebhookDeliveries::Redelivery))
                     .foreign_key(
                         ForeignKey::create()
                             .from(WebhookDeliveries::Table, WebhookDeliveries::WebhookId)

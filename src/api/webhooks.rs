@@ -160,6 +160,7 @@ fn delivery_message((d, attempts): (Delivery, Vec<Attempt>)) -> pb::Delivery {
             .then(|| timestamp(d.next_attempt_at)),
         deliver_time: d.delivered_at.map(timestamp),
         attempts: attempts.into_iter().map(attempt_message).collect(),
+        redelivery: d.redelivery,
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// How long a receiver has to answer.
     pub timeout: StdDuration,
+    /// How long accepted deliveries stay listed.
+    pub history: Duration,
 }
 
 /// What one attempt is: an event of the log, or the ping of TestWebhook.
@@ -75,6 +77,8 @@ const QUEUE_PAGE: u64 = 64;
 /// How often queues are looked at when nothing announced work (another instance's events,
 /// a retry coming due, a lease that lapsed).
 const POLL: StdDuration = StdDuration::from_secs(1);
+/// How often accepted deliveries past their history are forgotten.
+const PRUNE_EVERY: StdDuration = StdDuration::from_secs(600);
 /// Most events a range redelivery queues.
 pub const MAX_REDELIVER: i64 = 10_000;
 
@@ -225,7 +229,7 @@ impl App {
                 let again: Vec<Queued> = events
                     .iter()
                     .filter(|e| e.cursor <= last && webhook.wants(e))
-                    .map(|e| queued(&webhook, e))
+                    .map(|e| queued(&webhook, e, true))
                     .collect();
                 self.store.enqueue(&write, &again, now).await?;
                 again.len() as u64
@@ -266,7 +270,7 @@ impl App {
                     webhooks
                         .iter()
                         .filter(|w| w.wants(e))
-                        .map(move |w| queued(w, e))
+                        .map(move |w| queued(w, e, false))
                 })
                 .collect();
             self.store.enqueue(&write, &deliveries, now).await?;
@@ -280,9 +284,10 @@ impl App {
     }
 }
 
-fn queued(webhook: &Webhook, e: &TicketEvent) -> Queued {
+fn queued(webhook: &Webhook, e: &TicketEvent, redelivery: bool) -> Queued {
     Queued {
         webhook_id: webhook.id.clone(),
+        redelivery,
         event_cursor: e.cursor,
         event_type: e.event_type,
         ticket_id: e.ticket_id,
@@ -322,14 +327,27 @@ impl App {
     }
 
     /// Queues what each commit appended, and looks again every [`POLL`] for what other
-    /// instances committed.
+    /// instances committed; forgets old accepted deliveries now and then.
     async fn run_outbox(self: Arc<Self>, stop: CancellationToken) {
         let mut committed = self.store.signals().events.subscribe();
+        let mut pruned: Option<std::time::Instant> = None;
         loop {
             match self.fan_out().await {
                 Ok(true) => self.webhooks.wake.notify_one(),
                 Ok(false) => {}
                 Err(error) => tracing::warn!(%error, "cannot queue webhook deliveries; retrying"),
+            }
+            if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                let before = self.now() - self.settings.webhooks.history;
+                match self.store.prune_deliveries(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        deliveries = n,
+                        "forgot webhook deliveries past their history"
+                    ),
+                    Err(error) => tracing::warn!(%error, "cannot forget old webhook deliveries"),
+                }
+                pruned = Some(std::time::Instant::now());
             }
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -462,11 +480,11 @@ impl Worker {
                 let tried = attempt(number, started_at, clock.elapsed(), answer);
                 let finished = app.now();
                 delivery.attempts = number;
+                if number == 1 && !delivery.redelivery {
+                    app.metrics
+                        .webhook_latency(&webhook.id, started_at - delivery.event_at);
+                }
                 if tried.delivered() {
-                    if number == 1 {
-                        app.metrics
-                            .webhook_latency(&webhook.id, started_at - delivery.event_at);
-                    }
                     delivery.state = DeliveryState::Delivered;
                     delivery.delivered_at = Some(finished);
                     circuit.succeeded(finished);

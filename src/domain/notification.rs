@@ -88,8 +88,23 @@ impl Notifier {
     fn for_event(&self, e: &TicketEvent) -> Vec<Notification> {
         let t = &e.ticket;
         let mut out = Vec::new();
+        if e.event_type == EventType::SlaEscalated
+            && let Some(escalation) = e.sla.as_ref().and_then(|s| s.escalation.as_ref())
+            && let Some(supervisor) = &escalation.notify
+        {
+            let why = e.reason.as_deref().unwrap_or_default();
+            let text = match self.staff_language {
+                Language::Zh => format!("工单 {}「{}」已升级：{why}", t.number, t.title),
+                Language::En => format!("Ticket {} \"{}\" escalated: {why}", t.number, t.title),
+            };
+            out.push(self.to_staff(NotificationKind::Escalation, supervisor, text));
+        }
         if let Some(agent) = newly_assigned(e) {
-            out.push(self.to_staff(NotificationKind::Assignment, agent, self.todo(t)));
+            out.push(self.to_staff(
+                NotificationKind::Assignment,
+                agent,
+                self.todo(t, e.occurred_at),
+            ));
         }
         let lang = t.language();
         let progress = match e.event_type {
@@ -177,28 +192,12 @@ impl Notifier {
                 link,
             ));
         }
-        if e.event_type == EventType::SlaEscalated
-            && let Some(escalation) = e.sla.as_ref().and_then(|s| s.escalation.as_ref())
-            && let Some(supervisor) = &escalation.notify
-        {
-            let why = e.reason.as_deref().unwrap_or_default();
-            let text = match self.staff_language {
-                Language::Zh => format!(
-                    "工单 {}「{}」已升级（第 {} 级）：{why}",
-                    t.number, t.title, escalation.level
-                ),
-                Language::En => format!(
-                    "Ticket {} \"{}\" escalated to level {}: {why}",
-                    t.number, t.title, escalation.level
-                ),
-            };
-            out.push(self.to_staff(NotificationKind::Escalation, supervisor, text));
-        }
         out
     }
 
-    /// The to-do reminder of a ticket just assigned: what it is, and by when to confirm it.
-    fn todo(&self, t: &Ticket) -> String {
+    /// The to-do reminder of a ticket assigned at `now`: what it is, and by when to confirm
+    /// it (at once, when that time has passed).
+    fn todo(&self, t: &Ticket, now: DateTime<Utc>) -> String {
         let due = t
             .sla
             .clock(Target::Acknowledge)
@@ -206,6 +205,15 @@ impl Notifier {
             .and_then(|c| c.due);
         let at = |d: DateTime<Utc>| self.staff_language.datetime(d, self.zone);
         match (self.staff_language, due) {
+            (Language::Zh, Some(due)) if due <= now => format!(
+                "新工单待处理：{}「{}」，优先级 {}，确认已超时，请立即确认。",
+                t.number, t.title, t.priority
+            ),
+            (Language::En, Some(due)) if due <= now => format!(
+                "New ticket for you: {} \"{}\", priority {}. It is overdue: please acknowledge \
+                 it now.",
+                t.number, t.title, t.priority
+            ),
             (Language::Zh, Some(due)) => format!(
                 "新工单待处理：{}「{}」，优先级 {}，请在 {} 前确认。",
                 t.number,
@@ -303,5 +311,111 @@ fn event(cause: &TicketEvent, n: Notification) -> TicketEvent {
             actor::NOTIFIER,
             cause.occurred_at,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::FieldChange;
+    use crate::domain::ticket::{Comment, Customer, Kind, Status};
+
+    fn notifier() -> Notifier {
+        Notifier {
+            staff_language: Language::En,
+            zone: chrono_tz::UTC,
+            survey_link: None,
+        }
+    }
+
+    fn event(event_type: EventType, edit: impl FnOnce(&mut TicketEvent)) -> TicketEvent {
+        let ticket =
+            crate::domain::ticket::sample(Kind::Complaint, Customer::default(), Utc::now());
+        let mut e = TicketEvent::on(&ticket, event_type, "ann", Utc::now());
+        edit(&mut e);
+        e
+    }
+
+    fn kinds(e: &TicketEvent) -> Vec<(NotificationKind, Recipient)> {
+        notifier()
+            .for_events(std::slice::from_ref(e))
+            .into_iter()
+            .map(|n| {
+                assert_eq!(n.event_type, EventType::Notification);
+                let n = n.notification.unwrap();
+                (n.kind, n.recipient)
+            })
+            .collect()
+    }
+
+    fn comment(visibility: Visibility, author_role: AuthorRole) -> Option<Comment> {
+        Some(Comment {
+            id: 1,
+            ticket_id: 1,
+            visibility,
+            author: "ann".into(),
+            author_role,
+            body: "on it".into(),
+            created_at: Utc::now(),
+        })
+    }
+
+    #[test]
+    fn only_public_staff_replies_reach_the_customer() {
+        let reply = event(EventType::CommentAdded, |e| {
+            e.comment = comment(Visibility::Public, AuthorRole::Agent)
+        });
+        assert_eq!(
+            kinds(&reply),
+            [(NotificationKind::Progress, Recipient::Customer)]
+        );
+        for (visibility, role) in [
+            (Visibility::Internal, AuthorRole::Agent),
+            (Visibility::Public, AuthorRole::Customer),
+        ] {
+            let quiet = event(EventType::CommentAdded, |e| {
+                e.comment = comment(visibility, role)
+            });
+            assert!(kinds(&quiet).is_empty(), "{visibility} by {role}");
+        }
+    }
+
+    #[test]
+    fn a_new_assignee_gets_a_reminder_and_the_same_one_does_not() {
+        let handover = |before: &str| {
+            event(EventType::TicketAssigned, |e| {
+                e.ticket.assignee = Some("bob".into());
+                e.changes = vec![FieldChange {
+                    field: "assignee".into(),
+                    before: before.into(),
+                    after: "bob".into(),
+                }];
+            })
+        };
+        assert_eq!(
+            kinds(&handover("ann")),
+            [(NotificationKind::Assignment, Recipient::Agent("bob".into()))]
+        );
+        assert_eq!(kinds(&handover("")).len(), 1, "from the queue too");
+        let untouched = event(EventType::TicketUpdated, |e| {
+            e.ticket.assignee = Some("bob".into())
+        });
+        assert!(
+            kinds(&untouched).is_empty(),
+            "no change of hands, no reminder"
+        );
+    }
+
+    #[test]
+    fn spam_is_resolved_without_telling_anyone() {
+        let resolved = |resolution| {
+            event(EventType::TicketResolved, |e| {
+                e.ticket.status = Status::Resolved;
+                e.ticket.resolution = Some(resolution);
+                e.ticket.resolution_summary = Some("done".into());
+            })
+        };
+        assert!(kinds(&resolved(Resolution::Spam)).is_empty());
+        assert_eq!(kinds(&resolved(Resolution::Solved)).len(), 1);
     }
 }

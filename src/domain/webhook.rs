@@ -67,6 +67,8 @@ pub struct Delivery {
     pub event_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// Queued by RedeliverEvents, not by the event's commit.
+    pub redelivery: bool,
 }
 
 /// One try to deliver, as the receiver answered it.

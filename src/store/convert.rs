@@ -559,6 +559,7 @@ pub fn delivery(row: webhook_delivery::Model) -> Result<Delivery> {
         event_at: row.event_at,
         created_at: row.created_at,
         delivered_at: row.delivered_at,
+        redelivery: row.redelivery,
     })
 }
 

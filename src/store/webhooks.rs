@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, LockType, Query},
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    sea_query::{Expr, ExprTrait, LockType},
 };
 
 use super::entity::{event, webhook, webhook_attempt, webhook_delivery, webhook_outbox};
@@ -19,6 +19,8 @@ use crate::error::Result;
 #[derive(Debug, Clone)]
 pub struct Queued {
     pub webhook_id: String,
+    /// Queued by RedeliverEvents, not by the event's commit.
+    pub redelivery: bool,
     pub event_cursor: i64,
     pub event_type: crate::domain::event::EventType,
     pub ticket_id: i64,
@@ -160,6 +162,7 @@ impl Store {
                 event_at: sea_orm::Set(d.event_at),
                 created_at: sea_orm::Set(now),
                 delivered_at: sea_orm::Set(None),
+                redelivery: sea_orm::Set(d.redelivery),
                 ..Default::default()
             });
             webhook_delivery::Entity::insert_many(rows)
@@ -181,25 +184,40 @@ impl Store {
 
     // --- Delivering ---
 
-    /// The ids of webhooks, not paused, with deliveries waiting.
+    /// The ids of webhooks, not paused, with deliveries waiting: one index probe per
+    /// webhook, however long their delivery history.
     pub async fn webhooks_with_work(&self) -> Result<Vec<String>> {
-        Ok(webhook_delivery::Entity::find()
+        let pending = webhook_delivery::Entity::find()
             .select_only()
-            .column(webhook_delivery::Column::WebhookId)
-            .distinct()
-            .filter(webhook_delivery::Column::State.eq(DeliveryState::Pending.as_str()))
+            .expr(Expr::value(1))
             .filter(
-                webhook_delivery::Column::WebhookId.in_subquery(
-                    Query::select()
-                        .column(webhook::Column::Id)
-                        .from(webhook::Entity)
-                        .and_where(webhook::Column::Paused.eq(false))
-                        .to_owned(),
-                ),
+                Expr::col((
+                    webhook_delivery::Entity,
+                    webhook_delivery::Column::WebhookId,
+                ))
+                .equals((webhook::Entity, webhook::Column::Id)),
             )
+            .filter(webhook_delivery::Column::State.eq(DeliveryState::Pending.as_str()))
+            .into_query();
+        Ok(webhook::Entity::find()
+            .select_only()
+            .column(webhook::Column::Id)
+            .filter(webhook::Column::Paused.eq(false))
+            .filter(Expr::exists(pending))
             .into_tuple()
             .all(&self.db)
             .await?)
+    }
+
+    /// Forgets deliveries accepted before `before`, with their attempts; returns how many.
+    /// Dead letters stay until they are sent again or their webhook goes.
+    pub async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<u64> {
+        let pruned = webhook_delivery::Entity::delete_many()
+            .filter(webhook_delivery::Column::State.eq(DeliveryState::Delivered.as_str()))
+            .filter(webhook_delivery::Column::DeliveredAt.lt(before))
+            .exec(&self.db)
+            .await?;
+        Ok(pruned.rows_affected)
     }
 
     /// Takes or renews `holder`'s lease of webhook `id`'s queue until `until`, unless another
@@ -359,8 +377,8 @@ impl Store {
             .collect()
     }
 
-    /// Puts webhook `id`'s dead letters back in its queue, due at `now`, each in its place
-    /// by event order with its attempts counted afresh; returns how many.
+    /// Puts webhook `id`'s dead letters back in its queue, queued and due at `now`, each in
+    /// its place by event order with its attempts counted afresh; returns how many.
     pub async fn requeue_dead(&self, write: &Write, id: &str, now: DateTime<Utc>) -> Result<u64> {
         let requeued = webhook_delivery::Entity::update_many()
             .col_expr(
@@ -369,6 +387,8 @@ impl Store {
             )
             .col_expr(webhook_delivery::Column::Attempts, Expr::value(0))
             .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(now))
+            .col_expr(webhook_delivery::Column::CreatedAt, Expr::value(now))
+            .col_expr(webhook_delivery::Column::Redelivery, Expr::value(true))
             .filter(webhook_delivery::Column::WebhookId.eq(id))
             .filter(webhook_delivery::Column::State.eq(DeliveryState::Dead.as_str()))
             .exec(write.conn())

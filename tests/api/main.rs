@@ -9,6 +9,7 @@ mod language;
 mod lifecycle;
 mod listing;
 mod metrics;
+mod notifications;
 mod reactions;
 mod readme;
 mod routing;

@@ -91,7 +91,7 @@ async fn the_metrics_endpoint_counts_calls_watchers_and_queues(backend: Backend)
 
 /// Scrapes `/metrics` until `done` holds for its text (the queue sweep and the end of a
 /// stream come a moment later), and returns it.
-async fn scrape_until(address: std::net::SocketAddr, done: impl Fn(&str) -> bool) -> String {
+pub async fn scrape_until(address: std::net::SocketAddr, done: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = scrape(address).await;

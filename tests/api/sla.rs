@@ -1199,6 +1199,43 @@ async fn each_escalation_action_happens_on_the_stream(backend: Backend) {
             .any(|ch| ch.field == "assignee" && ch.after == "sue")
     );
 
+    // sue is alerted, and reminded of the ticket now hers, as notifications.
+    let sent = c
+        .list_ticket_events(pb::ListTicketEventsRequest {
+            ticket_id: ids[0],
+            event_types: vec![E::Notification.into()],
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let to_sue: Vec<(i32, String)> = sent
+        .iter()
+        .map(|e| e.notification.clone().unwrap())
+        .filter(|n| {
+            n.recipient.as_ref().unwrap().who
+                == Some(pb::notification_recipient::Who::AgentId("sue".into()))
+        })
+        .map(|n| (n.kind, n.text))
+        .collect();
+    assert_eq!(
+        to_sue.iter().map(|(kind, _)| *kind).collect::<Vec<_>>(),
+        [
+            pb::NotificationKind::Escalation as i32,
+            pb::NotificationKind::Assignment as i32
+        ],
+        "{to_sue:?}"
+    );
+    assert!(
+        to_sue[0]
+            .1
+            .contains("escalated: level 1: ACKNOWLEDGE breached"),
+        "{to_sue:?}"
+    );
+    assert!(to_sue[1].1.contains("overdue"), "{to_sue:?}");
+
     // The problem: moved to the escalations team's queue, where eve picks it up.
     let problem = &escalated[1];
     assert_eq!(after(problem).team, "escalations");

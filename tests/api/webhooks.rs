@@ -248,6 +248,7 @@ async fn events_of(client: &mut crate::support::Client, tickets: &[i64]) -> Vec<
 /// A server whose retries come quickly, so a test sees several in a second.
 async fn quick_server(db: Arc<TestDb>) -> TestServer {
     TestServer::start_on(db, Arc::new(SystemClock), |config| {
+        config.metrics_listen = Some(([127, 0, 0, 1], 0).into());
         config.webhook_retry_initial = Duration::from_millis(20);
         config.webhook_breaker_cooldown = Duration::from_millis(100);
         config.webhook_timeout = Duration::from_secs(2);
@@ -531,6 +532,23 @@ async fn a_receiver_that_always_fails_ends_in_dead_letters_while_another_receive
         twice[4..].iter().map(|r| r.event_id).collect::<Vec<_>>(),
         ids
     );
+
+    // The figures: the success rate per webhook, and commit-to-first-attempt latency (of
+    // deliveries the commits queued, not the redeliveries).
+    let address = s.server.metrics_addr.expect("a metrics endpoint");
+    let expected = [
+        "feedbackd_webhook_attempts_total{webhook=\"broken\",outcome=\"failed\"} 8",
+        "feedbackd_webhook_attempts_total{webhook=\"broken\",outcome=\"delivered\"} 4",
+        "feedbackd_webhook_attempts_total{webhook=\"fine\",outcome=\"delivered\"} 8",
+        "feedbackd_webhook_delivery_latency_seconds_count{webhook=\"fine\"} 4",
+        "feedbackd_webhook_delivery_latency_seconds_count{webhook=\"broken\"} 4",
+    ];
+    let text =
+        crate::metrics::scrape_until(address, |text| expected.iter().all(|e| text.contains(e)))
+            .await;
+    for e in expected {
+        assert!(text.contains(e), "{e} not in\n{text}");
+    }
     s.stop().await;
 }
 

@@ -18,6 +18,8 @@ pub struct Model {
     pub event_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub delivered_at: Option<DateTimeUtc>,
+    /// Queued by RedeliverEvents, not by the event's commit.
+    pub redelivery: bool,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
