@@ -8,7 +8,8 @@
 //!
 //! `cargo bench --bench load` runs SQLite only; `scripts/with-postgres.sh cargo bench --bench
 //! load` adds PostgreSQL. `BENCH_SECONDS` (default 5) sets the length of each measurement,
-//! which follows a one-second warm-up; `BENCH_ONLY=watch` runs the watch measurement alone.
+//! which follows a one-second warm-up; `BENCH_ONLY=watch` runs the watch measurement alone,
+//! `BENCH_ONLY=webhook` the webhook delivery measurement.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -82,8 +83,10 @@ async fn main() -> anyhow::Result<()> {
         ),
     }
 
-    // BENCH_ONLY=watch measures the fan-out alone.
-    let unary = std::env::var("BENCH_ONLY").map_or(true, |only| only != "watch");
+    // BENCH_ONLY=watch or =webhook measures that alone.
+    let only = std::env::var("BENCH_ONLY").ok();
+    let runs = |what: &str| only.as_deref().is_none_or(|only| only == what);
+    let unary = runs("unary");
     let mut rows = Vec::new();
     for concurrency in CONCURRENCY.into_iter().filter(|_| unary) {
         // Echo first at each concurrency: each ratio compares figures taken seconds apart, so
@@ -165,12 +168,17 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut watches = Vec::new();
-    for target in &targets {
+    for target in targets.iter().filter(|_| runs("watch")) {
         watches.push((target.name, watch(&target.server.url(), measure).await?));
+    }
+    let mut webhooks = Vec::new();
+    for target in targets.iter().filter(|_| runs("webhook")) {
+        webhooks.push((target.name, webhook(&target.server.url(), measure).await?));
     }
 
     print_unary(&rows);
     print_watch(&watches);
+    print_webhooks(&webhooks);
 
     for target in targets {
         target.server.shutdown().await?;
@@ -432,6 +440,9 @@ impl Row {
 }
 
 fn print_unary(rows: &[Row]) {
+    if rows.is_empty() {
+        return;
+    }
     println!();
     println!(
         "Unary calls (% echo: throughput against echo at the same concurrency; x echo: latency against echo's)"
@@ -500,31 +511,7 @@ async fn watch(url: &str, measure: Duration) -> anyhow::Result<WatchFigures> {
         .map(|stream| tokio::spawn(receive(stream, stop.clone(), delivered.clone())))
         .collect();
 
-    // Open loop from its own connection: each create is spawned on its tick, so a slow
-    // commit does not delay the next publication.
-    let publisher = TicketServiceClient::new(connect(url, 1).await?.remove(0));
-    let total = (measure.as_secs_f64() * f64::from(EVENTS_PER_SECOND)) as usize;
-    let mut tick = tokio::time::interval(Duration::from_secs(1) / EVENTS_PER_SECOND);
-    let mut creates = Vec::with_capacity(total);
-    for n in 0..total {
-        tick.tick().await;
-        let mut client = publisher.clone();
-        creates.push(tokio::spawn(async move {
-            let began = Instant::now();
-            client
-                .create_ticket(new_ticket(n))
-                .await
-                .map(|_| began.elapsed())
-        }));
-    }
-    // The events' time is stamped when the server starts the create, so the delivery delay
-    // includes the create's own latency: worth showing next to it.
-    let mut publish_micros = Vec::with_capacity(total);
-    for create in creates {
-        if let Ok(took) = create.await? {
-            publish_micros.push(took.as_micros() as u64);
-        }
-    }
+    let (total, publish_micros) = publish(url, measure).await?;
     let published = publish_micros.len() as u64;
 
     let expected = published * WATCHERS as u64;
@@ -550,6 +537,150 @@ async fn watch(url: &str, measure: Duration) -> anyhow::Result<WatchFigures> {
         broken_streams,
         latency: histogram(&micros),
     })
+}
+
+/// Creates `EVENTS_PER_SECOND` tickets a second for `measure`, in an open loop from its own
+/// connection: each create is spawned on its tick, so a slow commit does not delay the next.
+/// Returns how many were sent and the latency of each that succeeded, in microseconds. The
+/// events' time is stamped when the server starts the create, so a delivery delay includes
+/// the create's own latency: worth showing next to it.
+async fn publish(url: &str, measure: Duration) -> anyhow::Result<(usize, Vec<u64>)> {
+    let publisher = TicketServiceClient::new(connect(url, 1).await?.remove(0));
+    let total = (measure.as_secs_f64() * f64::from(EVENTS_PER_SECOND)) as usize;
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / EVENTS_PER_SECOND);
+    let mut creates = Vec::with_capacity(total);
+    for n in 0..total {
+        tick.tick().await;
+        let mut client = publisher.clone();
+        creates.push(tokio::spawn(async move {
+            let began = Instant::now();
+            client
+                .create_ticket(new_ticket(n))
+                .await
+                .map(|_| began.elapsed())
+        }));
+    }
+    let mut micros = Vec::with_capacity(total);
+    for create in creates {
+        if let Ok(took) = create.await? {
+            micros.push(took.as_micros() as u64);
+        }
+    }
+    Ok((total, micros))
+}
+
+/// What a webhook receiver saw of one publishing run.
+struct WebhookFigures {
+    published: u64,
+    publish: Histogram<u64>,
+    delivered: u64,
+    /// Event ids received more than once.
+    duplicates: u64,
+    latency: Histogram<u64>,
+}
+
+/// Subscribes a webhook for TICKET_CREATED to a receiver on 127.0.0.1, publishes
+/// `EVENTS_PER_SECOND` tickets a second for `measure`, and measures each delivery from the
+/// event's time to its arrival at the receiver.
+async fn webhook(url: &str, measure: Duration) -> anyhow::Result<WebhookFigures> {
+    use pb::webhook_service_client::WebhookServiceClient;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<(i64, u64)>::new()));
+    let record = seen.clone();
+    let receiver = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let record = record.clone();
+            async move {
+                let now = chrono::Utc::now();
+                let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let id = event["cursor"]
+                    .as_str()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(-1);
+                let stamped = event["time"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+                let delay = stamped.map_or(0, |t| {
+                    (now - t.with_timezone(&chrono::Utc))
+                        .num_microseconds()
+                        .unwrap_or(0)
+                });
+                record.lock().unwrap().push((id, delay.max(0) as u64));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook = format!("http://{}/hooks", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    WebhookServiceClient::connect(url.to_owned())
+        .await?
+        .create_webhook(pb::CreateWebhookRequest {
+            webhook: Some(pb::Webhook {
+                id: "bench".into(),
+                url: hook,
+                event_types: vec![pb::EventType::TicketCreated.into()],
+                ..Default::default()
+            }),
+        })
+        .await?;
+
+    let (_, publish_micros) = publish(url, measure).await?;
+    let published = publish_micros.len() as u64;
+    let deadline = Instant::now() + DRAIN;
+    while (seen.lock().unwrap().len() as u64) < published && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seen = seen.lock().unwrap().clone();
+    let mut ids: Vec<i64> = seen.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let micros: Vec<u64> = seen.iter().map(|(_, delay)| *delay).collect();
+    Ok(WebhookFigures {
+        published,
+        publish: histogram(&publish_micros),
+        delivered: ids.len() as u64,
+        duplicates: (seen.len() - ids.len()) as u64,
+        latency: histogram(&micros),
+    })
+}
+
+fn print_webhooks(webhooks: &[(&str, WebhookFigures)]) {
+    if webhooks.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "Webhooks: one subscription to TICKET_CREATED, {EVENTS_PER_SECOND} tickets/s published, \
+         a receiver on 127.0.0.1. Delay from the event's time (stamped when the server starts \
+         the create) to the POST's arrival; create: the publisher's latency meanwhile."
+    );
+    println!(
+        "{:<9} {:>9} {:>19} {:>10} {:>8} {:>8} {:>8} {:>10} {:>10}",
+        "backend",
+        "published",
+        "delivered/expected",
+        "duplicates",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "create p50",
+        "create p99",
+    );
+    for (backend, w) in webhooks {
+        println!(
+            "{:<9} {:>9} {:>19} {:>10} {:>8.2} {:>8.2} {:>8.2} {:>10.2} {:>10.2}",
+            backend,
+            w.published,
+            format!("{}/{}", w.delivered, w.published),
+            w.duplicates,
+            ms(quantile(&w.latency, 0.50)),
+            ms(quantile(&w.latency, 0.99)),
+            w.latency.max() as f64 / 1e3,
+            ms(quantile(&w.publish, 0.50)),
+            ms(quantile(&w.publish, 0.99)),
+        );
+    }
 }
 
 /// One watcher: the delay of every event it receives until `stop`, in microseconds, and
@@ -591,6 +722,9 @@ async fn receive(
 }
 
 fn print_watch(watches: &[(&str, WatchFigures)]) {
+    if watches.is_empty() {
+        return;
+    }
     println!();
     println!(
         "WatchTickets: {WATCHERS} watchers on {WATCH_CHANNELS} connections, {EVENTS_PER_SECOND} \

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -168,7 +168,7 @@ impl App {
         patch: &Patch<Webhook>,
     ) -> Result<WebhookStatus> {
         self.update(id, etag, patch).await?;
-        self.webhooks.wake.notify_one();
+        self.webhooks.announce();
         self.webhook(id).await
     }
 
@@ -236,7 +236,7 @@ impl App {
             }
         };
         self.store.commit(write).await?;
-        self.webhooks.wake.notify_one();
+        self.webhooks.announce();
         Ok(queued)
     }
 
@@ -306,11 +306,19 @@ fn attempt(number: u32, started_at: DateTime<Utc>, took: StdDuration, answer: An
     }
 }
 
-/// The deliverer's shared state: who delivers, and the bell that says a queue has work.
+/// The deliverer's shared state: who delivers, and what says that a queue has new work.
 #[derive(Default)]
 pub struct Outbound {
     sender: std::sync::OnceLock<Arc<dyn Sender>>,
-    wake: Notify,
+    /// Moves on whenever deliveries are queued (or a webhook changes) in this process.
+    queued: watch::Sender<u64>,
+}
+
+impl Outbound {
+    /// Tells the deliverer and its workers that a queue may have new work.
+    fn announce(&self) {
+        self.queued.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 impl App {
@@ -333,7 +341,7 @@ impl App {
         let mut pruned: Option<std::time::Instant> = None;
         loop {
             match self.fan_out().await {
-                Ok(true) => self.webhooks.wake.notify_one(),
+                Ok(true) => self.webhooks.announce(),
                 Ok(false) => {}
                 Err(error) => tracing::warn!(%error, "cannot queue webhook deliveries; retrying"),
             }
@@ -366,6 +374,7 @@ impl App {
             super::random_token().unwrap_or_default()
         );
         let mut workers: HashMap<String, JoinHandle<()>> = HashMap::new();
+        let mut queued = self.webhooks.queued.subscribe();
         loop {
             workers.retain(|_, worker| !worker.is_finished());
             match self.store.webhooks_with_work().await {
@@ -378,6 +387,7 @@ impl App {
                         let worker = Worker {
                             webhook: id.clone(),
                             holder: holder.clone(),
+                            held_until: None,
                         };
                         workers.insert(id, tokio::spawn(worker.run(app, stop.clone())));
                     }
@@ -386,7 +396,7 @@ impl App {
             }
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = self.webhooks.wake.notified() => {}
+                _ = queued.changed() => {}
                 _ = tokio::time::sleep(POLL) => {}
             }
         }
@@ -400,7 +410,12 @@ impl App {
 struct Worker {
     webhook: String,
     holder: String,
+    /// Until when this instance holds the lease, as far as it knows.
+    held_until: Option<DateTime<Utc>>,
 }
+
+/// How long a worker with an empty queue waits for more before it lets the webhook go.
+const IDLE: StdDuration = StdDuration::from_secs(5);
 
 impl Worker {
     /// How long a lease lasts: past the longest attempt, so that it never lapses mid-attempt.
@@ -409,7 +424,7 @@ impl Worker {
             + Duration::seconds(1)
     }
 
-    async fn run(self, app: Arc<App>, stop: CancellationToken) {
+    async fn run(mut self, app: Arc<App>, stop: CancellationToken) {
         if let Err(error) = self.work(&app, &stop).await {
             tracing::warn!(webhook = %self.webhook, %error, "webhook delivery stopped; retrying");
         }
@@ -418,18 +433,28 @@ impl Worker {
         }
     }
 
-    /// Takes or renews the lease; false when another instance holds it.
-    async fn hold(&self, app: &App) -> Result<bool> {
+    /// Takes the lease, or renews it once half of it has passed; false when another instance
+    /// holds it.
+    async fn hold(&mut self, app: &App) -> Result<bool> {
         let now = app.now();
-        app.store
-            .lease_webhook(&self.webhook, &self.holder, now, now + Self::lease(app))
-            .await
+        let lease = Self::lease(app);
+        if self.held_until.is_some_and(|until| until - now > lease / 2) {
+            return Ok(true);
+        }
+        let held = app
+            .store
+            .lease_webhook(&self.webhook, &self.holder, now, now + lease)
+            .await?;
+        self.held_until = held.then_some(now + lease);
+        Ok(held)
     }
 
-    /// Delivers the queue in order until it is empty, paused, another instance's, or `stop`.
-    async fn work(&self, app: &App, stop: &CancellationToken) -> Result<()> {
+    /// Delivers the queue in order until it has been empty for [`IDLE`], or the webhook is
+    /// paused, another instance's, or `stop`.
+    async fn work(&mut self, app: &App, stop: &CancellationToken) -> Result<()> {
         let settings = app.settings.webhooks;
         let sender = app.sender()?;
+        let mut queued = app.webhooks.queued.subscribe();
         loop {
             if stop.is_cancelled() || !self.hold(app).await? {
                 return Ok(());
@@ -441,9 +466,17 @@ impl Worker {
             if webhook.paused {
                 return Ok(());
             }
+            queued.mark_unchanged();
             let queue = app.store.next_deliveries(&self.webhook, QUEUE_PAGE).await?;
             if queue.is_empty() {
-                return Ok(());
+                // Stays a moment for what comes next, renewing the lease meanwhile.
+                let wait = IDLE.min((Self::lease(app) / 2).to_std().unwrap_or(IDLE));
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok(()),
+                    changed = queued.changed() => if changed.is_err() { return Ok(()) },
+                    _ = tokio::time::sleep(wait) => return Ok(()),
+                }
+                continue;
             }
             for (mut delivery, event) in queue {
                 let now = app.now();
