@@ -63,6 +63,11 @@ fn webhook(check: &mut Check, w: &pb::Webhook, now: DateTime<Utc>) -> Webhook {
         _ if url.len() > MAX_URL => {
             check.add("webhook.url", format!("is longer than {MAX_URL} bytes"))
         }
+        Ok(uri) if uri.authority().is_some_and(|a| a.as_str().contains('@')) => check.add(
+            "webhook.url",
+            "carries a user name or password, which every reader of the webhook would see: \
+             the signature tells the receiver who sends",
+        ),
         Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {}
         _ => check.add(
             "webhook.url",

@@ -118,6 +118,10 @@ impl Resource for Team {
                         policies.join(", ")
                     ));
                 }
+                let webhooks = store.webhooks_of_team(write, &team.id).await?;
+                if !webhooks.is_empty() {
+                    return refuse(format!("webhooks follow it: {}", webhooks.join(", ")));
+                }
                 Ok(())
             }
         }

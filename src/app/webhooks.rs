@@ -27,7 +27,7 @@ use crate::domain::event::TicketEvent;
 use crate::domain::idempotency::Requested;
 use crate::domain::patch::Patch;
 use crate::domain::webhook::{
-    AfterFailure, Attempt, Delivery, DeliveryState, RetryPolicy, Webhook, WebhookStatus,
+    AfterFailure, Attempt, Circuit, Delivery, DeliveryState, RetryPolicy, Webhook, WebhookStatus,
 };
 use crate::error::{Error, Found, Result};
 use crate::store::{Inserted, Queued, Store, Write};
@@ -79,8 +79,8 @@ const QUEUE_PAGE: u64 = 64;
 const POLL: StdDuration = StdDuration::from_secs(1);
 /// How often accepted deliveries past their history are forgotten.
 const PRUNE_EVERY: StdDuration = StdDuration::from_secs(600);
-/// Most events a range redelivery queues.
-pub const MAX_REDELIVER: i64 = 10_000;
+/// Most events a range redelivery reads.
+pub const MAX_REDELIVER: i64 = 1_000;
 
 /// What RedeliverEvents queues again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,10 +121,11 @@ impl Resource for Webhook {
 
     async fn guard(app: &App, write: &Write, change: Change<'_, Webhook>) -> Result<()> {
         match change {
-            Change::Create(w) | Change::Update { after: w, .. } => {
-                check_teams(app, write, &w.teams).await
+            Change::Create(w) => check_teams(app, write, &w.teams).await,
+            Change::Update { before, after } if after.teams != before.teams => {
+                check_teams(app, write, &after.teams).await
             }
-            Change::Delete(_) => Ok(()),
+            Change::Update { .. } | Change::Delete(_) => Ok(()),
         }
     }
 }
@@ -178,7 +179,7 @@ impl App {
 
     /// Sends a signed PING to the webhook now; nothing is queued or retried.
     pub async fn test_webhook(&self, id: &str) -> Result<Attempt> {
-        let (webhook, _) = self
+        let (webhook, _, _) = self
             .store
             .webhook_circuit(id)
             .await?
@@ -214,14 +215,19 @@ impl App {
         let queued = match what {
             Redeliver::DeadLetters => self.store.requeue_dead(&write, id, now).await?,
             Redeliver::Range(first, last) => {
-                let newest = self.store.last_cursor().await?;
-                if first > newest {
+                // Only what the outbox has queued: a later event is still on its way, and
+                // sent ahead of it would come out of order.
+                let queued_up_to = self.store.lock_outbox(&write).await?;
+                if first > queued_up_to {
                     return Err(Refusal::OutOfRange {
                         field: "range.first",
-                        description: format!("is past the newest event, {newest}"),
+                        description: format!(
+                            "is past the events queued for webhooks so far (up to {queued_up_to})"
+                        ),
                     }
                     .into());
                 }
+                let last = last.min(queued_up_to);
                 let events = self
                     .store
                     .events_after_in(&write, first - 1, (last - first + 1) as u64)
@@ -368,11 +374,14 @@ impl App {
     /// Starts a worker for each webhook with work whose lease this instance gets; waits for
     /// the workers at `stop`.
     async fn run_deliverer(self: Arc<Self>, stop: CancellationToken) {
-        let holder = format!(
-            "{}-{}",
-            std::process::id(),
-            super::random_token().unwrap_or_default()
-        );
+        // Unique across hosts and restarts: a pid alone repeats in every container.
+        let holder = match super::random_token() {
+            Ok(token) => format!("{}-{token}", std::process::id()),
+            Err(error) => {
+                tracing::error!(%error, "no webhook deliveries from this instance");
+                return;
+            }
+        };
         let mut workers: HashMap<String, JoinHandle<()>> = HashMap::new();
         let mut queued = self.webhooks.queued.subscribe();
         loop {
@@ -418,10 +427,16 @@ struct Worker {
 const IDLE: StdDuration = StdDuration::from_secs(5);
 
 impl Worker {
-    /// How long a lease lasts: past the longest attempt, so that it never lapses mid-attempt.
+    /// How long a lease lasts: renewed once an attempt's time has passed, it always has two
+    /// attempts' time left when an attempt starts, so it lapses neither during the attempt
+    /// nor while the attempt is recorded.
     fn lease(app: &App) -> Duration {
-        Duration::from_std(app.settings.webhooks.timeout * 2).unwrap_or(Duration::MAX)
-            + Duration::seconds(1)
+        Self::attempt_time(app) * 3 + Duration::seconds(1)
+    }
+
+    /// The longest an attempt takes.
+    fn attempt_time(app: &App) -> Duration {
+        Duration::from_std(app.settings.webhooks.timeout).unwrap_or(Duration::MAX)
     }
 
     async fn run(mut self, app: Arc<App>, stop: CancellationToken) {
@@ -433,12 +448,15 @@ impl Worker {
         }
     }
 
-    /// Takes the lease, or renews it once half of it has passed; false when another instance
-    /// holds it.
+    /// Takes the lease, or renews it once an attempt's time of it has passed; false when
+    /// another instance holds it.
     async fn hold(&mut self, app: &App) -> Result<bool> {
         let now = app.now();
         let lease = Self::lease(app);
-        if self.held_until.is_some_and(|until| until - now > lease / 2) {
+        if self
+            .held_until
+            .is_some_and(|until| until - now > lease - Self::attempt_time(app))
+        {
             return Ok(true);
         }
         let held = app
@@ -449,28 +467,37 @@ impl Worker {
         Ok(held)
     }
 
+    /// The webhook as it stands now, while it is this worker's to deliver: not deleted, not
+    /// paused, and its lease still ours.
+    async fn current(&mut self, app: &App) -> Result<Option<(Webhook, Circuit)>> {
+        if !self.hold(app).await? {
+            return Ok(None);
+        }
+        match app.store.webhook_circuit(&self.webhook).await? {
+            Some((webhook, circuit, holder))
+                if !webhook.paused && holder.as_deref() == Some(self.holder.as_str()) =>
+            {
+                Ok(Some((webhook, circuit)))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Delivers the queue in order until it has been empty for [`IDLE`], or the webhook is
-    /// paused, another instance's, or `stop`.
+    /// deleted, paused, another instance's, or `stop`.
     async fn work(&mut self, app: &App, stop: &CancellationToken) -> Result<()> {
         let settings = app.settings.webhooks;
         let sender = app.sender()?;
         let mut queued = app.webhooks.queued.subscribe();
         loop {
-            if stop.is_cancelled() || !self.hold(app).await? {
-                return Ok(());
-            }
-            let Some((webhook, mut circuit)) = app.store.webhook_circuit(&self.webhook).await?
-            else {
-                return Ok(());
-            };
-            if webhook.paused {
+            if stop.is_cancelled() || self.current(app).await?.is_none() {
                 return Ok(());
             }
             queued.mark_unchanged();
             let queue = app.store.next_deliveries(&self.webhook, QUEUE_PAGE).await?;
             if queue.is_empty() {
                 // Stays a moment for what comes next, renewing the lease meanwhile.
-                let wait = IDLE.min((Self::lease(app) / 2).to_std().unwrap_or(IDLE));
+                let wait = IDLE.min(Self::attempt_time(app).to_std().unwrap_or(IDLE));
                 tokio::select! {
                     _ = stop.cancelled() => return Ok(()),
                     changed = queued.changed() => if changed.is_err() { return Ok(()) },
@@ -479,19 +506,24 @@ impl Worker {
                 continue;
             }
             for (mut delivery, event) in queue {
+                // Read again before every attempt: a pause, a new URL or secret, a deletion
+                // or a lost lease takes effect at once.
+                if stop.is_cancelled() {
+                    return Ok(());
+                }
+                let Some((webhook, mut circuit)) = self.current(app).await? else {
+                    return Ok(());
+                };
                 let now = app.now();
                 let due = delivery.next_attempt_at.max(circuit.next_allowed(now));
                 if due > now {
-                    // Waits at most half a lease, then renews it and reads the queue again.
-                    let wait = (due - now).min(Self::lease(app) / 2);
+                    // Waits at most an attempt's time, then renews the lease and reads again.
+                    let wait = (due - now).min(Self::attempt_time(app));
                     tokio::select! {
                         _ = stop.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(wait.to_std().unwrap_or_default()) => {}
                     }
                     break;
-                }
-                if stop.is_cancelled() || !self.hold(app).await? {
-                    return Ok(());
                 }
                 let number = delivery.attempts + 1;
                 let started_at = app.now();
@@ -543,9 +575,15 @@ impl Worker {
                 }
                 app.metrics.webhook_attempt(&webhook.id, tried.delivered());
                 let write = app.store.begin().await?;
-                app.store
-                    .record_attempt(&write, &delivery, &tried, &circuit)
+                let recorded = app
+                    .store
+                    .record_attempt(&write, &self.holder, &delivery, &tried, &circuit)
                     .await?;
+                if !recorded {
+                    // Another instance holds the queue now: it sends this one again.
+                    tracing::info!(webhook = %webhook.id, "lost the webhook's lease mid-attempt");
+                    return Ok(());
+                }
                 app.store.commit(write).await?;
                 if delivery.state == DeliveryState::Pending {
                     // Order holds: nothing after it goes before it.

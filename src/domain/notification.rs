@@ -99,7 +99,13 @@ impl Notifier {
             };
             out.push(self.to_staff(NotificationKind::Escalation, supervisor, text));
         }
-        if let Some(agent) = newly_assigned(e) {
+        // A supervisor an escalation hands the ticket to has the alert, which says so.
+        let alerted = e
+            .sla
+            .as_ref()
+            .and_then(|s| s.escalation.as_ref())
+            .and_then(|s| s.notify.as_deref());
+        if let Some(agent) = newly_assigned(e).filter(|a| Some(*a) != alerted) {
             out.push(self.to_staff(
                 NotificationKind::Assignment,
                 agent,
@@ -244,18 +250,15 @@ impl Notifier {
         let summary = t.resolution_summary.as_deref().unwrap_or_default();
         Some(match (t.language(), t.resolution) {
             (_, Some(Resolution::Spam)) => return None,
+            // The other ticket may be another customer's: its number is not theirs to see.
             (Language::Zh, Some(Resolution::Merged)) => format!(
-                "您的工单 {} 与工单 {} 反映的是同一问题，已合并处理，进展请关注工单 {}。",
-                t.number,
-                t.merged_into.as_deref().unwrap_or_default(),
-                t.merged_into.as_deref().unwrap_or_default()
+                "您的工单 {} 反映的问题已在另一张工单中处理，我们会一并跟进并告知您结果。",
+                t.number
             ),
             (Language::En, Some(Resolution::Merged)) => format!(
-                "Your ticket {} is about the same matter as ticket {}; we handle them together \
-                 under {}.",
-                t.number,
-                t.merged_into.as_deref().unwrap_or_default(),
-                t.merged_into.as_deref().unwrap_or_default()
+                "Your ticket {} is about a matter we are already handling under another \
+                 ticket; we will keep you informed there.",
+                t.number
             ),
             (Language::Zh, _) => format!("您的工单 {} 已处理完毕：{summary}", t.number),
             (Language::En, _) => format!("Your ticket {} is resolved: {summary}", t.number),
@@ -403,6 +406,35 @@ mod tests {
         assert!(
             kinds(&untouched).is_empty(),
             "no change of hands, no reminder"
+        );
+    }
+
+    #[test]
+    fn a_reminder_past_its_acknowledgement_time_says_it_is_overdue() {
+        let now = Utc::now();
+        let mut ticket = crate::domain::ticket::sample(Kind::Complaint, Customer::default(), now);
+        let calendar = crate::domain::calendar::Calendar::always();
+        let by = crate::domain::sla::Counting {
+            calendar: &calendar,
+            at_risk_share: 0.8,
+        };
+        let hour = chrono::Duration::hours(1);
+        ticket.sla.clocks = vec![crate::domain::sla::SlaClock::start(
+            Target::Acknowledge,
+            hour,
+            now,
+            by,
+        )];
+        let reminder = |at| notifier().todo(&ticket, at);
+        assert!(
+            reminder(now).contains("Please acknowledge it by"),
+            "{}",
+            reminder(now)
+        );
+        assert!(
+            reminder(now + hour * 2).contains("overdue"),
+            "{}",
+            reminder(now + hour * 2)
         );
     }
 

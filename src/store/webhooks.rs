@@ -150,8 +150,9 @@ impl Store {
         deliveries: &[Queued],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        if !deliveries.is_empty() {
-            let rows = deliveries.iter().map(|d| webhook_delivery::ActiveModel {
+        // A statement takes at most 32,766 values on SQLite: a thousand rows of 11 each.
+        for chunk in deliveries.chunks(1_000) {
+            let rows = chunk.iter().map(|d| webhook_delivery::ActiveModel {
                 webhook_id: sea_orm::Set(d.webhook_id.clone()),
                 event_cursor: sea_orm::Set(d.event_cursor),
                 event_type: sea_orm::Set(d.event_type.as_str().to_owned()),
@@ -252,12 +253,19 @@ impl Store {
         Ok(())
     }
 
-    /// The webhook as its deliverer reads it: its configuration and its circuit.
-    pub async fn webhook_circuit(&self, id: &str) -> Result<Option<(Webhook, Circuit)>> {
+    /// The webhook as its deliverer reads it: its configuration, its circuit, and who holds
+    /// its lease.
+    pub async fn webhook_circuit(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Webhook, Circuit, Option<String>)>> {
         webhook::Entity::find_by_id(id)
             .one(&self.db)
             .await?
-            .map(|row| Ok((convert::webhook(&row)?, convert::circuit(&row))))
+            .map(|row| {
+                let webhook = convert::webhook(&row)?;
+                Ok((webhook, convert::circuit(&row), row.lease_holder))
+            })
             .transpose()
     }
 
@@ -294,14 +302,44 @@ impl Store {
             .collect()
     }
 
-    /// Records an attempt at `delivery` (as it stands after it) and the webhook's circuit.
+    /// Records an attempt at `delivery` (as it stands after it) and the webhook's circuit,
+    /// if `holder` still holds the webhook's lease; false (and nothing to commit) otherwise.
     pub async fn record_attempt(
         &self,
         write: &Write,
+        holder: &str,
         delivery: &Delivery,
         attempt: &Attempt,
         circuit: &Circuit,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        let still_held = webhook::Entity::update_many()
+            .col_expr(
+                webhook::Column::ConsecutiveFailures,
+                Expr::value(circuit.consecutive_failures as i32),
+            )
+            .col_expr(
+                webhook::Column::CircuitOpenUntil,
+                Expr::value(circuit.open_until),
+            )
+            .col_expr(
+                webhook::Column::LastSuccessAt,
+                Expr::value(circuit.last_success_at),
+            )
+            .col_expr(
+                webhook::Column::LastFailureAt,
+                Expr::value(circuit.last_failure_at),
+            )
+            .col_expr(
+                webhook::Column::LastError,
+                Expr::value(circuit.last_error.clone()),
+            )
+            .filter(webhook::Column::Id.eq(&delivery.webhook_id))
+            .filter(webhook::Column::LeaseHolder.eq(holder))
+            .exec(write.conn())
+            .await?;
+        if still_held.rows_affected != 1 {
+            return Ok(false);
+        }
         webhook_attempt::ActiveModel {
             delivery_id: sea_orm::Set(delivery.id),
             number: sea_orm::Set(attempt.number as i32),
@@ -323,18 +361,18 @@ impl Store {
         }
         .update(write.conn())
         .await?;
-        webhook::ActiveModel {
-            id: sea_orm::Set(delivery.webhook_id.clone()),
-            consecutive_failures: sea_orm::Set(circuit.consecutive_failures as i32),
-            circuit_open_until: sea_orm::Set(circuit.open_until),
-            last_success_at: sea_orm::Set(circuit.last_success_at),
-            last_failure_at: sea_orm::Set(circuit.last_failure_at),
-            last_error: sea_orm::Set(circuit.last_error.clone()),
-            ..Default::default()
-        }
-        .update(write.conn())
-        .await?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// The ids of the webhooks that name team `id`, read inside `write`.
+    pub async fn webhooks_of_team(&self, write: &Write, id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .all_webhooks(write)
+            .await?
+            .into_iter()
+            .filter(|w| w.teams.iter().any(|t| t == id))
+            .map(|w| w.id)
+            .collect())
     }
 
     // --- Reading and replaying ---

@@ -634,6 +634,79 @@ async fn bad_webhooks_are_refused_naming_the_field(backend: Backend) {
     assert_eq!(status.code(), tonic::Code::NotFound);
     assert_eq!(missing(&status), ("team".into(), "nowhere".into()));
 
+    let status = w
+        .create_webhook(refused(hook(
+            "crm",
+            "https://crm:hunter2@crm.example.com/hooks",
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&status), ["webhook.url"], "no passwords in URLs");
+    let status = w
+        .redeliver_events(pb::RedeliverEventsRequest {
+            webhook_id: "crm".into(),
+            what: Some(pb::redeliver_events_request::What::Range(pb::CursorRange {
+                first: 1,
+                last: 1_001,
+            })),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad_fields(&status),
+        ["range.last"],
+        "a thousand events at a time"
+    );
+
+    // A webhook that follows a team keeps the team from going.
+    let mut routing = s.routing().await;
+    routing
+        .create_team(pb::CreateTeamRequest {
+            team: Some(pb::Team {
+                id: "ops".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    subscribe(
+        &mut w,
+        pb::Webhook {
+            teams: vec!["ops".into()],
+            ..hook("ops-pager", "https://pager.example.com/hooks")
+        },
+    )
+    .await;
+    let status = routing
+        .delete_team(pb::DeleteTeamRequest {
+            id: "ops".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        status.message().contains("webhooks follow it: ops-pager"),
+        "{status:?}"
+    );
+    let status = w
+        .redeliver_events(pb::RedeliverEventsRequest {
+            webhook_id: "ops-pager".into(),
+            what: Some(pb::redeliver_events_request::What::Range(pb::CursorRange {
+                first: 1_000_000,
+                last: 1_000_001,
+            })),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    w.delete_webhook(pb::DeleteWebhookRequest {
+        id: "ops-pager".into(),
+        etag: String::new(),
+    })
+    .await
+    .unwrap();
+
     // Generated when not given.
     let created = subscribe(
         &mut w,
