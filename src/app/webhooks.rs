@@ -102,12 +102,20 @@ impl Resource for Webhook {
         store.lock_webhook(write, key).await
     }
 
+    /// While there are no webhooks the outbox stands still (nothing wants anything): the
+    /// first one starts it at the newest committed event, so it wants what comes after.
     async fn insert(
         &mut self,
         store: &Store,
         write: &Write,
         _: Option<&Requested>,
     ) -> Result<Inserted> {
+        if store.all_webhooks(write).await?.is_empty() {
+            let newest = store.last_cursor().await?;
+            if store.lock_outbox(write).await? < newest {
+                store.advance_outbox(write, newest).await?;
+            }
+        }
         store.insert_webhook(write, self).await
     }
 
@@ -257,6 +265,11 @@ impl App {
     /// Puts every committed event a webhook wants in its queue, from where the outbox got
     /// to; true if it queued anything.
     async fn fan_out(&self) -> Result<bool> {
+        // Most commits find nothing to do (no webhooks, or nothing new): a look without the
+        // write lock, which SQLite's intake needs.
+        if !self.store.outbox_behind().await? {
+            return Ok(false);
+        }
         let mut queued_any = false;
         loop {
             let now = self.now();

@@ -125,6 +125,19 @@ impl Store {
             .map_or(0, |row| row.event_cursor))
     }
 
+    /// Whether there are webhooks and events the outbox has not put in their queues yet.
+    pub async fn outbox_behind(&self) -> Result<bool> {
+        let any_webhook = webhook::Entity::find().one(&self.db).await?.is_some();
+        if !any_webhook {
+            return Ok(false);
+        }
+        let at = webhook_outbox::Entity::find_by_id(1)
+            .one(&self.db)
+            .await?
+            .map_or(0, |row| row.event_cursor);
+        Ok(self.last_cursor().await? > at)
+    }
+
     /// Up to `limit` events after `cursor`, read inside `write`.
     pub async fn events_after_in(
         &self,
