@@ -43,7 +43,7 @@ pub struct Config {
 
     /// OTLP/gRPC collector to export traces to, e.g. `http://127.0.0.1:4317`: a span per RPC
     /// (joined to the caller's `traceparent`) and per database transaction. Off unless given.
-    #[arg(long, env = "FEEDBACKD_OTLP_ENDPOINT", value_parser = parse_endpoint, global = true)]
+    #[arg(long, env = "FEEDBACKD_OTLP_ENDPOINT", hide_env_values = true, value_parser = parse_endpoint, global = true)]
     pub otlp_endpoint: Option<String>,
 
     /// Address to serve Prometheus metrics on, at /metrics (plain HTTP). Off unless given.
@@ -51,9 +51,11 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
 
     /// Database: `sqlite://FILE?mode=rwc` (created if missing) or `postgres://USER:PASS@HOST/DB`.
+    /// `--help` does not show a value taken from the environment: it may hold a password.
     #[arg(
         long,
         env = "FEEDBACKD_DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://feedbackd.db?mode=rwc",
         global = true
     )]

@@ -136,6 +136,29 @@ fn an_unopenable_database_ends_the_process_with_one_line() {
 }
 
 #[test]
+fn help_never_shows_a_password_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = feedbackd(dir.path(), &["--help"])
+        .env(
+            "FEEDBACKD_DATABASE_URL",
+            "postgres://app:s3cret@db/feedback",
+        )
+        .env(
+            "FEEDBACKD_OTLP_ENDPOINT",
+            "https://key:t0ken@collector:4317",
+        )
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("FEEDBACKD_DATABASE_URL"), "{text}");
+    assert!(
+        !text.contains("s3cret") && !text.contains("t0ken"),
+        "a secret in --help:\n{text}"
+    );
+}
+
+#[test]
 fn migrate_alone_then_exit() {
     let dir = tempfile::tempdir().unwrap();
     let output = feedbackd(dir.path(), &["migrate", "--log-format", "json"])
@@ -236,6 +259,47 @@ async fn logs_are_plain_text_name_the_call_and_a_callers_mistake_is_not_a_warnin
         "{:?}",
         made_up.metadata()
     );
+
+    // A customer's phone and email are theirs: no log line carries them, even when the call
+    // that brought them is refused.
+    let customer = pb::Customer {
+        external_id: "u-77".into(),
+        phone: "13912345678".into(),
+        email: "wang.fang@example.com".into(),
+        ..Default::default()
+    };
+    let ticket = pb::CreateTicketRequest {
+        channel: pb::Channel::Email.into(),
+        kind: pb::TicketKind::Complaint.into(),
+        title: "Invoice wrong".into(),
+        description: "The invoice lists the wrong amount".into(),
+        customer: Some(customer.clone()),
+        ..Default::default()
+    };
+    client.create_ticket(ticket.clone()).await.unwrap();
+    let bad_email = pb::CreateTicketRequest {
+        customer: Some(pb::Customer {
+            email: "wang.fang@@example.com".into(),
+            ..customer
+        }),
+        ..ticket
+    };
+    assert_eq!(
+        client.create_ticket(bad_email).await.unwrap_err().code(),
+        tonic::Code::InvalidArgument
+    );
+    let mut logged = log.wait_for("rpc done");
+    logged.extend(log.wait_for("rpc refused"));
+    assert!(
+        logged.iter().any(|l| l.contains("CreateTicket")),
+        "{logged:?}"
+    );
+    for line in &logged {
+        assert!(
+            !line.contains("13912345678") && !line.contains("wang.fang"),
+            "personal data in the log: {line}"
+        );
+    }
 
     // Piped, not a terminal: no colour codes anywhere.
     for line in started.iter().chain(&refused).chain(&done).chain(&named) {
