@@ -46,6 +46,25 @@ pub struct Config {
     #[arg(long, env = "FEEDBACKD_OTLP_ENDPOINT", hide_env_values = true, value_parser = parse_endpoint, global = true)]
     pub otlp_endpoint: Option<String>,
 
+    /// The server's TLS certificate chain (PEM). With --tls-key, gRPC is served over TLS only;
+    /// without, in plaintext (fit for loopback alone).
+    #[arg(long, env = "FEEDBACKD_TLS_CERT", requires = "tls_key", global = true)]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "FEEDBACKD_TLS_KEY", requires = "tls_cert", global = true)]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Certificate authorities (PEM) whose client certificates are accepted: with it, every
+    /// client must present one (mutual TLS).
+    #[arg(
+        long,
+        env = "FEEDBACKD_TLS_CLIENT_CA",
+        requires = "tls_cert",
+        global = true
+    )]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+
     /// Address to serve Prometheus metrics on, at /metrics (plain HTTP). Off unless given.
     #[arg(long, env = "FEEDBACKD_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<SocketAddr>,

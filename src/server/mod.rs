@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use futures::{Stream, StreamExt};
 use tonic::server::NamedService;
@@ -64,6 +65,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 pub struct Listeners {
     pub grpc: TcpListener,
     pub metrics: Option<TcpListener>,
+    /// Told once the server serves (for an embedding that waits for it).
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Listeners {
@@ -84,6 +87,7 @@ impl Listeners {
                 Some(addr) => Some(bind(addr).await?),
                 None => None,
             },
+            ready: None,
         })
     }
 }
@@ -98,6 +102,25 @@ macro_rules! service {
     };
 }
 
+/// The TLS that `config` asks for: `None` for plaintext.
+fn tls(config: &Config) -> anyhow::Result<Option<ServerTlsConfig>> {
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the {what} {}: {e}", path.display()))
+    };
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(
+        read(cert, "TLS certificate")?,
+        read(key, "TLS key")?,
+    ));
+    if let Some(ca) = &config.tls_client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(read(ca, "client CA")?));
+    }
+    Ok(Some(tls))
+}
+
 /// Serves on `listener` until `signal` resolves, then shuts down gracefully: health turns
 /// NOT_SERVING, watch streams end with UNAVAILABLE and their resume cursor, calls in
 /// progress get `config.shutdown_grace` to finish.
@@ -108,6 +131,21 @@ pub async fn serve(
     listeners: Listeners,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // A certificate or key that cannot serve ends the start before anything else.
+    let mut builder = tonic::transport::Server::builder();
+    match tls(config)? {
+        Some(tls) => {
+            builder = builder.tls_config(tls).map_err(|e| {
+                anyhow::anyhow!("the TLS certificate, key or client CA is not usable: {e}")
+            })?;
+        }
+        None if !config.listen.ip().is_loopback() => tracing::warn!(
+            address = %config.listen,
+            "serving plaintext gRPC beyond loopback: anyone on the network can read and send \
+             calls; give --tls-cert and --tls-key"
+        ),
+        None => {}
+    }
     let shutdown = CancellationToken::new();
     // However serve() ends, its background tasks (tailer, reactions, passes) end with it.
     let _stop_tasks = shutdown.clone().drop_guard();
@@ -147,6 +185,9 @@ pub async fn serve(
     );
     let (health, _) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::Serving).await;
+    if let Some(ready) = listeners.ready {
+        let _ = ready.send(());
+    }
     let health_service = HealthServer::new(EndingHealth {
         inner: HealthService::from_health_reporter(health.clone()),
         stop: shutdown.clone(),
@@ -171,7 +212,7 @@ pub async fn serve(
     };
 
     let in_flight = Arc::new(rpc::InFlight::default());
-    let server = tonic::transport::Server::builder()
+    let server = builder
         .max_concurrent_streams(config.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
@@ -289,25 +330,6 @@ async fn watch_database(store: Store, health: HealthReporter, shutdown: Cancella
     }
 }
 
-/// Returns once the server at `addr` reports SERVING.
-async fn serving(addr: SocketAddr) {
-    use tonic_health::pb::health_client::HealthClient;
-    loop {
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"));
-        if let Ok(endpoint) = endpoint
-            && let Ok(channel) = endpoint.connect().await
-            && let Ok(reply) = HealthClient::new(channel)
-                .check(HealthCheckRequest::default())
-                .await
-            && reply.into_inner().status()
-                == tonic_health::pb::health_check_response::ServingStatus::Serving
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// A server running in the background on an ephemeral port: for tests, examples and the
 /// load generator, which all speak to it only through the generated clients.
 pub struct RunningServer {
@@ -337,20 +359,25 @@ impl RunningServer {
             None => None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, serving) = tokio::sync::oneshot::channel();
+        let listeners = Listeners {
+            ready: Some(ready),
+            ..listeners
+        };
         let mut task = tokio::spawn(async move {
             serve(&config, store, clock, listeners, async {
                 let _ = stopped.await;
             })
             .await
         });
-        // Ready when health says so; a server that could not start says why here, rather
-        // than leaving its callers to find a closed port.
+        // Ready when it serves (plaintext or TLS alike); a server that could not start says
+        // why here, rather than leaving its callers to find a closed port.
         tokio::select! {
             ended = &mut task => {
                 ended??;
                 anyhow::bail!("the server stopped as it started");
             }
-            () = serving(addr) => {}
+            _ = serving => {}
         }
         Ok(RunningServer {
             addr,

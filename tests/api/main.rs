@@ -16,6 +16,7 @@ mod routing;
 mod server;
 mod sla;
 mod surveys;
+mod tls;
 mod validation;
 mod watch;
 mod webhooks;
