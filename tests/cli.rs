@@ -159,6 +159,40 @@ fn help_never_shows_a_password_from_the_environment() {
 }
 
 #[test]
+fn an_unusable_tls_certificate_ends_the_process_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key.pem"), "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    for (cert, says) in [
+        ("missing.pem", "cannot read the TLS certificate missing.pem"),
+        (
+            "key.pem",
+            "the TLS certificate key.pem holds no PEM \"BEGIN CERTIFICATE\"",
+        ),
+    ] {
+        let output = feedbackd(
+            dir.path(),
+            &[
+                "--listen",
+                &listen,
+                "--tls-cert",
+                cert,
+                "--tls-key",
+                "key.pem",
+            ],
+        )
+        .output()
+        .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let errors: Vec<_> = stderr.lines().filter(|l| l.contains("ERROR")).collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(errors[0].contains(says), "{stderr}");
+    }
+}
+
+#[test]
 fn migrate_alone_then_exit() {
     let dir = tempfile::tempdir().unwrap();
     let output = feedbackd(dir.path(), &["migrate", "--log-format", "json"])

@@ -107,16 +107,26 @@ fn tls(config: &Config) -> anyhow::Result<Option<ServerTlsConfig>> {
     let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
         return Ok(None);
     };
-    let read = |path: &std::path::Path, what: &str| {
-        std::fs::read(path)
-            .map_err(|e| anyhow::anyhow!("cannot read the {what} {}: {e}", path.display()))
+    // Reads a PEM file and checks it holds what it should, which rustls would only report as
+    // "no certificates" or "transport error".
+    let read = |path: &std::path::Path, what: &str, marker: &str| {
+        let pem = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the {what} {}: {e}", path.display()))?;
+        if !String::from_utf8_lossy(&pem).contains(marker) {
+            anyhow::bail!("the {what} {} holds no PEM \"{marker}\"", path.display());
+        }
+        Ok(pem)
     };
     let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(
-        read(cert, "TLS certificate")?,
-        read(key, "TLS key")?,
+        read(cert, "TLS certificate", "BEGIN CERTIFICATE")?,
+        read(key, "TLS key", "PRIVATE KEY")?,
     ));
     if let Some(ca) = &config.tls_client_ca {
-        tls = tls.client_ca_root(Certificate::from_pem(read(ca, "client CA")?));
+        tls = tls.client_ca_root(Certificate::from_pem(read(
+            ca,
+            "client CA",
+            "BEGIN CERTIFICATE",
+        )?));
     }
     Ok(Some(tls))
 }
@@ -136,7 +146,14 @@ pub async fn serve(
     match tls(config)? {
         Some(tls) => {
             builder = builder.tls_config(tls).map_err(|e| {
-                anyhow::anyhow!("the TLS certificate, key or client CA is not usable: {e}")
+                // tonic says "transport error"; what went wrong is its source.
+                let mut why = e.to_string();
+                let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+                while let Some(next) = cause {
+                    why = next.to_string();
+                    cause = next.source();
+                }
+                anyhow::anyhow!("the TLS certificate, key or client CA is not usable: {why}")
             })?;
         }
         None if !config.listen.ip().is_loopback() => tracing::warn!(
