@@ -321,14 +321,19 @@ fn parse_share(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Whether `text` is an http:// or https:// address with a host.
+fn is_web_address(text: &str) -> bool {
+    text.parse::<http::Uri>()
+        .is_ok_and(|uri| matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some())
+}
+
 fn parse_endpoint(text: &str) -> Result<String, String> {
-    match text.parse::<http::Uri>() {
-        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
-            Ok(text.to_owned())
-        }
-        _ => Err(format!(
+    if is_web_address(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
             "{text:?} is not an http:// or https:// address such as http://127.0.0.1:4317"
-        )),
+        ))
     }
 }
 
@@ -338,13 +343,12 @@ fn parse_link_template(text: &str) -> Result<String, String> {
     if !text.contains("{token}") {
         return Err(format!("{text:?} has no {{token}}; give a link {example}"));
     }
-    match text.replace("{token}", "t").parse::<http::Uri>() {
-        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
-            Ok(text.to_owned())
-        }
-        _ => Err(format!(
+    if is_web_address(&text.replace("{token}", "t")) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
             "{text:?} is not an http:// or https:// link {example}"
-        )),
+        ))
     }
 }
 

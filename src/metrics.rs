@@ -232,10 +232,9 @@ impl Metrics {
         let labels = WebhookLabels {
             webhook: id.to_owned(),
         };
-        let seconds = latency.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
-        self.webhook_latency
-            .get_or_create(&labels)
-            .observe(seconds.max(0.0));
+        // A clock that stepped back makes it negative: zero.
+        let seconds = latency.to_std().unwrap_or_default().as_secs_f64();
+        self.webhook_latency.get_or_create(&labels).observe(seconds);
     }
 
     /// An attempt to deliver to webhook `id` was made.

@@ -207,7 +207,10 @@ impl App {
         before: Option<i64>,
         limit: u64,
     ) -> Result<Vec<(Delivery, Vec<Attempt>)>> {
-        self.store.webhook(id).await?.found(Webhook::KIND, id)?;
+        self.store
+            .webhook_circuit(id)
+            .await?
+            .found(Webhook::KIND, id)?;
         self.store.list_deliveries(id, state, before, limit).await
     }
 

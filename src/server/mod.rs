@@ -102,6 +102,16 @@ macro_rules! service {
     };
 }
 
+/// The innermost cause of an error from a library that wraps its causes (tonic's
+/// "transport error", reqwest's "error sending request"): what actually went wrong.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 /// The TLS that `config` asks for: `None` for plaintext.
 fn tls(config: &Config) -> anyhow::Result<Option<ServerTlsConfig>> {
     let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
@@ -147,13 +157,10 @@ pub async fn serve(
         Some(tls) => {
             builder = builder.tls_config(tls).map_err(|e| {
                 // tonic says "transport error"; what went wrong is its source.
-                let mut why = e.to_string();
-                let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(&e);
-                while let Some(next) = cause {
-                    why = next.to_string();
-                    cause = next.source();
-                }
-                anyhow::anyhow!("the TLS certificate, key or client CA is not usable: {why}")
+                anyhow::anyhow!(
+                    "the TLS certificate, key or client CA is not usable: {}",
+                    root_cause(&e)
+                )
             })?;
         }
         None if !config.listen.ip().is_loopback() => tracing::warn!(

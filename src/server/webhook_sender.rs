@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor, SerializeOptions};
 
+use super::root_cause;
 use crate::app::webhooks::{Answer, Outgoing, Sender};
 use crate::domain::webhook::{Webhook, signature};
 
@@ -125,15 +126,6 @@ impl HttpSender {
             },
         }
     }
-}
-
-/// The innermost cause of an HTTP error, which says what actually went wrong.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 impl Sender for HttpSender {

@@ -73,7 +73,17 @@ impl Store {
 
     /// Up to `limit` events after `cursor`, in log order.
     pub async fn events_after(&self, cursor: i64, limit: u64) -> Result<Vec<TicketEvent>> {
-        self.read_log(None, &[], cursor, limit).await
+        read_log(&self.db, None, &[], cursor, limit).await
+    }
+
+    /// Up to `limit` events after `cursor`, read inside `write`.
+    pub async fn events_after_in(
+        &self,
+        write: &Write,
+        cursor: i64,
+        limit: u64,
+    ) -> Result<Vec<TicketEvent>> {
+        read_log(write.conn(), None, &[], cursor, limit).await
     }
 
     /// Up to `limit` events of one ticket after `cursor`, oldest first, of `types` (all when
@@ -85,7 +95,7 @@ impl Store {
         cursor: i64,
         limit: u64,
     ) -> Result<Vec<TicketEvent>> {
-        self.read_log(Some(ticket_id), types, cursor, limit).await
+        read_log(&self.db, Some(ticket_id), types, cursor, limit).await
     }
 
     /// Every SLA event of one ticket, oldest first.
@@ -94,28 +104,6 @@ impl Store {
             .filter(event::Column::TicketId.eq(ticket_id))
             .filter(event::Column::Sla.is_not_null())
             .order_by_asc(event::Column::Id)
-            .all(&self.db)
-            .await?;
-        rows.into_iter().map(convert::event).collect()
-    }
-
-    async fn read_log(
-        &self,
-        ticket_id: Option<i64>,
-        types: &[EventType],
-        cursor: i64,
-        limit: u64,
-    ) -> Result<Vec<TicketEvent>> {
-        let mut query = event::Entity::find().filter(event::Column::Id.gt(cursor));
-        if let Some(ticket_id) = ticket_id {
-            query = query.filter(event::Column::TicketId.eq(ticket_id));
-        }
-        if !types.is_empty() {
-            query = query.filter(event::Column::EventType.is_in(types.iter().map(|t| t.as_str())));
-        }
-        let rows = query
-            .order_by_asc(event::Column::Id)
-            .limit(limit)
             .all(&self.db)
             .await?;
         rows.into_iter().map(convert::event).collect()
@@ -131,4 +119,28 @@ impl Store {
             .await?;
         Ok(max.flatten().unwrap_or(0))
     }
+}
+
+/// Up to `limit` events after `cursor` on `conn`, in log order: of one ticket, and of `types`
+/// (all when empty), when given.
+async fn read_log(
+    conn: &impl ConnectionTrait,
+    ticket_id: Option<i64>,
+    types: &[EventType],
+    cursor: i64,
+    limit: u64,
+) -> Result<Vec<TicketEvent>> {
+    let mut query = event::Entity::find().filter(event::Column::Id.gt(cursor));
+    if let Some(ticket_id) = ticket_id {
+        query = query.filter(event::Column::TicketId.eq(ticket_id));
+    }
+    if !types.is_empty() {
+        query = query.filter(event::Column::EventType.is_in(types.iter().map(|t| t.as_str())));
+    }
+    let rows = query
+        .order_by_asc(event::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    rows.into_iter().map(convert::event).collect()
 }

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
     sea_query::{Expr, ExprTrait, LockType},
 };
 
@@ -59,10 +59,8 @@ impl Store {
 
     /// A webhook with how its deliveries stand.
     pub async fn webhook(&self, id: &str) -> Result<Option<WebhookStatus>> {
-        match webhook::Entity::find_by_id(id).one(&self.db).await? {
-            Some(row) => Ok(Some(self.webhook_status(row).await?)),
-            None => Ok(None),
-        }
+        let rows = webhook::Entity::find_by_id(id).all(&self.db).await?;
+        Ok(self.with_status(rows).await?.pop())
     }
 
     /// Up to `limit` webhooks after `after`, by id, with how their deliveries stand.
@@ -75,28 +73,44 @@ impl Store {
         if let Some(after) = after {
             query = query.filter(webhook::Column::Id.gt(after));
         }
-        let mut out = Vec::new();
-        for row in query.limit(limit).all(&self.db).await? {
-            out.push(self.webhook_status(row).await?);
-        }
-        Ok(out)
+        let rows = query.limit(limit).all(&self.db).await?;
+        self.with_status(rows).await
     }
 
-    async fn webhook_status(&self, row: webhook::Model) -> Result<WebhookStatus> {
-        let count = |state: DeliveryState| {
-            webhook_delivery::Entity::find()
-                .filter(webhook_delivery::Column::WebhookId.eq(&row.id))
-                .filter(webhook_delivery::Column::State.eq(state.as_str()))
-                .count(&self.db)
+    /// The webhooks of `rows` with their pending and dead deliveries, counted for all of them
+    /// in one query.
+    async fn with_status(&self, rows: Vec<webhook::Model>) -> Result<Vec<WebhookStatus>> {
+        let counted: Vec<(String, String, i64)> = webhook_delivery::Entity::find()
+            .select_only()
+            .column(webhook_delivery::Column::WebhookId)
+            .column(webhook_delivery::Column::State)
+            .column_as(webhook_delivery::Column::Id.count(), "n")
+            .filter(webhook_delivery::Column::WebhookId.is_in(rows.iter().map(|r| r.id.clone())))
+            .filter(webhook_delivery::Column::State.is_in([
+                DeliveryState::Pending.as_str(),
+                DeliveryState::Dead.as_str(),
+            ]))
+            .group_by(webhook_delivery::Column::WebhookId)
+            .group_by(webhook_delivery::Column::State)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let count = |id: &str, state: DeliveryState| {
+            counted
+                .iter()
+                .find(|(w, s, _)| w == id && s == state.as_str())
+                .map_or(0, |(_, _, n)| *n)
         };
-        let pending = count(DeliveryState::Pending).await? as i64;
-        let dead = count(DeliveryState::Dead).await? as i64;
-        Ok(WebhookStatus {
-            webhook: convert::webhook(&row)?,
-            circuit: convert::circuit(&row),
-            pending,
-            dead,
-        })
+        rows.iter()
+            .map(|row| {
+                Ok(WebhookStatus {
+                    webhook: convert::webhook(row)?,
+                    circuit: convert::circuit(row),
+                    pending: count(&row.id, DeliveryState::Pending),
+                    dead: count(&row.id, DeliveryState::Dead),
+                })
+            })
+            .collect()
     }
 
     /// Every webhook, inside `write`.
@@ -136,24 +150,6 @@ impl Store {
             .await?
             .map_or(0, |row| row.event_cursor);
         Ok(self.last_cursor().await? > at)
-    }
-
-    /// Up to `limit` events after `cursor`, read inside `write`.
-    pub async fn events_after_in(
-        &self,
-        write: &Write,
-        cursor: i64,
-        limit: u64,
-    ) -> Result<Vec<TicketEvent>> {
-        event::Entity::find()
-            .filter(event::Column::Id.gt(cursor))
-            .order_by_asc(event::Column::Id)
-            .limit(limit)
-            .all(write.conn())
-            .await?
-            .into_iter()
-            .map(convert::event)
-            .collect()
     }
 
     /// Puts `deliveries` at the end of their webhooks' queues, due at `now`.
