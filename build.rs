@@ -15,6 +15,7 @@ fn main() -> io::Result<()> {
         "proto/feedback/v1/survey_service.proto",
         "proto/feedback/v1/sla_service.proto",
         "proto/feedback/v1/webhook_service.proto",
+        "proto/feedback/v1/access_service.proto",
     ];
     let descriptors = compile(&protos, &["proto"])?;
     fs::write(

@@ -25,6 +25,8 @@ use pb::ticket_service_client::TicketServiceClient;
 use prost::Message as _;
 use sea_orm::ConnectionTrait;
 use tokio_util::sync::CancellationToken;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
 use tonic::{Request, Response, Status, Streaming};
@@ -73,7 +75,11 @@ async fn main() -> anyhow::Result<()> {
         payload.len(),
     );
 
-    let echo = connect(&start_echo().await?, MAX_CHANNELS).await?;
+    let echo = Addr {
+        url: start_echo().await?,
+        key: format!("fbk_{}", "x".repeat(64)),
+    };
+    let echo = connect(&echo, MAX_CHANNELS).await?;
     let mut targets = vec![Target::sqlite().await?];
     match std::env::var("FEEDBACKD_TEST_POSTGRES_URL") {
         Ok(base) => targets.push(Target::postgres(&base).await?),
@@ -169,11 +175,11 @@ async fn main() -> anyhow::Result<()> {
 
     let mut watches = Vec::new();
     for target in targets.iter().filter(|_| runs("watch")) {
-        watches.push((target.name, watch(&target.server.url(), measure).await?));
+        watches.push((target.name, watch(&target.addr, measure).await?));
     }
     let mut webhooks = Vec::new();
     for target in targets.iter().filter(|_| runs("webhook")) {
-        webhooks.push((target.name, webhook(&target.server.url(), measure).await?));
+        webhooks.push((target.name, webhook(&target.addr, measure).await?));
     }
 
     print_unary(&rows);
@@ -190,7 +196,8 @@ async fn main() -> anyhow::Result<()> {
 struct Target {
     name: &'static str,
     server: RunningServer,
-    channels: Vec<Channel>,
+    addr: Addr,
+    channels: Vec<Authed>,
     /// Tickets created so far, for GetTicket to read.
     ids: Vec<i64>,
     create_goal: f64,
@@ -234,12 +241,23 @@ impl Target {
         create_goal: f64,
         dir: Option<tempfile::TempDir>,
     ) -> anyhow::Result<Target> {
-        // The server's defaults: this measures what an operator gets out of the box.
-        let server = RunningServer::start(Config::with_database(url)).await?;
-        let channels = connect(&server.url(), MAX_CHANNELS).await?;
+        // The server's defaults: this measures what an operator gets out of the box, but for
+        // where its admin key goes.
+        let keys = tempfile::tempdir()?;
+        let mut config = Config::with_database(url);
+        config.admin_key_file = Some(keys.path().join("admin-key"));
+        let server = RunningServer::start(config).await?;
+        let addr = Addr {
+            url: server.url(),
+            key: std::fs::read_to_string(keys.path().join("admin-key"))?
+                .trim()
+                .to_owned(),
+        };
+        let channels = connect(&addr, MAX_CHANNELS).await?;
         Ok(Target {
             name,
             server,
+            addr,
             channels,
             ids: Vec::new(),
             create_goal,
@@ -274,12 +292,39 @@ async fn start_echo() -> anyhow::Result<String> {
     Ok(url)
 }
 
-/// `count` separate HTTP/2 connections to `url`.
-async fn connect(url: &str, count: usize) -> anyhow::Result<Vec<Channel>> {
-    let endpoint = Endpoint::from_shared(url.to_owned())?;
+/// A connection that sends `authorization: Bearer <key>` with every call.
+type Authed = InterceptedService<Channel, Bearer>;
+
+#[derive(Clone)]
+struct Bearer(MetadataValue<Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// Where a server listens, and the key to call it with.
+#[derive(Clone)]
+struct Addr {
+    url: String,
+    key: String,
+}
+
+/// `count` separate HTTP/2 connections to `to`, each sending its key (echo gets one of the
+/// same length, so both sides carry the same header).
+async fn connect(to: &Addr, count: usize) -> anyhow::Result<Vec<Authed>> {
+    let endpoint = Endpoint::from_shared(to.url.clone())?;
+    let bearer = Bearer(format!("Bearer {}", to.key).parse()?);
     let mut channels = Vec::with_capacity(count);
     for _ in 0..count {
-        channels.push(endpoint.connect().await?);
+        channels.push(InterceptedService::new(
+            endpoint.connect().await?,
+            bearer.clone(),
+        ));
     }
     Ok(channels)
 }
@@ -293,7 +338,8 @@ fn new_ticket(n: usize) -> pb::CreateTicketRequest {
         description: "The refund for order 1234 has not arrived after two weeks.".into(),
         product: "mall".into(),
         customer: Some(pb::Customer {
-            external_id: "cust-1".into(),
+            // Many customers, as real intake has: each customer's intake is rate-limited.
+            external_id: format!("cust-{}", n % 10_000),
             name: "Li Lei".into(),
             phone: "+86 138 0013 8000".into(),
             email: "li.lei@example.com".into(),
@@ -320,14 +366,14 @@ struct Figures {
 /// and a number unique to the call. Returns the figures and the successful calls' results
 /// (both counting only calls started after the warm-up).
 async fn drive<T, F, Fut>(
-    channels: &[Channel],
+    channels: &[Authed],
     concurrency: usize,
     measure: Duration,
     call: F,
 ) -> (Figures, Vec<T>)
 where
     T: Send + 'static,
-    F: Fn(Channel, usize) -> Fut + Clone + Send + 'static,
+    F: Fn(Authed, usize) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<T, Status>> + Send + 'static,
 {
     let channels = &channels[..channels.len().min(concurrency)];
@@ -488,8 +534,8 @@ struct WatchFigures {
 
 /// Subscribes `WATCHERS` live watchers, publishes `EVENTS_PER_SECOND` new tickets a second
 /// for `measure`, and measures each delivery from the event's time to its arrival.
-async fn watch(url: &str, measure: Duration) -> anyhow::Result<WatchFigures> {
-    let channels = connect(url, WATCH_CHANNELS).await?;
+async fn watch(to: &Addr, measure: Duration) -> anyhow::Result<WatchFigures> {
+    let channels = connect(to, WATCH_CHANNELS).await?;
     let began = Instant::now();
     // Each call returns once the server has subscribed the watcher to the live feed.
     let streams = futures::future::try_join_all((0..WATCHERS).map(|i| {
@@ -511,7 +557,7 @@ async fn watch(url: &str, measure: Duration) -> anyhow::Result<WatchFigures> {
         .map(|stream| tokio::spawn(receive(stream, stop.clone(), delivered.clone())))
         .collect();
 
-    let (total, publish_micros) = publish(url, measure).await?;
+    let (total, publish_micros) = publish(to, measure).await?;
     let published = publish_micros.len() as u64;
 
     let expected = published * WATCHERS as u64;
@@ -544,8 +590,8 @@ async fn watch(url: &str, measure: Duration) -> anyhow::Result<WatchFigures> {
 /// Returns how many were sent and the latency of each that succeeded, in microseconds. The
 /// events' time is stamped when the server starts the create, so a delivery delay includes
 /// the create's own latency: worth showing next to it.
-async fn publish(url: &str, measure: Duration) -> anyhow::Result<(usize, Vec<u64>)> {
-    let publisher = TicketServiceClient::new(connect(url, 1).await?.remove(0));
+async fn publish(to: &Addr, measure: Duration) -> anyhow::Result<(usize, Vec<u64>)> {
+    let publisher = TicketServiceClient::new(connect(to, 1).await?.remove(0));
     let total = (measure.as_secs_f64() * f64::from(EVENTS_PER_SECOND)) as usize;
     let mut tick = tokio::time::interval(Duration::from_secs(1) / EVENTS_PER_SECOND);
     let mut creates = Vec::with_capacity(total);
@@ -582,7 +628,7 @@ struct WebhookFigures {
 /// Subscribes a webhook for TICKET_CREATED to a receiver on 127.0.0.1, publishes
 /// `EVENTS_PER_SECOND` tickets a second for `measure`, and measures each delivery from the
 /// event's time to its arrival at the receiver.
-async fn webhook(url: &str, measure: Duration) -> anyhow::Result<WebhookFigures> {
+async fn webhook(to: &Addr, measure: Duration) -> anyhow::Result<WebhookFigures> {
     use pb::webhook_service_client::WebhookServiceClient;
     let seen = Arc::new(std::sync::Mutex::new(Vec::<(i64, u64)>::new()));
     let record = seen.clone();
@@ -613,8 +659,7 @@ async fn webhook(url: &str, measure: Duration) -> anyhow::Result<WebhookFigures>
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let hook = format!("http://{}/hooks", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, receiver).await });
-    WebhookServiceClient::connect(url.to_owned())
-        .await?
+    WebhookServiceClient::new(connect(to, 1).await?.remove(0))
         .create_webhook(pb::CreateWebhookRequest {
             webhook: Some(pb::Webhook {
                 id: "bench".into(),
@@ -625,7 +670,7 @@ async fn webhook(url: &str, measure: Duration) -> anyhow::Result<WebhookFigures>
         })
         .await?;
 
-    let (_, publish_micros) = publish(url, measure).await?;
+    let (_, publish_micros) = publish(to, measure).await?;
     let published = publish_micros.len() as u64;
     let deadline = Instant::now() + DRAIN;
     while (seen.lock().unwrap().len() as u64) < published && Instant::now() < deadline {

@@ -3,9 +3,12 @@
 //! the last cursor it saw, so it misses nothing and sees nothing twice; while the server is
 //! down it waits longer between tries (1 s, 2 s, 4 s … up to 30 s).
 //!
+//! It calls with the API key in `FEEDBACKD_KEY` (an agent's key, or any key that may read the
+//! team's tickets).
+//!
 //! ```text
-//! cargo run --example agent_desktop -- [SERVER_URL] [TEAM]
-//! cargo run --example agent_desktop -- http://127.0.0.1:50051 after-sales
+//! FEEDBACKD_KEY=fbk_… cargo run --example agent_desktop -- [SERVER_URL] [TEAM]
+//! FEEDBACKD_KEY=$(cat feedbackd.admin-key) cargo run --example agent_desktop -- http://127.0.0.1:50051 after-sales
 //! ```
 
 use std::time::Duration;
@@ -13,6 +16,9 @@ use std::time::Duration;
 use feedbackd::proto::feedback::v1 as pb;
 use pb::ticket_service_client::TicketServiceClient;
 use tonic::Code;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 
 /// The longest wait between two tries.
 const MOST_WAIT: Duration = Duration::from_secs(30);
@@ -24,6 +30,13 @@ async fn main() {
         .next()
         .unwrap_or_else(|| "http://127.0.0.1:50051".to_owned());
     let team = args.next().unwrap_or_default();
+    let Some(credential) = std::env::var("FEEDBACKD_KEY")
+        .ok()
+        .and_then(|key| format!("Bearer {}", key.trim()).parse().ok())
+    else {
+        eprintln!("set FEEDBACKD_KEY to the API key to call with");
+        std::process::exit(2);
+    };
     let scope = if team.is_empty() {
         "all teams".to_owned()
     } else {
@@ -36,12 +49,15 @@ async fn main() {
     let mut cursor: Option<i64> = None;
     let mut wait = Duration::from_secs(1);
     loop {
-        let status = match follow(&url, &team, &mut cursor, &mut wait).await {
+        let status = match follow(&url, &credential, &team, &mut cursor, &mut wait).await {
             Ok(()) => tonic::Status::unavailable("the stream ended"),
             Err(status) => status,
         };
-        // A mistake in what was asked for (no such team) does not mend by waiting.
-        if matches!(status.code(), Code::NotFound | Code::InvalidArgument) {
+        // A mistake in what was asked for (no such team, a bad key) does not mend by waiting.
+        if matches!(
+            status.code(),
+            Code::NotFound | Code::InvalidArgument | Code::Unauthenticated | Code::PermissionDenied
+        ) {
             eprintln!("cannot watch {scope}: {}", status.message());
             std::process::exit(2);
         }
@@ -60,13 +76,26 @@ async fn main() {
 /// ends. `wait` goes back to a second once the server answers.
 async fn follow(
     url: &str,
+    credential: &MetadataValue<Ascii>,
     team: &str,
     cursor: &mut Option<i64>,
     wait: &mut Duration,
 ) -> Result<(), tonic::Status> {
-    let mut client = TicketServiceClient::connect(url.to_owned())
+    let channel = Channel::from_shared(url.to_owned())
+        .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?
+        .connect()
         .await
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let credential = credential.clone();
+    let mut client = TicketServiceClient::new(InterceptedService::new(
+        channel,
+        move |mut request: tonic::Request<()>| {
+            request
+                .metadata_mut()
+                .insert("authorization", credential.clone());
+            Ok(request)
+        },
+    ));
     let request = pb::WatchTicketsRequest {
         team: team.to_owned(),
         after_cursor: *cursor,
@@ -90,8 +119,8 @@ async fn follow(
 }
 
 /// The team's open tickets, most urgent first: the first page, and how many there are.
-async fn show_open(
-    client: &mut TicketServiceClient<tonic::transport::Channel>,
+async fn show_open<F: tonic::service::Interceptor>(
+    client: &mut TicketServiceClient<InterceptedService<Channel, F>>,
     team: &str,
 ) -> Result<(), tonic::Status> {
     let page = client

@@ -22,12 +22,48 @@ pub struct Cli {
     pub config: Config,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Migrate the database and serve gRPC (the default).
     Serve,
     /// Bring the database schema up to date, then exit.
     Migrate,
+    /// Create, list and revoke API keys, on the database directly (a running server refuses
+    /// a revoked key as soon as it reads the change, within a second).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it, alone on the last line (it is shown nowhere else).
+    Create {
+        /// admin, supervisor, agent, connector, customer or analyst.
+        #[arg(long)]
+        role: String,
+        /// Its name, unique: lower-case letters, digits, '-', '_' and '.'.
+        #[arg(long)]
+        name: String,
+        /// A team a supervisor or agent works in; repeat for several.
+        #[arg(long = "team")]
+        teams: Vec<String>,
+        /// The agent an agent key is.
+        #[arg(long)]
+        agent: Option<String>,
+        /// The customer (external id) a customer key is.
+        #[arg(long)]
+        customer: Option<String>,
+    },
+    /// List the keys in force (with --all, the revoked ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a key for good.
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -229,6 +265,59 @@ pub struct Config {
     #[arg(long, env = "FEEDBACKD_SURVEY_URL_TEMPLATE", value_parser = parse_link_template, global = true)]
     pub survey_url_template: Option<String>,
 
+    /// Where the first start writes the admin key it creates when no admin key is in force
+    /// (readable by its owner alone). Default: `feedbackd.admin-key` beside the SQLite
+    /// database, or in the working directory.
+    #[arg(long, env = "FEEDBACKD_ADMIN_KEY_FILE", global = true)]
+    pub admin_key_file: Option<std::path::PathBuf>,
+
+    /// Accept JWTs from this issuer (`iss`), signed by --jwt-jwks-file or --jwt-hs256-secret:
+    /// claims `sub`, `role`, and `agent`, `teams`, `customer` as the role needs. Off unless
+    /// given.
+    #[arg(long, env = "FEEDBACKD_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+
+    /// The audience (`aud`) a JWT must name.
+    #[arg(
+        long,
+        env = "FEEDBACKD_JWT_AUDIENCE",
+        default_value = "feedbackd",
+        global = true
+    )]
+    pub jwt_audience: String,
+
+    /// The identity provider's public keys (a JWKS document; each key with `kid` and `alg`).
+    #[arg(
+        long,
+        env = "FEEDBACKD_JWT_JWKS_FILE",
+        requires = "jwt_issuer",
+        global = true
+    )]
+    pub jwt_jwks_file: Option<std::path::PathBuf>,
+
+    /// The HS256 secret JWTs are signed with, at least 32 bytes (better in the environment
+    /// than on a command line others can read).
+    #[arg(
+        long,
+        env = "FEEDBACKD_JWT_HS256_SECRET",
+        hide_env_values = true,
+        requires = "jwt_issuer",
+        conflicts_with = "jwt_jwks_file",
+        global = true
+    )]
+    pub jwt_hs256_secret: Option<String>,
+
+    /// Calls per credential, by role, as `role=N/s|m|h,…`; roles not named keep their
+    /// default (admin=1000/s, connector=2000/s, supervisor=100/s, agent=100/s, analyst=50/s,
+    /// customer=5/s). Per instance.
+    #[arg(long, env = "FEEDBACKD_RATE_LIMIT", default_value = "", value_parser = crate::api::limits::parse_rates, global = true)]
+    pub rate_limit:
+        std::collections::HashMap<crate::domain::access::Role, crate::api::limits::Rate>,
+
+    /// Tickets one customer may open, whoever sends them. Per instance.
+    #[arg(long, env = "FEEDBACKD_RATE_LIMIT_INTAKE", default_value = "10/m", value_parser = crate::api::limits::Rate::parse, global = true)]
+    pub rate_limit_intake: crate::api::limits::Rate,
+
     /// How long shutdown waits for calls in progress before it gives up on them.
     #[arg(long, env = "FEEDBACKD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
     pub shutdown_grace: Duration,
@@ -291,6 +380,25 @@ impl Config {
                 timeout: self.webhook_timeout,
                 history: duration(self.webhook_history),
             },
+        }
+    }
+
+    /// Where the first admin key is written: --admin-key-file, else beside the SQLite
+    /// database, else in the working directory.
+    pub fn admin_key_path(&self) -> std::path::PathBuf {
+        const NAME: &str = "feedbackd.admin-key";
+        if let Some(path) = &self.admin_key_file {
+            return path.clone();
+        }
+        let file = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+            .map(|rest| rest.split('?').next().unwrap_or_default())
+            .filter(|file| !file.is_empty() && !file.starts_with(':'));
+        match file.and_then(|f| std::path::Path::new(f).parent()) {
+            Some(dir) => dir.join(NAME),
+            None => std::path::PathBuf::from(NAME),
         }
     }
 

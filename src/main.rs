@@ -44,12 +44,16 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let store = server::open_store(&config).await?;
-    if command == Command::Migrate {
-        tracing::info!(
-            database = config.database_kind(),
-            "database schema is up to date"
-        );
-        return Ok(());
+    match command {
+        Command::Migrate => {
+            tracing::info!(
+                database = config.database_kind(),
+                "database schema is up to date"
+            );
+            return Ok(());
+        }
+        Command::Keys(keys) => return server::keys::run(&config, store, keys).await,
+        Command::Serve => {}
     }
     let listeners = server::Listeners::bind(&config).await?;
     let signal = shutdown_signal()?;

@@ -16,6 +16,32 @@ fn feedbackd(dir: &std::path::Path, args: &[&str]) -> Command {
     command
 }
 
+/// A channel to the server on `port` that calls with the admin key its first start wrote in
+/// `dir`.
+fn authed(
+    dir: &std::path::Path,
+    port: u16,
+) -> tonic::service::interceptor::InterceptedService<
+    tonic::transport::Channel,
+    impl tonic::service::Interceptor + Clone,
+> {
+    let key = std::fs::read_to_string(dir.join("feedbackd.admin-key")).expect("the admin key file");
+    let credential: tonic::metadata::MetadataValue<_> =
+        format!("Bearer {}", key.trim()).parse().unwrap();
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect_lazy();
+    tonic::service::interceptor::InterceptedService::new(
+        channel,
+        move |mut request: tonic::Request<()>| {
+            request
+                .metadata_mut()
+                .insert("authorization", credential.clone());
+            Ok(request)
+        },
+    )
+}
+
 /// The server's log, line by line, as it writes it.
 struct Log(std::sync::mpsc::Receiver<String>);
 
@@ -147,15 +173,97 @@ fn help_never_shows_a_password_from_the_environment() {
             "FEEDBACKD_OTLP_ENDPOINT",
             "https://key:t0ken@collector:4317",
         )
+        .env(
+            "FEEDBACKD_JWT_HS256_SECRET",
+            "sh4red-secret-of-the-identity-provider",
+        )
         .output()
         .unwrap();
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
     assert!(text.contains("FEEDBACKD_DATABASE_URL"), "{text}");
     assert!(
-        !text.contains("s3cret") && !text.contains("t0ken"),
+        !text.contains("s3cret") && !text.contains("t0ken") && !text.contains("sh4red"),
         "a secret in --help:\n{text}"
     );
+}
+
+#[test]
+fn the_first_start_writes_an_admin_key_for_its_owner_alone_and_logs_only_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (child, mut log) = spawn(dir.path(), port, &[]);
+    let stop = Stop(child);
+    let lines = log.wait_for("feedbackd serving");
+    let file = dir.path().join("feedbackd.admin-key");
+    let key = std::fs::read_to_string(&file).unwrap();
+    let key = key.trim();
+    assert!(key.starts_with("fbk_") && key.len() > 60, "{key}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    let told = lines
+        .iter()
+        .find(|l| l.contains("admin key"))
+        .expect("a line about the key");
+    assert!(told.contains("feedbackd.admin-key"), "{told}");
+    assert!(
+        lines.iter().all(|l| !l.contains(key)),
+        "the key in the log: {lines:?}"
+    );
+    drop(stop);
+    // A second start finds the key in force and makes none.
+    let (child, mut log) = spawn(dir.path(), port, &[]);
+    let _stop = Stop(child);
+    let lines = log.wait_for("feedbackd serving");
+    assert!(lines.iter().all(|l| !l.contains("admin key")), "{lines:?}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), key);
+}
+
+#[test]
+fn keys_are_made_listed_and_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = feedbackd(dir.path(), args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let made = run(&["keys", "create", "--role", "connector", "--name", "wechat"]);
+    let secret = made.lines().last().unwrap();
+    assert!(
+        secret.starts_with("fbk_") && !secret.contains(' '),
+        "{made}"
+    );
+    let listed = run(&["keys", "list"]);
+    assert!(listed.contains("wechat\tconnector"), "{listed}");
+    assert!(!listed.contains(secret), "{listed}");
+    run(&["keys", "revoke", "wechat"]);
+    assert!(!run(&["keys", "list"]).contains("wechat"));
+    assert!(run(&["keys", "list", "--all"]).contains("wechat"));
+    // A role that is none, or a scope the role cannot have, is refused with the flag named.
+    let out = feedbackd(
+        dir.path(),
+        &["keys", "create", "--role", "owner", "--name", "x"],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--role"));
+    let out = feedbackd(
+        dir.path(),
+        &["keys", "create", "--role", "agent", "--name", "x"],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("agent"));
 }
 
 #[test]
@@ -246,10 +354,7 @@ async fn logs_are_plain_text_name_the_call_and_a_callers_mistake_is_not_a_warnin
     let (child, mut log) = spawn(dir.path(), port, &[]);
     let _stop = Stop(child);
     let started = log.wait_for("feedbackd serving");
-    let mut client =
-        pb::ticket_service_client::TicketServiceClient::connect(format!("http://127.0.0.1:{port}"))
-            .await
-            .unwrap();
+    let mut client = pb::ticket_service_client::TicketServiceClient::new(authed(dir.path(), port));
     let missing = client
         .get_ticket(pb::GetTicketRequest {
             key: Some(pb::get_ticket_request::Key::TicketId(424242)),
@@ -358,10 +463,7 @@ async fn a_call_past_its_deadline_is_answered_and_logged_as_deadline_exceeded() 
         .execute_unprepared("CREATE TABLE held (x INTEGER)")
         .await
         .unwrap();
-    let mut client =
-        pb::ticket_service_client::TicketServiceClient::connect(format!("http://127.0.0.1:{port}"))
-            .await
-            .unwrap();
+    let mut client = pb::ticket_service_client::TicketServiceClient::new(authed(dir.path(), port));
     let late = client
         .create_ticket(pb::CreateTicketRequest {
             channel: pb::Channel::App.into(),
@@ -462,9 +564,8 @@ async fn the_agent_desktop_lists_its_queue_then_follows_and_waits_out_a_restart(
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let running = server(dir.path(), port);
-    let mut routing = pb::routing_service_client::RoutingServiceClient::connect(url.clone())
-        .await
-        .unwrap();
+    let mut routing =
+        pb::routing_service_client::RoutingServiceClient::new(authed(dir.path(), port));
     routing
         .create_team(pb::CreateTeamRequest {
             team: Some(pb::Team {
@@ -474,37 +575,41 @@ async fn the_agent_desktop_lists_its_queue_then_follows_and_waits_out_a_restart(
         })
         .await
         .unwrap();
-    // A ticket in the desk's queue, as the desktop will see it.
-    let queued = |url: String, title: &'static str| async move {
-        let mut tickets = pb::ticket_service_client::TicketServiceClient::connect(url)
-            .await
-            .unwrap();
-        let t = tickets
-            .create_ticket(pb::CreateTicketRequest {
-                channel: pb::Channel::Api.into(),
-                kind: pb::TicketKind::Problem.into(),
-                title: title.into(),
-                description: "It stopped working".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .ticket
-            .unwrap();
-        tickets
-            .assign_ticket(pb::AssignTicketRequest {
-                ticket_id: t.id,
-                team: "desk".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        t.number
+    // A ticket in the desk's queue, as the desktop will see it; on a connection of its own,
+    // as the server restarts in between.
+    let queued = |title: &'static str| {
+        let mut tickets =
+            pb::ticket_service_client::TicketServiceClient::new(authed(dir.path(), port));
+        async move {
+            let t = tickets
+                .create_ticket(pb::CreateTicketRequest {
+                    channel: pb::Channel::Api.into(),
+                    kind: pb::TicketKind::Problem.into(),
+                    title: title.into(),
+                    description: "It stopped working".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .ticket
+                .unwrap();
+            tickets
+                .assign_ticket(pb::AssignTicketRequest {
+                    ticket_id: t.id,
+                    team: "desk".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            t.number
+        }
     };
-    let first = queued(url.clone(), "Printer jammed").await;
+    let first = queued("Printer jammed").await;
 
+    let key = std::fs::read_to_string(dir.path().join("feedbackd.admin-key")).unwrap();
     let mut desktop = agent_desktop()
+        .env("FEEDBACKD_KEY", key.trim())
         .args([url.as_str(), "desk"])
         .stdout(Stdio::piped())
         .spawn()
@@ -518,7 +623,7 @@ async fn the_agent_desktop_lists_its_queue_then_follows_and_waits_out_a_restart(
         "{listed:?}"
     );
 
-    let second = queued(url.clone(), "Screen flickers").await;
+    let second = queued("Screen flickers").await;
     let moved = shown.wait_for("TICKET_ASSIGNED");
     assert!(moved.last().unwrap().contains(&second), "{moved:?}");
 
@@ -528,12 +633,13 @@ async fn the_agent_desktop_lists_its_queue_then_follows_and_waits_out_a_restart(
     shown.wait_for("trying again in 2 s");
     let _running = server(dir.path(), port);
     shown.wait_for("reconnected; resuming after #");
-    let third = queued(url.clone(), "Keyboard missing keys").await;
+    let third = queued("Keyboard missing keys").await;
     let after = shown.wait_for("TICKET_ASSIGNED");
     assert!(after.last().unwrap().contains(&third), "{after:?}");
 
     // A team that does not exist is not waited for.
     let wrong = agent_desktop()
+        .env("FEEDBACKD_KEY", key.trim())
         .args([url.as_str(), "no-such-team"])
         .output()
         .unwrap();
@@ -590,11 +696,8 @@ async fn traces_go_to_the_otlp_collector_joined_to_the_callers_trace() {
     let collector_url = format!("http://{collector_addr}");
     let (mut child, mut log) = spawn(dir.path(), port, &["--otlp-endpoint", &collector_url]);
     log.wait_for("feedbackd serving");
-    let mut routing = pb::routing_service_client::RoutingServiceClient::connect(format!(
-        "http://127.0.0.1:{port}"
-    ))
-    .await
-    .unwrap();
+    let mut routing =
+        pb::routing_service_client::RoutingServiceClient::new(authed(dir.path(), port));
     // The caller's trace, as W3C Trace Context writes it: version, trace id, parent span id,
     // flags (sampled).
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -700,7 +803,6 @@ async fn a_server_killed_mid_delivery_delivers_again_after_the_restart_with_the_
     use feedbackd::proto::feedback::v1 as pb;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
     let flags = [
         "--webhook-timeout",
         "2s",
@@ -711,9 +813,7 @@ async fn a_server_killed_mid_delivery_delivers_again_after_the_restart_with_the_
     let (child, mut log) = spawn(dir.path(), port, &flags);
     let mut first = Stop(child);
     log.wait_for("feedbackd serving");
-    pb::webhook_service_client::WebhookServiceClient::connect(url.clone())
-        .await
-        .unwrap()
+    pb::webhook_service_client::WebhookServiceClient::new(authed(dir.path(), port))
         .create_webhook(pb::CreateWebhookRequest {
             webhook: Some(pb::Webhook {
                 id: "crm".into(),
@@ -724,9 +824,7 @@ async fn a_server_killed_mid_delivery_delivers_again_after_the_restart_with_the_
         })
         .await
         .unwrap();
-    let mut client = pb::ticket_service_client::TicketServiceClient::connect(url.clone())
-        .await
-        .unwrap();
+    let mut client = pb::ticket_service_client::TicketServiceClient::new(authed(dir.path(), port));
     for title in ["Parcel lost", "App crashes", "Refund missing"] {
         client
             .create_ticket(pb::CreateTicketRequest {

@@ -10,6 +10,7 @@ mod m20261122_000004_sla;
 mod m20261201_000005_conventions;
 mod m20261201_000006_first_day;
 mod m20261201_000007_webhooks;
+mod m20261201_000008_access;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_conventions::Migration),
             Box::new(m20261201_000006_first_day::Migration),
             Box::new(m20261201_000007_webhooks::Migration),
+            Box::new(m20261201_000008_access::Migration),
         ]
     }
 }

@@ -275,13 +275,6 @@ pub fn key(check: &mut Check, field: &str, value: &str) -> String {
     value.to_owned()
 }
 
-/// Who performs a change: the caller's name for themselves, or "system".
-pub fn actor(check: &mut Check, field: &str, value: &str) -> String {
-    check
-        .optional_text(field, value, crate::domain::ticket::limits::ACTOR)
-        .unwrap_or_else(|| "system".to_owned())
-}
-
 /// An idempotency key: optional, up to 128 characters.
 pub fn request_id(check: &mut Check, value: &str) -> Option<String> {
     check.optional_text(

@@ -5,7 +5,9 @@ use prost_types::Timestamp;
 
 use crate::domain::calendar::BusinessCalendar;
 use crate::domain::error::Versioned;
-use crate::domain::{assignment, event, notification, rules, sla, staff, survey, ticket, webhook};
+use crate::domain::{
+    access, assignment, event, notification, rules, sla, staff, survey, ticket, webhook,
+};
 use crate::proto::feedback::v1 as pb;
 
 /// Pairs each protobuf enum with its domain twin, variant by variant, both ways. The
@@ -78,6 +80,7 @@ enum_pairs! {
         Acknowledgement, Assignment, Progress, SurveyInvitation, Escalation
     }
     DeliveryState <=> webhook::DeliveryState { Pending, Delivered, Dead }
+    Role <=> access::Role { Admin, Supervisor, Agent, Connector, Customer, Analyst }
 }
 
 pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
@@ -293,17 +296,10 @@ pub fn comment(c: ticket::Comment) -> pb::Comment {
     }
 }
 
-/// An event as the history shows it to staff: without a survey's token, which only the
-/// live stream carries, for the connector that delivers it (nor the invitation's link,
-/// which holds it).
+/// An event as the history shows it: without a survey's token, which only the live stream
+/// carries, for the connector that delivers it.
 pub fn history_event(mut e: event::TicketEvent) -> pb::TicketEvent {
-    if let Some(survey) = &mut e.survey
-        && let Some(token) = survey.token.take()
-        && let Some(n) = &mut e.notification
-    {
-        n.text = n.text.replace(&token, "…");
-        n.link = n.link.take().map(|link| link.replace(&token, "…"));
-    }
+    e.hide_survey_token();
     event(e)
 }
 
@@ -317,6 +313,7 @@ pub fn event(e: event::TicketEvent) -> pb::TicketEvent {
         ticket_id: e.ticket_id,
         r#type: pb::EventType::from(e.event_type).into(),
         actor: e.actor,
+        acted_by: e.via.unwrap_or_default(),
         time: Some(timestamp(e.occurred_at)),
         changes: e
             .changes

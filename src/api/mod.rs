@@ -2,8 +2,10 @@
 //! converts the answer; errors become status codes in one place ([`status`]). One module per
 //! service.
 
+mod access;
 mod check;
 pub(crate) mod convert;
+pub mod limits;
 mod mask;
 mod paging;
 mod routing;
@@ -18,9 +20,11 @@ use std::sync::Arc;
 use tonic::{Response, Status};
 
 use crate::app::App;
+use crate::domain::access::Caller;
 use crate::error::Result;
 use crate::events::EventHub;
 
+pub use access::AccessApi;
 pub use routing::RoutingApi;
 pub use sla::SlaApi;
 pub use surveys::SurveyApi;
@@ -32,6 +36,7 @@ pub use webhooks::WebhookApi;
 pub struct Context {
     pub app: Arc<App>,
     pub hub: Arc<EventHub>,
+    pub limits: Arc<limits::RateLimits>,
 }
 
 /// What every unary handler returns.
@@ -45,4 +50,14 @@ fn reply<T>(result: Result<T>) -> Reply<T> {
 /// An etag from a request: empty means the caller does not check for concurrent changes.
 fn etag(value: &str) -> Option<&str> {
     Some(value).filter(|e| !e.is_empty())
+}
+
+/// Who calls, as the authentication layer found it; a server always has that layer, so its
+/// absence is a caller without credentials.
+fn caller<T>(request: &tonic::Request<T>) -> std::result::Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("no credentials"))
 }

@@ -65,6 +65,8 @@ paged! {
     ListSurveyResponsesRequest;
     ListWebhooksRequest;
     ListDeliveriesRequest;
+    ListApiKeysRequest;
+    ListAuditEntriesRequest;
 }
 
 #[derive(Serialize, serde::Deserialize)]

@@ -3,11 +3,11 @@
 use chrono::{DateTime, Utc};
 use tonic::Request;
 
-use super::check::{Check, actor, given, key, keys, only_key, optional_key, request_id};
+use super::check::{Check, given, key, keys, only_key, optional_key, request_id};
 use super::mask::{patch, patch_explained};
 use super::paging::{Page, by_id};
 use super::tickets::new_ticket;
-use super::{Context, Reply, convert, etag, reply};
+use super::{Context, Reply, caller, convert, etag, reply};
 use crate::domain::assignment::{Availability, Strategy};
 use crate::domain::classifier::Candidate;
 use crate::domain::idempotency::Requested;
@@ -234,6 +234,7 @@ impl RoutingApi {
 #[tonic::async_trait]
 impl RoutingService for RoutingApi {
     async fn create_team(&self, request: Request<pb::CreateTeamRequest>) -> Reply<pb::Team> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -241,7 +242,7 @@ impl RoutingService for RoutingApi {
                 let t = given(&mut check, "team", r.team);
                 let new = team(&mut check, &t, self.cx.app.now());
                 let new = check.finish(new)?;
-                Ok(convert::team(self.cx.app.create_team(new).await?))
+                Ok(convert::team(self.cx.app.create_team(&by, new).await?))
             }
             .await,
         )
@@ -282,6 +283,7 @@ impl RoutingService for RoutingApi {
     }
 
     async fn update_team(&self, request: Request<pb::UpdateTeamRequest>) -> Reply<pb::Team> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -304,7 +306,7 @@ impl RoutingService for RoutingApi {
                 let updated = self
                     .cx
                     .app
-                    .update_team(&id, etag(&given.etag), &patch)
+                    .update_team(&by, &id, etag(&given.etag), &patch)
                     .await?;
                 Ok(convert::team(updated))
             }
@@ -316,11 +318,12 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::DeleteTeamRequest>,
     ) -> Reply<pb::DeleteTeamResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
                 let id = only_key("id", &r.id)?;
-                self.cx.app.delete_team(&id, etag(&r.etag)).await?;
+                self.cx.app.delete_team(&by, &id, etag(&r.etag)).await?;
                 Ok(pb::DeleteTeamResponse {})
             }
             .await,
@@ -331,6 +334,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::ListTeamQueueRequest>,
     ) -> Reply<pb::ListTeamQueueResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -341,7 +345,7 @@ impl RoutingService for RoutingApi {
                 let tickets = self
                     .cx
                     .app
-                    .team_queue(&team, page.after, page.fetch())
+                    .team_queue(&team, page.after, page.fetch(), &by)
                     .await?;
                 let (tickets, next_page_token) =
                     page.finish(tickets, convert::ticket, |t| (t.priority.rank(), t.id));
@@ -355,6 +359,7 @@ impl RoutingService for RoutingApi {
     }
 
     async fn create_agent(&self, request: Request<pb::CreateAgentRequest>) -> Reply<pb::Agent> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -362,7 +367,7 @@ impl RoutingService for RoutingApi {
                 let a = given(&mut check, "agent", r.agent);
                 let new = agent(&mut check, &a, self.cx.app.now());
                 let new = check.finish(new)?;
-                Ok(convert::agent(self.cx.app.create_agent(new).await?))
+                Ok(convert::agent(self.cx.app.create_agent(&by, new).await?))
             }
             .await,
         )
@@ -412,6 +417,7 @@ impl RoutingService for RoutingApi {
     }
 
     async fn update_agent(&self, request: Request<pb::UpdateAgentRequest>) -> Reply<pb::Agent> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -436,7 +442,7 @@ impl RoutingService for RoutingApi {
                 let updated = self
                     .cx
                     .app
-                    .update_agent(&id, etag(&given.etag), &patch)
+                    .update_agent(&by, &id, etag(&given.etag), &patch)
                     .await?;
                 Ok(convert::agent(updated))
             }
@@ -448,6 +454,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::SetAgentAvailabilityRequest>,
     ) -> Reply<pb::Agent> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -466,7 +473,7 @@ impl RoutingService for RoutingApi {
                         .collect(),
                 );
                 Ok(convert::agent(
-                    self.cx.app.update_agent(&id, None, &patch).await?,
+                    self.cx.app.update_agent(&by, &id, None, &patch).await?,
                 ))
             }
             .await,
@@ -477,11 +484,12 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::DeleteAgentRequest>,
     ) -> Reply<pb::DeleteAgentResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
                 let id = only_key("id", &r.id)?;
-                self.cx.app.delete_agent(&id, etag(&r.etag)).await?;
+                self.cx.app.delete_agent(&by, &id, etag(&r.etag)).await?;
                 Ok(pb::DeleteAgentResponse {})
             }
             .await,
@@ -492,6 +500,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::CreateRoutingRuleRequest>,
     ) -> Reply<pb::RoutingRule> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -522,7 +531,7 @@ impl RoutingService for RoutingApi {
                     ),
                 );
                 Ok(convert::rule(
-                    self.cx.app.create_rule(new, requested).await?,
+                    self.cx.app.create_rule(&by, new, requested).await?,
                 ))
             }
             .await,
@@ -570,6 +579,7 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::UpdateRoutingRuleRequest>,
     ) -> Reply<pb::RoutingRule> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -588,7 +598,7 @@ impl RoutingService for RoutingApi {
                 let updated = self
                     .cx
                     .app
-                    .update_rule(id, etag(&given.etag), &patch)
+                    .update_rule(&by, id, etag(&given.etag), &patch)
                     .await?;
                 Ok(convert::rule(updated))
             }
@@ -600,13 +610,14 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::DeleteRoutingRuleRequest>,
     ) -> Reply<pb::DeleteRoutingRuleResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
                 let mut check = Check::new();
                 let id = check.id("id", r.id);
                 check.done()?;
-                self.cx.app.delete_rule(id, etag(&r.etag)).await?;
+                self.cx.app.delete_rule(&by, id, etag(&r.etag)).await?;
                 Ok(pb::DeleteRoutingRuleResponse {})
             }
             .await,
@@ -617,13 +628,14 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::ReorderRoutingRulesRequest>,
     ) -> Reply<pb::ReorderRoutingRulesResponse> {
+        let by = caller(&request)?;
         let ids = request.into_inner().rule_ids;
         reply(
             async {
                 let mut check = Check::new();
                 check.at_most("rule_ids", ids.len(), limits::IDS);
                 check.done()?;
-                let rules = self.cx.app.reorder_rules(&ids).await?;
+                let rules = self.cx.app.reorder_rules(&by, &ids).await?;
                 Ok(pb::ReorderRoutingRulesResponse {
                     rules: rules.into_iter().map(convert::rule).collect(),
                 })
@@ -636,13 +648,12 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::RetrainClassifierRequest>,
     ) -> Reply<pb::ClassifierInfo> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
-                let mut check = Check::new();
-                let actor = actor(&mut check, "actor", &r.actor);
-                let actor = check.finish(actor)?;
-                let model = self.cx.app.retrain(&actor).await?;
+                let acting = by.acting("actor", &r.actor)?;
+                let model = self.cx.app.retrain(&acting.actor).await?;
                 Ok(self.classifier_info(Some(&model)))
             }
             .await,
@@ -666,11 +677,12 @@ impl RoutingService for RoutingApi {
         &self,
         request: Request<pb::ExplainRouteRequest>,
     ) -> Reply<pb::ExplainRouteResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
                 let draft = match &r.ticket {
-                    Some(draft) => new_ticket(draft, "ticket.", self.cx.app.now())?,
+                    Some(draft) => new_ticket(draft, "ticket.", self.cx.app.now(), &by)?,
                     None => {
                         return Err(crate::error::Error::invalid(
                             "ticket",

@@ -8,7 +8,7 @@ use tonic::Request;
 use super::check::{Check, given, key, only_key};
 use super::mask::patch;
 use super::paging::by_id;
-use super::{Context, Reply, convert, etag, reply};
+use super::{Context, Reply, caller, convert, etag, reply};
 use crate::domain::calendar::{BusinessCalendar, Calendar, Period};
 use crate::domain::error::quote;
 use crate::domain::patch::{Field, Patch};
@@ -275,6 +275,7 @@ impl SlaService for SlaApi {
         &self,
         request: Request<pb::CreateSlaPolicyRequest>,
     ) -> Reply<pb::SlaPolicy> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -282,7 +283,7 @@ impl SlaService for SlaApi {
                 let given = given(&mut check, "policy", r.policy);
                 let new = policy(&mut check, &given, self.cx.app.now());
                 let new = check.finish(new)?;
-                Ok(convert::policy(self.cx.app.create_policy(new).await?))
+                Ok(convert::policy(self.cx.app.create_policy(&by, new).await?))
             }
             .await,
         )
@@ -329,6 +330,7 @@ impl SlaService for SlaApi {
         &self,
         request: Request<pb::UpdateSlaPolicyRequest>,
     ) -> Reply<pb::SlaPolicy> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -347,7 +349,7 @@ impl SlaService for SlaApi {
                 let updated = self
                     .cx
                     .app
-                    .update_policy(&id, etag(&given.etag), &patch)
+                    .update_policy(&by, &id, etag(&given.etag), &patch)
                     .await?;
                 Ok(convert::policy(updated))
             }
@@ -359,11 +361,12 @@ impl SlaService for SlaApi {
         &self,
         request: Request<pb::DeleteSlaPolicyRequest>,
     ) -> Reply<pb::DeleteSlaPolicyResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
                 let id = only_key("id", &r.id)?;
-                self.cx.app.delete_policy(&id, etag(&r.etag)).await?;
+                self.cx.app.delete_policy(&by, &id, etag(&r.etag)).await?;
                 Ok(pb::DeleteSlaPolicyResponse {})
             }
             .await,
@@ -374,6 +377,7 @@ impl SlaService for SlaApi {
         &self,
         request: Request<pb::CreateCalendarRequest>,
     ) -> Reply<pb::Calendar> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -381,7 +385,9 @@ impl SlaService for SlaApi {
                 let given = given(&mut check, "calendar", r.calendar);
                 let new = calendar(&mut check, &given, self.cx.app.now());
                 let new = check.finish(new)?;
-                Ok(convert::calendar(self.cx.app.create_calendar(new).await?))
+                Ok(convert::calendar(
+                    self.cx.app.create_calendar(&by, new).await?,
+                ))
             }
             .await,
         )
@@ -425,6 +431,7 @@ impl SlaService for SlaApi {
         &self,
         request: Request<pb::UpdateCalendarRequest>,
     ) -> Reply<pb::Calendar> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -443,7 +450,7 @@ impl SlaService for SlaApi {
                 let updated = self
                     .cx
                     .app
-                    .update_calendar(&id, etag(&given.etag), &patch)
+                    .update_calendar(&by, &id, etag(&given.etag), &patch)
                     .await?;
                 Ok(convert::calendar(updated))
             }
@@ -455,11 +462,12 @@ impl SlaService for SlaApi {
         &self,
         request: Request<pb::DeleteCalendarRequest>,
     ) -> Reply<pb::DeleteCalendarResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
                 let id = only_key("id", &r.id)?;
-                self.cx.app.delete_calendar(&id, etag(&r.etag)).await?;
+                self.cx.app.delete_calendar(&by, &id, etag(&r.etag)).await?;
                 Ok(pb::DeleteCalendarResponse {})
             }
             .await,
@@ -470,13 +478,14 @@ impl SlaService for SlaApi {
         &self,
         request: Request<pb::ExplainSlaRequest>,
     ) -> Reply<pb::ExplainSlaResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
                 let mut check = Check::new();
                 let id = check.id("ticket_id", r.ticket_id);
                 check.done()?;
-                let e = self.cx.app.explain_sla(id).await?;
+                let e = self.cx.app.explain_sla(id, &by).await?;
                 Ok(pb::ExplainSlaResponse {
                     ticket_number: e.ticket.number.clone(),
                     policy: e.ticket.sla.policy.clone().unwrap_or_default(),

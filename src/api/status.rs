@@ -91,6 +91,23 @@ fn refused(refusal: Refusal, details: &mut ErrorDetails) -> Code {
             );
             Code::AlreadyExists
         }
+        Refusal::Forbidden { permission, .. } => {
+            details.set_error_info(
+                "PERMISSION_DENIED",
+                DOMAIN,
+                [("permission".to_owned(), permission.to_owned())],
+            );
+            Code::PermissionDenied
+        }
+        Refusal::Exhausted {
+            subject,
+            description,
+            retry_after,
+        } => {
+            details.set_retry_info(Some(retry_after));
+            details.add_quota_failure_violation(subject, description);
+            Code::ResourceExhausted
+        }
         Refusal::OutOfRange { field, description } => {
             details.add_bad_request_violation(field, description);
             Code::OutOfRange

@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use tonic::Request;
 
-use super::check::{Check, actor, given, key, only_key, optional_key, request_id};
+use super::check::{Check, given, key, only_key, optional_key, request_id};
 use super::mask::patch;
 use super::paging::{Page, by_id};
-use super::{Context, Reply, convert, etag, reply};
+use super::{Context, Reply, caller, convert, etag, reply};
+use crate::app::tickets::On;
 use crate::domain::error::{quote, shorten};
 use crate::domain::idempotency::Requested;
 use crate::domain::language::Language;
@@ -231,6 +232,7 @@ impl SurveyService for SurveyApi {
         &self,
         request: Request<pb::CreateSurveyTemplateRequest>,
     ) -> Reply<pb::SurveyTemplate> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -238,7 +240,9 @@ impl SurveyService for SurveyApi {
                 let given = given(&mut check, "template", r.template);
                 let new = template(&mut check, &given, self.cx.app.now());
                 let new = check.finish(new)?;
-                Ok(convert::template(self.cx.app.create_template(new).await?))
+                Ok(convert::template(
+                    self.cx.app.create_template(&by, new).await?,
+                ))
             }
             .await,
         )
@@ -285,6 +289,7 @@ impl SurveyService for SurveyApi {
         &self,
         request: Request<pb::UpdateSurveyTemplateRequest>,
     ) -> Reply<pb::SurveyTemplate> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -309,7 +314,7 @@ impl SurveyService for SurveyApi {
                 let updated = self
                     .cx
                     .app
-                    .update_template(&id, etag(&given.etag), &patch)
+                    .update_template(&by, &id, etag(&given.etag), &patch)
                     .await?;
                 Ok(convert::template(updated))
             }
@@ -321,11 +326,12 @@ impl SurveyService for SurveyApi {
         &self,
         request: Request<pb::DeleteSurveyTemplateRequest>,
     ) -> Reply<pb::DeleteSurveyTemplateResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
                 let id = only_key("id", &r.id)?;
-                self.cx.app.delete_template(&id, etag(&r.etag)).await?;
+                self.cx.app.delete_template(&by, &id, etag(&r.etag)).await?;
                 Ok(pb::DeleteSurveyTemplateResponse {})
             }
             .await,
@@ -336,20 +342,23 @@ impl SurveyService for SurveyApi {
         &self,
         request: Request<pb::SendSurveyRequest>,
     ) -> Reply<pb::SurveyInvitation> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
+                let acting = by.acting("actor", &r.actor)?;
                 let mut check = Check::new();
                 let ticket_id = check.id("ticket_id", r.ticket_id);
                 let template_id = optional_key(&mut check, "template_id", &r.template_id);
-                let actor = actor(&mut check, "actor", &r.actor);
                 let request_id = request_id(&mut check, &r.request_id);
                 check.done()?;
-                let requested = Requested::of(request_id, &(ticket_id, &template_id, &actor));
+                let requested =
+                    Requested::of(request_id, &(ticket_id, &template_id, &acting.actor));
+                let on = On::by(&by, ticket_id, None, acting);
                 let sent = self
                     .cx
                     .app
-                    .send_survey(ticket_id, template_id.as_deref(), &actor, requested)
+                    .send_survey(&on, template_id.as_deref(), requested)
                     .await?;
                 Ok(convert::invitation(sent))
             }
@@ -361,6 +370,7 @@ impl SurveyService for SurveyApi {
         &self,
         request: Request<pb::ListTicketSurveysRequest>,
     ) -> Reply<pb::ListTicketSurveysResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -371,7 +381,7 @@ impl SurveyService for SurveyApi {
                 let surveys = self
                     .cx
                     .app
-                    .surveys_of_ticket(ticket_id, page.after, page.fetch())
+                    .surveys_of_ticket(ticket_id, page.after, page.fetch(), &by)
                     .await?;
                 let (surveys, next_page_token) =
                     page.finish(surveys, convert::invitation, |s| s.id);
@@ -385,13 +395,14 @@ impl SurveyService for SurveyApi {
     }
 
     async fn get_survey(&self, request: Request<pb::GetSurveyRequest>) -> Reply<pb::Survey> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
                 let mut check = Check::new();
                 let token = check.text("token", &r.token, true, MAX_TOKEN);
                 let token = check.finish(token)?;
-                let (s, ticket) = self.cx.app.survey_by_token(&token).await?;
+                let (s, ticket) = self.cx.app.survey_by_token(&token, &by).await?;
                 let state = match s.state {
                     SurveyState::Open if s.expire_at <= self.cx.app.now() => SurveyState::Expired,
                     state => state,
@@ -419,6 +430,7 @@ impl SurveyService for SurveyApi {
         &self,
         request: Request<pb::SubmitSurveyResponseRequest>,
     ) -> Reply<pb::SubmitSurveyResponseResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -426,7 +438,7 @@ impl SurveyService for SurveyApi {
                 let token = check.text("token", &r.token, true, MAX_TOKEN);
                 let answers = answers(&mut check, &r.answers);
                 check.done()?;
-                let (answered, ticket) = self.cx.app.answer_survey(&token, answers).await?;
+                let (answered, ticket) = self.cx.app.answer_survey(&token, answers, &by).await?;
                 Ok(pb::SubmitSurveyResponseResponse {
                     message: survey::thanks(answered.outcome, &ticket.number, ticket.language()),
                     ticket_number: ticket.number,
@@ -440,6 +452,7 @@ impl SurveyService for SurveyApi {
         &self,
         request: Request<pb::ListSurveyResponsesRequest>,
     ) -> Reply<pb::ListSurveyResponsesResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -469,7 +482,7 @@ impl SurveyService for SurveyApi {
                 let rows = self
                     .cx
                     .app
-                    .survey_responses(&filter, page.after, page.fetch())
+                    .survey_responses(&filter, page.after, page.fetch(), &by)
                     .await?;
                 let (responses, next_page_token) = page.finish(
                     rows,
@@ -489,6 +502,7 @@ impl SurveyService for SurveyApi {
         &self,
         request: Request<pb::GetSurveyStatsRequest>,
     ) -> Reply<pb::SurveyStats> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -511,7 +525,7 @@ impl SurveyService for SurveyApi {
                 let group_by = check.optional_enum::<Grouping>("group_by", r.group_by);
                 let (from, to) =
                     check.finish((from.unwrap_or_default(), to.unwrap_or_default()))?;
-                let (total, groups) = self.cx.app.survey_tallies(from, to, group_by).await?;
+                let (total, groups) = self.cx.app.survey_tallies(from, to, group_by, &by).await?;
                 Ok(pb::SurveyStats {
                     total: Some(convert::figures(survey::stats(&total))),
                     groups: groups

@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use tonic::{Request, Status};
 
-use super::check::{Check, actor, optional_key, request_id};
+use super::check::{Check, optional_key, request_id};
 use super::mask::patch_explained;
 use super::paging::{Page, chunks};
-use super::{Context, Reply, convert, etag, reply};
+use super::{Context, Reply, caller, convert, etag, reply};
 use crate::app::tickets::{Assignment, On, Resolve, TicketKey};
+use crate::domain::access::{Acting, Caller, Role, Scope};
 use crate::domain::contact::{is_valid_email, is_valid_phone, missing_contact};
 use crate::domain::error::quote;
 use crate::domain::language::Language;
@@ -192,7 +193,9 @@ pub(super) fn new_ticket(
     r: &pb::CreateTicketRequest,
     prefix: &str,
     now: DateTime<Utc>,
+    by: &Caller,
 ) -> Result<NewTicket> {
+    let acting = by.acting(&format!("{prefix}actor"), &r.actor)?;
     let mut check = Check::new();
     let f = |name: &str| format!("{prefix}{name}");
     let request_id = request_id(&mut check, &r.request_id);
@@ -207,7 +210,15 @@ pub(super) fn new_ticket(
         limits::EXPECTED_OUTCOME,
     );
     let product = check.text(&f("product"), &r.product, false, limits::PRODUCT);
-    let customer = customer(&mut check, &f("customer"), r.customer.as_ref());
+    let mut customer = customer(&mut check, &f("customer"), r.customer.as_ref());
+    // A customer's own key says who they are.
+    if let Some(own) = by
+        .customer
+        .as_ref()
+        .filter(|_| customer.external_id.is_empty())
+    {
+        customer.external_id = own.clone();
+    }
     // How to answer depends on the channel: only a channel that was given says.
     if let Ok(Some(given)) =
         <crate::domain::ticket::Channel as convert::EnumField>::from_wire(r.channel)
@@ -229,7 +240,7 @@ pub(super) fn new_ticket(
         metadata: metadata(&mut check, &f("metadata"), &r.metadata),
         priority: check.optional_enum(&f("priority"), r.priority),
         category: check.optional_text(&f("category"), &r.category, limits::CATEGORY),
-        actor: actor(&mut check, &f("actor"), &r.actor),
+        actor: acting.actor,
     };
     check.finish(new)
 }
@@ -301,6 +312,7 @@ fn filter(check: &mut Check, r: &pb::ListTicketsRequest) -> TicketFilter {
         check.optional_text(field, value, limits::TEAM)
     };
     let filter = TicketFilter {
+        scope: Default::default(),
         statuses: check.enums("statuses", &r.statuses, most),
         open: r.open,
         priorities: check.enums("priorities", &r.priorities, most),
@@ -331,33 +343,31 @@ fn filter(check: &mut Check, r: &pb::ListTicketsRequest) -> TicketFilter {
     filter
 }
 
-/// Which ticket, the etag seen and who acts, as every verb names them.
-fn on(check: &mut Check, ticket_id: i64, etag_seen: &str, actor_field: &str) -> On {
-    On {
-        ticket_id: check.id("ticket_id", ticket_id),
-        etag: etag(etag_seen).map(|e| check.text("etag", e, false, limits::KEY)),
-        actor: actor(check, "actor", actor_field),
-    }
-}
-
 /// A ticket for a verb's response.
 fn ticket(t: Ticket) -> Option<pb::Ticket> {
     Some(convert::ticket(t))
 }
 
+/// The ticket a verb names, the etag seen and who acts (the field that names them, and its
+/// value).
+type Target<'a> = (i64, &'a str, (&'a str, &'a str));
+
 /// A lifecycle verb: checks which ticket, the etag seen and who acts, with what `read` takes
 /// of the verb's own fields (every bad field named at once), then calls the use case and
 /// answers with the ticket it leaves.
 async fn verb<T>(
-    (ticket_id, etag_seen, actor_field): (i64, &str, &str),
+    by: &Caller,
+    (ticket_id, etag_seen, (actor_field, actor)): Target<'_>,
     read: impl FnOnce(&mut Check) -> T,
     call: impl AsyncFnOnce(On, T) -> Result<Ticket>,
 ) -> Result<Option<pb::Ticket>> {
+    let acting = by.acting(actor_field, actor)?;
     let mut check = Check::new();
     let fields = read(&mut check);
-    let on = on(&mut check, ticket_id, etag_seen, actor_field);
+    let id = check.id("ticket_id", ticket_id);
+    let etag = etag(etag_seen).map(|e| check.text("etag", e, false, limits::KEY));
     check.done()?;
-    Ok(ticket(call(on, fields).await?))
+    Ok(ticket(call(On::by(by, id, etag, acting), fields).await?))
 }
 
 type WatchStream =
@@ -369,11 +379,15 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::CreateTicketRequest>,
     ) -> Reply<pb::CreateTicketResponse> {
+        let by = caller(&request)?;
         let app = &self.cx.app;
         reply(
             async {
-                let new = new_ticket(request.get_ref(), "", app.now())?;
-                let intake = app.create_ticket(new).await?;
+                let new = new_ticket(request.get_ref(), "", app.now(), &by)?;
+                if let Some((_, customer)) = new.customer.identity() {
+                    self.cx.limits.intake(customer)?;
+                }
+                let intake = app.create_ticket(&by, new).await?;
                 let t = intake.ticket;
                 let expected = intake.acknowledgement.expected;
                 Ok(pb::CreateTicketResponse {
@@ -391,6 +405,7 @@ impl TicketService for TicketApi {
     }
 
     async fn get_ticket(&self, request: Request<pb::GetTicketRequest>) -> Reply<pb::Ticket> {
+        let by = caller(&request)?;
         use pb::get_ticket_request::Key;
         reply(
             async {
@@ -406,7 +421,8 @@ impl TicketService for TicketApi {
                     }
                 };
                 let key = check.finish(key)?;
-                Ok(convert::ticket(self.cx.app.ticket(&key).await?))
+                let found = self.cx.app.ticket(&key, &by).await?;
+                Ok(convert::ticket(by.view_ticket(found)))
             }
             .await,
         )
@@ -416,6 +432,7 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::ListTicketsRequest>,
     ) -> Reply<pb::ListTicketsResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -427,10 +444,11 @@ impl TicketService for TicketApi {
                 let (tickets, total) = self
                     .cx
                     .app
-                    .list_tickets(&filter, order, page.after, page.fetch())
+                    .list_tickets(&by, filter, order, page.after, page.fetch())
                     .await?;
+                let view = |t| convert::ticket(by.view_ticket(t));
                 let (tickets, next_page_token) =
-                    page.finish(tickets, convert::ticket, |t| position_of(t, order));
+                    page.finish(tickets, view, |t| position_of(t, order));
                 Ok(pb::ListTicketsResponse {
                     tickets,
                     next_page_token,
@@ -445,6 +463,7 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::UpdateTicketRequest>,
     ) -> Reply<pb::UpdateTicketResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         let now = self.cx.app.now();
         reply(
@@ -454,22 +473,20 @@ impl TicketService for TicketApi {
                     check.add("ticket", "is required: set ticket.id and the new values");
                 }
                 let given = r.ticket.unwrap_or_default();
-                let actor = actor(&mut check, "actor", &r.actor);
+                let acting = by.acting("actor", &r.actor)?;
                 let patch = patch_explained(
                     &mut check,
                     "ticket",
                     r.update_mask.as_ref(),
                     UPDATABLE,
                     not_updatable,
-                    |check| edit(check, &given, &actor, now),
+                    |check| edit(check, &given, &acting.actor, now),
                 );
-                let on = On {
-                    ticket_id: check.id("ticket.id", given.id),
-                    etag: etag(&given.etag)
-                        .map(|e| check.text("ticket.etag", e, false, limits::KEY)),
-                    actor,
-                };
+                let id = check.id("ticket.id", given.id);
+                let etag =
+                    etag(&given.etag).map(|e| check.text("ticket.etag", e, false, limits::KEY));
                 check.done()?;
+                let on = On::by(&by, id, etag, acting);
                 let updated = self.cx.app.update_ticket(on, patch).await?;
                 Ok(pb::UpdateTicketResponse {
                     ticket: ticket(updated),
@@ -483,6 +500,7 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::AssignTicketRequest>,
     ) -> Reply<pb::AssignTicketResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         let app = &self.cx.app;
         let read = |check: &mut Check| {
@@ -502,7 +520,7 @@ impl TicketService for TicketApi {
             }
         };
         let call = async |on, assignment| app.assign(on, assignment).await;
-        let ticket = verb((r.ticket_id, &r.etag, &r.actor), read, call).await;
+        let ticket = verb(&by, (r.ticket_id, &r.etag, ("actor", &r.actor)), read, call).await;
         reply(ticket.map(|ticket| pb::AssignTicketResponse { ticket }))
     }
 
@@ -510,20 +528,20 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::AcknowledgeTicketRequest>,
     ) -> Reply<pb::AcknowledgeTicketResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         let app = &self.cx.app;
-        // The acknowledging agent is also the actor.
-        let read = |check: &mut Check| {
-            check.text("agent", &r.agent, true, limits::ACTOR);
-        };
+        // The acknowledging agent is also the actor: the caller's own agent when not named.
         let call = async |on, ()| app.acknowledge(on).await;
-        let ticket = verb((r.ticket_id, &r.etag, &r.agent), read, call).await;
+        let target = (r.ticket_id, r.etag.as_str(), ("agent", r.agent.as_str()));
+        let ticket = verb(&by, target, |_| (), call).await;
         reply(ticket.map(|ticket| pb::AcknowledgeTicketResponse { ticket }))
     }
     async fn add_comment(
         &self,
         request: Request<pb::AddCommentRequest>,
     ) -> Reply<pb::AddCommentResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -531,10 +549,25 @@ impl TicketService for TicketApi {
                 let id = check.id("ticket_id", r.ticket_id);
                 let visibility: Visibility = check.required("visibility", r.visibility);
                 let body = check.text("body", &r.body, true, limits::COMMENT);
-                let author = check.text("author", &r.author, true, limits::ACTOR);
-                let author_role = check
-                    .optional_enum("author_role", r.author_role)
-                    .unwrap_or(AuthorRole::Agent);
+                let author_role = check.optional_enum("author_role", r.author_role).unwrap_or(
+                    if by.sees_internal() {
+                        AuthorRole::Agent
+                    } else {
+                        AuthorRole::Customer
+                    },
+                );
+                // Staff write as themselves (or, admins and supervisors, for an agent); a
+                // connector names the customer it speaks for, a customer is themselves.
+                let acting = match by.role {
+                    Role::Connector => None,
+                    Role::Customer if r.author.is_empty() => None,
+                    _ => Some(by.acting("author", &r.author)?),
+                };
+                let author = match (&acting, &by.customer) {
+                    (Some(acting), _) => acting.actor.clone(),
+                    (None, Some(own)) if r.author.is_empty() => own.clone(),
+                    (None, _) => check.text("author", &r.author, true, limits::ACTOR),
+                };
                 if author_role == AuthorRole::Customer && visibility == Visibility::Internal {
                     check.add("visibility", "a customer's message is always PUBLIC");
                 }
@@ -546,7 +579,12 @@ impl TicketService for TicketApi {
                     request_id: request_id(&mut check, &r.request_id),
                 };
                 let new = check.finish(new)?;
-                let (comment, t) = self.cx.app.add_comment(id, new).await?;
+                let acting = acting.unwrap_or_else(|| Acting {
+                    actor: new.author.clone(),
+                    via: None,
+                });
+                let on = On::by(&by, id, None, acting);
+                let (comment, t) = self.cx.app.add_comment(on, new).await?;
                 Ok(pb::AddCommentResponse {
                     comment: Some(convert::comment(comment)),
                     ticket: ticket(t),
@@ -560,6 +598,7 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::ListCommentsRequest>,
     ) -> Reply<pb::ListCommentsResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -571,7 +610,7 @@ impl TicketService for TicketApi {
                 let comments = self
                     .cx
                     .app
-                    .comments(id, visibility, page.after.unwrap_or(0), page.fetch())
+                    .comments(id, visibility, page.after.unwrap_or(0), page.fetch(), &by)
                     .await?;
                 let (comments, next_page_token) = page.finish(comments, convert::comment, |c| c.id);
                 Ok(pb::ListCommentsResponse {
@@ -587,11 +626,12 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::SetPendingRequest>,
     ) -> Reply<pb::SetPendingResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         let app = &self.cx.app;
         let read = |check: &mut Check| check.optional_text("reason", &r.reason, limits::REASON);
         let call = async |on, reason| app.set_pending(on, reason).await;
-        let ticket = verb((r.ticket_id, &r.etag, &r.actor), read, call).await;
+        let ticket = verb(&by, (r.ticket_id, &r.etag, ("actor", &r.actor)), read, call).await;
         reply(ticket.map(|ticket| pb::SetPendingResponse { ticket }))
     }
 
@@ -599,10 +639,17 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::ResumeTicketRequest>,
     ) -> Reply<pb::ResumeTicketResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         let app = &self.cx.app;
         let call = async |on, ()| app.resume(on).await;
-        let ticket = verb((r.ticket_id, &r.etag, &r.actor), |_| (), call).await;
+        let ticket = verb(
+            &by,
+            (r.ticket_id, &r.etag, ("actor", &r.actor)),
+            |_| (),
+            call,
+        )
+        .await;
         reply(ticket.map(|ticket| pb::ResumeTicketResponse { ticket }))
     }
 
@@ -610,6 +657,7 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::ResolveTicketRequest>,
     ) -> Reply<pb::ResolveTicketResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         let app = &self.cx.app;
         let read = |check: &mut Check| {
@@ -638,7 +686,7 @@ impl TicketService for TicketApi {
             }
         };
         let call = async |on, resolve| app.resolve(on, resolve).await;
-        let ticket = verb((r.ticket_id, &r.etag, &r.actor), read, call).await;
+        let ticket = verb(&by, (r.ticket_id, &r.etag, ("actor", &r.actor)), read, call).await;
         reply(ticket.map(|ticket| pb::ResolveTicketResponse { ticket }))
     }
 
@@ -646,10 +694,17 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::CloseTicketRequest>,
     ) -> Reply<pb::CloseTicketResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         let app = &self.cx.app;
         let call = async |on, ()| app.close(on).await;
-        let ticket = verb((r.ticket_id, &r.etag, &r.actor), |_| (), call).await;
+        let ticket = verb(
+            &by,
+            (r.ticket_id, &r.etag, ("actor", &r.actor)),
+            |_| (),
+            call,
+        )
+        .await;
         reply(ticket.map(|ticket| pb::CloseTicketResponse { ticket }))
     }
 
@@ -657,17 +712,19 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::ReopenTicketRequest>,
     ) -> Reply<pb::ReopenTicketResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         let app = &self.cx.app;
         let read = |check: &mut Check| check.text("reason", &r.reason, true, limits::REASON);
         let call = async |on, reason| app.reopen(on, reason).await;
-        let ticket = verb((r.ticket_id, &r.etag, &r.actor), read, call).await;
+        let ticket = verb(&by, (r.ticket_id, &r.etag, ("actor", &r.actor)), read, call).await;
         reply(ticket.map(|ticket| pb::ReopenTicketResponse { ticket }))
     }
     async fn list_ticket_events(
         &self,
         request: Request<pb::ListTicketEventsRequest>,
     ) -> Reply<pb::ListTicketEventsResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -679,7 +736,7 @@ impl TicketService for TicketApi {
                 let events = self
                     .cx
                     .app
-                    .ticket_events(id, &types, page.after.unwrap_or(0), page.fetch())
+                    .ticket_events(id, &types, page.after.unwrap_or(0), page.fetch(), &by)
                     .await?;
                 let (events, next_page_token) =
                     page.finish(events, convert::history_event, |e| e.cursor);
@@ -698,6 +755,7 @@ impl TicketService for TicketApi {
         &self,
         request: Request<pb::WatchTicketsRequest>,
     ) -> Reply<Self::WatchTicketsStream> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -706,6 +764,7 @@ impl TicketService for TicketApi {
                     check.add("ticket_id", "must be a positive ticket id");
                 }
                 let filter = WatchFilter {
+                    scope: Scope::All,
                     ticket_id: Some(r.ticket_id).filter(|&id| id > 0),
                     team: check.optional_text("team", &r.team, limits::TEAM),
                     assignee: check.optional_text("assignee", &r.assignee, limits::TEAM),
@@ -720,15 +779,20 @@ impl TicketService for TicketApi {
                 let events = self
                     .cx
                     .app
-                    .watch(&self.cx.hub, filter, r.after_cursor)
+                    .watch(&self.cx.hub, &by, filter, r.after_cursor)
                     .await?;
                 // Each batch leaves as one message, or several when it is too large for one.
-                let stream = events.flat_map(|batch| {
+                let stream = events.flat_map(move |batch| {
                     let messages: Vec<_> = match batch {
-                        Ok(events) => chunks(events.into_iter().map(convert::event))
-                            .into_iter()
-                            .map(|events| Ok(pb::WatchTicketsResponse { events }))
-                            .collect(),
+                        Ok(events) => chunks(
+                            events
+                                .into_iter()
+                                .filter_map(|e| by.view(e))
+                                .map(convert::event),
+                        )
+                        .into_iter()
+                        .map(|events| Ok(pb::WatchTicketsResponse { events }))
+                        .collect(),
                         Err(error) => vec![Err(Status::from(error))],
                     };
                     futures::stream::iter(messages)

@@ -7,7 +7,7 @@ use super::check::{Check, given, key, keys, only_key};
 use super::convert::{duration, timestamp};
 use super::mask::patch;
 use super::paging::{Page, by_id};
-use super::{Context, Reply, etag, reply};
+use super::{Context, Reply, caller, etag, reply};
 use crate::app::webhooks::{MAX_REDELIVER, Redeliver};
 use crate::domain::error::{Versioned, quote};
 use crate::domain::patch::{Field, Patch};
@@ -175,6 +175,7 @@ impl WebhookService for WebhookApi {
         &self,
         request: Request<pb::CreateWebhookRequest>,
     ) -> Reply<pb::Webhook> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -182,7 +183,7 @@ impl WebhookService for WebhookApi {
                 let given = given(&mut check, "webhook", r.webhook);
                 let new = webhook(&mut check, &given, self.cx.app.now());
                 let new = check.finish(new)?;
-                Ok(webhook_message(self.cx.app.create_webhook(new).await?))
+                Ok(webhook_message(self.cx.app.create_webhook(&by, new).await?))
             }
             .await,
         )
@@ -226,6 +227,7 @@ impl WebhookService for WebhookApi {
         &self,
         request: Request<pb::UpdateWebhookRequest>,
     ) -> Reply<pb::Webhook> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -254,7 +256,7 @@ impl WebhookService for WebhookApi {
                 let updated = self
                     .cx
                     .app
-                    .update_webhook(&id, etag(&given.etag), &patch)
+                    .update_webhook(&by, &id, etag(&given.etag), &patch)
                     .await?;
                 Ok(webhook_message(updated))
             }
@@ -266,11 +268,12 @@ impl WebhookService for WebhookApi {
         &self,
         request: Request<pb::DeleteWebhookRequest>,
     ) -> Reply<pb::DeleteWebhookResponse> {
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
                 let id = only_key("id", &r.id)?;
-                self.cx.app.delete_webhook(&id, etag(&r.etag)).await?;
+                self.cx.app.delete_webhook(&by, &id, etag(&r.etag)).await?;
                 Ok(pb::DeleteWebhookResponse {})
             }
             .await,

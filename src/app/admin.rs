@@ -9,15 +9,13 @@ use std::future::Future;
 use serde::Serialize;
 
 use super::App;
+use crate::domain::access::Caller;
 use crate::domain::config::ConfigChange;
 use crate::domain::error::{Refusal, Versioned};
 use crate::domain::idempotency::{Requested, check_replay};
 use crate::domain::patch::Patch;
 use crate::error::{Found, Result};
 use crate::store::{Inserted, Store, Write};
-
-/// Who makes configuration changes until callers are known by their credentials.
-pub const SYSTEM: &str = "system";
 
 /// A change of a resource, as its guard sees it.
 pub enum Change<'a, R> {
@@ -102,6 +100,7 @@ pub trait Resource:
         _app: &App,
         _write: &Write,
         _change: Change<'_, Self>,
+        _by: &Caller,
     ) -> impl Future<Output = Result<()>> + Send {
         async { Ok(()) }
     }
@@ -114,6 +113,7 @@ impl App {
         &self,
         mut value: R,
         request: Option<Requested>,
+        by: &Caller,
     ) -> Result<R> {
         let now = self.now();
         *value.version_mut() = 1;
@@ -130,8 +130,8 @@ impl App {
         if value.insert(&self.store, &write, request.as_ref()).await? == Inserted::Taken {
             return Err(Refusal::already_exists(R::KIND, value.key()).into());
         }
-        R::written(self, &write, Change::Create(&value)).await?;
-        let change = ConfigChange::of(R::KIND, value.key(), None, Some(&value), SYSTEM, now);
+        R::written(self, &write, Change::Create(&value), by).await?;
+        let change = ConfigChange::of(R::KIND, value.key(), None, Some(&value), by, now);
         self.record_config(write, change).await?;
         Ok(value)
     }
@@ -143,6 +143,7 @@ impl App {
         key: &R::Key,
         etag: Option<&str>,
         patch: &Patch<R, V>,
+        by: &Caller,
     ) -> Result<R> {
         let now = self.now();
         let write = self.store.begin().await?;
@@ -163,21 +164,19 @@ impl App {
         };
         R::guard(self, &write, change).await?;
         R::update(&self.store, &write, &before, &after).await?;
-        R::written(self, &write, change).await?;
-        let change = ConfigChange::of(
-            R::KIND,
-            after.key(),
-            Some(&before),
-            Some(&after),
-            SYSTEM,
-            now,
-        );
+        R::written(self, &write, change, by).await?;
+        let change = ConfigChange::of(R::KIND, after.key(), Some(&before), Some(&after), by, now);
         self.record_config(write, change).await?;
         Ok(after)
     }
 
     /// Deletes resource `key`, if `etag` (when given) is current and its guard allows.
-    pub(crate) async fn delete<R: Resource>(&self, key: &R::Key, etag: Option<&str>) -> Result<()> {
+    pub(crate) async fn delete<R: Resource>(
+        &self,
+        key: &R::Key,
+        etag: Option<&str>,
+        by: &Caller,
+    ) -> Result<()> {
         let now = self.now();
         let write = self.store.begin().await?;
         R::lock_kind(&self.store, &write).await?;
@@ -187,7 +186,7 @@ impl App {
         gone.check_etag(etag)?;
         R::guard(self, &write, Change::Delete(&gone)).await?;
         gone.delete(&self.store, &write).await?;
-        let change = ConfigChange::of(R::KIND, gone.key(), Some(&gone), None, SYSTEM, now);
+        let change = ConfigChange::of(R::KIND, gone.key(), Some(&gone), None, by, now);
         self.record_config(write, change).await
     }
 

@@ -135,11 +135,7 @@ impl App {
             let Some(pick) = pool.take(strategy, &ticket.wanted_skills()) else {
                 break;
             };
-            let on = On {
-                ticket_id: ticket.id,
-                etag: None,
-                actor: actor::ROUTER.to_owned(),
-            };
+            let on = On::system(ticket.id, actor::ROUTER);
             let changed = self
                 .change_in(&write, &on, now, |t| {
                     lifecycle::apply(

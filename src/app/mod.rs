@@ -10,9 +10,11 @@
 //! | routing rules | [`rules`] |
 //! | SLA policies, calendars, the scheduler's pass | [`sla`] |
 //! | survey templates, invitations, answers, the scheduler's pass | [`surveys`] |
+//! | API keys, who a credential is, the audit | [`access`] |
 //! | create / update / delete of any configuration resource | [`admin`] |
 //! | what a committed change sets in motion | [`reactions`] |
 
+pub mod access;
 pub mod admin;
 pub mod dispatch;
 pub mod intake;
@@ -92,6 +94,7 @@ pub struct App {
     intake: intake::Intake,
     reacted: reactions::Settled,
     webhooks: webhooks::Outbound,
+    keys: access::Keys,
     metrics: Arc<Metrics>,
 }
 
@@ -116,6 +119,7 @@ impl App {
             queues: Default::default(),
             reacted: Default::default(),
             webhooks: Default::default(),
+            keys: Default::default(),
             metrics,
         })
     }

@@ -41,6 +41,8 @@ pub enum Reaction {
     /// Retrain the classifier if its model is older than the retrain interval: what it
     /// learns from (resolved tickets) grew.
     Retrain,
+    /// Forget the API keys found so far: one was created or revoked.
+    ForgetKeys,
 }
 
 /// What a committed ticket event sets in motion.
@@ -102,6 +104,7 @@ pub fn of_change(change: &ConfigChange) -> Vec<Reaction> {
                 _ => Vec::new(),
             }
         }
+        (super::access::KEY_KIND, _, _) => vec![Reaction::ForgetKeys],
         _ => Vec::new(),
     }
 }
@@ -342,6 +345,7 @@ impl Reactor {
                     Err(error) => tracing::warn!(%agent, %error, "cannot read the agent's teams"),
                 },
                 Reaction::Retrain => self.retrain(),
+                Reaction::ForgetKeys => self.app.keys.forget(),
             }
         }
         self.app.dispatch_all(&teams).await;
@@ -416,6 +420,7 @@ mod tests {
             key: "ann".into(),
             action: ChangeAction::Updated,
             actor: "test".into(),
+            peer: None,
             occurred_at: Utc::now(),
             before: None,
             after: Some(serde_json::json!({
@@ -440,6 +445,7 @@ mod tests {
             key: "desk".into(),
             action: ChangeAction::Updated,
             actor: "test".into(),
+            peer: None,
             occurred_at: Utc::now(),
             before: Some(serde_json::json!({"id": "desk", "members": before})),
             after: Some(serde_json::json!({"id": "desk", "members": after})),

@@ -4,6 +4,7 @@
 
 use super::App;
 use super::admin::{Change, Resource};
+use crate::domain::access::Caller;
 use crate::domain::error::Refusal;
 use crate::domain::idempotency::Requested;
 use crate::domain::patch::Patch;
@@ -107,8 +108,13 @@ impl Resource for Rule {
 impl App {
     /// Creates a rule at its `position` (0 or beyond the end: last). A retry of `request`
     /// answers with the rule the first call created.
-    pub async fn create_rule(&self, rule: Rule, request: Option<Requested>) -> Result<Rule> {
-        self.create(rule, request).await
+    pub async fn create_rule(
+        &self,
+        by: &Caller,
+        rule: Rule,
+        request: Option<Requested>,
+    ) -> Result<Rule> {
+        self.create(rule, request, by).await
     }
 
     pub async fn rule(&self, id: i64) -> Result<Rule> {
@@ -134,19 +140,20 @@ impl App {
 
     pub async fn update_rule(
         &self,
+        by: &Caller,
         id: i64,
         etag: Option<&str>,
         patch: &Patch<Rule>,
     ) -> Result<Rule> {
-        self.update(&id, etag, patch).await
+        self.update(&id, etag, patch, by).await
     }
 
-    pub async fn delete_rule(&self, id: i64, etag: Option<&str>) -> Result<()> {
-        self.delete::<Rule>(&id, etag).await
+    pub async fn delete_rule(&self, by: &Caller, id: i64, etag: Option<&str>) -> Result<()> {
+        self.delete::<Rule>(&id, etag, by).await
     }
 
     /// Puts the rules in the order of `ids`, which must name each rule exactly once.
-    pub async fn reorder_rules(&self, ids: &[i64]) -> Result<Vec<Rule>> {
+    pub async fn reorder_rules(&self, by: &Caller, ids: &[i64]) -> Result<Vec<Rule>> {
         let write = self.store.begin().await?;
         let rules = self.store.lock_rules(&write).await?;
         let ordered = rules::reorder(rules.clone(), ids)?;
@@ -157,7 +164,7 @@ impl App {
             "order".into(),
             Some(&rules.iter().map(|r| r.id).collect::<Vec<_>>()),
             Some(&ordered.iter().map(|r| r.id).collect::<Vec<_>>()),
-            super::admin::SYSTEM,
+            by,
             self.now(),
         );
         self.record_config(write, change).await?;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::admin::{Change as Changing, Resource};
 use super::tickets::On;
 use super::{App, created_or_there};
+use crate::domain::access::{Caller, Principal};
 use crate::domain::calendar::{BusinessCalendar, Calendar, CalendarError, DEFAULT_CALENDAR};
 use crate::domain::error::Refusal;
 use crate::domain::escalation::{self, Staff};
@@ -181,8 +182,8 @@ pub struct Pass {
 }
 
 impl App {
-    pub async fn create_policy(&self, policy: Policy) -> Result<Policy> {
-        self.create(policy, None).await
+    pub async fn create_policy(&self, by: &Caller, policy: Policy) -> Result<Policy> {
+        self.create(policy, None, by).await
     }
 
     pub async fn policy(&self, id: &str) -> Result<Policy> {
@@ -196,19 +197,24 @@ impl App {
     /// Changes a policy; tickets follow its new terms from their next change on.
     pub async fn update_policy(
         &self,
+        by: &Caller,
         id: &str,
         etag: Option<&str>,
         patch: &Patch<Policy>,
     ) -> Result<Policy> {
-        self.update(id, etag, patch).await
+        self.update(id, etag, patch, by).await
     }
 
-    pub async fn delete_policy(&self, id: &str, etag: Option<&str>) -> Result<()> {
-        self.delete::<Policy>(id, etag).await
+    pub async fn delete_policy(&self, by: &Caller, id: &str, etag: Option<&str>) -> Result<()> {
+        self.delete::<Policy>(id, etag, by).await
     }
 
-    pub async fn create_calendar(&self, calendar: BusinessCalendar) -> Result<BusinessCalendar> {
-        self.create(calendar, None).await
+    pub async fn create_calendar(
+        &self,
+        by: &Caller,
+        calendar: BusinessCalendar,
+    ) -> Result<BusinessCalendar> {
+        self.create(calendar, None, by).await
     }
 
     pub async fn calendar(&self, id: &str) -> Result<BusinessCalendar> {
@@ -229,15 +235,16 @@ impl App {
     /// Changes a calendar; tickets count by the new hours from their next change on.
     pub async fn update_calendar(
         &self,
+        by: &Caller,
         id: &str,
         etag: Option<&str>,
         patch: &Patch<BusinessCalendar>,
     ) -> Result<BusinessCalendar> {
-        self.update(id, etag, patch).await
+        self.update(id, etag, patch, by).await
     }
 
-    pub async fn delete_calendar(&self, id: &str, etag: Option<&str>) -> Result<()> {
-        self.delete::<BusinessCalendar>(id, etag).await
+    pub async fn delete_calendar(&self, by: &Caller, id: &str, etag: Option<&str>) -> Result<()> {
+        self.delete::<BusinessCalendar>(id, etag, by).await
     }
 
     /// Refuses a team's calendar that does not exist.
@@ -264,13 +271,9 @@ impl App {
     }
 
     /// Why each of a ticket's clocks stands where it does now, with every SLA event.
-    pub async fn explain_sla(&self, ticket_id: i64) -> Result<Explanation> {
+    pub async fn explain_sla(&self, ticket_id: i64, by: &Principal) -> Result<Explanation> {
         let now = self.now();
-        let ticket = self
-            .store
-            .ticket(ticket_id)
-            .await?
-            .found("ticket", ticket_id)?;
+        let ticket = self.visible_ticket(ticket_id, by).await?;
         let catalog = self.catalog().await?;
         let s = &ticket.sla;
         let calendar = catalog.calendar(s.calendar.as_deref());
@@ -381,11 +384,7 @@ impl App {
             }
         }
         let mut recorded = self.record_events(&write, &events).await?.len();
-        let on = On {
-            ticket_id: id,
-            etag: None,
-            actor: actor::SLA.to_owned(),
-        };
+        let on = On::system(id, actor::SLA);
         for (level, escalation) in &fired.levels {
             let changed = self
                 .change_in(&write, &on, now, |t| {
@@ -436,11 +435,11 @@ impl App {
                 created_at: now,
                 updated_at: now,
             };
-            created_or_there(self.create(calendar, None).await)?;
+            created_or_there(self.create(calendar, None, &Caller::system()).await)?;
         }
         if !self.store.has_policies().await? {
             for policy in default_policies(now) {
-                created_or_there(self.create(policy, None).await)?;
+                created_or_there(self.create(policy, None, &Caller::system()).await)?;
             }
         }
         Ok(())

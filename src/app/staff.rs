@@ -3,8 +3,9 @@
 //! or SLA policies escalate to, stays; an agent's teams exist; an agent holding open tickets
 //! stays. A team's member list moves agents in and out, each an agent change of its own.
 
-use super::admin::{Change, Resource, SYSTEM};
+use super::admin::{Change, Resource};
 use super::{App, created_or_there};
+use crate::domain::access::{Caller, Principal, Role};
 use crate::domain::assignment::{Availability, Strategy};
 use crate::domain::config::ConfigChange;
 use crate::domain::error::{Refusal, Versioned};
@@ -52,11 +53,19 @@ impl Resource for Team {
     }
 
     /// The agents its member list names join it, and those it no longer names leave it.
-    async fn written(app: &App, write: &Write, change: Change<'_, Team>) -> Result<()> {
+    async fn written(
+        app: &App,
+        write: &Write,
+        change: Change<'_, Team>,
+        by: &Caller,
+    ) -> Result<()> {
         match change {
-            Change::Create(team) => app.move_members(write, &team.id, &[], &team.members).await,
+            Change::Create(team) => {
+                app.move_members(write, &team.id, &[], &team.members, by)
+                    .await
+            }
             Change::Update { before, after } => {
-                app.move_members(write, &after.id, &before.members, &after.members)
+                app.move_members(write, &after.id, &before.members, &after.members, by)
                     .await
             }
             Change::Delete(_) => Ok(()),
@@ -186,6 +195,7 @@ impl App {
         team: &str,
         before: &[String],
         after: &[String],
+        by: &Caller,
     ) -> Result<()> {
         let mut moving: Vec<String> = before
             .iter()
@@ -225,7 +235,7 @@ impl App {
                 agent.id.clone(),
                 Some(&agent),
                 Some(&changed),
-                SYSTEM,
+                by,
                 now,
             );
             self.store.record_config_change(write, &change).await?;
@@ -251,8 +261,8 @@ pub(super) async fn check_teams(app: &App, write: &Write, teams: &[String]) -> R
 }
 
 impl App {
-    pub async fn create_team(&self, team: Team) -> Result<Team> {
-        let created = self.create(team, None).await?;
+    pub async fn create_team(&self, by: &Caller, team: Team) -> Result<Team> {
+        let created = self.create(team, None, by).await?;
         self.team(&created.id).await
     }
 
@@ -267,16 +277,17 @@ impl App {
 
     pub async fn update_team(
         &self,
+        by: &Caller,
         id: &str,
         etag: Option<&str>,
         patch: &Patch<Team>,
     ) -> Result<Team> {
-        self.update(id, etag, patch).await?;
+        self.update(id, etag, patch, by).await?;
         self.team(id).await
     }
 
-    pub async fn delete_team(&self, id: &str, etag: Option<&str>) -> Result<()> {
-        self.delete::<Team>(id, etag).await
+    pub async fn delete_team(&self, by: &Caller, id: &str, etag: Option<&str>) -> Result<()> {
+        self.delete::<Team>(id, etag, by).await
     }
 
     /// Up to `limit` tickets waiting in `team`'s queue, in the order they will be served,
@@ -286,13 +297,15 @@ impl App {
         team: &str,
         after: Option<(i16, i64)>,
         limit: u64,
+        by: &Principal,
     ) -> Result<Vec<Ticket>> {
+        by.check_team(team)?;
         self.team(team).await?;
         self.store.team_queue(team, after, limit).await
     }
 
-    pub async fn create_agent(&self, agent: Agent) -> Result<Agent> {
-        let created = self.create(agent, None).await?;
+    pub async fn create_agent(&self, by: &Caller, agent: Agent) -> Result<Agent> {
+        let created = self.create(agent, None, by).await?;
         self.agent(&created.id).await
     }
 
@@ -319,16 +332,21 @@ impl App {
     /// Changes an agent; the reactions serve their teams' queues if they may take work now.
     pub async fn update_agent(
         &self,
+        by: &Caller,
         id: &str,
         etag: Option<&str>,
         patch: &Patch<Agent>,
     ) -> Result<Agent> {
-        self.update(id, etag, patch).await?;
+        if matches!(by.role, Role::Agent | Role::Supervisor) {
+            let teams = self.agent(id).await?.teams;
+            by.check_agent_change(id, &teams, &patch.fields())?;
+        }
+        self.update(id, etag, patch, by).await?;
         self.agent(id).await
     }
 
-    pub async fn delete_agent(&self, id: &str, etag: Option<&str>) -> Result<()> {
-        self.delete::<Agent>(id, etag).await
+    pub async fn delete_agent(&self, by: &Caller, id: &str, etag: Option<&str>) -> Result<()> {
+        self.delete::<Agent>(id, etag, by).await
     }
 
     /// The triage team, created on first start.
@@ -350,6 +368,7 @@ impl App {
                     updated_at: now,
                 },
                 None,
+                &Caller::system(),
             )
             .await,
         )

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::admin::{Change, Resource};
 use super::tickets::On;
 use super::{App, created_or_there};
+use crate::domain::access::{Caller, Principal, Role};
 use crate::domain::error::Refusal;
 use crate::domain::event::{EventType, TicketEvent, actor};
 use crate::domain::format::rfc3339;
@@ -100,8 +101,8 @@ pub(crate) struct Planned {
 impl App {
     // --- Templates ---
 
-    pub async fn create_template(&self, template: Template) -> Result<Template> {
-        self.create(template, None).await
+    pub async fn create_template(&self, by: &Caller, template: Template) -> Result<Template> {
+        self.create(template, None, by).await
     }
 
     pub async fn template(&self, id: &str) -> Result<Template> {
@@ -115,15 +116,16 @@ impl App {
     /// Changes a template; surveys already sent keep the questions they were sent with.
     pub async fn update_template(
         &self,
+        by: &Caller,
         id: &str,
         etag: Option<&str>,
         patch: &Patch<Template>,
     ) -> Result<Template> {
-        self.update(id, etag, patch).await
+        self.update(id, etag, patch, by).await
     }
 
-    pub async fn delete_template(&self, id: &str, etag: Option<&str>) -> Result<()> {
-        self.delete::<Template>(id, etag).await
+    pub async fn delete_template(&self, by: &Caller, id: &str, etag: Option<&str>) -> Result<()> {
+        self.delete::<Template>(id, etag, by).await
     }
 
     /// The default template, installed on first start unless templates exist.
@@ -141,7 +143,7 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        created_or_there(self.create(template, None).await)
+        created_or_there(self.create(template, None, &Caller::system()).await)
     }
 
     // --- Invitations ---
@@ -194,22 +196,18 @@ impl App {
     /// survey the first call sent.
     pub async fn send_survey(
         &self,
-        ticket_id: i64,
+        on: &On,
         template_id: Option<&str>,
-        actor: &str,
         request: Option<Requested>,
     ) -> Result<Survey> {
+        let (ticket_id, actor) = (on.ticket_id, on.actor.as_str());
         let template = match template_id {
             Some(id) => Some(self.template(id).await?),
             None => None,
         };
         let now = self.now();
         let write = self.store.begin().await?;
-        let ticket = self
-            .store
-            .lock_ticket(&write, ticket_id)
-            .await?
-            .found("ticket", ticket_id)?;
+        let ticket = self.lock_for(&write, on).await?;
         if let Some(request) = &request
             && let Some((first, hash)) =
                 self.store.survey_by_request_id(&write, &request.id).await?
@@ -296,18 +294,20 @@ impl App {
 
     /// The survey a customer holds the token of, with its ticket's number and title. A
     /// survey not sent yet does not exist for anyone outside.
-    pub async fn survey_by_token(&self, token: &str) -> Result<(Survey, Ticket)> {
+    pub async fn survey_by_token(&self, token: &str, by: &Principal) -> Result<(Survey, Ticket)> {
         let survey = self
             .store
             .survey_by_token(token)
             .await?
             .filter(|s| s.state != SurveyState::Scheduled)
             .found("survey", "with this token")?;
+        // Another customer's survey is as unknown as a wrong token.
         let ticket = self
             .store
             .ticket(survey.ticket_id)
             .await?
-            .found("ticket", survey.ticket_id)?;
+            .filter(|t| by.sees(t))
+            .found("survey", "with this token")?;
         Ok((survey, ticket))
     }
 
@@ -319,9 +319,10 @@ impl App {
         &self,
         token: &str,
         given: Vec<(String, Answer)>,
+        by: &Principal,
     ) -> Result<(Survey, Ticket)> {
         let now = self.now();
-        let (read, ticket) = self.survey_by_token(token).await?;
+        let (read, ticket) = self.survey_by_token(token, by).await?;
         if let Some(closed) = read.closed_for_answers(now) {
             return Err(closed.refusal(&ticket.number).into());
         }
@@ -396,11 +397,7 @@ impl App {
         back: (Option<String>, std::result::Result<Agent, String>),
         now: DateTime<Utc>,
     ) -> Result<Vec<TicketEvent>> {
-        let on = On {
-            ticket_id: ticket.id,
-            etag: None,
-            actor: actor::SURVEY.to_owned(),
-        };
+        let on = On::system(ticket.id, actor::SURVEY);
         let mut changes = Vec::new();
         match (answered.outcome, verdict) {
             (Some(Outcome::Closed), _) => {
@@ -532,11 +529,7 @@ impl App {
             )
             .await?;
             if ticket.status == Status::Resolved {
-                let on = On {
-                    ticket_id: ticket.id,
-                    etag: None,
-                    actor: actor::SURVEY.to_owned(),
-                };
+                let on = On::system(ticket.id, actor::SURVEY);
                 self.change_in(&write, &on, now, |t| Ok(expired.expire(t, now)?))
                     .await?;
             }
@@ -553,11 +546,9 @@ impl App {
         ticket_id: i64,
         after: Option<i64>,
         limit: u64,
+        by: &Principal,
     ) -> Result<Vec<Survey>> {
-        self.store
-            .ticket(ticket_id)
-            .await?
-            .found("ticket", ticket_id)?;
+        self.visible_ticket(ticket_id, by).await?;
         self.store.surveys_of_ticket(ticket_id, after, limit).await
     }
 
@@ -568,7 +559,9 @@ impl App {
         filter: &ResponseFilter,
         after: Option<(DateTime<Utc>, i64)>,
         limit: u64,
+        by: &Principal,
     ) -> Result<Vec<(Survey, String)>> {
+        by.check_report_team(filter.team.as_deref())?;
         self.check_named(filter.named()).await?;
         self.store.survey_responses(filter, after, limit).await
     }
@@ -580,7 +573,21 @@ impl App {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         grouping: Option<Grouping>,
+        by: &Principal,
     ) -> Result<(Tally, BTreeMap<String, Tally>)> {
-        self.store.survey_tallies(from, to, grouping).await
+        if by.role != Role::Supervisor {
+            return self.store.survey_tallies(from, to, grouping).await;
+        }
+        // A supervisor's figures are their teams' alone: grouped by team, the total theirs.
+        if grouping != Some(Grouping::Team) {
+            by.check_report_team(None)?;
+        }
+        let (_, mut groups) = self.store.survey_tallies(from, to, grouping).await?;
+        groups.retain(|team, _| by.teams.contains(team));
+        let mut total = Tally::default();
+        for tally in groups.values() {
+            total.add(tally);
+        }
+        Ok((total, groups))
     }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::App;
 use super::intake::{Request, TakenIn};
+use crate::domain::access::{Acting, Caller, Principal, Role};
 use crate::domain::acknowledgement::{Acknowledgement, acknowledge};
 use crate::domain::contact::missing_contact;
 use crate::domain::error::{Refusal, Versioned};
@@ -34,13 +35,42 @@ pub enum TicketKey {
     Number(String),
 }
 
-/// A change someone asks for on a ticket: which one, the etag they saw (none: no check), and
-/// who they are.
+/// A change someone asks for on a ticket: which one, the etag they saw (none: no check), who
+/// it is recorded under, and the credential that asks (the ticket must be in its scope).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct On {
     pub ticket_id: i64,
     pub etag: Option<String>,
     pub actor: String,
+    /// Who acted on the actor's behalf.
+    pub via: Option<String>,
+    pub by: Arc<Principal>,
+}
+
+impl On {
+    /// A change the service makes itself (the router, the SLA, surveys), as `actor`.
+    pub fn system(ticket_id: i64, actor: &str) -> On {
+        static SYSTEM: std::sync::LazyLock<Arc<Principal>> =
+            std::sync::LazyLock::new(|| Arc::new(Principal::system()));
+        On {
+            ticket_id,
+            etag: None,
+            actor: actor.to_owned(),
+            via: None,
+            by: SYSTEM.clone(),
+        }
+    }
+
+    /// A change `caller` asks for, recorded as `acting`.
+    pub fn by(caller: &Caller, ticket_id: i64, etag: Option<String>, acting: Acting) -> On {
+        On {
+            ticket_id,
+            etag,
+            actor: acting.actor,
+            via: acting.via,
+            by: caller.principal.clone(),
+        }
+    }
 }
 
 /// A ticket given to a team and/or an agent by hand.
@@ -81,27 +111,39 @@ pub(crate) struct Changed {
 impl App {
     // --- Reads ---
 
-    pub async fn ticket(&self, key: &TicketKey) -> Result<Ticket> {
+    /// The ticket `key` names, if `by` may see it: one outside its scope is as missing.
+    pub async fn ticket(&self, key: &TicketKey, by: &Principal) -> Result<Ticket> {
+        let found = match key {
+            TicketKey::Id(id) => self.store.ticket(*id).await?,
+            TicketKey::Number(number) => self.store.ticket_by_number(number).await?,
+        };
+        let visible = found.filter(|t| by.sees(t));
         match key {
-            TicketKey::Id(id) => self.store.ticket(*id).await?.found("ticket", id),
-            TicketKey::Number(number) => self
-                .store
-                .ticket_by_number(number)
-                .await?
-                .found("ticket", number),
+            TicketKey::Id(id) => visible.found("ticket", id),
+            TicketKey::Number(number) => visible.found("ticket", number),
         }
+    }
+
+    /// Ticket `id`, if `by` may see it.
+    pub(crate) async fn visible_ticket(&self, id: i64, by: &Principal) -> Result<Ticket> {
+        self.ticket(&TicketKey::Id(id), by).await
     }
 
     /// Up to `limit` tickets matching `filter` in `order`, after `after`, and how many match
     /// in all, up to [`MAX_COUNTED`] and one more.
     pub async fn list_tickets(
         &self,
-        filter: &TicketFilter,
+        by: &Principal,
+        filter: TicketFilter,
         order: TicketOrder,
         after: Option<Position>,
         limit: u64,
     ) -> Result<(Vec<Ticket>, u64)> {
         self.check_named(filter.named()).await?;
+        let filter = &TicketFilter {
+            scope: by.scope(),
+            ..filter
+        };
         let tickets = self.store.list_tickets(filter, order, after, limit).await?;
         let total = self.store.count_tickets(filter, MAX_COUNTED + 1).await?;
         Ok((tickets, total))
@@ -113,10 +155,18 @@ impl App {
     pub async fn watch(
         &self,
         hub: &Arc<EventHub>,
+        by: &Principal,
         filter: WatchFilter,
         after_cursor: Option<i64>,
     ) -> Result<EventStream> {
         self.check_named(filter.named()).await?;
+        if let Some(id) = filter.ticket_id {
+            self.visible_ticket(id, by).await?;
+        }
+        let filter = WatchFilter {
+            scope: by.scope(),
+            ..filter
+        };
         hub.watch(filter, after_cursor).await
     }
 
@@ -153,15 +203,17 @@ impl App {
         Ok(())
     }
 
-    /// Up to `limit` events of a ticket of `types` (every change when empty) after `cursor`.
+    /// Up to `limit` events of a ticket of `types` (every change when empty) after `cursor`,
+    /// as `by` may see them.
     pub async fn ticket_events(
         &self,
         id: i64,
         types: &[EventType],
         cursor: i64,
         limit: u64,
+        by: &Principal,
     ) -> Result<Vec<TicketEvent>> {
-        self.store.ticket(id).await?.found("ticket", id)?;
+        self.visible_ticket(id, by).await?;
         let changes;
         let types = if types.is_empty() {
             changes = EventType::changes();
@@ -169,18 +221,38 @@ impl App {
         } else {
             types
         };
-        self.store.ticket_events(id, types, cursor, limit).await
+        // Events the caller may not see are skipped, and more are read in their place so that
+        // a short page still means the end.
+        let mut visible = Vec::new();
+        let mut cursor = cursor;
+        loop {
+            let events = self.store.ticket_events(id, types, cursor, limit).await?;
+            let read = events.len() as u64;
+            cursor = events.last().map_or(cursor, |e| e.cursor);
+            visible.extend(events.into_iter().filter_map(|e| by.view(e)));
+            if visible.len() as u64 >= limit || read < limit {
+                break;
+            }
+        }
+        visible.truncate(limit as usize);
+        Ok(visible)
     }
 
-    /// Up to `limit` comments of a ticket after comment `after`, of `visibility` if given.
+    /// Up to `limit` comments of a ticket after comment `after`, of `visibility` if given;
+    /// public ones alone for those who do not see internal notes.
     pub async fn comments(
         &self,
         id: i64,
         visibility: Option<Visibility>,
         after: i64,
         limit: u64,
+        by: &Principal,
     ) -> Result<Vec<Comment>> {
-        self.store.ticket(id).await?.found("ticket", id)?;
+        self.visible_ticket(id, by).await?;
+        let visibility = match visibility {
+            _ if !by.sees_internal() => Some(Visibility::Public),
+            given => given,
+        };
         self.store.list_comments(id, visibility, after, limit).await
     }
 
@@ -189,7 +261,8 @@ impl App {
     /// Takes a ticket in: routes it, numbers it, starts its clocks and records it; a waiting
     /// ticket is assigned by the reactions when someone has room. A repeat of a request_id
     /// answers with the first ticket.
-    pub async fn create_ticket(&self, mut new: NewTicket) -> Result<Intake> {
+    pub async fn create_ticket(&self, by: &Principal, mut new: NewTicket) -> Result<Intake> {
+        by.check_customer(&new.customer.external_id)?;
         let now = self.now();
         let routing = std::time::Instant::now();
         let route = self.decide(&new, now).await?.route;
@@ -331,6 +404,7 @@ impl App {
                 .store
                 .ticket_by_number(number)
                 .await?
+                .filter(|t| on.by.sees(t))
                 .found("ticket", number)?;
             if into.id == on.ticket_id {
                 return Err(Error::invalid(
@@ -341,11 +415,7 @@ impl App {
         }
         let now = self.now();
         let write = self.store.begin().await?;
-        let ticket = self
-            .store
-            .lock_ticket(&write, on.ticket_id)
-            .await?
-            .found("ticket", on.ticket_id)?;
+        let ticket = self.lock_for(&write, &on).await?;
         let supervisor = match ticket.team.as_deref() {
             Some(team) => self.store.team(team).await?.and_then(|t| t.supervisor),
             None => None,
@@ -408,12 +478,7 @@ impl App {
                 Some(a) => self.store.lock_agent(&write, a).await?,
                 None => None,
             };
-            let now_assigned = self
-                .store
-                .lock_ticket(&write, on.ticket_id)
-                .await?
-                .found("ticket", on.ticket_id)?
-                .assignee;
+            let now_assigned = self.lock_for(&write, &on).await?.assignee;
             if now_assigned == assignee {
                 break (write, agent);
             }
@@ -450,15 +515,13 @@ impl App {
     /// Adds a comment and applies its effect on the ticket (first response, a customer's
     /// message ending the wait on them) in one transaction with its event. A repeat of the
     /// same request_id answers with the first comment and the ticket as it is now.
-    pub async fn add_comment(&self, ticket_id: i64, new: NewComment) -> Result<(Comment, Ticket)> {
+    pub async fn add_comment(&self, on: On, new: NewComment) -> Result<(Comment, Ticket)> {
         let now = self.now();
+        let ticket_id = on.ticket_id;
         let write = self.store.begin().await?;
         // Locked first, so a concurrent retry waits here and then finds the first comment.
-        let current = self
-            .store
-            .lock_ticket(&write, ticket_id)
-            .await?
-            .found("ticket", ticket_id)?;
+        let current = self.lock_for(&write, &on).await?;
+        on.by.check_comment(&current, &new)?;
         if let Some(request_id) = &new.request_id
             && let Some((first, hash)) =
                 self.store.comment_by_request_id(&write, request_id).await?
@@ -472,11 +535,6 @@ impl App {
             check_replay(request_id, hash.as_deref(), &fingerprint(&new))?;
             return Ok((first, current));
         }
-        let on = On {
-            ticket_id,
-            etag: None,
-            actor: new.author.clone(),
-        };
         let action = Action::Comment {
             visibility: new.visibility,
             role: new.author_role,
@@ -532,6 +590,26 @@ impl App {
         self.fresh(changed.ticket).await
     }
 
+    /// Locks the ticket `on` names inside `write`, if its caller may work on it: one outside
+    /// their scope is as missing.
+    pub(crate) async fn lock_for(&self, write: &Write, on: &On) -> Result<Ticket> {
+        self.store
+            .lock_ticket(write, on.ticket_id)
+            .await?
+            .filter(|t| on.by.works_on(t))
+            .found("ticket", on.ticket_id)
+    }
+
+    /// Refuses a supervisor acting for `agent` who is in none of their teams.
+    async fn check_supervises(&self, by: &Principal, agent: &str) -> Result<()> {
+        let teams = match self.store.agent(agent).await? {
+            Some(agent) => agent.teams,
+            None => Vec::new(),
+        };
+        by.check_supervises(agent, &teams)?;
+        Ok(())
+    }
+
     /// `ticket` as it stands now when a reaction may have moved it on (it waited in a queue).
     async fn fresh(&self, ticket: Ticket) -> Result<Ticket> {
         let waiting =
@@ -554,12 +632,11 @@ impl App {
         change: impl FnOnce(&mut Ticket) -> Result<Change>,
     ) -> Result<Changed> {
         let id = on.ticket_id;
-        let before = self
-            .store
-            .lock_ticket(write, id)
-            .await?
-            .found("ticket", id)?;
+        let before = self.lock_for(write, on).await?;
         before.check_etag(on.etag.as_deref())?;
+        if on.via.is_some() && on.by.role == Role::Supervisor {
+            self.check_supervises(&on.by, &on.actor).await?;
+        }
         let mut after = before.clone();
         let Change { event, note } = change(&mut after)?;
         let clocks = self
@@ -601,6 +678,7 @@ impl App {
             comment,
             survey,
             sla,
+            via: on.via.clone(),
             ..TicketEvent::on(&after, event, &on.actor, now)
         }];
         events.extend(clocks.into_iter().map(|c| c.event(&after, now)));

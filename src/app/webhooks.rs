@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::App;
 use super::admin::{Change, Resource};
 use super::staff::check_teams;
+use crate::domain::access::Caller;
 use crate::domain::error::Refusal;
 use crate::domain::event::TicketEvent;
 use crate::domain::idempotency::Requested;
@@ -141,11 +142,11 @@ impl Resource for Webhook {
 impl App {
     /// Subscribes a webhook; generates its secret when it has none. The reply is the only
     /// place the secret is shown.
-    pub async fn create_webhook(&self, mut webhook: Webhook) -> Result<WebhookStatus> {
+    pub async fn create_webhook(&self, by: &Caller, mut webhook: Webhook) -> Result<WebhookStatus> {
         if webhook.secret.is_empty() {
             webhook.secret = format!("whsec_{}", super::random_token()?);
         }
-        let created = self.create(webhook, None).await?;
+        let created = self.create(webhook, None, by).await?;
         let mut status = self.webhook(&created.id).await?;
         status.webhook.secret = created.secret;
         Ok(status)
@@ -172,17 +173,18 @@ impl App {
 
     pub async fn update_webhook(
         &self,
+        by: &Caller,
         id: &str,
         etag: Option<&str>,
         patch: &Patch<Webhook>,
     ) -> Result<WebhookStatus> {
-        self.update(id, etag, patch).await?;
+        self.update(id, etag, patch, by).await?;
         self.webhooks.announce();
         self.webhook(id).await
     }
 
-    pub async fn delete_webhook(&self, id: &str, etag: Option<&str>) -> Result<()> {
-        self.delete::<Webhook>(id, etag).await
+    pub async fn delete_webhook(&self, by: &Caller, id: &str, etag: Option<&str>) -> Result<()> {
+        self.delete::<Webhook>(id, etag, by).await
     }
 
     /// Sends a signed PING to the webhook now; nothing is queued or retried.

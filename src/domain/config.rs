@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::access::Caller;
 use super::ticket::named_enum;
 
 named_enum!(
@@ -27,6 +28,8 @@ pub struct ConfigChange {
     pub key: String,
     pub action: ChangeAction,
     pub actor: String,
+    /// The caller's address, when the change came through the API.
+    pub peer: Option<String>,
     pub occurred_at: DateTime<Utc>,
     /// The resource before the change; `None` when it was created.
     pub before: Option<Value>,
@@ -36,13 +39,13 @@ pub struct ConfigChange {
 
 impl ConfigChange {
     /// The change of `resource` `key` from `before` to `after` (either may be absent), by
-    /// `actor` at `at`.
+    /// caller `by` at `at`.
     pub fn of<R: Serialize>(
         resource: &str,
         key: String,
         before: Option<&R>,
         after: Option<&R>,
-        actor: &str,
+        by: &Caller,
         at: DateTime<Utc>,
     ) -> ConfigChange {
         let action = match (before, after) {
@@ -57,7 +60,8 @@ impl ConfigChange {
             resource: resource.to_owned(),
             key,
             action,
-            actor: actor.to_owned(),
+            actor: by.actor(),
+            peer: Some(by.peer.clone()).filter(|p| p != "-"),
             occurred_at: at,
             before: json(before),
             after: json(after),

@@ -78,6 +78,19 @@ pub enum Refusal {
     /// A request_id was used before for a different request.
     #[error("request_id {request_id} was used for a different request: choose a new one")]
     RequestReused { request_id: String },
+    /// The caller's credential does not allow this.
+    #[error("permission denied: {description}")]
+    Forbidden {
+        permission: &'static str,
+        description: String,
+    },
+    /// The caller has used up its allowance for now; it may try again after `retry_after`.
+    #[error("{description}")]
+    Exhausted {
+        subject: String,
+        description: String,
+        retry_after: std::time::Duration,
+    },
     /// A value beyond what exists (a cursor past the end of the log).
     #[error("{field}: {description}")]
     OutOfRange {

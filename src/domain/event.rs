@@ -155,6 +155,8 @@ pub struct TicketEvent {
     pub ticket_id: i64,
     pub event_type: EventType,
     pub actor: String,
+    /// Who acted on the actor's behalf: an admin or supervisor for an agent.
+    pub via: Option<String>,
     pub occurred_at: chrono::DateTime<chrono::Utc>,
     pub changes: Vec<FieldChange>,
     pub reason: Option<String>,
@@ -170,6 +172,18 @@ pub struct TicketEvent {
 }
 
 impl TicketEvent {
+    /// Takes out a survey's token, and the invitation's text and link that hold it: for
+    /// whoever neither delivers nor answers surveys.
+    pub fn hide_survey_token(&mut self) {
+        if let Some(survey) = &mut self.survey
+            && let Some(token) = survey.token.take()
+            && let Some(n) = &mut self.notification
+        {
+            n.text = n.text.replace(&token, "…");
+            n.link = n.link.take().map(|link| link.replace(&token, "…"));
+        }
+    }
+
     /// An event of `event_type` on `ticket` (as it stands after it), by `actor` at `at`, that
     /// changed no field and says nothing more yet; the log gives it its cursor.
     pub fn on(
@@ -183,6 +197,7 @@ impl TicketEvent {
             ticket_id: ticket.id,
             event_type,
             actor: actor.to_owned(),
+            via: None,
             occurred_at: at,
             changes: Vec::new(),
             reason: None,

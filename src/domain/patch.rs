@@ -23,6 +23,11 @@ impl<T, V> Patch<T, V> {
         }
     }
 
+    /// The fields the update names.
+    pub fn fields(&self) -> Vec<&'static str> {
+        self.fields.iter().map(|(name, _)| *name).collect()
+    }
+
     /// Whether the update names `field`.
     pub fn names(&self, field: &str) -> bool {
         self.fields.iter().any(|(name, _)| *name == field)

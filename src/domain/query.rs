@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::access::Scope;
 use super::event::{EventType, TicketEvent};
 use super::ticket::{Channel, Kind, Priority, Resolution, Status, Ticket};
 
@@ -13,6 +14,8 @@ pub const MAX_COUNTED: u64 = 10_000;
 /// Every set filter must match; each list matches any of its values.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TicketFilter {
+    /// The tickets the caller may see.
+    pub scope: Scope,
     pub statuses: Vec<Status>,
     /// Only tickets still to be done ([`Status::is_open`]); with `statuses`, both must hold.
     pub open: bool,
@@ -174,6 +177,8 @@ pub enum Grouping {
 /// Who watches what on WatchTickets: every set filter must match.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WatchFilter {
+    /// The tickets the watcher may see.
+    pub scope: Scope,
     pub ticket_id: Option<i64>,
     pub team: Option<String>,
     pub assignee: Option<String>,
@@ -196,6 +201,7 @@ impl WatchFilter {
     /// tickets leave its queue.
     pub fn matches(&self, event: &TicketEvent) -> bool {
         self.ticket_id.is_none_or(|id| id == event.ticket_id)
+            && self.scope.admits(event)
             && event.event_type.wanted_by(&self.event_types)
             && self
                 .customer_external_id

@@ -799,6 +799,15 @@ pub struct Tally {
     pub reopened: u64,
 }
 
+impl Tally {
+    /// Adds `other`'s invitations, responses and reopenings to these.
+    pub fn add(&mut self, other: &Tally) {
+        self.invitations += other.invitations;
+        self.responses.extend(other.responses.iter().cloned());
+        self.reopened += other.reopened;
+    }
+}
+
 /// The figures of `tally`.
 pub fn stats(tally: &Tally) -> Stats {
     let share = |part: usize, whole: usize| (whole > 0).then(|| part as f64 / whole as f64);

@@ -1,6 +1,8 @@
 //! Assembles the gRPC server: the services, health, reflection, tower layers, and a
 //! graceful shutdown that ends watch streams with a status clients can act on.
 
+mod auth;
+pub mod keys;
 mod metrics_endpoint;
 mod rpc;
 pub mod telemetry;
@@ -26,12 +28,14 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tonic_health::server::{HealthReporter, HealthService};
 
-use crate::api::{Context, RoutingApi, SlaApi, SurveyApi, TicketApi, WebhookApi};
+use crate::api::limits::RateLimits;
+use crate::api::{AccessApi, Context, RoutingApi, SlaApi, SurveyApi, TicketApi, WebhookApi};
 use crate::app::App;
 use crate::config::Config;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::events::EventHub;
 use crate::metrics::Metrics;
+use crate::proto::feedback::v1::access_service_server::AccessServiceServer;
 use crate::proto::feedback::v1::routing_service_server::RoutingServiceServer;
 use crate::proto::feedback::v1::sla_service_server::SlaServiceServer;
 use crate::proto::feedback::v1::survey_service_server::SurveyServiceServer;
@@ -112,6 +116,33 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
+/// The JWTs that `config` accepts: `None` unless --jwt-issuer is given.
+fn jwt(config: &Config) -> anyhow::Result<Option<auth::Jwt>> {
+    let Some(issuer) = &config.jwt_issuer else {
+        return Ok(None);
+    };
+    let audience = &config.jwt_audience;
+    match (&config.jwt_jwks_file, &config.jwt_hs256_secret) {
+        (Some(file), _) => {
+            let jwks = std::fs::read(file)
+                .map_err(|e| anyhow::anyhow!("cannot read the JWKS {}: {e}", file.display()))?;
+            auth::Jwt::with_jwks(issuer, audience, &jwks).map(Some)
+        }
+        (None, Some(secret)) if secret.len() >= 32 => {
+            auth::Jwt::with_secret(issuer, audience, secret.as_bytes()).map(Some)
+        }
+        (None, Some(_)) => anyhow::bail!("--jwt-hs256-secret must be at least 32 bytes"),
+        (None, None) => {
+            anyhow::bail!(
+                "--jwt-issuer needs the keys to check with: --jwt-jwks-file or --jwt-hs256-secret"
+            )
+        }
+    }
+}
+
+/// How often rate-limit buckets that are full again are forgotten.
+const FORGET_IDLE_BUCKETS: Duration = Duration::from_secs(60);
+
 /// The TLS that `config` asks for: `None` for plaintext.
 fn tls(config: &Config) -> anyhow::Result<Option<ServerTlsConfig>> {
     let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
@@ -170,6 +201,7 @@ pub async fn serve(
         ),
         None => {}
     }
+    let jwt = jwt(config)?;
     let shutdown = CancellationToken::new();
     // However serve() ends, its background tasks (tailer, reactions, passes) end with it.
     let _stop_tasks = shutdown.clone().drop_guard();
@@ -180,6 +212,18 @@ pub async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("cannot install the defaults: {e}"))?;
     app.warn_if_triage_unattended().await?;
+    let admin_key = config.admin_key_path();
+    if app
+        .ensure_admin_key(&admin_key)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the first admin key: {e}"))?
+    {
+        tracing::warn!(
+            file = %admin_key.display(),
+            "no admin key was in force: created one and wrote it to the file; every call \
+             needs `authorization: Bearer <key>`"
+        );
+    }
     let hub = EventHub::start(
         store.clone(),
         config.watch_buffer,
@@ -189,7 +233,28 @@ pub async fn serve(
     .await?;
     let sender = Arc::new(webhook_sender::HttpSender::new(config.webhook_timeout)?);
     let background = app.run(hub.clone(), sender, shutdown.clone());
-    let cx = Context { app, hub };
+    let limits = Arc::new(RateLimits::new(
+        &config.rate_limit,
+        config.rate_limit_intake,
+    ));
+    tokio::spawn({
+        let (limits, stop) = (limits.clone(), shutdown.clone());
+        async move {
+            while stop
+                .run_until_cancelled(tokio::time::sleep(FORGET_IDLE_BUCKETS))
+                .await
+                .is_some()
+            {
+                limits.forget_idle();
+            }
+        }
+    });
+    let gate = Arc::new(auth::Gate {
+        app: app.clone(),
+        jwt,
+        limits: limits.clone(),
+    });
+    let cx = Context { app, hub, limits };
 
     // Said once everything above is ready: a start that fails says why instead.
     if let Some(listener) = listeners.metrics {
@@ -245,6 +310,7 @@ pub async fn serve(
             metrics,
             in_flight: in_flight.clone(),
         })
+        .layer(auth::AuthLayer { gate })
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
@@ -252,7 +318,8 @@ pub async fn serve(
         .add_service(service!(RoutingServiceServer, RoutingApi::new(cx.clone())))
         .add_service(service!(SurveyServiceServer, SurveyApi::new(cx.clone())))
         .add_service(service!(SlaServiceServer, SlaApi::new(cx.clone())))
-        .add_service(service!(WebhookServiceServer, WebhookApi::new(cx)))
+        .add_service(service!(WebhookServiceServer, WebhookApi::new(cx.clone())))
+        .add_service(service!(AccessServiceServer, AccessApi::new(cx)))
         .serve_with_incoming_shutdown(
             // Replies are small and latency matters: no Nagle delay on accepted connections.
             TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
@@ -279,12 +346,13 @@ pub async fn serve(
 }
 
 /// The services health reports on, besides the server as a whole ("").
-const SERVICES: [&str; 5] = [
+const SERVICES: [&str; 6] = [
     <TicketServiceServer<TicketApi> as NamedService>::NAME,
     <RoutingServiceServer<RoutingApi> as NamedService>::NAME,
     <SurveyServiceServer<SurveyApi> as NamedService>::NAME,
     <SlaServiceServer<SlaApi> as NamedService>::NAME,
     <WebhookServiceServer<WebhookApi> as NamedService>::NAME,
+    <AccessServiceServer<AccessApi> as NamedService>::NAME,
 ];
 
 /// Sets the status overall and of each service.

@@ -161,17 +161,15 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let method = request.uri().path().to_owned();
         let request_id = request_id(request.headers());
-        let extensions = request.extensions();
-        let peer = extensions
-            .get::<TcpConnectInfo>()
-            .or_else(|| {
-                extensions
-                    .get::<TlsConnectInfo<TcpConnectInfo>>()
-                    .map(TlsConnectInfo::get_ref)
-            })
-            .and_then(TcpConnectInfo::remote_addr)
-            .map_or_else(|| "-".to_owned(), |addr| addr.to_string());
-        let span = tracing::info_span!("rpc", %method, %peer, request_id = %request_id);
+        let peer = peer(request.extensions());
+        // The caller is known once the authentication layer, inside this span, has found it.
+        let span = tracing::info_span!(
+            "rpc",
+            %method,
+            %peer,
+            request_id = %request_id,
+            caller = tracing::field::Empty
+        );
         // Joins the caller's trace, when traces are exported and the caller sent one.
         let _ = span.set_parent(telemetry::caller_trace(request.headers()));
         // The handler is timed, not the stream it may answer with: a watch runs for as long
@@ -231,6 +229,19 @@ where
             .instrument(span),
         )
     }
+}
+
+/// The address a call came from, over TCP or TLS; `-` when unknown.
+pub(super) fn peer(extensions: &http::Extensions) -> String {
+    extensions
+        .get::<TcpConnectInfo>()
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .map(TlsConnectInfo::get_ref)
+        })
+        .and_then(TcpConnectInfo::remote_addr)
+        .map_or_else(|| "-".to_owned(), |addr| addr.to_string())
 }
 
 /// The caller's request id if it gave a usable one, else a new one: this process's random

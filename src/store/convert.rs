@@ -6,9 +6,10 @@ use std::str::FromStr;
 use sea_orm::ActiveValue::Set;
 
 use super::entity::{
-    agent, calendar, comment, config_change, event, rule, sla_policy, survey, survey_template,
-    team, ticket, webhook, webhook_attempt, webhook_delivery,
+    agent, api_key, calendar, comment, config_change, event, rule, sla_policy, survey,
+    survey_template, team, ticket, webhook, webhook_attempt, webhook_delivery,
 };
+use crate::domain::access::ApiKey;
 use crate::domain::calendar::{BusinessCalendar, Calendar};
 use crate::domain::config::ConfigChange;
 use crate::domain::event::{FieldChange, TicketEvent};
@@ -174,6 +175,7 @@ pub fn event(row: event::Model) -> Result<TicketEvent> {
         ticket_id: row.ticket_id,
         event_type: parse(&row.event_type)?,
         actor: row.actor,
+        via: row.via,
         occurred_at: row.occurred_at,
         changes: from_json::<Vec<FieldChange>>("changes", row.changes)?,
         reason: row.reason,
@@ -194,6 +196,7 @@ pub fn event_row(e: &TicketEvent) -> Result<event::ActiveModel> {
         ticket_id: Set(e.ticket_id),
         event_type: Set(e.event_type.as_str().to_owned()),
         actor: Set(e.actor.clone()),
+        via: Set(e.via.clone()),
         occurred_at: Set(e.occurred_at),
         changes: Set(to_json(&e.changes)?),
         reason: Set(e.reason.clone()),
@@ -482,6 +485,7 @@ pub fn config_change(row: config_change::Model) -> Result<ConfigChange> {
         key: row.key,
         action: parse(&row.action)?,
         actor: row.actor,
+        peer: row.peer,
         occurred_at: row.occurred_at,
         before: row.before,
         after: row.after,
@@ -495,6 +499,7 @@ pub fn config_change_row(c: &ConfigChange) -> config_change::ActiveModel {
         key: Set(c.key.clone()),
         action: Set(c.action.as_str().to_owned()),
         actor: Set(c.actor.clone()),
+        peer: Set(c.peer.clone()),
         occurred_at: Set(c.occurred_at),
         before: Set(c.before.clone()),
         after: Set(c.after.clone()),
@@ -571,4 +576,38 @@ pub fn attempt(row: webhook_attempt::Model) -> Attempt {
         http_status: row.http_status.and_then(|s| u16::try_from(s).ok()),
         error: row.error,
     }
+}
+
+pub fn api_key(row: api_key::Model) -> Result<ApiKey> {
+    Ok(ApiKey {
+        role: parse(&row.role)?,
+        teams: from_json("key teams", row.teams)?,
+        name: row.name,
+        agent: row.agent,
+        customer: row.customer,
+        hash: row.hash,
+        prefix: row.prefix,
+        created_by: row.created_by,
+        revoked_at: row.revoked_at,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub fn api_key_row(k: &ApiKey) -> Result<api_key::ActiveModel> {
+    Ok(api_key::ActiveModel {
+        name: Set(k.name.clone()),
+        role: Set(k.role.as_str().to_owned()),
+        teams: Set(to_json(&k.teams)?),
+        agent: Set(k.agent.clone()),
+        customer: Set(k.customer.clone()),
+        hash: Set(k.hash.clone()),
+        prefix: Set(k.prefix.clone()),
+        created_by: Set(k.created_by.clone()),
+        revoked_at: Set(k.revoked_at),
+        version: Set(k.version),
+        created_at: Set(k.created_at),
+        updated_at: Set(k.updated_at),
+    })
 }

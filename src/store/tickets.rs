@@ -11,6 +11,7 @@ use sea_orm::{
 
 use super::entity::{tag, ticket};
 use super::{Store, Write, convert};
+use crate::domain::access::Scope;
 use crate::domain::query::{Named, Position, SortKey, TicketFilter, TicketOrder};
 use crate::domain::ticket::{Status, Ticket};
 use crate::error::{Error, Result};
@@ -277,6 +278,19 @@ fn filtered(f: &TicketFilter, backend: DbBackend) -> Select<ticket::Entity> {
         if let Some(value) = value {
             cond = cond.add(column.eq(value.clone()));
         }
+    }
+    match &f.scope {
+        Scope::All => {}
+        Scope::Teams { teams, agent } => {
+            let mut visible = Condition::any().add(C::Team.is_in(teams.clone()));
+            if let Some(agent) = agent {
+                visible = visible
+                    .add(C::Assignee.eq(agent.clone()))
+                    .add(C::Owner.eq(agent.clone()));
+            }
+            cond = cond.add(visible);
+        }
+        Scope::Customer(id) => cond = cond.add(C::CustomerExternalId.eq(id.clone())),
     }
     if let Some(tag) = &f.tag {
         cond = cond.add(

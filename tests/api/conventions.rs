@@ -32,9 +32,8 @@ async fn a_request_id_belongs_to_one_request(backend: Backend) {
     let s = TestServer::start(backend).await;
     s.seed_staff().await;
     let mut c = s.client.clone();
-    let url = s.server.url();
-    let mut r = RoutingServiceClient::connect(url.clone()).await.unwrap();
-    let mut sv = SurveyServiceClient::connect(url).await.unwrap();
+    let mut r = RoutingServiceClient::new(s.channel());
+    let mut sv = SurveyServiceClient::new(s.channel());
 
     // Intake: the same request again answers with the first ticket; another request under
     // the same key is refused, and creates nothing.
@@ -195,8 +194,7 @@ fn size(status: &tonic::Status) -> usize {
 async fn oversized_requests_are_refused_at_their_size(backend: Backend) {
     let s = TestServer::start(backend).await;
     let mut c = s.client.clone();
-    let url = s.server.url();
-    let mut sla = SlaServiceClient::connect(url).await.unwrap();
+    let mut sla = SlaServiceClient::new(s.channel());
     let ticket = create(&mut c, "a ticket").await;
 
     // A repeated field beyond its documented bound is one violation, whatever its length.
@@ -350,49 +348,9 @@ async fn oversized_requests_are_refused_at_their_size(backend: Backend) {
     s.stop().await;
 }
 
-/// Bytes sent as a request, as a client with a bug in its encoder would.
-#[derive(Clone, Default)]
-struct Raw;
-
-impl tonic::codec::Codec for Raw {
-    type Encode = Vec<u8>;
-    type Decode = pb::Ticket;
-    type Encoder = RawEncoder;
-    type Decoder = tonic_prost::ProstDecoder<pb::Ticket>;
-
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        tonic_prost::ProstDecoder::default()
-    }
-}
-
-struct RawEncoder;
-
-impl tonic::codec::Encoder for RawEncoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn encode(
-        &mut self,
-        item: Vec<u8>,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        use bytes::BufMut;
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
 async fn malformed_messages_are_the_callers_mistake(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let channel = tonic::transport::Endpoint::from_shared(s.server.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = s.channel();
     let path = http::uri::PathAndQuery::from_static("/feedback.v1.TicketService/GetTicket");
     for (what, bytes) in [
         // number (field 2) holding bytes that are not UTF-8.
@@ -405,7 +363,11 @@ async fn malformed_messages_are_the_callers_mistake(backend: Backend) {
         let mut grpc = tonic::client::Grpc::new(channel.clone());
         grpc.ready().await.unwrap();
         let refused = grpc
-            .unary(tonic::Request::new(bytes), path.clone(), Raw)
+            .unary(
+                tonic::Request::new(bytes),
+                path.clone(),
+                crate::support::Bytes,
+            )
             .await
             .unwrap_err();
         assert_eq!(refused.code(), Code::InvalidArgument, "{what}: {refused:?}");
@@ -415,9 +377,8 @@ async fn malformed_messages_are_the_callers_mistake(backend: Backend) {
 
 async fn every_resource_carries_its_etag(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let url = s.server.url();
-    let mut sla = SlaServiceClient::connect(url.clone()).await.unwrap();
-    let mut sv = SurveyServiceClient::connect(url).await.unwrap();
+    let mut sla = SlaServiceClient::new(s.channel());
+    let mut sv = SurveyServiceClient::new(s.channel());
     let stale = "W/\"99\"".to_owned();
     let mask = |path: &str| {
         Some(FieldMask {

@@ -62,7 +62,7 @@ async fn a_chinese_customer_reads_chinese(backend: Backend) {
     )
     .await;
     let mut c = s.client().await;
-    let mut sla = SlaServiceClient::connect(s.server.url()).await.unwrap();
+    let mut sla = SlaServiceClient::new(s.channel());
     sla.create_calendar(pb::CreateCalendarRequest {
         calendar: Some(pb::Calendar {
             id: "shanghai".into(),
@@ -139,7 +139,7 @@ async fn a_chinese_customer_reads_chinese(backend: Backend) {
     })
     .await
     .unwrap();
-    let mut surveys = SurveyServiceClient::connect(s.server.url()).await.unwrap();
+    let mut surveys = SurveyServiceClient::new(s.channel());
     let invitation = surveys
         .list_ticket_surveys(pb::ListTicketSurveysRequest {
             ticket_id: t.id,
@@ -277,7 +277,7 @@ async fn the_language_is_given_detected_or_the_default(backend: Backend) {
 
 async fn templates_hold_prompts_in_both_languages(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let mut surveys = SurveyServiceClient::connect(s.server.url()).await.unwrap();
+    let mut surveys = SurveyServiceClient::new(s.channel());
     let default = surveys
         .get_survey_template(pb::GetSurveyTemplateRequest {
             id: "default".into(),

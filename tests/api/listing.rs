@@ -574,11 +574,9 @@ async fn naming_nobody_is_not_found(backend: Backend) {
         .unwrap_err();
     assert_eq!(missing(&agents), pair("team", "no-such-team"));
     let mut surveys =
-        feedbackd::proto::feedback::v1::survey_service_client::SurveyServiceClient::connect(
-            s.server.url(),
-        )
-        .await
-        .unwrap();
+        feedbackd::proto::feedback::v1::survey_service_client::SurveyServiceClient::new(
+            s.channel(),
+        );
     let responses = surveys
         .list_survey_responses(pb::ListSurveyResponsesRequest {
             agent: "nobody".into(),

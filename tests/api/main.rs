@@ -3,6 +3,7 @@
 
 mod support;
 
+mod access;
 mod concurrency;
 mod conventions;
 mod language;

@@ -212,9 +212,7 @@ async fn each_step_tells_the_person_it_concerns_in_their_language(backend: Backe
         "{}",
         invitation.text
     );
-    let token = pb::survey_service_client::SurveyServiceClient::connect(s.server.url())
-        .await
-        .unwrap()
+    let token = pb::survey_service_client::SurveyServiceClient::new(s.channel())
         .list_ticket_surveys(pb::ListTicketSurveysRequest {
             ticket_id: id,
             ..Default::default()

@@ -7,6 +7,7 @@ use std::time::Duration;
 use feedbackd::app::App;
 use feedbackd::app::tickets::{On, Resolve};
 use feedbackd::config::Config;
+use feedbackd::domain::access::Caller;
 use feedbackd::domain::assignment::Availability;
 use feedbackd::domain::clock::SystemClock;
 use feedbackd::domain::patch::Patch;
@@ -119,11 +120,7 @@ async fn a_restart_reacts_to_what_a_crash_left(backend: Backend) {
         metrics,
     );
     app.resolve(
-        On {
-            ticket_id: first.id,
-            etag: None,
-            actor: "ann".into(),
-        },
+        On::system(first.id, "ann"),
         Resolve {
             summary: "answered".into(),
             resolution: Resolution::Solved,
@@ -136,7 +133,7 @@ async fn a_restart_reacts_to_what_a_crash_left(backend: Backend) {
     online.availability = Availability::Online;
     let fields: Vec<feedbackd::domain::patch::Field<Agent, Agent>> =
         vec![("availability", |a, v| a.availability = v.availability)];
-    app.update_agent("bob", None, &Patch::new(online, fields))
+    app.update_agent(&Caller::system(), "bob", None, &Patch::new(online, fields))
         .await
         .unwrap();
     drop(app);

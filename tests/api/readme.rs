@@ -105,6 +105,8 @@ async fn the_readme_walkthrough_runs(backend: Backend) {
     let s = TestServer::start(backend).await;
     let address = s.server.url().replace("http://", "");
     let dir = tempfile::tempdir().expect("temp dir");
+    // The walkthrough runs where the server keeps its admin key, as a user's shell would.
+    std::fs::write(dir.path().join("feedbackd.admin-key"), &s.admin_key).expect("write key");
     let script_path = dir.path().join("walkthrough.sh");
     std::fs::write(&script_path, script(&commands, &address, dir.path())).expect("write script");
 
@@ -171,4 +173,40 @@ fn commands_run_over_continued_lines_and_open_quotes() {
             },
         ]
     );
+}
+
+/// The README's table of who may call what is the server's own, row for row.
+#[test]
+fn the_readme_permission_table_is_the_servers() {
+    use feedbackd::domain::access::RPCS;
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("read README.md");
+    let documented: Vec<(String, String, String)> = readme
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            match cells.as_slice() {
+                [rpc, permission, roles] if rpc.starts_with('`') && rpc.contains("Service/") => {
+                    Some((
+                        rpc.trim_matches('`').to_owned(),
+                        permission.trim_matches('`').to_owned(),
+                        roles.to_string(),
+                    ))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    let declared: Vec<(String, String, String)> = RPCS
+        .iter()
+        .map(|rpc| {
+            let roles: Vec<&str> = rpc.permission.roles().iter().map(|r| r.as_str()).collect();
+            (
+                rpc.method.to_owned(),
+                rpc.permission.as_str().to_owned(),
+                roles.join(", "),
+            )
+        })
+        .collect();
+    assert_eq!(documented, declared);
 }

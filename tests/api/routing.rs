@@ -1562,7 +1562,7 @@ async fn a_team_comes_with_its_people_and_its_calendars_zone(backend: Backend) {
         .unwrap_err();
     assert_eq!(bad_fields(&zone), ["update_mask.paths[time_zone]"]);
     assert!(zone.message().contains("calendar"), "{}", zone.message());
-    let mut sla = SlaServiceClient::connect(s.server.url()).await.unwrap();
+    let mut sla = SlaServiceClient::new(s.channel());
     sla.create_calendar(pb::CreateCalendarRequest {
         calendar: Some(pb::Calendar {
             id: "shanghai".into(),

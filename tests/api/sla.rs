@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::Authed;
 use chrono::{DateTime, TimeZone, Utc};
 use feedbackd::domain::clock::ManualClock;
 use feedbackd::proto::feedback::v1 as pb;
 use pb::sla_service_client::SlaServiceClient;
 use prost_types::FieldMask;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::both;
 use crate::support::{Backend, Client, TestDb, TestServer, bad_fields, missing, product_team};
@@ -25,14 +25,12 @@ both!(
     each_escalation_action_happens_on_the_stream,
 );
 
-type Sla = SlaServiceClient<Channel>;
+type Sla = SlaServiceClient<Authed>;
 type E = pb::EventType;
 type T = pb::SlaTarget;
 
 async fn sla(s: &TestServer) -> Sla {
-    SlaServiceClient::connect(s.server.url())
-        .await
-        .expect("client connects")
+    SlaServiceClient::new(s.channel())
 }
 
 /// A server whose clock the test moves; with `scheduler`, SLA passes run every 20 ms.

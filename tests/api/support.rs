@@ -11,10 +11,37 @@ use feedbackd::server::RunningServer;
 use pb::routing_service_client::RoutingServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
 use sea_orm::{ConnectionTrait, Database};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-pub type Client = TicketServiceClient<Channel>;
-pub type Routing = RoutingServiceClient<Channel>;
+/// A connection that sends a credential with every call.
+pub type Authed = InterceptedService<Channel, Bearer>;
+pub type Client = TicketServiceClient<Authed>;
+pub type Routing = RoutingServiceClient<Authed>;
+
+/// Puts `authorization: Bearer <key>` on every call.
+#[derive(Clone)]
+pub struct Bearer(MetadataValue<Ascii>);
+
+impl Bearer {
+    pub fn new(key: &str) -> Bearer {
+        Bearer(format!("Bearer {key}").parse().expect("a key is ASCII"))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
 
 /// The database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,31 +50,37 @@ pub enum Backend {
     Postgres,
 }
 
-/// A fresh, empty database for one test; SQLite's file lives as long as this value.
+/// A fresh, empty database for one test, and the directory of its SQLite file and of the
+/// admin key the first server writes; they live as long as this value.
 pub struct TestDb {
     pub url: String,
-    _dir: Option<tempfile::TempDir>,
+    dir: tempfile::TempDir,
 }
 
 impl TestDb {
     pub async fn new(backend: Backend) -> TestDb {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("feedbackd.db").display()
-                );
-                TestDb {
-                    url,
-                    _dir: Some(dir),
-                }
-            }
-            Backend::Postgres => TestDb {
-                url: fresh_postgres_database().await,
-                _dir: None,
-            },
-        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = match backend {
+            Backend::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("feedbackd.db").display()
+            ),
+            Backend::Postgres => fresh_postgres_database().await,
+        };
+        TestDb { url, dir }
+    }
+
+    /// Where the first server on this database writes its admin key.
+    pub fn admin_key_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("feedbackd.admin-key")
+    }
+
+    /// The admin key the first server on this database wrote.
+    pub fn admin_key(&self) -> String {
+        std::fs::read_to_string(self.admin_key_file())
+            .expect("the first server wrote its admin key")
+            .trim()
+            .to_owned()
     }
 }
 
@@ -75,11 +108,13 @@ async fn fresh_postgres_database() -> String {
     format!("{prefix}/{name}")
 }
 
-/// The real server on 127.0.0.1 and a connected client.
+/// The real server on 127.0.0.1 and a connected client, calling as the admin.
 pub struct TestServer {
     pub server: RunningServer,
     pub client: Client,
     pub db: Arc<TestDb>,
+    /// The admin key the tests call with.
+    pub admin_key: String,
 }
 
 impl TestServer {
@@ -107,24 +142,73 @@ impl TestServer {
         // SLA passes only where a test asks for them: tests that move a manual clock by days
         // would otherwise see escalations they did not set up.
         config.sla_interval = std::time::Duration::from_secs(3600);
+        config.admin_key_file = Some(db.admin_key_file());
+        // Tests make many calls and tickets for one customer; the rate limit test sets its own.
+        config.rate_limit = feedbackd::api::limits::parse_rates(
+            "admin=100000/s,connector=100000/s,supervisor=100000/s,agent=100000/s,\
+             analyst=100000/s,customer=100000/s",
+        )
+        .unwrap();
+        config.rate_limit_intake = feedbackd::api::limits::Rate::parse("100000/s").unwrap();
         configure(&mut config);
         let server = RunningServer::start_with_clock(config, clock)
             .await
             .expect("server starts");
-        let client = connect(&server).await;
-        TestServer { server, client, db }
+        let admin_key = db.admin_key();
+        let client = TicketServiceClient::new(authed(&server, &admin_key));
+        TestServer {
+            server,
+            client,
+            db,
+            admin_key,
+        }
+    }
+
+    /// A connection of its own, calling as the admin.
+    pub fn channel(&self) -> Authed {
+        authed(&self.server, &self.admin_key)
+    }
+
+    /// A connection of its own, calling with `key`.
+    pub fn channel_as(&self, key: &str) -> Authed {
+        authed(&self.server, key)
     }
 
     /// Another client on its own connection.
     pub async fn client(&self) -> Client {
-        connect(&self.server).await
+        TicketServiceClient::new(self.channel())
     }
 
     /// A RoutingService client on its own connection.
     pub async fn routing(&self) -> Routing {
-        RoutingServiceClient::connect(self.server.url())
+        RoutingServiceClient::new(self.channel())
+    }
+
+    /// A new API key of `role` named `name`, with `teams`, `agent` and `customer` as the
+    /// role needs; returns its secret.
+    pub async fn key(
+        &self,
+        name: &str,
+        role: pb::Role,
+        teams: &[&str],
+        agent: &str,
+        customer: &str,
+    ) -> String {
+        pb::access_service_client::AccessServiceClient::new(self.channel())
+            .create_api_key(pb::CreateApiKeyRequest {
+                key: Some(pb::ApiKey {
+                    name: name.into(),
+                    role: role.into(),
+                    teams: teams.iter().map(|t| t.to_string()).collect(),
+                    agent: agent.into(),
+                    customer: customer.into(),
+                    ..Default::default()
+                }),
+            })
             .await
-            .expect("client connects")
+            .expect("create an API key")
+            .into_inner()
+            .secret
     }
 
     /// The teams and agents the ticket tests assign to: every agent OFFLINE, so nothing is
@@ -169,10 +253,12 @@ impl TestServer {
     }
 }
 
-pub async fn connect(server: &RunningServer) -> Client {
-    TicketServiceClient::connect(server.url())
-        .await
-        .expect("client connects")
+/// A lazily connected channel to `server` that calls with `key`.
+pub fn authed(server: &RunningServer, key: &str) -> Authed {
+    let channel = Channel::from_shared(server.url())
+        .expect("a server URL")
+        .connect_lazy();
+    InterceptedService::new(channel, Bearer::new(key))
 }
 
 /// Runs an async test body once on SQLite and once on PostgreSQL: `both!(name)` makes
@@ -322,4 +408,51 @@ pub async fn product_team(
     })
     .await
     .unwrap();
+}
+
+/// Request bytes sent as they are, and reply bytes taken as they come.
+#[derive(Clone, Default)]
+pub struct Bytes;
+
+impl tonic::codec::Codec for Bytes {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = Bytes;
+    type Decoder = Bytes;
+
+    fn encoder(&mut self) -> Bytes {
+        Bytes
+    }
+
+    fn decoder(&mut self) -> Bytes {
+        Bytes
+    }
+}
+
+impl tonic::codec::Encoder for Bytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for Bytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf;
+        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+    }
 }

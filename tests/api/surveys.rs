@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::Authed;
 use feedbackd::domain::clock::ManualClock;
 use feedbackd::proto::feedback::v1 as pb;
 use pb::survey_answer::Value;
 use pb::survey_service_client::SurveyServiceClient;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::both;
 use crate::support::{
@@ -24,13 +24,11 @@ both!(
     figures_match_a_hand_count,
 );
 
-type Surveys = SurveyServiceClient<Channel>;
+type Surveys = SurveyServiceClient<Authed>;
 type E = pb::EventType;
 
 async fn surveys(s: &TestServer) -> Surveys {
-    SurveyServiceClient::connect(s.server.url())
-        .await
-        .expect("client connects")
+    SurveyServiceClient::new(s.channel())
 }
 
 /// A server whose clock the test moves, with a scheduler that runs every 20 ms.

@@ -138,7 +138,12 @@ async fn a_slow_watcher_catches_up_from_the_log(backend: Backend) {
         .await
         .unwrap();
     let mut slow = watch(
-        &mut pb::ticket_service_client::TicketServiceClient::new(channel),
+        &mut pb::ticket_service_client::TicketServiceClient::new(
+            tonic::service::interceptor::InterceptedService::new(
+                channel,
+                crate::support::Bearer::new(&s.admin_key),
+            ),
+        ),
         pb::WatchTicketsRequest {
             event_types: everything(),
             ..Default::default()

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::Authed;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -15,12 +16,11 @@ use feedbackd::proto::feedback::v1 as pb;
 use hmac::{KeyInit, Mac};
 use pb::webhook_service_client::WebhookServiceClient;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use crate::both;
 use crate::support::{Backend, TestDb, TestServer, bad_fields, create, missing};
 
-type Webhooks = WebhookServiceClient<Channel>;
+type Webhooks = WebhookServiceClient<Authed>;
 
 const SECRET: &str = "a-secret-of-some-length";
 
@@ -204,7 +204,7 @@ fn verifies(signature: &str, body: &[u8]) -> bool {
 }
 
 async fn webhooks(s: &TestServer) -> Webhooks {
-    WebhookServiceClient::connect(s.server.url()).await.unwrap()
+    WebhookServiceClient::new(s.channel())
 }
 
 fn hook(id: &str, url: &str) -> pb::Webhook {

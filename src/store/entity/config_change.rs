@@ -11,6 +11,8 @@ pub struct Model {
     pub key: String,
     pub action: String,
     pub actor: String,
+    /// The caller's address.
+    pub peer: Option<String>,
     pub occurred_at: DateTimeUtc,
     /// The resource before the change (none when created), as JSON.
     pub before: Option<Json>,

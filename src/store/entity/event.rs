@@ -10,6 +10,8 @@ pub struct Model {
     pub ticket_id: i64,
     pub event_type: String,
     pub actor: String,
+    /// Who acted on the actor's behalf.
+    pub via: Option<String>,
     pub occurred_at: DateTimeUtc,
     /// `[FieldChange]` as JSON.
     pub changes: Json,

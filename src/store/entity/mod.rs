@@ -2,6 +2,7 @@
 //! which behave the same on SQLite and PostgreSQL.
 
 pub mod agent;
+pub mod api_key;
 pub mod calendar;
 pub mod comment;
 pub mod config_change;
