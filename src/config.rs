@@ -146,6 +146,49 @@ pub struct Config {
     #[arg(long, env = "FEEDBACKD_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub request_timeout: Duration,
 
+    /// Most client connections open at once; one more is closed as it comes. Keep it below
+    /// the process's open-file limit (`ulimit -n`), less the database pool.
+    #[arg(
+        long,
+        env = "FEEDBACKD_MAX_CONNECTIONS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub max_connections: usize,
+
+    /// A connection from which nothing arrives for this long is closed (a live client
+    /// answers the keepalive pings); 0 never closes one for that.
+    #[arg(long, env = "FEEDBACKD_IDLE_TIMEOUT", default_value = "2m", value_parser = parse_duration, global = true)]
+    pub idle_timeout: Duration,
+
+    /// How often the server pings a connection to check its client is there; 0: never.
+    #[arg(long, env = "FEEDBACKD_HTTP2_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub http2_keepalive_interval: Duration,
+
+    /// How long a client has to answer a keepalive ping before its connection is closed.
+    #[arg(long, env = "FEEDBACKD_HTTP2_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub http2_keepalive_timeout: Duration,
+
+    /// Streams a client may open and reset before the server answers them, per connection
+    /// (the HTTP/2 "rapid reset" attack); more closes the connection.
+    #[arg(
+        long,
+        env = "FEEDBACKD_HTTP2_MAX_PENDING_RESETS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub http2_max_pending_resets: usize,
+
+    /// Streams the server may reset for a client's protocol errors, per connection, before it
+    /// closes the connection.
+    #[arg(
+        long,
+        env = "FEEDBACKD_HTTP2_MAX_ERROR_RESETS",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub http2_max_error_resets: usize,
+
     /// Most calls in progress per connection, streams included.
     #[arg(
         long,

@@ -50,6 +50,15 @@ fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
+/// Counts an open connection until dropped.
+pub struct Connection(Arc<Metrics>);
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.0.connections.dec();
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     rpcs: Family<RpcLabels, Counter>,
@@ -67,6 +76,9 @@ pub struct Metrics {
     pass_failures: Family<PassLabels, Counter>,
     webhook_latency: Family<WebhookLabels, Histogram, fn() -> Histogram>,
     webhook_attempts: Family<AttemptLabels, Counter>,
+    connections: Gauge,
+    connections_refused: Counter,
+    connections_idle_closed: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -94,6 +106,9 @@ impl Metrics {
             pass_failures: Family::default(),
             webhook_latency: Family::new_with_constructor(seconds),
             webhook_attempts: Family::default(),
+            connections: Gauge::default(),
+            connections_refused: Counter::default(),
+            connections_idle_closed: Counter::default(),
         };
         let registry = &mut metrics.registry;
         registry.register(
@@ -169,6 +184,21 @@ impl Metrics {
             "Periodic passes that failed (the database unavailable, say); the next one retries",
             metrics.pass_failures.clone(),
         );
+        registry.register(
+            "connections",
+            "Open client connections (at most --max-connections)",
+            metrics.connections.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed as they came because --max-connections were open",
+            metrics.connections_refused.clone(),
+        );
+        registry.register(
+            "connections_idle_closed",
+            "Connections closed because nothing arrived on them for --idle-timeout",
+            metrics.connections_idle_closed.clone(),
+        );
         registry.register_collector(Box::new(PoolCollector(store.clone())));
         Arc::new(metrics)
     }
@@ -216,6 +246,22 @@ impl Metrics {
                 .set(count);
         }
         *counted = now;
+    }
+
+    /// A connection opened; the guard counts it until it is dropped.
+    pub fn connection(self: &Arc<Self>) -> Connection {
+        self.connections.inc();
+        Connection(self.clone())
+    }
+
+    /// A connection came while the most were open, and was closed.
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
+    }
+
+    /// A connection was closed for sending nothing for the idle timeout.
+    pub fn connection_idle(&self) {
+        self.connections_idle_closed.inc();
     }
 
     /// A watcher opened; the guard counts it until it is dropped.

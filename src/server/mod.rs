@@ -2,6 +2,7 @@
 //! graceful shutdown that ends watch streams with a status clients can act on.
 
 mod auth;
+mod connections;
 pub mod keys;
 mod metrics_endpoint;
 mod rpc;
@@ -301,10 +302,13 @@ pub async fn serve(
     };
 
     let in_flight = Arc::new(rpc::InFlight::default());
+    let connection_metrics = metrics.clone();
     let server = builder
         .max_concurrent_streams(config.max_concurrent_streams)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .http2_keepalive_interval(Some(config.http2_keepalive_interval).filter(|d| !d.is_zero()))
+        .http2_keepalive_timeout(Some(config.http2_keepalive_timeout))
+        .http2_max_pending_accept_reset_streams(Some(config.http2_max_pending_resets))
+        .http2_max_local_error_reset_streams(Some(config.http2_max_error_resets))
         .layer(rpc::RpcLayer {
             limit: config.request_timeout,
             metrics,
@@ -321,8 +325,16 @@ pub async fn serve(
         .add_service(service!(WebhookServiceServer, WebhookApi::new(cx.clone())))
         .add_service(service!(AccessServiceServer, AccessApi::new(cx)))
         .serve_with_incoming_shutdown(
-            // Replies are small and latency matters: no Nagle delay on accepted connections.
-            TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
+            connections::limited(
+                // Replies are small and latency matters: no Nagle delay on accepted
+                // connections.
+                TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
+                connections::Limits {
+                    max: config.max_connections,
+                    idle: Some(config.idle_timeout).filter(|d| !d.is_zero()),
+                },
+                connection_metrics,
+            ),
             stop,
         );
 

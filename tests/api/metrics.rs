@@ -54,6 +54,8 @@ async fn the_metrics_endpoint_counts_calls_watchers_and_queues(backend: Backend)
         "feedbackd_pass_lag_seconds{pass=\"survey\"}",
         "feedbackd_database_connections_max ",
         "feedbackd_database_connections_idle ",
+        "feedbackd_connections_refused_total 0",
+        "feedbackd_connections_idle_closed_total 0",
     ];
     // The sweep and the passes come a moment later: wait for all, then name what is missing.
     let text = scrape_until(address, |text| expected.iter().all(|e| text.contains(e))).await;

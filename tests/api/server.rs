@@ -13,7 +13,107 @@ both!(
     health_reports_serving_overall_and_per_service,
     reflection_lists_every_service,
     open_health_watches_do_not_hold_up_shutdown,
+    connections_beyond_the_most_are_closed_as_they_come,
+    silent_connections_are_closed_and_live_ones_kept,
 );
+
+/// Whether the server closes `stream` within `within` (a read ends or fails).
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let until = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(until, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            // The server's HTTP/2 settings: read on.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+async fn connections_beyond_the_most_are_closed_as_they_come(backend: Backend) {
+    use std::time::Duration;
+    let s = TestServer::start_on(
+        std::sync::Arc::new(crate::support::TestDb::new(backend).await),
+        std::sync::Arc::new(feedbackd::domain::clock::SystemClock),
+        |config| config.max_connections = 2,
+    )
+    .await;
+    // The test's client holds one; a raw socket the other.
+    s.client
+        .clone()
+        .list_tickets(feedbackd::proto::feedback::v1::ListTicketsRequest::default())
+        .await
+        .unwrap();
+    let mut second = tokio::net::TcpStream::connect(s.server.addr).await.unwrap();
+    assert!(
+        !closed_within(&mut second, Duration::from_millis(300)).await,
+        "the second stays"
+    );
+    let mut third = tokio::net::TcpStream::connect(s.server.addr).await.unwrap();
+    assert!(
+        closed_within(&mut third, Duration::from_secs(5)).await,
+        "the third is closed"
+    );
+    // A place freed is taken again.
+    drop(second);
+    let mut fourth = tokio::net::TcpStream::connect(s.server.addr).await.unwrap();
+    let mut taken = false;
+    for _ in 0..50 {
+        if !closed_within(&mut fourth, Duration::from_millis(200)).await {
+            taken = true;
+            break;
+        }
+        fourth = tokio::net::TcpStream::connect(s.server.addr).await.unwrap();
+    }
+    assert!(taken, "a connection is served once another closed");
+    s.client
+        .clone()
+        .list_tickets(feedbackd::proto::feedback::v1::ListTicketsRequest::default())
+        .await
+        .unwrap();
+    drop(fourth);
+    s.stop().await;
+}
+
+async fn silent_connections_are_closed_and_live_ones_kept(backend: Backend) {
+    use feedbackd::proto::feedback::v1 as pb;
+    use std::time::Duration;
+    let s = TestServer::start_on(
+        std::sync::Arc::new(crate::support::TestDb::new(backend).await),
+        std::sync::Arc::new(feedbackd::domain::clock::SystemClock),
+        |config| {
+            config.idle_timeout = Duration::from_millis(400);
+            config.http2_keepalive_interval = Duration::from_millis(100);
+        },
+    )
+    .await;
+    // A watch that sees nothing for longer than the idle timeout: its client answers the
+    // keepalive pings, so its connection stays.
+    let mut watch = s
+        .client
+        .clone()
+        .watch_tickets(pb::WatchTicketsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    // A socket that never says a word is closed.
+    let mut silent = tokio::net::TcpStream::connect(s.server.addr).await.unwrap();
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(5)).await,
+        "the silent one is closed"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let created = crate::support::create(&mut s.client.clone(), "Still there?").await;
+    let batch = tokio::time::timeout(Duration::from_secs(5), watch.message())
+        .await
+        .expect("the event arrives")
+        .expect("the stream is intact")
+        .expect("a message");
+    assert_eq!(batch.events[0].ticket_id, created.id);
+    s.stop().await;
+}
 
 async fn health_reports_serving_overall_and_per_service(backend: Backend) {
     let s = TestServer::start(backend).await;
