@@ -690,7 +690,7 @@ impl RoutingService for RoutingApi {
                         ));
                     }
                 };
-                let explained = self.cx.app.explain_route(&draft).await?;
+                let explained = self.cx.app.explain_route(&draft, &by).await?;
                 let decision = explained.decision;
                 let route = decision.route;
                 let mut tags = draft.tags.clone();

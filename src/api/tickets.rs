@@ -241,6 +241,7 @@ pub(super) fn new_ticket(
         priority: check.optional_enum(&f("priority"), r.priority),
         category: check.optional_text(&f("category"), &r.category, limits::CATEGORY),
         actor: acting.actor,
+        via: acting.via,
     };
     check.finish(new)
 }
@@ -383,7 +384,9 @@ impl TicketService for TicketApi {
         let app = &self.cx.app;
         reply(
             async {
-                let new = new_ticket(request.get_ref(), "", app.now(), &by)?;
+                let mut new = new_ticket(request.get_ref(), "", app.now(), &by)?;
+                // Before the allowance is spent, so no one spends another customer's.
+                by.check_intake(&mut new)?;
                 if let Some((_, customer)) = new.customer.identity() {
                     self.cx.limits.intake(customer)?;
                 }
@@ -557,16 +560,28 @@ impl TicketService for TicketApi {
                     },
                 );
                 // Staff write as themselves (or, admins and supervisors, for an agent); a
-                // connector names the customer it speaks for, a customer is themselves.
-                let acting = match by.role {
-                    Role::Connector => None,
-                    Role::Customer if r.author.is_empty() => None,
-                    _ => Some(by.acting("author", &r.author)?),
-                };
-                let author = match (&acting, &by.customer) {
-                    (Some(acting), _) => acting.actor.clone(),
-                    (None, Some(own)) if r.author.is_empty() => own.clone(),
-                    (None, _) => check.text("author", &r.author, true, limits::ACTOR),
+                // customer as themselves; a connector names the customer it speaks for, and the
+                // event records both.
+                let (author, acting) = match by.role {
+                    Role::Customer => (
+                        by.customer
+                            .clone()
+                            .filter(|_| r.author.is_empty())
+                            .unwrap_or_else(|| r.author.clone()),
+                        by.acting("author", "")?,
+                    ),
+                    Role::Connector => {
+                        let author = check.text("author", &r.author, true, limits::ACTOR);
+                        let acting = Acting {
+                            actor: format!("customer:{author}"),
+                            via: Some(by.actor()),
+                        };
+                        (author, acting)
+                    }
+                    _ => {
+                        let acting = by.acting("author", &r.author)?;
+                        (acting.actor.clone(), acting)
+                    }
                 };
                 if author_role == AuthorRole::Customer && visibility == Visibility::Internal {
                     check.add("visibility", "a customer's message is always PUBLIC");
@@ -579,10 +594,6 @@ impl TicketService for TicketApi {
                     request_id: request_id(&mut check, &r.request_id),
                 };
                 let new = check.finish(new)?;
-                let acting = acting.unwrap_or_else(|| Acting {
-                    actor: new.author.clone(),
-                    via: None,
-                });
                 let on = On::by(&by, id, None, acting);
                 let (comment, t) = self.cx.app.add_comment(on, new).await?;
                 Ok(pb::AddCommentResponse {

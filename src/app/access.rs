@@ -38,6 +38,9 @@ pub enum Rejected {
     Revoked,
     #[error("the token is not accepted: {0}")]
     Token(String),
+    /// The key could not be looked up (the database is away): not the caller's fault.
+    #[error("the credential cannot be checked now: {0}")]
+    Unchecked(String),
 }
 
 /// The keys found so far, by hash. Emptied whenever any key changes; `generation` counts the
@@ -135,7 +138,7 @@ impl App {
             .store
             .api_key_by_hash(&hash)
             .await
-            .map_err(|e| Rejected::Token(format!("cannot check it now: {e}")))?;
+            .map_err(|e| Rejected::Unchecked(e.to_string()))?;
         match stored {
             None => Err(Rejected::Unknown),
             Some(key) if key.is_revoked() => Err(Rejected::Revoked),
@@ -198,14 +201,35 @@ impl App {
             return Ok(false);
         }
         let secret = new_secret()?;
-        // Written before the key exists: a key stored but written nowhere would lock everyone
-        // out, as a later start would find an admin key in force.
-        write_secret(file, &secret).map_err(|e| {
+        // Written before the key exists (a key stored but written nowhere would lock everyone
+        // out), to a file of this start's own: an instance starting beside it must not
+        // overwrite the secret of the key that wins.
+        let mut draft = file.as_os_str().to_owned();
+        draft.push(format!(".{}.new", std::process::id()));
+        let draft = std::path::PathBuf::from(draft);
+        write_secret(&draft, &secret).map_err(|e| {
             Error::Internal(format!(
                 "cannot write the admin key to {}: {e}",
+                draft.display()
+            ))
+        })?;
+        let created = self.create_admin_key(&secret).await;
+        if !matches!(created, Ok(true)) {
+            let _ = std::fs::remove_file(&draft);
+            return created;
+        }
+        std::fs::rename(&draft, file).map_err(|e| {
+            Error::Internal(format!(
+                "the admin key is in {}, and cannot be moved to {}: {e}",
+                draft.display(),
                 file.display()
             ))
         })?;
+        Ok(true)
+    }
+
+    /// Stores the first admin key; false when another instance stored one first.
+    async fn create_admin_key(&self, secret: &str) -> Result<bool> {
         let now = self.now();
         let system = Caller::system();
         let mut name = "admin".to_owned();
@@ -215,23 +239,18 @@ impl App {
                 ..Principal::system()
             };
             match self
-                .create(ApiKey::new(&holder, &secret, "system", now), None, &system)
+                .create(ApiKey::new(&holder, secret, "system", now), None, &system)
                 .await
             {
                 Ok(_) => return Ok(true),
-                // Another instance starting at the same time made the first admin key.
                 Err(e) if e.is_already_exists() && self.store.has_admin_key().await? => {
-                    let _ = std::fs::remove_file(file);
                     return Ok(false);
                 }
                 // An earlier admin key of that name, revoked since.
                 Err(e) if e.is_already_exists() && attempt < 100 => {
                     name = format!("admin-{attempt}");
                 }
-                Err(e) => {
-                    let _ = std::fs::remove_file(file);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         }
         unreachable!("the loop returns")

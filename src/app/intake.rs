@@ -272,7 +272,7 @@ async fn insert_batch(batcher: &Batcher, requests: Vec<Request>) -> Result<Vec<T
             ..
         } = request;
         duties.push(duty);
-        actors.push(new.actor.clone());
+        actors.push((new.actor.clone(), new.via.clone()));
         hashes.push(new.request_id.is_some().then_some(hash));
         let mut ticket = Ticket::intake(new, route, number, now);
         clocks.push((sla::follow(None, &mut ticket, &catalog, now), now));
@@ -310,9 +310,10 @@ async fn insert_batch(batcher: &Batcher, requests: Vec<Request>) -> Result<Vec<T
 }
 
 /// The event that records a ticket's intake, with how it was routed as its reason.
-fn created(ticket: &Ticket, actor: String) -> TicketEvent {
+fn created(ticket: &Ticket, (actor, via): (String, Option<String>)) -> TicketEvent {
     TicketEvent {
         reason: ticket.routing_reason.clone(),
+        via,
         ..TicketEvent::on(ticket, EventType::TicketCreated, &actor, ticket.created_at)
     }
 }

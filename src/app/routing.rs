@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 
 use super::App;
+use crate::domain::access::Principal;
 use crate::domain::assignment::{Pool, Strategy};
 use crate::domain::classifier::{MIN_EXAMPLES, RoutingModel};
 use crate::domain::routing::{self, Decision, History, Intake, Route};
@@ -95,9 +96,16 @@ impl App {
 
     /// Where `draft` would go now and who would get it, or why it would wait. Nothing is
     /// written.
-    pub async fn explain_route(&self, draft: &NewTicket) -> Result<Explained> {
-        let decision = self.decide(draft, self.now()).await?;
-        let (strategy, pick) = self.would_pick(draft, &decision.route).await?;
+    pub async fn explain_route(&self, draft: &NewTicket, by: &Principal) -> Result<Explained> {
+        // Whether a customer complained before is theirs to know who see the customer: to the
+        // others, the draft is of a customer not met yet.
+        let mut draft = draft.clone();
+        if by.masks_contacts() {
+            let customer = &mut draft.customer;
+            (customer.external_id, customer.phone, customer.email) = Default::default();
+        }
+        let decision = self.decide(&draft, self.now()).await?;
+        let (strategy, pick) = self.would_pick(&draft, &decision.route).await?;
         let (agent, reason) = match pick {
             Ok(pick) => (Some(pick.agent), pick.reason),
             Err(why) => (None, why),

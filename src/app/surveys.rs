@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::admin::{Change, Resource};
 use super::tickets::On;
 use super::{App, created_or_there};
-use crate::domain::access::{Caller, Principal, Role};
+use crate::domain::access::{Acting, Caller, Principal, Role};
 use crate::domain::error::Refusal;
 use crate::domain::event::{EventType, TicketEvent, actor};
 use crate::domain::format::rfc3339;
@@ -200,7 +200,23 @@ impl App {
         template_id: Option<&str>,
         request: Option<Requested>,
     ) -> Result<Survey> {
-        let (ticket_id, actor) = (on.ticket_id, on.actor.as_str());
+        let mut sent = self.send_survey_now(on, template_id, request).await?;
+        // The token is for those who deliver or answer surveys.
+        if !on.by.sees_survey_tokens() {
+            sent.token.clear();
+        }
+        Ok(sent)
+    }
+
+    async fn send_survey_now(
+        &self,
+        on: &On,
+        template_id: Option<&str>,
+        request: Option<Requested>,
+    ) -> Result<Survey> {
+        let ticket_id = on.ticket_id;
+        let acting = on.acting();
+        self.check_acting(&on.by, &acting).await?;
         let template = match template_id {
             Some(id) => Some(self.template(id).await?),
             None => None,
@@ -230,7 +246,7 @@ impl App {
             .invite(&write, &ticket, template, schedule, request, now)
             .await?;
         let event = self
-            .survey_event(&write, &ticket, EventType::SurveyInvited, &sent, actor, now)
+            .survey_event(&write, &ticket, EventType::SurveyInvited, &sent, &acting, now)
             .await?;
         self.store.commit(write).await?;
         self.settled_events(&[event]).await;
@@ -276,12 +292,13 @@ impl App {
         ticket: &Ticket,
         event_type: EventType,
         s: &Survey,
-        actor: &str,
+        acting: &Acting,
         now: DateTime<Utc>,
     ) -> Result<TicketEvent> {
         let mut event = TicketEvent {
             survey: Some(s.reference(event_type == EventType::SurveyInvited)),
-            ..TicketEvent::on(ticket, event_type, actor, now)
+            via: acting.via.clone(),
+            ..TicketEvent::on(ticket, event_type, &acting.actor, now)
         };
         let cursors = self
             .record_events(write, std::slice::from_ref(&event))
@@ -379,7 +396,7 @@ impl App {
             ticket,
             EventType::SurveyAnswered,
             answered,
-            actor::CUSTOMER,
+            &Acting::service(actor::CUSTOMER),
             now,
         )
         .await
@@ -488,7 +505,7 @@ impl App {
                     &ticket,
                     EventType::SurveyInvited,
                     s,
-                    actor::SURVEY,
+                    &Acting::service(actor::SURVEY),
                     now,
                 )
                 .await?;
@@ -524,7 +541,7 @@ impl App {
                 &ticket,
                 EventType::SurveyExpired,
                 &expired,
-                actor::SURVEY,
+                &Acting::service(actor::SURVEY),
                 now,
             )
             .await?;
@@ -549,7 +566,11 @@ impl App {
         by: &Principal,
     ) -> Result<Vec<Survey>> {
         self.visible_ticket(ticket_id, by).await?;
-        self.store.surveys_of_ticket(ticket_id, after, limit).await
+        let mut surveys = self.store.surveys_of_ticket(ticket_id, after, limit).await?;
+        if !by.sees_survey_tokens() {
+            surveys.iter_mut().for_each(|s| s.token.clear());
+        }
+        Ok(surveys)
     }
 
     /// Up to `limit` responses matching `filter`, newest first, after `after` (the submit

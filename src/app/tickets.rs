@@ -61,6 +61,14 @@ impl On {
         }
     }
 
+    /// Who the change is recorded under.
+    pub fn acting(&self) -> Acting {
+        Acting {
+            actor: self.actor.clone(),
+            via: self.via.clone(),
+        }
+    }
+
     /// A change `caller` asks for, recorded as `acting`.
     pub fn by(caller: &Caller, ticket_id: i64, etag: Option<String>, acting: Acting) -> On {
         On {
@@ -262,7 +270,12 @@ impl App {
     /// ticket is assigned by the reactions when someone has room. A repeat of a request_id
     /// answers with the first ticket.
     pub async fn create_ticket(&self, by: &Principal, mut new: NewTicket) -> Result<Intake> {
-        by.check_customer(&new.customer.external_id)?;
+        by.check_intake(&mut new)?;
+        let acting = Acting {
+            actor: new.actor.clone(),
+            via: new.via.clone(),
+        };
+        self.check_acting(by, &acting).await?;
         let now = self.now();
         let routing = std::time::Instant::now();
         let route = self.decide(&new, now).await?.route;
@@ -450,7 +463,7 @@ impl App {
                     &changed.ticket,
                     EventType::SurveyInvited,
                     &invitation,
-                    crate::domain::event::actor::SURVEY,
+                    &Acting::service(crate::domain::event::actor::SURVEY),
                     now,
                 )
                 .await?;
@@ -600,8 +613,12 @@ impl App {
             .found("ticket", on.ticket_id)
     }
 
-    /// Refuses a supervisor acting for `agent` who is in none of their teams.
-    async fn check_supervises(&self, by: &Principal, agent: &str) -> Result<()> {
+    /// Refuses a supervisor acting for an agent who is in none of their teams.
+    pub(crate) async fn check_acting(&self, by: &Principal, acting: &Acting) -> Result<()> {
+        if acting.via.is_none() || by.role != Role::Supervisor {
+            return Ok(());
+        }
+        let agent = acting.actor.as_str();
         let teams = match self.store.agent(agent).await? {
             Some(agent) => agent.teams,
             None => Vec::new(),
@@ -634,9 +651,7 @@ impl App {
         let id = on.ticket_id;
         let before = self.lock_for(write, on).await?;
         before.check_etag(on.etag.as_deref())?;
-        if on.via.is_some() && on.by.role == Role::Supervisor {
-            self.check_supervises(&on.by, &on.actor).await?;
-        }
+        self.check_acting(&on.by, &on.acting()).await?;
         let mut after = before.clone();
         let Change { event, note } = change(&mut after)?;
         let clocks = self

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::error::{Refusal, quote, versioned};
 use super::event::{EventType, TicketEvent};
 use super::notification::Recipient;
-use super::ticket::{AuthorRole, NewComment, Ticket, Visibility, named_enum};
+use super::ticket::{AuthorRole, NewComment, NewTicket, Ticket, Tier, Visibility, named_enum};
 
 named_enum!(
     /// What a credential may do, before its scope narrows it.
@@ -261,24 +261,23 @@ impl Scope {
     }
 }
 
-/// Masks all but the edges of a phone number or an e-mail address: `+86 1•••••••00`,
-/// `l•••@example.com`.
+/// Masks a phone number or an e-mail address but for what tells two apart at a glance:
+/// `+•• ••• •••• ••00`, `l•••@example.com`.
 pub fn mask(value: &str) -> String {
     if let Some((local, domain)) = value.split_once('@') {
         let first: String = local.chars().take(1).collect();
         return format!("{first}•••@{domain}");
     }
-    let chars: Vec<char> = value.chars().collect();
-    let shown = chars.len().saturating_sub(2).min(4);
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| {
-            if i < shown || i + 2 >= chars.len() || !c.is_ascii_digit() {
-                c
-            } else {
-                '•'
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    let mut seen = 0;
+    value
+        .chars()
+        .map(|c| {
+            if !c.is_ascii_digit() {
+                return c;
             }
+            seen += 1;
+            if seen + 2 > digits { c } else { '•' }
         })
         .collect()
 }
@@ -364,7 +363,7 @@ impl Principal {
     /// The actor a change is recorded under when the request names `named` (empty: none):
     /// the caller itself, or, for an admin, the named agent on whose behalf it acts (the
     /// event then records both). A supervisor's "on behalf of" is checked against the agent's
-    /// teams by the use case, which knows them ([`Acting::agent_teams_needed`]).
+    /// teams by the use case, which knows them.
     pub fn acting(&self, field: &str, named: &str) -> Result<Acting, Refusal> {
         let own = self.actor();
         let longest = super::ticket::limits::ACTOR;
@@ -474,18 +473,29 @@ impl Principal {
         }
     }
 
-    /// Refuses a ticket for another customer than a customer credential's own.
-    pub fn check_customer(&self, external_id: &str) -> Result<(), Refusal> {
-        match (&self.customer, self.role) {
-            (Some(own), Role::Customer) if own != external_id => Err(Refusal::Forbidden {
+    /// Refuses a ticket a customer credential opens for anyone but itself, or with a priority
+    /// of its own choosing; what tier a customer is served at is the CRM's word, not theirs.
+    pub fn check_intake(&self, new: &mut NewTicket) -> Result<(), Refusal> {
+        let (Some(own), Role::Customer) = (&self.customer, self.role) else {
+            return Ok(());
+        };
+        if *own != new.customer.external_id {
+            return Err(Refusal::Forbidden {
                 permission: Permission::TicketsCreate.as_str(),
                 description: format!(
                     "customer.external_id {} is not the caller's own",
-                    quote(external_id)
+                    quote(&new.customer.external_id)
                 ),
-            }),
-            _ => Ok(()),
+            });
         }
+        if new.priority.is_some() {
+            return Err(Refusal::invalid(
+                "priority",
+                "is set by triage, not by the customer; leave it out",
+            ));
+        }
+        new.customer.tier = Tier::Standard;
+        Ok(())
     }
 
     /// Refuses a comment this caller may not write on `ticket`: customers and connectors write
@@ -548,6 +558,12 @@ impl Principal {
         }
         if self.masks_contacts() {
             self.mask_ticket(&mut event.ticket);
+            for change in &mut event.changes {
+                if matches!(change.field.as_str(), "customer.phone" | "customer.email") {
+                    change.before = mask(&change.before);
+                    change.after = mask(&change.after);
+                }
+            }
         }
         Some(event)
     }
@@ -577,17 +593,12 @@ pub struct Acting {
 }
 
 impl Acting {
-    /// The service itself.
-    pub fn system() -> Acting {
+    /// The service itself, as `actor` (the router, the SLA, surveys), or a customer answering.
+    pub fn service(actor: &str) -> Acting {
         Acting {
-            actor: "system".to_owned(),
+            actor: actor.to_owned(),
             via: None,
         }
-    }
-
-    /// Whether a supervisor acts for an agent, whose teams must then share one of theirs.
-    pub fn agent_teams_needed(&self, by: &Principal) -> bool {
-        self.via.is_some() && by.role == Role::Supervisor
     }
 }
 
@@ -675,6 +686,17 @@ impl Principal {
     /// Refuses a scope its role cannot work in: agents name their agent, customers their
     /// customer, supervisors at least one team; the other roles take neither.
     pub fn check_scope(&self) -> Result<(), Refusal> {
+        let blank = |v: &Option<String>| v.as_ref().is_some_and(|v| v.trim().is_empty());
+        if blank(&self.agent) || blank(&self.customer) || self.teams.iter().any(|t| t.trim().is_empty()) {
+            let field = if blank(&self.agent) {
+                "agent"
+            } else if blank(&self.customer) {
+                "customer"
+            } else {
+                "teams"
+            };
+            return Err(Refusal::invalid(field, "is blank"));
+        }
         let needs = match self.role {
             Role::Agent if self.agent.is_none() => Some(("agent", "an agent key names its agent")),
             Role::Customer if self.customer.is_none() => {
@@ -794,7 +816,8 @@ mod tests {
     #[test]
     fn masks_keep_only_the_edges() {
         assert_eq!(mask("li.lei@example.com"), "l•••@example.com");
-        assert_eq!(mask("+86 138 0013 8000"), "+86 ••• •••• ••00");
+        assert_eq!(mask("+86 138 0013 8000"), "+•• ••• •••• ••00");
+        assert_eq!(mask("13800138000"), "•••••••••00");
         assert_eq!(mask(""), "");
     }
 }

@@ -234,6 +234,8 @@ pub struct NewTicket {
     /// The category when the caller knows it; otherwise routing proposes one.
     pub category: Option<String>,
     pub actor: String,
+    /// Who took it in on the actor's behalf.
+    pub via: Option<String>,
 }
 
 /// A ticket as stored, and as it stands after each event.
@@ -356,6 +358,7 @@ pub(crate) fn sample(kind: Kind, customer: Customer, at: DateTime<Utc>) -> Ticke
         metadata: Default::default(),
         priority: None,
         category: None,
+        via: None,
         actor: "test".into(),
     };
     Ticket::intake(

@@ -174,9 +174,7 @@ impl Gate {
     ) -> Result<Caller, tonic::Status> {
         let token = token.ok_or_else(|| unauthenticated(&Rejected::Missing))?;
         let principal = self.authenticate(&token).await.map_err(|r| match r {
-            Rejected::Token(why) if why.starts_with("cannot check") => {
-                tonic::Status::from(Error::Unavailable(why))
-            }
+            Rejected::Unchecked(why) => tonic::Status::from(Error::Unavailable(why)),
             other => unauthenticated(&other),
         })?;
         tracing::Span::current().record("caller", principal.name.as_str());
@@ -210,6 +208,7 @@ fn unauthenticated(why: &Rejected) -> tonic::Status {
         Rejected::Unknown => "CREDENTIALS_UNKNOWN",
         Rejected::Revoked => "API_KEY_REVOKED",
         Rejected::Token(_) => "TOKEN_INVALID",
+        Rejected::Unchecked(_) => "CREDENTIALS_UNCHECKED",
     };
     tonic::Status::with_error_details(
         Code::Unauthenticated,

@@ -10,6 +10,7 @@ use feedbackd::domain::access::{Permission, RPCS, Role};
 use feedbackd::domain::clock::SystemClock;
 use feedbackd::proto::feedback::v1 as pb;
 use pb::access_service_client::AccessServiceClient;
+use pb::routing_service_client::RoutingServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage};
@@ -338,6 +339,23 @@ async fn lists_and_streams_hold_only_what_the_caller_may_see(backend: Backend) {
         "{}",
         customer.phone
     );
+    // Nor may they learn from a routing draft whether a customer complained before.
+    let mut draft = new_ticket("Refund missing");
+    draft.actor.clear();
+    draft.product = "billing".into();
+    draft.customer.as_mut().unwrap().external_id = "c-1".into();
+    let mut repeats = Vec::new();
+    for role in [Role::Admin, Role::Analyst] {
+        let explained = RoutingServiceClient::new(sc.channel(role))
+            .explain_route(pb::ExplainRouteRequest {
+                ticket: Some(draft.clone()),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        repeats.push(explained.repeat_of);
+    }
+    assert_eq!(repeats, [sc.mine.number.clone(), String::new()]);
     sc.s.stop().await;
 }
 
@@ -462,6 +480,26 @@ async fn customers_see_their_own_public_conversation_and_nothing_else(backend: B
         .ticket
         .unwrap();
     assert_eq!(created.customer.unwrap().external_id, "c-1");
+    // Triage, not the customer, says how urgent a ticket is and what tier it is served at.
+    let mut request = new_ticket("Urgent, I say");
+    request.actor.clear();
+    request.priority = pb::Priority::Urgent.into();
+    request.customer.as_mut().unwrap().external_id.clear();
+    let urgent = customer.create_ticket(request).await.unwrap_err();
+    assert_eq!(urgent.code(), Code::InvalidArgument, "{urgent:?}");
+    assert_eq!(urgent.get_details_bad_request().unwrap().field_violations[0].field, "priority");
+    let mut request = new_ticket("Treat me as a VIP");
+    request.actor.clear();
+    request.customer.as_mut().unwrap().external_id.clear();
+    request.customer.as_mut().unwrap().tier = pb::CustomerTier::Vip.into();
+    let claimed = customer
+        .create_ticket(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_eq!(claimed.customer.unwrap().tier, pb::CustomerTier::Standard as i32);
     sc.s.stop().await;
 }
 
