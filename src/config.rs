@@ -361,6 +361,31 @@ pub struct Config {
     #[arg(long, env = "FEEDBACKD_RATE_LIMIT_INTAKE", default_value = "10/m", value_parser = crate::api::limits::Rate::parse, global = true)]
     pub rate_limit_intake: crate::api::limits::Rate,
 
+    /// How far back a sender's tickets count when intake looks for a flood of near-identical
+    /// ones.
+    #[arg(long, env = "FEEDBACKD_ABUSE_WINDOW", default_value = "10m", value_parser = parse_duration, global = true)]
+    pub abuse_window: Duration,
+
+    /// Near-identical tickets from one sender within the window (the new one included) that
+    /// hold it for review as a suspected malicious complaint; 0 turns the check off, and with
+    /// it the hold of tickets that say nothing.
+    #[arg(
+        long,
+        env = "FEEDBACKD_ABUSE_THRESHOLD",
+        default_value_t = 5,
+        global = true
+    )]
+    pub abuse_threshold: usize,
+
+    /// How alike two tickets' texts must be (0 to 1, shared character pairs) to count as
+    /// near-identical.
+    #[arg(long, env = "FEEDBACKD_ABUSE_SIMILARITY", default_value_t = 0.7, value_parser = parse_share, global = true)]
+    pub abuse_similarity: f64,
+
+    /// How long a sender confirmed malicious (ConfirmAbuse) may not open tickets.
+    #[arg(long, env = "FEEDBACKD_ABUSE_RESTRICTION", default_value = "7d", value_parser = parse_duration, global = true)]
+    pub abuse_restriction: Duration,
+
     /// How long shutdown waits for calls in progress before it gives up on them.
     #[arg(long, env = "FEEDBACKD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
     pub shutdown_grace: Duration,
@@ -392,6 +417,12 @@ impl Config {
             },
             impact_window: duration(self.impact_window),
             repeat_window: duration(self.repeat_window),
+            abuse: crate::domain::abuse::Policy {
+                window: duration(self.abuse_window),
+                threshold: self.abuse_threshold,
+                similarity: self.abuse_similarity,
+                restriction: duration(self.abuse_restriction),
+            },
             retrain_interval: duration(self.retrain_interval),
             dispatch_interval: self.dispatch_interval,
             survey: SurveySettings {

@@ -79,6 +79,8 @@ pub struct Metrics {
     connections: Gauge,
     connections_refused: Counter,
     connections_idle_closed: Counter,
+    intake_blocked: Counter,
+    intake_quarantined: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -109,6 +111,8 @@ impl Metrics {
             connections: Gauge::default(),
             connections_refused: Counter::default(),
             connections_idle_closed: Counter::default(),
+            intake_blocked: Counter::default(),
+            intake_quarantined: Counter::default(),
         };
         let registry = &mut metrics.registry;
         registry.register(
@@ -199,6 +203,16 @@ impl Metrics {
             "Connections closed because nothing arrived on them for --idle-timeout",
             metrics.connections_idle_closed.clone(),
         );
+        registry.register(
+            "intake_blocked",
+            "Tickets refused at intake because their sender is blocked",
+            metrics.intake_blocked.clone(),
+        );
+        registry.register(
+            "intake_quarantined",
+            "Tickets held for review at intake as suspected malicious complaints",
+            metrics.intake_quarantined.clone(),
+        );
         registry.register_collector(Box::new(PoolCollector(store.clone())));
         Arc::new(metrics)
     }
@@ -262,6 +276,16 @@ impl Metrics {
     /// A connection was closed for sending nothing for the idle timeout.
     pub fn connection_idle(&self) {
         self.connections_idle_closed.inc();
+    }
+
+    /// A ticket was refused because its sender is blocked.
+    pub fn intake_blocked(&self) {
+        self.intake_blocked.inc();
+    }
+
+    /// A ticket was held for review at intake.
+    pub fn intake_quarantined(&self) {
+        self.intake_quarantined.inc();
     }
 
     /// A watcher opened; the guard counts it until it is dropped.

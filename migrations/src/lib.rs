@@ -11,6 +11,7 @@ mod m20261201_000005_conventions;
 mod m20261201_000006_first_day;
 mod m20261201_000007_webhooks;
 mod m20261201_000008_access;
+mod m20261201_000009_abuse;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_first_day::Migration),
             Box::new(m20261201_000007_webhooks::Migration),
             Box::new(m20261201_000008_access::Migration),
+            Box::new(m20261201_000009_abuse::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@ use prost_types::Timestamp;
 use crate::domain::calendar::BusinessCalendar;
 use crate::domain::error::Versioned;
 use crate::domain::{
-    access, assignment, event, notification, rules, sla, staff, survey, ticket, webhook,
+    abuse, access, assignment, event, notification, rules, sla, staff, survey, ticket, webhook,
 };
 use crate::proto::feedback::v1 as pb;
 
@@ -53,7 +53,8 @@ enum_pairs! {
     TicketKind <=> ticket::Kind { Suggestion, Complaint, Problem, Inquiry }
     Priority <=> ticket::Priority { Urgent, High, Medium, Low }
     TicketStatus <=> ticket::Status {
-        New, Assigned, Acknowledged, InProgress, PendingCustomer, Resolved, Closed, Reopened
+        New, Assigned, Acknowledged, InProgress, PendingCustomer, Resolved, Closed, Reopened,
+        Quarantined
     }
     CustomerTier <=> ticket::Tier { Standard, Premium, Vip }
     CommentVisibility <=> ticket::Visibility { Public, Internal }
@@ -64,7 +65,8 @@ enum_pairs! {
         TicketCreated, TicketUpdated, TicketAssigned, TicketAcknowledged, CommentAdded,
         TicketPending, TicketResumed, TicketResolved, TicketClosed, TicketReopened,
         SurveyInvited, SurveyAnswered, SurveyExpired, SlaStarted, SlaPaused, SlaResumed, SlaMet,
-        SlaRecomputed, SlaRestarted, SlaAtRisk, SlaBreached, SlaEscalated, Notification
+        SlaRecomputed, SlaRestarted, SlaAtRisk, SlaBreached, SlaEscalated, Notification,
+        TicketQuarantined, TicketReleased, AbuseConfirmed
     }
     SlaTarget <=> sla::Target { Acknowledge, FirstResponse, Resolution }
     SlaClockState <=> sla::ClockState { Running, Paused, Met, Breached }
@@ -81,6 +83,7 @@ enum_pairs! {
     }
     DeliveryState <=> webhook::DeliveryState { Pending, Delivered, Dead }
     Role <=> access::Role { Admin, Supervisor, Agent, Connector, Customer, Analyst }
+    SenderKind <=> abuse::SenderKind { Customer, Phone, Email }
 }
 
 pub fn timestamp(time: DateTime<Utc>) -> Timestamp {

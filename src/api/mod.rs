@@ -2,6 +2,7 @@
 //! converts the answer; errors become status codes in one place ([`status`]). One module per
 //! service.
 
+mod abuse;
 mod access;
 mod check;
 pub(crate) mod convert;
@@ -24,6 +25,7 @@ use crate::domain::access::Caller;
 use crate::error::Result;
 use crate::events::EventHub;
 
+pub use abuse::AbuseApi;
 pub use access::AccessApi;
 pub use routing::RoutingApi;
 pub use sla::SlaApi;

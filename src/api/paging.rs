@@ -67,6 +67,7 @@ paged! {
     ListDeliveriesRequest;
     ListApiKeysRequest;
     ListAuditEntriesRequest;
+    ListBlockedSendersRequest;
 }
 
 #[derive(Serialize, serde::Deserialize)]

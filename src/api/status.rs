@@ -99,6 +99,20 @@ fn refused(refusal: Refusal, details: &mut ErrorDetails) -> Code {
             );
             Code::PermissionDenied
         }
+        Refusal::Blocked { reason, until, .. } => {
+            let mut metadata = vec![("reason".to_owned(), reason)];
+            if let Some(until) = until {
+                metadata.push(("until".to_owned(), until.to_rfc3339()));
+            }
+            details.set_error_info(
+                "SENDER_BLOCKED",
+                DOMAIN,
+                metadata
+                    .into_iter()
+                    .collect::<std::collections::HashMap<_, _>>(),
+            );
+            Code::PermissionDenied
+        }
         Refusal::Exhausted {
             subject,
             description,

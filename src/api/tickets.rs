@@ -351,12 +351,12 @@ fn ticket(t: Ticket) -> Option<pb::Ticket> {
 
 /// The ticket a verb names, the etag seen and who acts (the field that names them, and its
 /// value).
-type Target<'a> = (i64, &'a str, (&'a str, &'a str));
+pub(super) type Target<'a> = (i64, &'a str, (&'a str, &'a str));
 
 /// A lifecycle verb: checks which ticket, the etag seen and who acts, with what `read` takes
 /// of the verb's own fields (every bad field named at once), then calls the use case and
 /// answers with the ticket it leaves.
-async fn verb<T>(
+pub(super) async fn verb<T>(
     by: &Caller,
     (ticket_id, etag_seen, (actor_field, actor)): Target<'_>,
     read: impl FnOnce(&mut Check) -> T,

@@ -15,14 +15,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::record_events;
 use crate::domain::acknowledgement::{Acknowledgement, acknowledge};
-use crate::domain::event::{EventType, TicketEvent};
+use crate::domain::event::{EventType, TicketEvent, actor};
 use crate::domain::idempotency::check_replay;
 use crate::domain::notification::Notifier;
 use crate::domain::number::{day_key, format_number, numbering_day};
 use crate::domain::routing::Route;
 use crate::domain::sla;
 use crate::domain::staff::Duty;
-use crate::domain::ticket::{NewTicket, Ticket};
+use crate::domain::ticket::{NewTicket, Status, Ticket};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -55,6 +55,8 @@ pub struct Request {
     pub zone: Tz,
     /// Whether the team it goes to has someone to keep a promised time.
     pub duty: Duty,
+    /// Why it is held for review as a suspected malicious complaint, if it is.
+    pub held: Option<String>,
 }
 
 /// One caller's intake, and where its answer goes.
@@ -259,6 +261,7 @@ async fn insert_batch(batcher: &Batcher, requests: Vec<Request>) -> Result<Vec<T
     let mut actors = Vec::with_capacity(requests.len());
     let mut clocks = Vec::with_capacity(requests.len());
     let mut duties = Vec::with_capacity(requests.len());
+    let mut holds = Vec::with_capacity(requests.len());
     for (request, day) in requests.into_iter().zip(days) {
         let sequence = next_number.entry(day).or_default();
         let number = format_number(day, *sequence);
@@ -269,28 +272,44 @@ async fn insert_batch(batcher: &Batcher, requests: Vec<Request>) -> Result<Vec<T
             route,
             now,
             duty,
+            held,
             ..
         } = request;
         duties.push(duty);
         actors.push((new.actor.clone(), new.via.clone()));
         hashes.push(new.request_id.is_some().then_some(hash));
         let mut ticket = Ticket::intake(new, route, number, now);
+        if let Some(why) = &held {
+            ticket.status = Status::Quarantined;
+            ticket.status_reason = Some(why.clone());
+        }
         clocks.push((sla::follow(None, &mut ticket, &catalog, now), now));
         tickets.push(ticket);
+        holds.push(held);
     }
     store.insert_tickets(&write, &mut tickets, &hashes).await?;
     let mut per_ticket = Vec::with_capacity(tickets.len());
     let mut events = Vec::new();
     let mut acks = Vec::with_capacity(tickets.len());
     let mut notifications = Vec::with_capacity(tickets.len());
-    for (((ticket, actor), (changes, now)), duty) in
-        tickets.iter().zip(actors).zip(clocks).zip(duties)
+    for ((((ticket, actor), (changes, now)), duty), held) in tickets
+        .iter()
+        .zip(actors)
+        .zip(clocks)
+        .zip(duties)
+        .zip(holds)
     {
         let created = created(ticket, actor);
         let ack = acknowledge(ticket, duty);
         notifications.push(batcher.notifier.acknowledgement(&created, &ack));
         acks.push(ack);
         events.push(created);
+        if let Some(why) = held {
+            events.push(TicketEvent {
+                reason: Some(why),
+                ..TicketEvent::on(ticket, EventType::TicketQuarantined, actor::ABUSE, now)
+            });
+        }
         events.extend(changes.into_iter().map(|c| c.event(ticket, now)));
         per_ticket.push(events.len());
     }

@@ -14,6 +14,7 @@
 //! | create / update / delete of any configuration resource | [`admin`] |
 //! | what a committed change sets in motion | [`reactions`] |
 
+pub mod abuse;
 pub mod access;
 pub mod admin;
 pub mod dispatch;
@@ -58,6 +59,9 @@ pub struct Settings {
     pub impact_window: chrono::Duration,
     /// How far back a customer's earlier ticket makes a repeat.
     pub repeat_window: chrono::Duration,
+    /// When intake holds a ticket as a suspected malicious complaint, and how long a
+    /// confirmed sender is restricted.
+    pub abuse: crate::domain::abuse::Policy,
     /// Retrain the classifier when its model is older than this; zero: never by itself.
     pub retrain_interval: chrono::Duration,
     /// How often every queue is swept, behind the dispatches that reactions make.

@@ -246,7 +246,14 @@ impl App {
             .invite(&write, &ticket, template, schedule, request, now)
             .await?;
         let event = self
-            .survey_event(&write, &ticket, EventType::SurveyInvited, &sent, &acting, now)
+            .survey_event(
+                &write,
+                &ticket,
+                EventType::SurveyInvited,
+                &sent,
+                &acting,
+                now,
+            )
             .await?;
         self.store.commit(write).await?;
         self.settled_events(&[event]).await;
@@ -566,7 +573,10 @@ impl App {
         by: &Principal,
     ) -> Result<Vec<Survey>> {
         self.visible_ticket(ticket_id, by).await?;
-        let mut surveys = self.store.surveys_of_ticket(ticket_id, after, limit).await?;
+        let mut surveys = self
+            .store
+            .surveys_of_ticket(ticket_id, after, limit)
+            .await?;
         if !by.sees_survey_tokens() {
             surveys.iter_mut().for_each(|s| s.token.clear());
         }

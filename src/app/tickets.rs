@@ -277,6 +277,8 @@ impl App {
         };
         self.check_acting(by, &acting).await?;
         let now = self.now();
+        self.check_sender(&new.customer, now).await?;
+        let held = self.suspicion(&new, now).await?;
         let routing = std::time::Instant::now();
         let route = self.decide(&new, now).await?.route;
         self.metrics.routed(routing.elapsed());
@@ -297,6 +299,7 @@ impl App {
                 now,
                 zone: self.settings.zone,
                 duty,
+                held,
             })
             .await?;
         if !replayed {
@@ -581,7 +584,7 @@ impl App {
     }
 
     /// Changes one ticket at `now` in a transaction of its own.
-    async fn change(
+    pub(crate) async fn change(
         &self,
         on: On,
         now: DateTime<Utc>,
@@ -594,7 +597,7 @@ impl App {
 
     /// Commits a change of one ticket (nothing to commit when nothing changed), waits for the
     /// reactions to it, and answers with the ticket as it stands then.
-    async fn finish(&self, write: Write, changed: Changed) -> Result<Ticket> {
+    pub(crate) async fn finish(&self, write: Write, changed: Changed) -> Result<Ticket> {
         if changed.events.is_empty() {
             return Ok(changed.ticket);
         }

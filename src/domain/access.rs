@@ -64,6 +64,8 @@ named_enum!(
         WebhooksManage = "webhooks.manage",
         AccessManage = "access.manage",
         AuditRead = "audit.read",
+        AbuseReview = "abuse.review",
+        AbuseBlock = "abuse.block",
         Whoami = "whoami",
     }
 );
@@ -88,13 +90,15 @@ impl Permission {
             RoutingRead | SurveyTemplatesRead | ReportsRead => &[Admin, Supervisor, Analyst],
             SurveysRead => &[Admin, Supervisor, Agent, Analyst],
             SurveysAnswer => &[Admin, Connector, Customer],
+            AbuseReview => &[Admin, Supervisor],
             StaffManage
             | RoutingManage
             | SlaManage
             | SurveyTemplatesManage
             | WebhooksManage
             | AccessManage
-            | AuditRead => &[Admin],
+            | AuditRead
+            | AbuseBlock => &[Admin],
         }
     }
 
@@ -190,6 +194,12 @@ pub const RPCS: &[Rpc] = {
         rpc("AccessService/RevokeApiKey", AccessManage),
         rpc("AccessService/ListAuditEntries", AuditRead),
         rpc("AccessService/GetCaller", Whoami),
+        rpc("AbuseService/ReleaseTicket", AbuseReview),
+        rpc("AbuseService/ConfirmAbuse", AbuseReview),
+        rpc("AbuseService/BlockSender", AbuseBlock),
+        rpc("AbuseService/UnblockSender", AbuseBlock),
+        rpc("AbuseService/GetBlockedSender", AbuseReview),
+        rpc("AbuseService/ListBlockedSenders", AbuseReview),
     ]
 };
 
@@ -687,7 +697,10 @@ impl Principal {
     /// customer, supervisors at least one team; the other roles take neither.
     pub fn check_scope(&self) -> Result<(), Refusal> {
         let blank = |v: &Option<String>| v.as_ref().is_some_and(|v| v.trim().is_empty());
-        if blank(&self.agent) || blank(&self.customer) || self.teams.iter().any(|t| t.trim().is_empty()) {
+        if blank(&self.agent)
+            || blank(&self.customer)
+            || self.teams.iter().any(|t| t.trim().is_empty())
+        {
             let field = if blank(&self.agent) {
                 "agent"
             } else if blank(&self.customer) {

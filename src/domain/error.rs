@@ -84,6 +84,13 @@ pub enum Refusal {
         permission: &'static str,
         description: String,
     },
+    /// The sender is blocked from opening tickets until `until` (for good when `None`).
+    #[error("{sender} may not open tickets{}: {reason}", .until.map(|u| format!(" until {}", u.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default())]
+    Blocked {
+        sender: String,
+        reason: String,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// The caller has used up its allowance for now; it may try again after `retry_after`.
     #[error("{description}")]
     Exhausted {

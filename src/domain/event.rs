@@ -31,6 +31,12 @@ named_enum!(
         SlaBreached = "SLA_BREACHED",
         SlaEscalated = "SLA_ESCALATED",
         Notification = "NOTIFICATION",
+        /// Held for review as a suspected malicious complaint.
+        TicketQuarantined = "TICKET_QUARANTINED",
+        /// Found genuine on review, and routed as if new.
+        TicketReleased = "TICKET_RELEASED",
+        /// Found malicious on review: closed, and its sender restricted.
+        AbuseConfirmed = "ABUSE_CONFIRMED",
     }
 );
 
@@ -240,6 +246,8 @@ pub mod actor {
     pub const CUSTOMER: &str = "customer";
     /// The notifications a change calls for.
     pub const NOTIFIER: &str = "notifier";
+    /// Intake's check for malicious complaints.
+    pub const ABUSE: &str = "abuse-check";
 }
 
 /// What a change of a ticket records besides the fields it changed.

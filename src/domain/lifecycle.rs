@@ -4,6 +4,7 @@
 //! ```text
 //! NEW → ASSIGNED → ACKNOWLEDGED → IN_PROGRESS ⇄ PENDING_CUSTOMER → RESOLVED → CLOSED
 //!                                                      RESOLVED | CLOSED → REOPENED → work
+//! QUARANTINED → NEW (released) | CLOSED (abuse confirmed)
 //! ```
 
 use chrono::{DateTime, Utc};
@@ -26,6 +27,10 @@ named_enum!(
         Dispose = "ResolveTicket(SPAM|MERGED)",
         Close = "CloseTicket",
         Reopen = "ReopenTicket",
+        /// A suspected malicious complaint found genuine: routed as if new.
+        Release = "ReleaseTicket",
+        /// A suspected malicious complaint found malicious.
+        ConfirmAbuse = "ConfirmAbuse",
     }
 );
 
@@ -51,6 +56,7 @@ pub fn allowed_verbs(status: Status) -> &'static [Verb] {
         ],
         Status::Resolved => &[Update, Close, Reopen],
         Status::Closed => &[Reopen],
+        Status::Quarantined => &[Release, ConfirmAbuse],
     }
 }
 
@@ -136,6 +142,12 @@ pub enum Action {
     Reopen {
         reason: String,
     },
+    /// A held ticket is found genuine: it goes to its team's queue as if it were new.
+    Release,
+    /// A held ticket is found malicious: closed as spam, with why.
+    ConfirmAbuse {
+        summary: String,
+    },
 }
 
 impl Action {
@@ -159,6 +171,8 @@ impl Action {
             Action::Resolve { .. } => Verb::Resolve,
             Action::Close => Verb::Close,
             Action::Reopen { .. } => Verb::Reopen,
+            Action::Release => Verb::Release,
+            Action::ConfirmAbuse { .. } => Verb::ConfirmAbuse,
         })
     }
 
@@ -173,6 +187,8 @@ impl Action {
             Action::Resolve { .. } => EventType::TicketResolved,
             Action::Close => EventType::TicketClosed,
             Action::Reopen { .. } => EventType::TicketReopened,
+            Action::Release => EventType::TicketReleased,
+            Action::ConfirmAbuse { .. } => EventType::AbuseConfirmed,
         }
     }
 }
@@ -287,6 +303,18 @@ pub fn apply(ticket: &mut Ticket, action: Action, now: DateTime<Utc>) -> Result<
             ticket.resolution = None;
             ticket.merged_into = None;
             ticket.status_reason = Some(reason);
+        }
+        Action::Release => {
+            ticket.status = Status::New;
+            ticket.status_reason = None;
+        }
+        Action::ConfirmAbuse { summary } => {
+            ticket.status = Status::Closed;
+            ticket.status_reason = None;
+            ticket.resolution = Some(Resolution::Spam);
+            ticket.resolution_summary = Some(summary);
+            ticket.resolved_at = Some(now);
+            ticket.closed_at = Some(now);
         }
     }
     Ok(())
@@ -406,6 +434,10 @@ mod tests {
                     },
                     Verb::Close => Action::Close,
                     Verb::Reopen => Action::Reopen { reason: "r".into() },
+                    Verb::Release => Action::Release,
+                    Verb::ConfirmAbuse => Action::ConfirmAbuse {
+                        summary: "s".into(),
+                    },
                 };
                 t.assignee = Some("ann".into());
                 let result = apply(&mut t, action, now);

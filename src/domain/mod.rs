@@ -2,6 +2,7 @@
 //! its SLA and surveyed, and why a request is refused ([`error::Refusal`]). No tonic, no SQL,
 //! nothing of the crate outside this module: time comes from an injected [`clock::Clock`].
 
+pub mod abuse;
 pub mod access;
 pub mod acknowledgement;
 pub mod assignment;

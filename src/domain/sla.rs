@@ -631,6 +631,10 @@ fn step(
     let Some(terms) = catalog.terms(after) else {
         return Vec::new();
     };
+    // A ticket held for review runs no clock until it is released (as if new).
+    if after.status == Status::Quarantined {
+        return Vec::new();
+    }
     let finished = matches!(after.status, Status::Resolved | Status::Closed);
     if before.is_some() && sla.clocks.is_empty() && finished {
         // A ticket from before SLAs were kept, changed after it was resolved: nothing to count.

@@ -119,6 +119,8 @@ named_enum!(
         Resolved = "RESOLVED",
         Closed = "CLOSED",
         Reopened = "REOPENED",
+        /// Held for review as a suspected malicious complaint: not routed, no SLA clocks.
+        Quarantined = "QUARANTINED",
     }
 );
 

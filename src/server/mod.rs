@@ -30,12 +30,15 @@ use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tonic_health::server::{HealthReporter, HealthService};
 
 use crate::api::limits::RateLimits;
-use crate::api::{AccessApi, Context, RoutingApi, SlaApi, SurveyApi, TicketApi, WebhookApi};
+use crate::api::{
+    AbuseApi, AccessApi, Context, RoutingApi, SlaApi, SurveyApi, TicketApi, WebhookApi,
+};
 use crate::app::App;
 use crate::config::Config;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::events::EventHub;
 use crate::metrics::Metrics;
+use crate::proto::feedback::v1::abuse_service_server::AbuseServiceServer;
 use crate::proto::feedback::v1::access_service_server::AccessServiceServer;
 use crate::proto::feedback::v1::routing_service_server::RoutingServiceServer;
 use crate::proto::feedback::v1::sla_service_server::SlaServiceServer;
@@ -323,7 +326,8 @@ pub async fn serve(
         .add_service(service!(SurveyServiceServer, SurveyApi::new(cx.clone())))
         .add_service(service!(SlaServiceServer, SlaApi::new(cx.clone())))
         .add_service(service!(WebhookServiceServer, WebhookApi::new(cx.clone())))
-        .add_service(service!(AccessServiceServer, AccessApi::new(cx)))
+        .add_service(service!(AccessServiceServer, AccessApi::new(cx.clone())))
+        .add_service(service!(AbuseServiceServer, AbuseApi::new(cx)))
         .serve_with_incoming_shutdown(
             connections::limited(
                 // Replies are small and latency matters: no Nagle delay on accepted
@@ -358,13 +362,14 @@ pub async fn serve(
 }
 
 /// The services health reports on, besides the server as a whole ("").
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 7] = [
     <TicketServiceServer<TicketApi> as NamedService>::NAME,
     <RoutingServiceServer<RoutingApi> as NamedService>::NAME,
     <SurveyServiceServer<SurveyApi> as NamedService>::NAME,
     <SlaServiceServer<SlaApi> as NamedService>::NAME,
     <WebhookServiceServer<WebhookApi> as NamedService>::NAME,
     <AccessServiceServer<AccessApi> as NamedService>::NAME,
+    <AbuseServiceServer<AbuseApi> as NamedService>::NAME,
 ];
 
 /// Sets the status overall and of each service.

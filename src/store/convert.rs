@@ -6,9 +6,10 @@ use std::str::FromStr;
 use sea_orm::ActiveValue::Set;
 
 use super::entity::{
-    agent, api_key, calendar, comment, config_change, event, rule, sla_policy, survey,
-    survey_template, team, ticket, webhook, webhook_attempt, webhook_delivery,
+    agent, api_key, blocked_sender, calendar, comment, config_change, event, rule, sla_policy,
+    survey, survey_template, team, ticket, webhook, webhook_attempt, webhook_delivery,
 };
+use crate::domain::abuse::BlockedSender;
 use crate::domain::access::ApiKey;
 use crate::domain::calendar::{BusinessCalendar, Calendar};
 use crate::domain::config::ConfigChange;
@@ -610,4 +611,33 @@ pub fn api_key_row(k: &ApiKey) -> Result<api_key::ActiveModel> {
         created_at: Set(k.created_at),
         updated_at: Set(k.updated_at),
     })
+}
+
+pub fn blocked_sender(row: blocked_sender::Model) -> Result<BlockedSender> {
+    Ok(BlockedSender {
+        kind: parse(&row.kind)?,
+        value: row.value,
+        reason: row.reason,
+        until: row.until,
+        ticket: row.ticket,
+        created_by: row.created_by,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub fn blocked_sender_row(b: &BlockedSender) -> blocked_sender::ActiveModel {
+    blocked_sender::ActiveModel {
+        key: Set(b.key()),
+        kind: Set(b.kind.as_str().to_owned()),
+        value: Set(b.value.clone()),
+        reason: Set(b.reason.clone()),
+        until: Set(b.until),
+        ticket: Set(b.ticket.clone()),
+        created_by: Set(b.created_by.clone()),
+        version: Set(b.version),
+        created_at: Set(b.created_at),
+        updated_at: Set(b.updated_at),
+    }
 }

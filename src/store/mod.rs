@@ -6,6 +6,7 @@
 //! row, then agent rows in id order, then ticket rows, then survey rows, then the event log
 //! (taken last, at append).
 
+mod abuse;
 mod access;
 mod comments;
 mod config;

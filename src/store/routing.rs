@@ -12,7 +12,7 @@ use super::{Store, Write, convert};
 use crate::domain::classifier::{Example, RoutingModel};
 use crate::domain::routing::text_of;
 use crate::domain::staff::{MAX_QUEUE_POSITION, QUEUED};
-use crate::domain::ticket::{Customer, Identity, Priority, Status, Ticket};
+use crate::domain::ticket::{Customer, Identity, Priority, Resolution, Status, Ticket};
 use crate::error::{Error, Result};
 
 /// Most resolved tickets one training reads: the newest.
@@ -124,8 +124,8 @@ impl Store {
         Ok(row.id)
     }
 
-    /// The newest resolved and closed tickets as training examples: their final category and
-    /// team, the triage team left out as a destination.
+    /// The newest resolved and closed tickets but spam as training examples: their final
+    /// category and team, the triage team left out as a destination.
     pub async fn training_examples(&self, triage: &str) -> Result<Vec<Example>> {
         let rows: Vec<(String, String, Option<String>, Option<String>)> = ticket::Entity::find()
             .select_only()
@@ -143,6 +143,8 @@ impl Store {
                     .add(ticket::Column::Category.is_not_null())
                     .add(ticket::Column::Team.ne(triage)),
             )
+            // Spam says nothing of where real complaints belong.
+            .filter(not_spam())
             .order_by_desc(ticket::Column::Id)
             .limit(MAX_EXAMPLES)
             .into_tuple()
@@ -174,7 +176,8 @@ impl Store {
         let mut query = ticket::Entity::find()
             .filter(ticket::Column::Category.eq(category))
             .filter(ticket::Column::Product.eq(product))
-            .filter(ticket::Column::CreatedAt.gte(since));
+            .filter(ticket::Column::CreatedAt.gte(since))
+            .filter(genuine());
         if let Some(same) = customer_match(customer) {
             query = query.filter(same.not());
         }
@@ -209,6 +212,7 @@ impl Store {
             .filter(same_customer)
             .filter(matter)
             .filter(ticket::Column::CreatedAt.gte(since))
+            .filter(genuine())
             // Served by (customer column, created_at): the newest first, stopping at the first
             // about the same matter.
             .order_by_desc(ticket::Column::CreatedAt)
@@ -320,7 +324,20 @@ fn behind(rank: i16, id: i64) -> Condition {
 }
 
 /// The tickets of the same customer, by what identifies them.
-fn customer_match(customer: &Customer) -> Option<Condition> {
+/// Tickets not held or found malicious: a flood makes no impact, nor a repeat.
+fn genuine() -> Condition {
+    Condition::all()
+        .add(ticket::Column::Status.ne(Status::Quarantined.as_str()))
+        .add(not_spam())
+}
+
+fn not_spam() -> Condition {
+    Condition::any()
+        .add(ticket::Column::Resolution.is_null())
+        .add(ticket::Column::Resolution.ne(Resolution::Spam.as_str()))
+}
+
+pub(super) fn customer_match(customer: &Customer) -> Option<Condition> {
     let (identity, value) = customer.identity()?;
     let column = match identity {
         Identity::ExternalId => ticket::Column::CustomerExternalId,

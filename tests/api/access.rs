@@ -233,6 +233,11 @@ const ON_A_TICKET: &[(&str, &str)] = &[
     ("SlaService/ExplainSla", r#"{"ticket_id": {id}}"#),
     ("SurveyService/SendSurvey", r#"{"ticket_id": {id}}"#),
     ("SurveyService/ListTicketSurveys", r#"{"ticket_id": {id}}"#),
+    ("AbuseService/ReleaseTicket", r#"{"ticket_id": {id}}"#),
+    (
+        "AbuseService/ConfirmAbuse",
+        r#"{"ticket_id": {id}, "reason": "a flood"}"#,
+    ),
 ];
 
 /// Whose scope holds which ticket: the billing supervisor and agent and customer c-1 see
@@ -487,7 +492,10 @@ async fn customers_see_their_own_public_conversation_and_nothing_else(backend: B
     request.customer.as_mut().unwrap().external_id.clear();
     let urgent = customer.create_ticket(request).await.unwrap_err();
     assert_eq!(urgent.code(), Code::InvalidArgument, "{urgent:?}");
-    assert_eq!(urgent.get_details_bad_request().unwrap().field_violations[0].field, "priority");
+    assert_eq!(
+        urgent.get_details_bad_request().unwrap().field_violations[0].field,
+        "priority"
+    );
     let mut request = new_ticket("Treat me as a VIP");
     request.actor.clear();
     request.customer.as_mut().unwrap().external_id.clear();
@@ -499,7 +507,10 @@ async fn customers_see_their_own_public_conversation_and_nothing_else(backend: B
         .into_inner()
         .ticket
         .unwrap();
-    assert_eq!(claimed.customer.unwrap().tier, pb::CustomerTier::Standard as i32);
+    assert_eq!(
+        claimed.customer.unwrap().tier,
+        pb::CustomerTier::Standard as i32
+    );
     sc.s.stop().await;
 }
 

@@ -102,7 +102,13 @@ async fn the_readme_walkthrough_runs(backend: Backend) {
         "the README's walkthrough has {} commands: were its blocks renamed?",
         commands.len()
     );
-    let s = TestServer::start(backend).await;
+    // A user's server holds floods of near-identical tickets, as the README shows.
+    let db = std::sync::Arc::new(crate::support::TestDb::new(backend).await);
+    let clock = std::sync::Arc::new(feedbackd::domain::clock::SystemClock);
+    let s = TestServer::start_on(db, clock, |config| {
+        config.abuse_threshold = feedbackd::domain::abuse::Policy::default().threshold;
+    })
+    .await;
     let address = s.server.url().replace("http://", "");
     let dir = tempfile::tempdir().expect("temp dir");
     // The walkthrough runs where the server keeps its admin key, as a user's shell would.

@@ -164,6 +164,7 @@ async fn reflection_lists_every_service(backend: Backend) {
     assert_eq!(
         names,
         [
+            "feedback.v1.AbuseService",
             "feedback.v1.AccessService",
             "feedback.v1.RoutingService",
             "feedback.v1.SlaService",

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod api_key;
+pub mod blocked_sender;
 pub mod calendar;
 pub mod comment;
 pub mod config_change;
