@@ -4,6 +4,7 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::app::access::Rejected;
 use crate::domain::error::Refusal;
 use crate::error::Error;
 
@@ -30,6 +31,24 @@ impl From<Error> for Status {
             }
         };
         Status::with_error_details(code, message, details)
+    }
+}
+
+impl From<Rejected> for Status {
+    fn from(why: Rejected) -> Status {
+        let reason = match &why {
+            Rejected::Missing => "CREDENTIALS_MISSING",
+            Rejected::Unknown => "CREDENTIALS_UNKNOWN",
+            Rejected::Revoked => "API_KEY_REVOKED",
+            Rejected::Token(_) => "TOKEN_INVALID",
+            // Not the caller's fault: the database is away.
+            Rejected::Unchecked(detail) => return Error::Unavailable(detail.clone()).into(),
+        };
+        Status::with_error_details(
+            Code::Unauthenticated,
+            why.to_string(),
+            ErrorDetails::with_error_info(reason, DOMAIN, []),
+        )
     }
 }
 

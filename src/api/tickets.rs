@@ -12,6 +12,7 @@ use super::check::{Check, optional_key, request_id};
 use super::mask::patch_explained;
 use super::paging::{Page, chunks};
 use super::{Context, Reply, caller, convert, etag, reply};
+use crate::app::access::Rejected;
 use crate::app::tickets::{Assignment, On, Resolve, TicketKey};
 use crate::domain::access::{Acting, Caller, Role, Scope};
 use crate::domain::contact::{is_valid_email, is_valid_phone, missing_contact};
@@ -792,6 +793,7 @@ impl TicketService for TicketApi {
                     .app
                     .watch(&self.cx.hub, &by, filter, r.after_cursor)
                     .await?;
+                let principal = by.principal.clone();
                 // Each batch leaves as one message, or several when it is too large for one.
                 let stream = events.flat_map(move |batch| {
                     let messages: Vec<_> = match batch {
@@ -808,6 +810,19 @@ impl TicketService for TicketApi {
                     };
                     futures::stream::iter(messages)
                 });
+                // A key revoked while it watches ends its stream, refused as its next call
+                // would be; the stream's own end (a shutdown) ends it as before.
+                let app = self.cx.app.clone();
+                let revoked = futures::stream::once(async move {
+                    app.revocation(&principal).await;
+                    Some(Err(Status::from(Rejected::Revoked)))
+                });
+                let stream = stream
+                    .map(Some)
+                    .chain(futures::stream::once(async { None }));
+                let stream = futures::stream::select(stream, revoked)
+                    .take_while(|item| std::future::ready(item.is_some()))
+                    .filter_map(std::future::ready);
                 Ok(Box::pin(stream) as Self::WatchTicketsStream)
             }
             .await,

@@ -13,6 +13,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::broadcast;
+
 use super::App;
 use super::admin::{Change, Resource};
 use super::staff::check_teams;
@@ -45,13 +47,33 @@ pub enum Rejected {
 
 /// The keys found so far, by hash. Emptied whenever any key changes; `generation` counts the
 /// emptyings, so that a lookup that raced with one does not put back what it read before.
-#[derive(Default)]
 pub struct Keys {
     found: RwLock<HashMap<String, Arc<Principal>>>,
     generation: AtomicU64,
+    /// The names of keys revoked, as the reactions learn of them: streams open under one end.
+    revoked: broadcast::Sender<String>,
 }
 
+impl Default for Keys {
+    fn default() -> Self {
+        Keys {
+            found: RwLock::default(),
+            generation: AtomicU64::default(),
+            revoked: broadcast::channel(REVOCATIONS).0,
+        }
+    }
+}
+
+/// Revocations a stream may fall behind on before it looks its key up instead.
+const REVOCATIONS: usize = 64;
+
 impl Keys {
+    /// Tells the streams open under key `name` that it was revoked.
+    pub(crate) fn revoked(&self, name: String) {
+        // Nobody listening is fine: no stream is open.
+        let _ = self.revoked.send(name);
+    }
+
     /// Forgets every key found: one of them may have changed.
     pub(crate) fn forget(&self) {
         let mut found = self.found.write().unwrap_or_else(|e| e.into_inner());
@@ -167,6 +189,26 @@ impl App {
         limit: u64,
     ) -> Result<Vec<ApiKey>> {
         self.store.api_keys(after, revoked, limit).await
+    }
+
+    /// Resolves when the API key `by` holds is revoked, here or on another instance; never
+    /// for the holder of a JWT (whose name no key has), which is good until it expires.
+    pub async fn revocation(&self, by: &Principal) {
+        let mut revoked = self.keys.revoked.subscribe();
+        loop {
+            match revoked.recv().await {
+                Ok(name) if name == by.name => return,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if let Ok(Some(key)) = self.store.api_key(&by.name).await
+                        && key.is_revoked()
+                    {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+            }
+        }
     }
 
     /// Revokes key `name` for good; every instance refuses it once the change reaches it.

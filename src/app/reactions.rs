@@ -43,6 +43,8 @@ pub enum Reaction {
     Retrain,
     /// Forget the API keys found so far: one was created or revoked.
     ForgetKeys,
+    /// End the streams open under this API key: it was revoked.
+    EndStreamsOf(String),
 }
 
 /// What a committed ticket event sets in motion.
@@ -104,7 +106,17 @@ pub fn of_change(change: &ConfigChange) -> Vec<Reaction> {
                 _ => Vec::new(),
             }
         }
-        (super::access::KEY_KIND, _, _) => vec![Reaction::ForgetKeys],
+        (super::access::KEY_KIND, _, after) => {
+            let revoked = after
+                .as_ref()
+                .and_then(|key| key.get("revoked_at"))
+                .is_some_and(|at| !at.is_null());
+            let mut reactions = vec![Reaction::ForgetKeys];
+            if revoked {
+                reactions.push(Reaction::EndStreamsOf(change.key.clone()));
+            }
+            reactions
+        }
         _ => Vec::new(),
     }
 }
@@ -346,6 +358,7 @@ impl Reactor {
                 },
                 Reaction::Retrain => self.retrain(),
                 Reaction::ForgetKeys => self.app.keys.forget(),
+                Reaction::EndStreamsOf(key) => self.app.keys.revoked(key),
             }
         }
         self.app.dispatch_all(&teams).await;

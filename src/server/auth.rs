@@ -14,8 +14,6 @@ use std::time::Duration;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use tonic::Code;
-use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 
 use crate::api::limits::RateLimits;
@@ -172,11 +170,8 @@ impl Gate {
         peer: String,
         permission: Permission,
     ) -> Result<Caller, tonic::Status> {
-        let token = token.ok_or_else(|| unauthenticated(&Rejected::Missing))?;
-        let principal = self.authenticate(&token).await.map_err(|r| match r {
-            Rejected::Unchecked(why) => tonic::Status::from(Error::Unavailable(why)),
-            other => unauthenticated(&other),
-        })?;
+        let token = token.ok_or(Rejected::Missing)?;
+        let principal = self.authenticate(&token).await?;
         tracing::Span::current().record("caller", principal.name.as_str());
         principal.require(permission).map_err(Error::from)?;
         self.limits.call(&principal).map_err(Error::from)?;
@@ -200,21 +195,6 @@ fn bearer(headers: &http::HeaderMap) -> Option<&str> {
     let (scheme, credential) = value.split_once(' ')?;
     let credential = credential.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !credential.is_empty()).then_some(credential)
-}
-
-fn unauthenticated(why: &Rejected) -> tonic::Status {
-    let reason = match why {
-        Rejected::Missing => "CREDENTIALS_MISSING",
-        Rejected::Unknown => "CREDENTIALS_UNKNOWN",
-        Rejected::Revoked => "API_KEY_REVOKED",
-        Rejected::Token(_) => "TOKEN_INVALID",
-        Rejected::Unchecked(_) => "CREDENTIALS_UNCHECKED",
-    };
-    tonic::Status::with_error_details(
-        Code::Unauthenticated,
-        why.to_string(),
-        ErrorDetails::with_error_info(reason, "feedbackd", HashMap::new()),
-    )
 }
 
 #[derive(Clone)]

@@ -41,6 +41,15 @@ impl Store {
             .transpose()
     }
 
+    /// The key named `name`, revoked or not.
+    pub async fn api_key(&self, name: &str) -> Result<Option<ApiKey>> {
+        api_key::Entity::find_by_id(name)
+            .one(&self.db)
+            .await?
+            .map(convert::api_key)
+            .transpose()
+    }
+
     /// The key whose hash is `hash`, revoked or not.
     pub async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>> {
         api_key::Entity::find()

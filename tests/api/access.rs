@@ -646,6 +646,12 @@ async fn keys_are_revoked_at_once_on_every_instance(backend: Backend) {
             .await
             .unwrap();
     }
+    // A stream the key holds open on the other instance.
+    let mut watching = there
+        .watch_tickets(pb::WatchTicketsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let revoked = AccessServiceClient::new(sc.s.channel())
         .revoke_api_key(pb::RevokeApiKeyRequest {
             name: "agent".into(),
@@ -676,6 +682,25 @@ async fn keys_are_revoked_at_once_on_every_instance(backend: Backend) {
             other => panic!("the other instance still takes the revoked key: {other:?}"),
         }
     }
+    // And the stream it held open there ends, refused as a call would be.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match watching.message().await {
+                Ok(Some(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends");
+    let status = ended.unwrap_err();
+    assert_eq!(
+        (
+            status.code(),
+            status.get_details_error_info().unwrap().reason
+        ),
+        (Code::Unauthenticated, "API_KEY_REVOKED".to_owned())
+    );
     other.stop().await;
     sc.s.stop().await;
 }
