@@ -1,5 +1,6 @@
 //! Load generator: drives the real server through the generated client and prints
-//! throughput and latency for CreateTicket and GetTicket, and WatchTickets delivery latency,
+//! throughput and latency for CreateTicket, GetTicket, and GetCaller against the health check
+//! (the cost of authentication), and WatchTickets delivery latency,
 //! on SQLite and (when a cluster is given) on PostgreSQL.
 //!
 //! Absolute numbers drift on shared machines, so the same run drives a minimal echo server
@@ -21,6 +22,7 @@ use feedbackd::config::Config;
 use feedbackd::proto::feedback::v1 as pb;
 use feedbackd::server::RunningServer;
 use hdrhistogram::Histogram;
+use pb::access_service_client::AccessServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
 use prost::Message as _;
 use sea_orm::ConnectionTrait;
@@ -171,6 +173,50 @@ async fn main() -> anyhow::Result<()> {
                 goal,
             ));
         }
+
+        // Authentication alone: GetCaller reads nothing but the credential, and the health
+        // check, on the same server and its layers, needs none; the difference is the gate
+        // (the key, the permission, the rate limit).
+        let (health, _) = drive(
+            &targets[0].channels,
+            concurrency,
+            measure,
+            |channel, _| async move {
+                tonic_health::pb::health_client::HealthClient::new(channel)
+                    .check(tonic_health::pb::HealthCheckRequest::default())
+                    .await
+                    .map(drop)
+            },
+        )
+        .await;
+        rows.push(Row::new(
+            targets[0].name,
+            "Health/Check",
+            concurrency,
+            health,
+            ceiling,
+            None,
+        ));
+        let (authed, _) = drive(
+            &targets[0].channels,
+            concurrency,
+            measure,
+            |channel, _| async move {
+                AccessServiceClient::new(channel)
+                    .get_caller(pb::GetCallerRequest {})
+                    .await
+                    .map(drop)
+            },
+        )
+        .await;
+        rows.push(Row::new(
+            targets[0].name,
+            "GetCaller",
+            concurrency,
+            authed,
+            ceiling,
+            None,
+        ));
     }
 
     let mut watches = Vec::new();
@@ -246,6 +292,11 @@ impl Target {
         let keys = tempfile::tempdir()?;
         let mut config = Config::with_database(url);
         config.admin_key_file = Some(keys.path().join("admin-key"));
+        // One admin key carries the whole load here, where a deployment gives each service
+        // its own key and bucket. Its bucket is still checked on every call, so what rate
+        // limiting costs is measured; only its refusals are not.
+        config.rate_limit = feedbackd::api::limits::parse_rates("admin=10000000/s")
+            .map_err(|e| anyhow::anyhow!(e))?;
         let server = RunningServer::start(config).await?;
         let addr = Addr {
             url: server.url(),

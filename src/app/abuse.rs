@@ -15,7 +15,7 @@ use crate::domain::event::{Change, EventType};
 use crate::domain::idempotency::Requested;
 use crate::domain::lifecycle::{self, Action};
 use crate::domain::ticket::{Customer, NewTicket, Ticket};
-use crate::error::{Found, Result};
+use crate::error::{Error, Found, Result};
 use crate::store::{Inserted, Store, Write};
 
 /// What the configuration log calls a block.
@@ -184,7 +184,12 @@ impl App {
         let before = self.store.lock_blocked_sender(write, &key).await?;
         let after = match &before {
             None => {
-                self.store.insert_blocked_sender(write, &block).await?;
+                if self.store.insert_blocked_sender(write, &block).await? == Inserted::Taken {
+                    // Another review blocked them at the same moment; nothing was kept.
+                    return Err(Error::Unavailable(format!(
+                        "{key} was blocked by another call at the same moment: retry"
+                    )));
+                }
                 block
             }
             Some(before) => {
