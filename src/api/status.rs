@@ -99,6 +99,10 @@ fn refused(refusal: Refusal, details: &mut ErrorDetails) -> Code {
             details.set_error_info("STALE_ETAG", DOMAIN, [("current_etag".to_owned(), current)]);
             Code::Aborted
         }
+        Refusal::Conflict { .. } => {
+            details.set_error_info("CONCURRENT_CHANGE", DOMAIN, []);
+            Code::Aborted
+        }
         Refusal::RequestReused { request_id } => {
             details.set_error_info(
                 "REQUEST_ID_REUSED",

@@ -11,11 +11,12 @@ use super::tickets::On;
 use crate::domain::abuse::{self, BlockedSender, senders};
 use crate::domain::access::Caller;
 use crate::domain::config::ConfigChange;
+use crate::domain::error::Refusal;
 use crate::domain::event::{Change, EventType};
 use crate::domain::idempotency::Requested;
-use crate::domain::lifecycle::{self, Action};
+use crate::domain::lifecycle::{self, Action, Verb};
 use crate::domain::ticket::{Customer, NewTicket, Ticket};
-use crate::error::{Error, Found, Result};
+use crate::error::{Found, Result};
 use crate::store::{Inserted, Store, Write};
 
 /// What the configuration log calls a block.
@@ -63,7 +64,7 @@ impl App {
     pub(crate) async fn check_sender(&self, customer: &Customer, now: DateTime<Utc>) -> Result<()> {
         let keys: Vec<String> = senders(customer)
             .into_iter()
-            .map(|(kind, value)| BlockedSender::key_of(kind, value))
+            .map(|(kind, value)| BlockedSender::key_of(kind, &value))
             .collect();
         if let Some(block) = self.store.blocks_in_force(&keys, now).await?.first() {
             self.metrics.intake_blocked();
@@ -118,22 +119,33 @@ impl App {
         let now = self.now();
         let until = now + restriction.unwrap_or(self.settings.abuse.restriction);
         let write = self.store.begin().await?;
+        // The lock order: the ticket, its sender's blocks by key, then the logs at append.
+        let held = self.lock_for(&write, &on).await?;
+        lifecycle::check_allowed(&held, Verb::ConfirmAbuse)?;
+        let mut wanted: Vec<BlockedSender> = senders(&held.customer)
+            .into_iter()
+            .map(|(kind, value)| BlockedSender {
+                ticket: Some(held.number.clone()),
+                ..BlockedSender::new(kind, &value, &reason, Some(until), &by.actor(), now)
+            })
+            .collect();
+        wanted.sort_by_key(BlockedSender::key);
+        let mut blocks = Vec::new();
+        let mut audit = Vec::new();
+        for block in wanted {
+            let (block, change) = self.block_in(&write, block, true, by, now).await?;
+            blocks.push(block);
+            audit.extend(change);
+        }
         let summary = reason.clone();
         let changed = self
             .change_in(&write, &on, now, |t| {
                 lifecycle::apply(t, Action::ConfirmAbuse { summary }, now)?;
-                Ok(Change::of(EventType::AbuseConfirmed).because(reason.clone()))
+                Ok(Change::of(EventType::AbuseConfirmed).because(reason))
             })
             .await?;
-        let ticket = &changed.ticket;
-        let mut blocks = Vec::new();
-        for (kind, value) in senders(&ticket.customer) {
-            let wanted = BlockedSender::new(kind, value, &reason, Some(until), &by.actor(), now);
-            let block = BlockedSender {
-                ticket: Some(ticket.number.clone()),
-                ..wanted
-            };
-            blocks.push(self.block_in(&write, block, true, by, now).await?);
+        for change in &audit {
+            self.store.record_config_change(&write, change).await?;
         }
         let ticket = self.finish(write, changed).await?;
         Ok((ticket, blocks))
@@ -142,8 +154,11 @@ impl App {
     /// Blocks a sender, or changes the block in force, as `block` says.
     pub async fn block_sender(&self, block: BlockedSender, by: &Caller) -> Result<BlockedSender> {
         let write = self.store.begin().await?;
-        let block = self.block_in(&write, block, false, by, self.now()).await?;
-        self.store.commit(write).await?;
+        let (block, change) = self.block_in(&write, block, false, by, self.now()).await?;
+        match change {
+            Some(change) => self.record_config(write, change).await?,
+            None => self.store.commit(write).await?,
+        }
         Ok(block)
     }
 
@@ -169,9 +184,9 @@ impl App {
             .await
     }
 
-    /// Writes `block` inside `write` and records the change in the audit: a new block, or
-    /// the one there changed to it (only ever lengthened when `lengthen_only`: a confirmation
-    /// does not shorten a longer block given by hand).
+    /// Writes `block` inside `write`: a new block, or the one there changed to it (only ever
+    /// lengthened when `lengthen_only`: a confirmation does not shorten a longer block given
+    /// by hand). Answers with the block and, when anything changed, its entry for the audit.
     async fn block_in(
         &self,
         write: &Write,
@@ -179,30 +194,31 @@ impl App {
         lengthen_only: bool,
         by: &Caller,
         now: DateTime<Utc>,
-    ) -> Result<BlockedSender> {
+    ) -> Result<(BlockedSender, Option<ConfigChange>)> {
         let key = block.key();
         let before = self.store.lock_blocked_sender(write, &key).await?;
         let after = match &before {
             None => {
                 if self.store.insert_blocked_sender(write, &block).await? == Inserted::Taken {
-                    // Another review blocked them at the same moment; nothing was kept.
-                    return Err(Error::Unavailable(format!(
-                        "{key} was blocked by another call at the same moment: retry"
-                    )));
+                    return Err(Refusal::Conflict {
+                        description: format!(
+                            "{key} was blocked by another call at the same moment"
+                        ),
+                    }
+                    .into());
                 }
                 block
             }
             Some(before) => {
                 let after = before.renewed(block, lengthen_only, now);
                 if after == *before {
-                    return Ok(after);
+                    return Ok((after, None));
                 }
                 self.store.update_blocked_sender(write, &after).await?;
                 after
             }
         };
         let change = ConfigChange::of(BLOCK_KIND, key, before.as_ref(), Some(&after), by, now);
-        self.store.record_config_change(write, &change).await?;
-        Ok(after)
+        Ok((after, Some(change)))
     }
 }

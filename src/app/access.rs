@@ -195,20 +195,27 @@ impl App {
     /// for the holder of a JWT (whose name no key has), which is good until it expires.
     pub async fn revocation(&self, by: &Principal) {
         let mut revoked = self.keys.revoked.subscribe();
+        // Revoked between the call's authentication and the subscription: no news will come.
+        if self.key_revoked(&by.name).await {
+            return;
+        }
         loop {
             match revoked.recv().await {
                 Ok(name) if name == by.name => return,
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if let Ok(Some(key)) = self.store.api_key(&by.name).await
-                        && key.is_revoked()
-                    {
+                    if self.key_revoked(&by.name).await {
                         return;
                     }
                 }
                 Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
             }
         }
+    }
+
+    /// Whether `name` is an API key, revoked; a database that cannot say leaves it be.
+    async fn key_revoked(&self, name: &str) -> bool {
+        matches!(self.store.api_key(name).await, Ok(Some(key)) if key.is_revoked())
     }
 
     /// Revokes key `name` for good; every instance refuses it once the change reaches it.

@@ -301,7 +301,11 @@ async fn insert_batch(batcher: &Batcher, requests: Vec<Request>) -> Result<Vec<T
     {
         let created = created(ticket, actor);
         let ack = acknowledge(ticket, duty);
-        notifications.push(batcher.notifier.acknowledgement(&created, &ack));
+        // A held ticket tells nobody anything: a flood sent in someone else's name must not
+        // flood their phone with acknowledgements.
+        if held.is_none() {
+            notifications.push(batcher.notifier.acknowledgement(&created, &ack));
+        }
         acks.push(ack);
         events.push(created);
         if let Some(why) = held {

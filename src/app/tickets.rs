@@ -22,7 +22,7 @@ use crate::domain::query::{MAX_COUNTED, Named, Position, TicketFilter, TicketOrd
 use crate::domain::sla;
 use crate::domain::staff::{Duty, QUEUED, cannot_keep};
 use crate::domain::ticket::{
-    Comment, Customer, Edit, NewComment, NewTicket, Resolution, Ticket, Visibility,
+    AuthorRole, Comment, Customer, Edit, NewComment, NewTicket, Resolution, Ticket, Visibility,
 };
 use crate::error::{Error, Found, Result};
 use crate::events::{EventHub, EventStream};
@@ -482,12 +482,17 @@ impl App {
         let now = self.now();
         // The assignee's lock comes before the ticket's (see the lock order), so the assignee
         // is read first, and read again under the locks: if it changed meanwhile, start over.
-        let mut assignee = self
+        let current = self
             .store
             .ticket(on.ticket_id)
             .await?
-            .found("ticket", on.ticket_id)?
-            .assignee;
+            .filter(|t| on.by.works_on(t))
+            .found("ticket", on.ticket_id)?;
+        // A blocked sender may no more reopen a ticket than open one.
+        if matches!(on.by.role, Role::Customer | Role::Connector) {
+            self.check_sender(&current.customer, now).await?;
+        }
+        let mut assignee = current.assignee;
         let (write, agent) = loop {
             let write = self.store.begin().await?;
             let agent = match &assignee {
@@ -538,6 +543,10 @@ impl App {
         // Locked first, so a concurrent retry waits here and then finds the first comment.
         let current = self.lock_for(&write, &on).await?;
         on.by.check_comment(&current, &new)?;
+        // A blocked sender's messages are refused as their tickets are.
+        if new.author_role == AuthorRole::Customer {
+            self.check_sender(&current.customer, now).await?;
+        }
         if let Some(request_id) = &new.request_id
             && let Some((first, hash)) =
                 self.store.comment_by_request_id(&write, request_id).await?

@@ -135,7 +135,7 @@ impl BlockedSender {
     ) -> BlockedSender {
         BlockedSender {
             kind,
-            value: value.to_owned(),
+            value: normalized(kind, value),
             reason: reason.to_owned(),
             until,
             ticket: None,
@@ -167,9 +167,10 @@ impl BlockedSender {
         renewed
     }
 
-    /// The name of a block on `kind` `value`: `customer:u-1001`, `phone:+86…`.
+    /// The name of a block on `kind` `value`, however it is spelled: `customer:u-1001`,
+    /// `phone:+8613800138000`, `email:li@example.com`.
     pub fn key_of(kind: SenderKind, value: &str) -> String {
-        format!("{kind}:{value}")
+        format!("{kind}:{}", normalized(kind, value))
     }
 
     pub fn key(&self) -> String {
@@ -192,15 +193,36 @@ impl BlockedSender {
 }
 
 /// What names `customer`: their external id, phone and e-mail address, as blocks name them.
-pub fn senders(customer: &Customer) -> Vec<(SenderKind, &str)> {
+pub fn senders(customer: &Customer) -> Vec<(SenderKind, String)> {
     [
-        (SenderKind::Customer, customer.external_id.as_str()),
-        (SenderKind::Phone, customer.phone.as_str()),
-        (SenderKind::Email, customer.email.as_str()),
+        (SenderKind::Customer, &customer.external_id),
+        (SenderKind::Phone, &customer.phone),
+        (SenderKind::Email, &customer.email),
     ]
     .into_iter()
+    .map(|(kind, value)| (kind, normalized(kind, value)))
     .filter(|(_, value)| !value.is_empty())
     .collect()
+}
+
+/// A sender's identifier as blocks compare it, so that a blocked sender cannot pass by
+/// spelling it otherwise: a phone number as its digits (and a leading `+`), an e-mail
+/// address in lower case, an external id trimmed.
+pub fn normalized(kind: SenderKind, value: &str) -> String {
+    let value = value.trim();
+    match kind {
+        SenderKind::Customer => value.to_owned(),
+        SenderKind::Email => value.to_lowercase(),
+        SenderKind::Phone => {
+            let digits = value.chars().filter(char::is_ascii_digit);
+            value
+                .starts_with('+')
+                .then_some('+')
+                .into_iter()
+                .chain(digits)
+                .collect()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -282,6 +304,28 @@ mod tests {
         block.until = None;
         assert!(block.in_force(now + Duration::days(800)));
         assert_eq!(block.key(), "phone:13800138000");
+    }
+
+    #[test]
+    fn a_sender_is_the_same_however_spelled() {
+        let phone = |v: &str| BlockedSender::key_of(SenderKind::Phone, v);
+        assert_eq!(phone("+86 138-0013 (8000)"), "phone:+8613800138000");
+        assert_eq!(phone(" 138 0013 8000"), "phone:13800138000");
+        let email = BlockedSender::key_of(SenderKind::Email, " Li.Lei@Example.COM ");
+        assert_eq!(email, "email:li.lei@example.com");
+        let customer = Customer {
+            external_id: " u-1 ".into(),
+            phone: "+86 138 0013 8000".into(),
+            email: String::new(),
+            ..Customer::default()
+        };
+        assert_eq!(
+            senders(&customer),
+            [
+                (SenderKind::Customer, "u-1".to_owned()),
+                (SenderKind::Phone, "+8613800138000".to_owned())
+            ]
+        );
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub enum Refusal {
     /// The caller's etag is not the current one: someone changed the resource in between.
     #[error("etag {given} is stale; it is now {current}: read it again and retry")]
     StaleEtag { given: String, current: String },
+    /// Another call changed the same thing at the same moment; nothing was kept.
+    #[error("{description}: retry")]
+    Conflict { description: String },
     /// A request_id was used before for a different request.
     #[error("request_id {request_id} was used for a different request: choose a new one")]
     RequestReused { request_id: String },

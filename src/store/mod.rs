@@ -3,8 +3,8 @@
 //! nothing answers `None`; what that means is the use case's to say.
 //!
 //! Lock order, the same everywhere, so writers never wait on each other crosswise: the team
-//! row, then agent rows in id order, then ticket rows, then survey rows, then the event log
-//! (taken last, at append).
+//! row, then agent rows in id order, then ticket rows, then survey rows and blocked-sender
+//! rows (by key), then the event log and the configuration log (taken last, at append).
 
 mod abuse;
 mod access;

@@ -323,7 +323,6 @@ fn behind(rank: i16, id: i64) -> Condition {
         )
 }
 
-/// The tickets of the same customer, by what identifies them.
 /// Tickets not held or found malicious: a flood makes no impact, nor a repeat.
 fn genuine() -> Condition {
     Condition::all()
@@ -337,6 +336,7 @@ fn not_spam() -> Condition {
         .add(ticket::Column::Resolution.ne(Resolution::Spam.as_str()))
 }
 
+/// The tickets of the same customer, by what identifies them.
 pub(super) fn customer_match(customer: &Customer) -> Option<Condition> {
     let (identity, value) = customer.identity()?;
     let column = match identity {

@@ -79,9 +79,11 @@ async fn a_flood_is_held_for_review_and_a_confirmed_sender_refused(backend: Back
             &format!("Refund not received!! ({n})"),
         )
     };
+    let mut earlier = Vec::new();
     for n in 1..=4 {
         let t = create_with(&mut c, flood(n)).await;
         assert_ne!(status_of(&t), pb::TicketStatus::Quarantined, "ticket {n}");
+        earlier.push(t);
     }
     // Another customer's tickets, and the same customer's other matters, are no flood.
     let other = create_with(
@@ -168,12 +170,20 @@ async fn a_flood_is_held_for_review_and_a_confirmed_sender_refused(backend: Back
     assert_eq!(block.ticket_number, held.number);
     assert_eq!(block.created_by, "key:sue");
 
-    // The sender is refused, by any one identifier, and nothing of it is written.
+    // The sender is refused, by any one identifier however spelled, and nothing of it is
+    // written.
     let before = total(&mut c).await;
+    let mut shouting = from("someone-else", "", "From the same address");
+    shouting.customer.as_mut().unwrap().email = "U-66@Example.com".into();
     for request in [
         flood(6),
         from("u-66", "", "A new matter entirely"),
-        from("someone-else", "13800138066", "Calling from the same phone"),
+        from(
+            "someone-else",
+            "138 0013-8066",
+            "Calling from the same phone",
+        ),
+        shouting,
     ] {
         let refused = c.create_ticket(request).await.unwrap_err();
         assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
@@ -183,6 +193,35 @@ async fn a_flood_is_held_for_review_and_a_confirmed_sender_refused(backend: Back
         assert!(refused.message().contains("until"), "{}", refused.message());
     }
     assert_eq!(total(&mut c).await, before, "nothing was written");
+    // Nor are their messages taken, nor may they reopen what was closed as abuse.
+    let connector = s.key("wechat", pb::Role::Connector, &[], "", "").await;
+    let mut connector = crate::support::Client::new(s.channel_as(&connector));
+    let message = connector
+        .add_comment(pb::AddCommentRequest {
+            ticket_id: earlier[0].id,
+            visibility: pb::CommentVisibility::Public.into(),
+            body: "Still waiting!!".into(),
+            author: "u-66".into(),
+            author_role: pb::AuthorRole::Customer.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    let reopen = connector
+        .reopen_ticket(pb::ReopenTicketRequest {
+            ticket_id: held.id,
+            reason: "I was not done".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    for refused in [message, reopen] {
+        assert_eq!(
+            refused.get_details_error_info().map(|i| i.reason),
+            Some("SENDER_BLOCKED".to_owned()),
+            "{refused:?}"
+        );
+    }
 
     // The confirmation and its blocks are on the record.
     let audit = AccessServiceClient::new(s.channel())
