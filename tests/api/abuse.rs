@@ -120,6 +120,18 @@ async fn a_flood_is_held_for_review_and_a_confirmed_sender_refused(backend: Back
         "{}",
         history[1].reason
     );
+    // The customer was told of the others, never of the held one: a flood in someone else's
+    // name does not reach their phone.
+    let told = |id: i64| pb::ListTicketEventsRequest {
+        ticket_id: id,
+        event_types: vec![pb::EventType::Notification.into()],
+        ..Default::default()
+    };
+    for (ticket, was_told) in [(&earlier[0], true), (&held, false)] {
+        let notes = c.list_ticket_events(told(ticket.id)).await.unwrap();
+        let notes = notes.into_inner().events;
+        assert_eq!(!notes.is_empty(), was_told, "{}: {notes:?}", ticket.number);
+    }
     // Reviewers find it by its status; no verb but the review's moves it.
     let listed = c
         .list_tickets(pb::ListTicketsRequest {
