@@ -31,8 +31,8 @@ fn sender(check: &mut Check, prefix: &str, kind: i32, value: &str) -> (SenderKin
     let field = format!("{prefix}value");
     let (max, valid): (usize, fn(&str) -> bool) = match kind {
         SenderKind::Customer => (limits::EXTERNAL_ID, |_| true),
-        SenderKind::Phone => (32, is_valid_phone),
-        SenderKind::Email => (254, is_valid_email),
+        SenderKind::Phone => (limits::PHONE, is_valid_phone),
+        SenderKind::Email => (limits::EMAIL, is_valid_email),
     };
     let value = check.text(&field, value, true, max);
     if !value.is_empty() && !valid(&value) {

@@ -104,14 +104,14 @@ fn customer(check: &mut Check, field: &str, c: Option<&pb::Customer>) -> Custome
     let Some(c) = c else {
         return Customer::default();
     };
-    let phone = check.text(&format!("{field}.phone"), &c.phone, false, 32);
+    let phone = check.text(&format!("{field}.phone"), &c.phone, false, limits::PHONE);
     if !phone.is_empty() && !is_valid_phone(&phone) {
         check.add(
             format!("{field}.phone"),
             "is not a phone number (5 to 20 digits, optional leading +)",
         );
     }
-    let email = check.text(&format!("{field}.email"), &c.email, false, 254);
+    let email = check.text(&format!("{field}.email"), &c.email, false, limits::EMAIL);
     if !email.is_empty() && !is_valid_email(&email) {
         check.add(format!("{field}.email"), "is not an email address");
     }

@@ -451,6 +451,9 @@ pub mod limits {
     pub const EXPECTED_OUTCOME: usize = 2_000;
     pub const PRODUCT: usize = 128;
     pub const EXTERNAL_ID: usize = 128;
+    pub const PHONE: usize = 32;
+    /// The longest e-mail address the standards allow.
+    pub const EMAIL: usize = 254;
     pub const NAME: usize = 200;
     pub const REQUEST_ID: usize = 128;
     pub const TAG: usize = 64;
