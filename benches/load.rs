@@ -18,9 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use feedbackd::config::Config;
 use feedbackd::proto::feedback::v1 as pb;
-use feedbackd::server::RunningServer;
 use hdrhistogram::Histogram;
 use pb::access_service_client::AccessServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
@@ -47,8 +45,8 @@ const CONCURRENCY: [usize; 3] = [1, 16, 64];
 const MAX_CHANNELS: usize = 4;
 /// Not counted: lets connections, pools and caches settle.
 const WARMUP: Duration = Duration::from_secs(1);
-const WATCHERS: usize = 1_000;
 const WATCH_CHANNELS: usize = 10;
+/// The webhook measurement's publishing rate.
 const EVENTS_PER_SECOND: u32 = 100;
 /// How long watchers may take to receive the last events once publishing has stopped.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -57,12 +55,21 @@ const DRAIN: Duration = Duration::from_secs(10);
 const GOAL_CONCURRENCY: usize = 64;
 const CREATE_GOAL_SQLITE: f64 = 0.20;
 const CREATE_GOAL_POSTGRES: f64 = 0.10;
-const GET_GOAL: f64 = 0.40;
+const GET_GOAL: f64 = 0.50;
 /// Goal for the 99th percentile of watch delivery.
 const WATCH_P99_GOAL: Duration = Duration::from_millis(50);
+/// The same with 10,000 watchers.
+const WATCH_P99_GOAL_10K: Duration = Duration::from_millis(200);
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    if std::env::var_os("BENCH_ECHO_SERVER").is_some() {
+        return runtime.block_on(serve_echo());
+    }
+    runtime.block_on(bench())
+}
+
+async fn bench() -> anyhow::Result<()> {
     let measure = match std::env::var("BENCH_SECONDS") {
         Ok(text) => Duration::from_secs_f64(text.parse().context("BENCH_SECONDS: seconds")?),
         Err(_) => Duration::from_secs(5),
@@ -77,18 +84,23 @@ async fn main() -> anyhow::Result<()> {
         payload.len(),
     );
 
+    let (_echo_process, echo_url) = start_echo().await?;
     let echo = Addr {
-        url: start_echo().await?,
+        url: echo_url,
         key: format!("fbk_{}", "x".repeat(64)),
     };
     let echo = connect(&echo, MAX_CHANNELS).await?;
-    let mut targets = vec![Target::sqlite().await?];
+    let mut databases = vec![Database::Sqlite];
     match std::env::var("FEEDBACKD_TEST_POSTGRES_URL") {
-        Ok(base) => targets.push(Target::postgres(&base).await?),
+        Ok(base) => databases.push(Database::Postgres(base)),
         Err(_) => println!(
             "PostgreSQL skipped: FEEDBACKD_TEST_POSTGRES_URL is not set; run \
              `scripts/with-postgres.sh cargo bench --bench load` to include it"
         ),
+    }
+    let mut targets = Vec::new();
+    for database in &databases {
+        targets.push(Target::start(database, 0).await?);
     }
 
     // BENCH_ONLY=watch or =webhook measures that alone.
@@ -221,105 +233,340 @@ async fn main() -> anyhow::Result<()> {
 
     let mut watches = Vec::new();
     for target in targets.iter().filter(|_| runs("watch")) {
-        watches.push((target.name, watch(&target.addr, measure).await?));
+        for (watchers, rate) in WATCH_CASES {
+            let figures = watch(target, watchers, rate, measure).await?;
+            watches.push((target.name, figures));
+        }
     }
     let mut webhooks = Vec::new();
     for target in targets.iter().filter(|_| runs("webhook")) {
         webhooks.push((target.name, webhook(&target.addr, measure).await?));
     }
 
+    // Intake as the database grows: a fresh server on a database that already holds them.
+    let mut stored_rows = Vec::new();
+    let stored: Vec<u64> = match std::env::var("BENCH_STORED") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| n.trim().parse().context("BENCH_STORED: counts, comma-separated"))
+            .collect::<anyhow::Result<_>>()?,
+        Err(_) => STORED.to_vec(),
+    };
+    for database in databases.iter().filter(|_| runs("stored")) {
+        for &count in &stored {
+            let target = Target::start(database, count).await?;
+            let payload = payload.clone();
+            let (ceiling, _) = drive(&echo, GOAL_CONCURRENCY, measure, move |channel, _| {
+                let payload = payload.clone();
+                async move {
+                    EchoClient::new(channel)
+                        .unary(echo::EchoMessage { payload })
+                        .await
+                        .map(drop)
+                }
+            })
+            .await;
+            let (created, _) = drive(
+                &target.channels,
+                GOAL_CONCURRENCY,
+                measure,
+                |channel, n| async move {
+                    TicketServiceClient::new(channel)
+                        .create_ticket(new_ticket(n))
+                        .await
+                        .map(drop)
+                },
+            )
+            .await;
+            eprintln!(
+                "  {} CreateTicket c={GOAL_CONCURRENCY} with {count} stored: {:.0}/s",
+                target.name, created.per_second
+            );
+            stored_rows.push((target.name, count, created, ceiling));
+        }
+    }
+
     print_unary(&rows);
+    print_stored(&stored_rows);
     print_watch(&watches);
     print_webhooks(&webhooks);
-
-    for target in targets {
-        target.server.shutdown().await?;
-    }
     Ok(())
+}
+
+/// Tickets stored before intake is measured again (BENCH_STORED overrides).
+const STORED: [u64; 3] = [10_000, 100_000, 1_000_000];
+
+fn print_stored(rows: &[(&str, u64, Figures, Figures)]) {
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "CreateTicket at concurrency {GOAL_CONCURRENCY} on a database already holding tickets \
+         (1 % of them waiting in the triage queue, a tenth about the same product and category)"
+    );
+    println!(
+        "{:<9} {:>9} {:>9} {:>7} {:>8} {:>8}",
+        "backend", "stored", "req/s", "% echo", "p50 ms", "p99 ms"
+    );
+    for (backend, stored, f, echo) in rows {
+        println!(
+            "{:<9} {:>9} {:>9.0} {:>7.1} {:>8.3} {:>8.3}",
+            backend,
+            stored,
+            f.per_second,
+            f.per_second / echo.per_second * 100.0,
+            ms(f.p50),
+            ms(f.p99),
+        );
+    }
 }
 
 /// A feedbackd server under test, and what the run learned about it.
 struct Target {
     name: &'static str,
-    server: RunningServer,
+    server: Served,
     addr: Addr,
     channels: Vec<Authed>,
     /// Tickets created so far, for GetTicket to read.
     ids: Vec<i64>,
     create_goal: f64,
-    /// Keeps the SQLite file until the end.
-    _dir: Option<tempfile::TempDir>,
+}
+
+/// Where a fresh database for one server comes from.
+enum Database {
+    /// A new file in a temporary directory.
+    Sqlite,
+    /// A new database on the cluster at this URL (one ending in `/postgres`).
+    Postgres(String),
+}
+
+impl Database {
+    fn name(&self) -> &'static str {
+        match self {
+            Database::Sqlite => "sqlite",
+            Database::Postgres(_) => "postgres",
+        }
+    }
+
+    fn create_goal(&self) -> f64 {
+        match self {
+            Database::Sqlite => CREATE_GOAL_SQLITE,
+            Database::Postgres(_) => CREATE_GOAL_POSTGRES,
+        }
+    }
+
+    /// The URL of a database nobody has used, in `dir` for SQLite.
+    async fn fresh(&self, dir: &std::path::Path) -> anyhow::Result<String> {
+        match self {
+            Database::Sqlite => Ok(format!(
+                "sqlite://{}?mode=rwc",
+                dir.join("bench.db").display()
+            )),
+            Database::Postgres(base) => {
+                static DATABASES: AtomicU64 = AtomicU64::new(0);
+                let name = format!(
+                    "bench_{}_{}",
+                    std::process::id(),
+                    DATABASES.fetch_add(1, Ordering::Relaxed)
+                );
+                let admin = sea_orm::Database::connect(base).await?;
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await?;
+                admin.close().await?;
+                let (cluster, _) = base
+                    .rsplit_once('/')
+                    .context("a URL with a database name")?;
+                Ok(format!("{cluster}/{name}"))
+            }
+        }
+    }
 }
 
 impl Target {
-    async fn sqlite() -> anyhow::Result<Target> {
+    /// The server on a fresh database, with `stored` tickets written into it first.
+    async fn start(database: &Database, stored: u64) -> anyhow::Result<Target> {
         let dir = tempfile::tempdir()?;
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("bench.db").display()
-        );
-        Self::start("sqlite", url, CREATE_GOAL_SQLITE, Some(dir)).await
-    }
-
-    /// A fresh database on the cluster at `base` (a URL ending in `/postgres`).
-    async fn postgres(base: &str) -> anyhow::Result<Target> {
-        let name = format!("bench_{}", std::process::id());
-        let admin = sea_orm::Database::connect(base).await?;
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await?;
-        admin.close().await?;
-        let (cluster, _) = base
-            .rsplit_once('/')
-            .context("a URL with a database name")?;
-        Self::start(
-            "postgres",
-            format!("{cluster}/{name}"),
-            CREATE_GOAL_POSTGRES,
-            None,
-        )
-        .await
-    }
-
-    async fn start(
-        name: &'static str,
-        url: String,
-        create_goal: f64,
-        dir: Option<tempfile::TempDir>,
-    ) -> anyhow::Result<Target> {
-        // The server's defaults: this measures what an operator gets out of the box, but for
-        // where its admin key goes.
-        let keys = tempfile::tempdir()?;
-        let mut config = Config::with_database(url);
-        config.admin_key_file = Some(keys.path().join("admin-key"));
-        // One admin key carries the whole load here, where a deployment gives each service
-        // its own key and bucket. Its bucket is still checked on every call, so what rate
-        // limiting costs is measured; only its refusals are not.
-        config.rate_limit = feedbackd::api::limits::parse_rates("admin=10000000/s")
-            .map_err(|e| anyhow::anyhow!(e))?;
-        let server = RunningServer::start(config).await?;
-        let addr = Addr {
-            url: server.url(),
-            key: std::fs::read_to_string(keys.path().join("admin-key"))?
-                .trim()
-                .to_owned(),
-        };
-        let channels = connect(&addr, MAX_CHANNELS).await?;
+        let url = database.fresh(dir.path()).await?;
+        let server = Served::start(&url, dir).await?;
+        if stored > 0 {
+            let began = Instant::now();
+            seed(&url, stored).await?;
+            eprintln!(
+                "  {}: {stored} tickets stored in {:.1} s",
+                database.name(),
+                began.elapsed().as_secs_f64()
+            );
+        }
+        let channels = connect(&server.addr, MAX_CHANNELS).await?;
         Ok(Target {
-            name,
+            name: database.name(),
+            addr: server.addr.clone(),
             server,
-            addr,
             channels,
             ids: Vec::new(),
-            create_goal,
-            _dir: dir,
+            create_goal: database.create_goal(),
         })
     }
 }
 
-/// The echo server: the same tonic stack with no work behind it. Serves until the process
-/// exits; returns its URL.
-async fn start_echo() -> anyhow::Result<String> {
+/// The release binary serving on a port of its own, as an operator runs it, with its
+/// defaults but for where its admin key goes and how fast one key may call. Killed when
+/// dropped.
+struct Served {
+    process: tokio::process::Child,
+    addr: Addr,
+    /// Keeps the SQLite file, the key file and the server's log until the end.
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    async fn start(url: &str, dir: tempfile::TempDir) -> anyhow::Result<Served> {
+        let listen = free_port()?;
+        let key_file = dir.path().join("admin-key");
+        let log = std::fs::File::create(dir.path().join("server.log"))?;
+        let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_feedbackd"))
+            .arg("--listen")
+            .arg(&listen)
+            .arg("--database-url")
+            .arg(url)
+            .arg("--admin-key-file")
+            .arg(&key_file)
+            // One admin key carries the whole load here, where a deployment gives each
+            // service its own key and bucket. Its bucket is still checked on every call, so
+            // what rate limiting costs is measured; only its refusals are not. Likewise the
+            // customers' intake buckets.
+            .args(["--rate-limit", "admin=10000000/s"])
+            .args(["--rate-limit-intake", "10000000/s"])
+            .args(["--max-connections", "20000"])
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the feedbackd binary")?;
+        let url = format!("http://{listen}");
+        // Ready once it has written its key and answers the health check.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = match std::fs::read_to_string(&key_file) {
+                Ok(key) if !key.trim().is_empty() => {
+                    let addr = Addr {
+                        url: url.clone(),
+                        key: key.trim().to_owned(),
+                    };
+                    match connect(&addr, 1).await {
+                        Ok(mut channels) => {
+                            tonic_health::pb::health_client::HealthClient::new(channels.remove(0))
+                                .check(tonic_health::pb::HealthCheckRequest::default())
+                                .await
+                                .ok()
+                                .map(|_| addr)
+                        }
+                        Err(_) => None,
+                    }
+                }
+                _ => None,
+            };
+            if let Some(addr) = ready {
+                return Ok(Served {
+                    process,
+                    addr,
+                    _dir: dir,
+                });
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "feedbackd did not start; its log: {}",
+                std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The server's resident memory, from /proc.
+    fn resident_bytes(&self) -> Option<u64> {
+        let pid = self.process.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    }
+}
+
+/// A port nobody listens on, for a server about to start.
+fn free_port() -> anyhow::Result<String> {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(probe.local_addr()?.to_string())
+}
+
+/// Writes `count` tickets straight into the database behind a running server, as a year of
+/// intake would have left them: most closed long ago, one in a hundred from the last hour and
+/// still waiting in the triage queue, spread over 200,000 customers and 50 products, a tenth
+/// about the product and category the bench's own tickets are about. One statement.
+async fn seed(url: &str, count: u64) -> anyhow::Result<()> {
+    let db = sea_orm::Database::connect(url).await?;
+    let backend = db.get_database_backend();
+    let now = chrono::Utc::now();
+    let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+        INSERT INTO tickets (number, channel, kind, status, priority, priority_rank, title, \
+          description, expected_outcome, product, category, team, customer_external_id, \
+          customer_name, customer_phone, customer_email, customer_tier, metadata, tags, \
+          reopen_count, created_at, updated_at, version, sla_breached, sla_at_risk) \
+        SELECT 'S' || i, 'APP', 'COMPLAINT', \
+          CASE WHEN i % 100 = 0 THEN 'NEW' ELSE 'CLOSED' END, 'MEDIUM', 3, \
+          'Seeded ticket ' || i, 'What an earlier customer wrote.', '', \
+          CASE WHEN i % 10 = 0 THEN 'mall' ELSE 'product-' || (i % 50) END, \
+          CASE WHEN i % 10 = 0 THEN 'refund' ELSE NULL END, 'triage', \
+          'seeded-' || (i % 200000), 'Customer', '', '', 'STANDARD', $2, $3, 0, \
+          CASE WHEN i % 100 = 0 THEN $4 ELSE $5 END, \
+          CASE WHEN i % 100 = 0 THEN $4 ELSE $5 END, 1, false, false \
+        FROM n";
+    let json = |value: serde_json::Value| sea_orm::Value::Json(Some(Box::new(value)));
+    let values: Vec<sea_orm::Value> = vec![
+        (count as i64).into(),
+        json(serde_json::json!({})),
+        json(serde_json::json!([])),
+        (now - chrono::Duration::hours(1)).into(),
+        (now - chrono::Duration::days(60)).into(),
+    ];
+    if backend == sea_orm::DbBackend::Sqlite {
+        db.execute_unprepared("PRAGMA synchronous = OFF").await?;
+    }
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    db.execute_unprepared(match backend {
+        sea_orm::DbBackend::Postgres => "ANALYZE tickets",
+        _ => "ANALYZE",
+    })
+    .await?;
+    db.close().await?;
+    Ok(())
+}
+
+/// The echo server: the same tonic stack with no work behind it, in a process of its own
+/// like feedbackd (this bench's binary again, told so by `BENCH_ECHO_SERVER`). Returns its URL.
+async fn start_echo() -> anyhow::Result<(tokio::process::Child, String)> {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut process = tokio::process::Command::new(std::env::current_exe()?)
+        .env("BENCH_ECHO_SERVER", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = process.stdout.take().context("the echo server's stdout")?;
+    let url = tokio::io::BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await?
+        .context("the echo server printed no URL")?;
+    Ok((process, url))
+}
+
+/// Serves echo on a free port, prints its URL, and serves until killed.
+async fn serve_echo() -> anyhow::Result<()> {
     struct Service;
 
     #[tonic::async_trait]
@@ -333,14 +580,13 @@ async fn start_echo() -> anyhow::Result<String> {
     }
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(
-        Server::builder()
-            .add_service(EchoServer::new(Service))
-            // No Nagle delay, like feedbackd's own listener.
-            .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true))),
-    );
-    Ok(url)
+    println!("http://{}", listener.local_addr()?);
+    Server::builder()
+        .add_service(EchoServer::new(Service))
+        // No Nagle delay, like feedbackd's own listener.
+        .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true)))
+        .await?;
+    Ok(())
 }
 
 /// A connection that sends `authorization: Bearer <key>` with every call.
@@ -380,24 +626,39 @@ async fn connect(to: &Addr, count: usize) -> anyhow::Result<Vec<Authed>> {
     Ok(channels)
 }
 
-/// A valid intake request (an app complaint with full contact details), `n` in its title.
+/// What customers write, in both languages, and about which product.
+const COMPLAINTS: [(&str, &str, &str); 6] = [
+    ("mall", "Refund not received", "The refund for order {n} has not arrived after two weeks."),
+    ("mall", "退款未到账", "订单{n}的退款已经两周了还没有到账，请尽快处理。"),
+    ("pay", "Payment failed", "Paying for order {n} failed twice, and my card was charged."),
+    ("pay", "支付失败", "订单{n}支付失败，但是银行卡已经扣款。"),
+    ("app", "App closes at login", "Since the last update the app closes when I log in ({n})."),
+    ("delivery", "配送太慢", "包裹{n}已经五天没有更新物流信息了。"),
+];
+
+/// A valid intake request, as a channel connector sends it: a complaint from one of 10,000
+/// customers (each with their own phone and e-mail), in Chinese or English, about one of
+/// several products, under a request_id unique to the run.
 fn new_ticket(n: usize) -> pb::CreateTicketRequest {
+    static SENT: AtomicU64 = AtomicU64::new(0);
+    let sent = SENT.fetch_add(1, Ordering::Relaxed);
+    let (product, title, description) = COMPLAINTS[n % COMPLAINTS.len()];
+    let customer = n % 10_000;
     pb::CreateTicketRequest {
+        request_id: format!("bench-{}-{sent}", std::process::id()),
         channel: pb::Channel::App.into(),
         kind: pb::TicketKind::Complaint.into(),
-        title: format!("Refund not received ({n})"),
-        description: "The refund for order 1234 has not arrived after two weeks.".into(),
-        product: "mall".into(),
+        title: title.into(),
+        description: description.replace("{n}", &n.to_string()),
+        product: product.into(),
         customer: Some(pb::Customer {
-            // Many customers, as real intake has: each customer's intake is rate-limited.
-            external_id: format!("cust-{}", n % 10_000),
+            external_id: format!("cust-{customer}"),
             name: "Li Lei".into(),
-            phone: "+86 138 0013 8000".into(),
-            email: "li.lei@example.com".into(),
+            phone: format!("+86 138 {customer:04} 8000"),
+            email: format!("customer{customer}@example.com"),
             tier: pb::CustomerTier::Standard.into(),
             ..Default::default()
         }),
-        tags: vec!["refund".into()],
         actor: "app-connector".into(),
         ..Default::default()
     }
@@ -574,7 +835,13 @@ fn print_unary(rows: &[Row]) {
 
 /// What the watchers saw of one publishing run.
 struct WatchFigures {
+    watchers: usize,
+    rate: u32,
     subscribe: Duration,
+    /// The server's resident memory per watcher, from before subscribing to after.
+    bytes_per_watcher: f64,
+    /// The publisher's latency at the same rate with nobody watching.
+    alone: Histogram<u64>,
     published: u64,
     failed_creates: u64,
     publish: Histogram<u64>,
@@ -583,35 +850,63 @@ struct WatchFigures {
     latency: Histogram<u64>,
 }
 
-/// Subscribes `WATCHERS` live watchers, publishes `EVENTS_PER_SECOND` new tickets a second
-/// for `measure`, and measures each delivery from the event's time to its arrival.
-async fn watch(to: &Addr, measure: Duration) -> anyhow::Result<WatchFigures> {
+/// The fan-out cases: watchers, and tickets published a second.
+const WATCH_CASES: [(usize, u32); 2] = [(1_000, 100), (10_000, 10)];
+
+/// Publishes `rate` tickets a second for `measure` with nobody watching; then subscribes
+/// `watchers` live watchers, publishes again, and measures each delivery from the event's
+/// time to its arrival.
+async fn watch(
+    target: &Target,
+    watchers: usize,
+    rate: u32,
+    measure: Duration,
+) -> anyhow::Result<WatchFigures> {
+    let to = &target.addr;
+    let (_, alone) = publish(to, measure, rate).await?;
     let channels = connect(to, WATCH_CHANNELS).await?;
+    let memory_before = target.server.resident_bytes();
     let began = Instant::now();
     // Each call returns once the server has subscribed the watcher to the live feed.
-    let streams = futures::future::try_join_all((0..WATCHERS).map(|i| {
-        let mut client = TicketServiceClient::new(channels[i % channels.len()].clone());
+    let streams = futures::future::try_join_all((0..watchers).map(|i| {
+        let channel = channels[i % channels.len()].clone();
         async move {
+            let mut client = tonic::client::Grpc::new(channel);
+            client.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
+            let path = http::uri::PathAndQuery::from_static(
+                "/feedback.v1.TicketService/WatchTickets",
+            );
+            let codec = tonic_prost::ProstCodec::<pb::WatchTicketsRequest, Delivered>::default();
             let response = client
-                .watch_tickets(pb::WatchTicketsRequest::default())
+                .server_streaming(
+                    Request::new(pb::WatchTicketsRequest::default()),
+                    path,
+                    codec,
+                )
                 .await?;
             Ok::<_, Status>(response.into_inner())
         }
     }))
     .await?;
     let subscribe = began.elapsed();
+    // Let the server's allocator settle before reading its memory.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let bytes_per_watcher = match (memory_before, target.server.resident_bytes()) {
+        (Some(before), Some(after)) => after.saturating_sub(before) as f64 / watchers as f64,
+        _ => f64::NAN,
+    };
 
     let stop = CancellationToken::new();
     let delivered = Arc::new(AtomicU64::new(0));
-    let watchers: Vec<_> = streams
+    let receivers: Vec<_> = streams
         .into_iter()
         .map(|stream| tokio::spawn(receive(stream, stop.clone(), delivered.clone())))
         .collect();
 
-    let (total, publish_micros) = publish(to, measure).await?;
+    let (total, publish_micros) = publish(to, measure, rate).await?;
     let published = publish_micros.len() as u64;
 
-    let expected = published * WATCHERS as u64;
+    let expected = published * watchers as u64;
     let deadline = Instant::now() + DRAIN;
     while delivered.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -620,13 +915,17 @@ async fn watch(to: &Addr, measure: Duration) -> anyhow::Result<WatchFigures> {
 
     let mut micros = Vec::with_capacity(expected as usize);
     let mut broken_streams = 0;
-    for watcher in watchers {
-        let (seen, broken) = watcher.await?;
+    for receiver in receivers {
+        let (seen, broken) = receiver.await?;
         micros.extend(seen);
         broken_streams += u64::from(broken);
     }
     Ok(WatchFigures {
+        watchers,
+        rate,
         subscribe,
+        bytes_per_watcher,
+        alone: histogram(&alone),
         published,
         failed_creates: total as u64 - published,
         publish: histogram(&publish_micros),
@@ -636,15 +935,32 @@ async fn watch(to: &Addr, measure: Duration) -> anyhow::Result<WatchFigures> {
     })
 }
 
-/// Creates `EVENTS_PER_SECOND` tickets a second for `measure`, in an open loop from its own
-/// connection: each create is spawned on its tick, so a slow commit does not delay the next.
-/// Returns how many were sent and the latency of each that succeeded, in microseconds. The
-/// events' time is stamped when the server starts the create, so a delivery delay includes
-/// the create's own latency: worth showing next to it.
-async fn publish(to: &Addr, measure: Duration) -> anyhow::Result<(usize, Vec<u64>)> {
+/// What a watcher decodes of each stream message: an agent desktop decodes whole events on
+/// its own machine, but here the watchers share the server's two cores, so they read only
+/// what the bench counts (protobuf skips the other fields).
+#[derive(Clone, PartialEq, prost::Message)]
+struct Delivered {
+    #[prost(message, repeated, tag = "1")]
+    events: Vec<DeliveredEvent>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct DeliveredEvent {
+    #[prost(enumeration = "pb::EventType", tag = "3")]
+    r#type: i32,
+    #[prost(message, optional, tag = "5")]
+    time: Option<prost_types::Timestamp>,
+}
+
+/// Creates `rate` tickets a second for `measure`, in an open loop from its own connection:
+/// each create is spawned on its tick, so a slow commit does not delay the next. Returns how
+/// many were sent and the latency of each that succeeded, in microseconds. The events' time
+/// is stamped when the server starts the create, so a delivery delay includes the create's
+/// own latency: worth showing next to it.
+async fn publish(to: &Addr, measure: Duration, rate: u32) -> anyhow::Result<(usize, Vec<u64>)> {
     let publisher = TicketServiceClient::new(connect(to, 1).await?.remove(0));
-    let total = (measure.as_secs_f64() * f64::from(EVENTS_PER_SECOND)) as usize;
-    let mut tick = tokio::time::interval(Duration::from_secs(1) / EVENTS_PER_SECOND);
+    let total = (measure.as_secs_f64() * f64::from(rate)) as usize;
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
     let mut creates = Vec::with_capacity(total);
     for n in 0..total {
         tick.tick().await;
@@ -721,7 +1037,7 @@ async fn webhook(to: &Addr, measure: Duration) -> anyhow::Result<WebhookFigures>
         })
         .await?;
 
-    let (_, publish_micros) = publish(to, measure).await?;
+    let (_, publish_micros) = publish(to, measure, EVENTS_PER_SECOND).await?;
     let published = publish_micros.len() as u64;
     let deadline = Instant::now() + DRAIN;
     while (seen.lock().unwrap().len() as u64) < published && Instant::now() < deadline {
@@ -782,7 +1098,7 @@ fn print_webhooks(webhooks: &[(&str, WebhookFigures)]) {
 /// One watcher: the delay of every event it receives until `stop`, in microseconds, and
 /// whether its stream failed.
 async fn receive(
-    mut stream: Streaming<pb::WatchTicketsResponse>,
+    mut stream: Streaming<Delivered>,
     stop: CancellationToken,
     delivered: Arc<AtomicU64>,
 ) -> (Vec<u64>, bool) {
@@ -798,8 +1114,8 @@ async fn receive(
             Err(_) => return (micros, true),
         };
         let now = SystemTime::now();
-        // Each create makes two events (created, SLA started): the created ones are counted,
-        // one per ticket published.
+        // A create makes several events (created, its acknowledgement, SLA started): the
+        // created ones are counted, one per ticket published.
         let mut created = 0;
         for event in events
             .iter()
@@ -823,42 +1139,57 @@ fn print_watch(watches: &[(&str, WatchFigures)]) {
     }
     println!();
     println!(
-        "WatchTickets: {WATCHERS} watchers on {WATCH_CHANNELS} connections, {EVENTS_PER_SECOND} \
-         tickets/s published. Delay from the event's time (stamped when the server starts the \
-         create) to arrival; create: the publisher's CreateTicket latency meanwhile. Absolute \
-         figures: echo has no stream to compare with."
+        "WatchTickets: watchers on {WATCH_CHANNELS} connections, tickets published at a steady \
+         rate. Delay from the event's time (stamped when the server starts the create) to \
+         arrival; create: the publisher's CreateTicket latency meanwhile, and alone at the same \
+         rate with nobody watching; memory: the server's resident memory per idle watcher."
     );
     println!(
-        "{:<9} {:>12} {:>9} {:>19} {:>8} {:>8} {:>8} {:>10} {:>10}  goal",
+        "{:<9} {:>8} {:>6} {:>11} {:>9} {:>9} {:>21} {:>8} {:>8} {:>8} {:>10} {:>10}  goal",
         "backend",
+        "watchers",
+        "rate/s",
         "subscribe s",
+        "memory KB",
         "published",
         "delivered/expected",
         "p50 ms",
         "p99 ms",
         "max ms",
-        "create p50",
         "create p99",
+        "alone p99",
     );
     for (backend, w) in watches {
         let p99 = quantile(&w.latency, 0.99);
-        let verdict = if p99 <= WATCH_P99_GOAL {
+        let goal = if w.watchers >= 10_000 {
+            WATCH_P99_GOAL_10K
+        } else {
+            WATCH_P99_GOAL
+        };
+        let create_p99 = quantile(&w.publish, 0.99);
+        let alone_p99 = quantile(&w.alone, 0.99);
+        let complete = w.delivered == w.published * w.watchers as u64;
+        let verdict = if p99 <= goal && complete && create_p99 <= alone_p99 * 2 {
             "PASS"
         } else {
             "MISS"
         };
         println!(
-            "{:<9} {:>12.2} {:>9} {:>19} {:>8.2} {:>8.2} {:>8.2} {:>10.2} {:>10.2}  {verdict} (p99 <= {} ms)",
+            "{:<9} {:>8} {:>6} {:>11.2} {:>9.1} {:>9} {:>21} {:>8.2} {:>8.2} {:>8.2} {:>10.2} {:>10.2}  \
+             {verdict} (all delivered, p99 <= {} ms, create p99 <= 2x alone)",
             backend,
+            w.watchers,
+            w.rate,
             w.subscribe.as_secs_f64(),
+            w.bytes_per_watcher / 1024.0,
             w.published,
-            format!("{}/{}", w.delivered, w.published * WATCHERS as u64),
+            format!("{}/{}", w.delivered, w.published * w.watchers as u64),
             ms(quantile(&w.latency, 0.50)),
             ms(p99),
             w.latency.max() as f64 / 1e3,
-            ms(quantile(&w.publish, 0.50)),
-            ms(quantile(&w.publish, 0.99)),
-            WATCH_P99_GOAL.as_millis(),
+            ms(create_p99),
+            ms(alone_p99),
+            goal.as_millis(),
         );
         if w.failed_creates > 0 || w.broken_streams > 0 {
             println!(

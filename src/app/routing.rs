@@ -11,6 +11,7 @@ use super::App;
 use crate::domain::access::Principal;
 use crate::domain::assignment::{Pool, Strategy};
 use crate::domain::classifier::{MIN_EXAMPLES, RoutingModel};
+use crate::domain::priority::REPORTS_COUNTED;
 use crate::domain::routing::{self, Decision, History, Intake, Route};
 use crate::domain::rules::Rule;
 use crate::domain::ticket::NewTicket;
@@ -70,6 +71,7 @@ impl App {
                     category.as_deref(),
                     customer,
                     now - self.settings.impact_window,
+                    REPORTS_COUNTED,
                 )
                 .await?,
             repeat_of: self

@@ -68,6 +68,9 @@ const URGENT: &[(&str, &[&str])] = &[
 
 /// Reports of the same thing within the window that make it a wide problem.
 pub const MANY_REPORTS: usize = 5;
+/// Other customers' reports are counted up to this many: enough to say how wide a problem
+/// is, at a cost that does not grow with an incident's size.
+pub const REPORTS_COUNTED: usize = 100;
 
 /// What the priority is decided from.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,12 +114,14 @@ pub fn assess(facts: &Facts) -> Assessment {
         }
     };
     if facts.similar_reports >= MANY_REPORTS {
+        let how_many = if facts.similar_reports >= REPORTS_COUNTED {
+            format!("{REPORTS_COUNTED} or more")
+        } else {
+            facts.similar_reports.to_string()
+        };
         raise(
             &mut priority,
-            format!(
-                "{} other customers reported the same",
-                facts.similar_reports
-            ),
+            format!("{how_many} other customers reported the same"),
         );
     }
     if facts.tier == Tier::Vip {
@@ -202,6 +207,16 @@ mod tests {
             assess(&f).priority,
             Priority::Medium,
             "only the repeat raises it"
+        );
+    }
+
+    #[test]
+    fn reports_are_counted_up_to_a_cap_and_said_so() {
+        let mut f = facts(Kind::Inquiry, "Where is my parcel?");
+        f.similar_reports = REPORTS_COUNTED;
+        assert_eq!(
+            assess(&f).reasons[1],
+            format!("MEDIUM: {REPORTS_COUNTED} or more other customers reported the same")
         );
     }
 }

@@ -47,7 +47,8 @@ pub fn text_of(title: &str, description: &str) -> String {
 /// What the history says about a new ticket.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
-    /// Other customers' tickets about the same product and category within the impact window.
+    /// Other customers' tickets about the same product and category within the impact window,
+    /// counted up to [`REPORTS_COUNTED`](super::priority::REPORTS_COUNTED).
     pub similar_reports: usize,
     /// The number of the same customer's earlier ticket about the same product or category.
     pub repeat_of: Option<String>,

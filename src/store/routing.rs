@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::entity::{model, ticket};
@@ -162,13 +162,15 @@ impl Store {
             .collect())
     }
 
-    /// Other customers' tickets about `product` and `category` created since `since`.
+    /// Other customers' tickets about `product` and `category` created since `since`, counted
+    /// up to `cap`.
     pub async fn similar_reports(
         &self,
         product: &str,
         category: Option<&str>,
         customer: &Customer,
         since: DateTime<Utc>,
+        cap: usize,
     ) -> Result<usize> {
         let Some(category) = category else {
             return Ok(0);
@@ -181,7 +183,7 @@ impl Store {
         if let Some(same) = customer_match(customer) {
             query = query.filter(same.not());
         }
-        Ok(query.count(&self.db).await? as usize)
+        Ok(self.count_up_to(query, cap as u64).await? as usize)
     }
 
     /// The number of the customer's newest ticket since `since` about the same product (when
