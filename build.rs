@@ -30,6 +30,12 @@ fn main() -> io::Result<()> {
         .build_server(server)
         // A message that does not decode is the sender's mistake (INVALID_ARGUMENT).
         .codec_path("crate::codec::FeedbackCodec")
+        // Written by hand, so that the server can send events it has encoded once for all
+        // watchers (src/watch_response.rs).
+        .extern_path(
+            ".feedback.v1.WatchTicketsResponse",
+            "crate::watch_response::WatchTicketsResponse",
+        )
         .compile_fds(descriptors)?;
 
     if server {

@@ -1,16 +1,19 @@
-//! Load generator: drives the real server through the generated client and prints
-//! throughput and latency for CreateTicket, GetTicket, and GetCaller against the health check
-//! (the cost of authentication), and WatchTickets delivery latency,
-//! on SQLite and (when a cluster is given) on PostgreSQL.
+//! Load generator: starts the release binary as its own process, as operators run it, and
+//! drives it through the generated client from this one: CreateTicket and GetTicket at
+//! several concurrencies, GetCaller against the health check (the cost of authentication),
+//! CreateTicket on databases already holding 10,000 to 1,000,000 tickets, WatchTickets
+//! delivery to 1,000 and 10,000 watchers, and webhook delivery; on SQLite and (when a cluster
+//! is given) on PostgreSQL. The requests vary as real intake does: a unique request_id, 10,000
+//! customers, several products, Chinese and English.
 //!
 //! Absolute numbers drift on shared machines, so the same run drives a minimal echo server
-//! on the same tonic stack with the same load and prints every unary figure also relative to
-//! that ceiling. Client and server share one runtime in one process, as they share the cores.
+//! (this binary again, in a process of its own) on the same tonic stack with the same load,
+//! and prints every unary figure also relative to that ceiling.
 //!
 //! `cargo bench --bench load` runs SQLite only; `scripts/with-postgres.sh cargo bench --bench
 //! load` adds PostgreSQL. `BENCH_SECONDS` (default 5) sets the length of each measurement,
-//! which follows a one-second warm-up; `BENCH_ONLY=watch` runs the watch measurement alone,
-//! `BENCH_ONLY=webhook` the webhook delivery measurement.
+//! which follows a one-second warm-up; `BENCH_ONLY=unary|stored|watch|webhook` runs one part
+//! alone; `BENCH_STORED=10000,100000` changes the stored-ticket counts.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -238,6 +241,10 @@ async fn bench() -> anyhow::Result<()> {
             watches.push((target.name, figures));
         }
     }
+    let mut stalls = Vec::new();
+    for target in targets.iter().filter(|_| runs("watch")) {
+        stalls.push((target.name, stalled(target, measure).await?));
+    }
     let mut webhooks = Vec::new();
     for target in targets.iter().filter(|_| runs("webhook")) {
         webhooks.push((target.name, webhook(&target.addr, measure).await?));
@@ -248,7 +255,11 @@ async fn bench() -> anyhow::Result<()> {
     let stored: Vec<u64> = match std::env::var("BENCH_STORED") {
         Ok(list) => list
             .split(',')
-            .map(|n| n.trim().parse().context("BENCH_STORED: counts, comma-separated"))
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .context("BENCH_STORED: counts, comma-separated")
+            })
             .collect::<anyhow::Result<_>>()?,
         Err(_) => STORED.to_vec(),
     };
@@ -289,6 +300,7 @@ async fn bench() -> anyhow::Result<()> {
     print_unary(&rows);
     print_stored(&stored_rows);
     print_watch(&watches);
+    print_stalled(&stalls);
     print_webhooks(&webhooks);
     Ok(())
 }
@@ -535,8 +547,10 @@ async fn seed(url: &str, count: u64) -> anyhow::Result<()> {
     if backend == sea_orm::DbBackend::Sqlite {
         db.execute_unprepared("PRAGMA synchronous = OFF").await?;
     }
-    db.execute_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values))
-        .await?;
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend, sql, values,
+    ))
+    .await?;
     db.execute_unprepared(match backend {
         sea_orm::DbBackend::Postgres => "ANALYZE tickets",
         _ => "ANALYZE",
@@ -628,12 +642,32 @@ async fn connect(to: &Addr, count: usize) -> anyhow::Result<Vec<Authed>> {
 
 /// What customers write, in both languages, and about which product.
 const COMPLAINTS: [(&str, &str, &str); 6] = [
-    ("mall", "Refund not received", "The refund for order {n} has not arrived after two weeks."),
-    ("mall", "退款未到账", "订单{n}的退款已经两周了还没有到账，请尽快处理。"),
-    ("pay", "Payment failed", "Paying for order {n} failed twice, and my card was charged."),
+    (
+        "mall",
+        "Refund not received",
+        "The refund for order {n} has not arrived after two weeks.",
+    ),
+    (
+        "mall",
+        "退款未到账",
+        "订单{n}的退款已经两周了还没有到账，请尽快处理。",
+    ),
+    (
+        "pay",
+        "Payment failed",
+        "Paying for order {n} failed twice, and my card was charged.",
+    ),
     ("pay", "支付失败", "订单{n}支付失败，但是银行卡已经扣款。"),
-    ("app", "App closes at login", "Since the last update the app closes when I log in ({n})."),
-    ("delivery", "配送太慢", "包裹{n}已经五天没有更新物流信息了。"),
+    (
+        "app",
+        "App closes at login",
+        "Since the last update the app closes when I log in ({n}).",
+    ),
+    (
+        "delivery",
+        "配送太慢",
+        "包裹{n}已经五天没有更新物流信息了。",
+    ),
 ];
 
 /// A valid intake request, as a channel connector sends it: a complaint from one of 10,000
@@ -867,27 +901,7 @@ async fn watch(
     let channels = connect(to, WATCH_CHANNELS).await?;
     let memory_before = target.server.resident_bytes();
     let began = Instant::now();
-    // Each call returns once the server has subscribed the watcher to the live feed.
-    let streams = futures::future::try_join_all((0..watchers).map(|i| {
-        let channel = channels[i % channels.len()].clone();
-        async move {
-            let mut client = tonic::client::Grpc::new(channel);
-            client.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
-            let path = http::uri::PathAndQuery::from_static(
-                "/feedback.v1.TicketService/WatchTickets",
-            );
-            let codec = tonic_prost::ProstCodec::<pb::WatchTicketsRequest, Delivered>::default();
-            let response = client
-                .server_streaming(
-                    Request::new(pb::WatchTicketsRequest::default()),
-                    path,
-                    codec,
-                )
-                .await?;
-            Ok::<_, Status>(response.into_inner())
-        }
-    }))
-    .await?;
+    let streams = subscribe(&channels, watchers).await?;
     let subscribe = began.elapsed();
     // Let the server's allocator settle before reading its memory.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -933,6 +947,55 @@ async fn watch(
         broken_streams,
         latency: histogram(&micros),
     })
+}
+
+/// `count` live watch streams spread over `channels`; each call returns once the server has
+/// subscribed its watcher to the live feed.
+async fn subscribe(channels: &[Authed], count: usize) -> Result<Vec<Streaming<Delivered>>, Status> {
+    futures::future::try_join_all((0..count).map(|i| {
+        let channel = channels[i % channels.len()].clone();
+        async move {
+            let mut client = tonic::client::Grpc::new(channel);
+            client
+                .ready()
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            let path =
+                http::uri::PathAndQuery::from_static("/feedback.v1.TicketService/WatchTickets");
+            let codec = tonic_prost::ProstCodec::<pb::WatchTicketsRequest, Delivered>::default();
+            let response = client
+                .server_streaming(
+                    Request::new(pb::WatchTicketsRequest::default()),
+                    path,
+                    codec,
+                )
+                .await?;
+            Ok(response.into_inner())
+        }
+    }))
+    .await
+}
+
+/// Watch streams whose client never reads them, as a desk that froze leaves them.
+const STALLED: usize = 2_000;
+/// The intake measured beside them.
+const STALLED_CONCURRENCY: usize = 16;
+
+/// CreateTicket alone, then again while `STALLED` watch streams go unread: what frozen desks
+/// cost everyone else.
+async fn stalled(target: &Target, measure: Duration) -> anyhow::Result<(Figures, Figures)> {
+    let create = |channel, n| async move {
+        TicketServiceClient::new(channel)
+            .create_ticket(new_ticket(n))
+            .await
+            .map(drop)
+    };
+    let (alone, _) = drive(&target.channels, STALLED_CONCURRENCY, measure, create).await;
+    let channels = connect(&target.addr, WATCH_CHANNELS).await?;
+    let streams = subscribe(&channels, STALLED).await?;
+    let (beside, _) = drive(&target.channels, STALLED_CONCURRENCY, measure, create).await;
+    drop(streams);
+    Ok((alone, beside))
 }
 
 /// What a watcher decodes of each stream message: an agent desktop decodes whole events on
@@ -1055,6 +1118,31 @@ async fn webhook(to: &Addr, measure: Duration) -> anyhow::Result<WebhookFigures>
         duplicates: (seen.len() - ids.len()) as u64,
         latency: histogram(&micros),
     })
+}
+
+fn print_stalled(stalls: &[(&str, (Figures, Figures))]) {
+    if stalls.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "CreateTicket at concurrency {STALLED_CONCURRENCY}, alone and beside {STALLED} watch \
+         streams whose client never reads"
+    );
+    println!(
+        "{:<9} {:>12} {:>12} {:>12} {:>12}",
+        "backend", "alone req/s", "alone p99", "beside req/s", "beside p99"
+    );
+    for (backend, (alone, beside)) in stalls {
+        println!(
+            "{:<9} {:>12.0} {:>12.2} {:>12.0} {:>12.2}",
+            backend,
+            alone.per_second,
+            ms(alone.p99),
+            beside.per_second,
+            ms(beside.p99),
+        );
+    }
 }
 
 fn print_webhooks(webhooks: &[(&str, WebhookFigures)]) {

@@ -140,6 +140,16 @@ pub struct Config {
     #[arg(long, env = "FEEDBACKD_DB_MAX_CONNECTIONS", global = true)]
     pub db_max_connections: Option<u32>,
 
+    /// Tickets kept in memory for reads, about 3 KB each; 0 keeps none. Each instance keeps
+    /// its own, and learns of other instances' changes from the event log.
+    #[arg(
+        long,
+        env = "FEEDBACKD_TICKET_CACHE",
+        default_value_t = 20_000,
+        global = true
+    )]
+    pub ticket_cache: usize,
+
     /// Longest a call may take to answer before it fails with DEADLINE_EXCEEDED (the
     /// caller's own deadline, if sooner, counts too); a stream's later messages are not
     /// limited.

@@ -6,8 +6,8 @@
 //! again instead of being dropped, and on PostgreSQL a NOTIFY from any instance wakes every
 //! instance's tailer.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sea_orm::DbBackend;
@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::access::Look;
 use crate::domain::error::Refusal;
 use crate::domain::event::TicketEvent;
 use crate::domain::query::WatchFilter;
@@ -30,10 +31,44 @@ const WATCHER_QUEUE: usize = 16;
 /// notification, not the delivery path.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-type Batch = Arc<Vec<TicketEvent>>;
+/// An event as the hub hands it to every watcher: one copy for all of them, with its
+/// encodings made the first time a watcher needs each, for every other watcher that sees the
+/// event alike.
+#[derive(Debug)]
+pub struct SharedEvent {
+    pub event: TicketEvent,
+    encodings: [OnceLock<prost::bytes::Bytes>; Look::COUNT],
+}
+
+impl SharedEvent {
+    pub fn new(event: TicketEvent) -> Arc<SharedEvent> {
+        Arc::new(SharedEvent {
+            event,
+            encodings: Default::default(),
+        })
+    }
+
+    /// The event as it looks to watchers with `look`, encoded by `encode` the first time a
+    /// watcher with that look needs it.
+    pub fn encoded(
+        &self,
+        look: Look,
+        encode: impl FnOnce(TicketEvent) -> prost::bytes::Bytes,
+    ) -> prost::bytes::Bytes {
+        self.encodings[look.index()]
+            .get_or_init(|| {
+                let mut event = self.event.clone();
+                look.apply(&mut event);
+                encode(event)
+            })
+            .clone()
+    }
+}
+
+type Batch = Arc<Vec<Arc<SharedEvent>>>;
 
 /// A stream of event batches for one watcher; ends with an error when the server shuts down.
-pub type EventStream = ReceiverStream<Result<Vec<TicketEvent>>>;
+pub type EventStream = ReceiverStream<Result<Vec<Arc<SharedEvent>>>>;
 
 /// The process's fan-out of the event log.
 pub struct EventHub {
@@ -78,18 +113,26 @@ impl EventHub {
             let mut last = self.published.load(Ordering::Acquire);
             loop {
                 match self.store.events_after(last, PAGE).await {
-                    Ok(events) if events.is_empty() => break,
+                    Ok(events) if events.is_empty() => {
+                        self.store.read_the_log();
+                        break;
+                    }
                     Ok(events) => {
                         let full = events.len() as u64 == PAGE;
+                        self.store
+                            .remember_tickets(events.iter().map(|e| &e.ticket));
                         last = events.last().map_or(last, |e| e.cursor);
                         self.published.store(last, Ordering::Release);
+                        let batch = events.into_iter().map(SharedEvent::new).collect();
                         // No receivers is fine: nobody is watching.
-                        let _ = self.live.send(Arc::new(events));
+                        let _ = self.live.send(Arc::new(batch));
                         if !full {
+                            self.store.read_the_log();
                             break;
                         }
                     }
                     Err(error) => {
+                        self.store.lost_the_log();
                         tracing::warn!(%error, "reading the event log failed; retrying");
                         break;
                     }
@@ -166,7 +209,7 @@ struct Watcher {
     filter: WatchFilter,
     /// The newest event this watcher has passed (sent or filtered out).
     cursor: i64,
-    tx: mpsc::Sender<Result<Vec<TicketEvent>>>,
+    tx: mpsc::Sender<Result<Vec<Arc<SharedEvent>>>>,
 }
 
 /// Why a watcher stops.
@@ -205,6 +248,7 @@ impl Watcher {
                 read = self.hub.store.events_after(self.cursor, PAGE) => read.map_err(Stop::Failed)?,
             };
             let complete = (events.len() as u64) < PAGE;
+            let events: Vec<_> = events.into_iter().map(SharedEvent::new).collect();
             self.send(events.iter()).await?;
             if complete {
                 self.lagging(false);
@@ -253,16 +297,17 @@ impl Watcher {
     /// cursor past all of them.
     async fn send<'a>(
         &mut self,
-        events: impl Iterator<Item = &'a TicketEvent>,
+        events: impl Iterator<Item = &'a Arc<SharedEvent>>,
     ) -> Result<(), Stop> {
         let mut message = Vec::new();
-        for event in events {
+        for shared in events {
+            let event = &shared.event;
             if event.cursor <= self.cursor {
                 continue;
             }
             self.cursor = event.cursor;
             if self.filter.matches(event) {
-                message.push(event.clone());
+                message.push(shared.clone());
             }
         }
         if message.is_empty() {

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod server;
 #[cfg(feature = "server")]
 pub mod store;
+mod watch_response;
 
 /// Generated gRPC code: message types, clients for Rust callers, and (with `server`) servers.
 pub mod proto {
@@ -36,6 +37,7 @@ pub mod proto {
     pub mod feedback {
         pub mod v1 {
             tonic::include_proto!("feedback.v1");
+            pub use crate::watch_response::WatchTicketsResponse;
         }
     }
 

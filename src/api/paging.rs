@@ -183,12 +183,12 @@ fn decode<P: DeserializeOwned>(query: u64, token: &str) -> Result<Option<P>, &'s
 pub const MAX_REPLY_BYTES: usize = 1 << 20;
 
 /// Messages grouped so that each group stays within [`MAX_REPLY_BYTES`] (a single larger
-/// message makes a group of its own).
-pub fn chunks<M: prost::Message>(messages: impl IntoIterator<Item = M>) -> Vec<Vec<M>> {
+/// message makes a group of its own), each `size` bytes encoded.
+pub fn chunks<M>(messages: impl IntoIterator<Item = M>, size: impl Fn(&M) -> usize) -> Vec<Vec<M>> {
     let mut groups: Vec<Vec<M>> = Vec::new();
     let mut bytes = 0;
     for message in messages {
-        let size = message.encoded_len();
+        let size = size(&message);
         match groups.last_mut() {
             Some(group) if bytes + size <= MAX_REPLY_BYTES => group.push(message),
             _ => {
@@ -241,7 +241,7 @@ mod tests {
         );
         assert!(!token.is_empty());
         let huge = vec![big(MAX_REPLY_BYTES * 2), big(10), big(10)];
-        let groups = chunks(huge);
+        let groups = chunks(huge, prost::Message::encoded_len);
         assert_eq!(groups.iter().map(Vec::len).collect::<Vec<_>>(), [1, 2]);
     }
 

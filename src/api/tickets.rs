@@ -794,17 +794,24 @@ impl TicketService for TicketApi {
                     .watch(&self.cx.hub, &by, filter, r.after_cursor)
                     .await?;
                 let principal = by.principal.clone();
+                let look = principal.look();
                 // Each batch leaves as one message, or several when it is too large for one.
+                // An event is encoded once for every watcher it looks the same to.
                 let stream = events.flat_map(move |batch| {
                     let messages: Vec<_> = match batch {
                         Ok(events) => chunks(
                             events
-                                .into_iter()
-                                .filter_map(|e| by.view(e))
-                                .map(convert::event),
+                                .iter()
+                                .filter(|shared| by.shows(&shared.event))
+                                .map(|shared| {
+                                    shared.encoded(look, |event| {
+                                        prost::Message::encode_to_vec(&convert::event(event)).into()
+                                    })
+                                }),
+                            |encoded| encoded.len(),
                         )
                         .into_iter()
-                        .map(|events| Ok(pb::WatchTicketsResponse { events }))
+                        .map(|events| Ok(pb::WatchTicketsResponse::encoded(events)))
                         .collect(),
                         Err(error) => vec![Err(Status::from(error))],
                     };

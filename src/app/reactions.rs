@@ -28,7 +28,7 @@ use crate::domain::event::{EventType, TicketEvent};
 use crate::domain::staff::{OPEN, QUEUED};
 use crate::domain::ticket::Status;
 use crate::error::Error;
-use crate::events::EventHub;
+use crate::events::{EventHub, SharedEvent};
 use crate::store::ReactorProgress;
 
 /// Something a committed change sets in motion.
@@ -252,7 +252,7 @@ impl Reactor {
                     Some(Ok(batch)) => {
                         self.react_to_events(&batch).await;
                         if let Some(last) = batch.last() {
-                            progress.events = progress.events.max(last.cursor);
+                            progress.events = progress.events.max(last.event.cursor);
                         }
                     }
                     Some(Err(Error::ShuttingDown(_))) => break,
@@ -310,8 +310,11 @@ impl Reactor {
         }
     }
 
-    async fn react_to_events(&self, events: &[TicketEvent]) {
-        let reactions: BTreeSet<Reaction> = events.iter().flat_map(of_event).collect();
+    async fn react_to_events(&self, events: &[Arc<SharedEvent>]) {
+        let reactions: BTreeSet<Reaction> = events
+            .iter()
+            .flat_map(|shared| of_event(&shared.event))
+            .collect();
         self.react(reactions).await;
     }
 

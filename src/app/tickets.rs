@@ -10,6 +10,7 @@ use super::App;
 use super::intake::{Request, TakenIn};
 use crate::domain::access::{Acting, Caller, Principal, Role};
 use crate::domain::acknowledgement::{Acknowledgement, acknowledge};
+use crate::domain::assignment::Pool;
 use crate::domain::contact::missing_contact;
 use crate::domain::error::{Refusal, Versioned};
 use crate::domain::event::EventType;
@@ -284,7 +285,9 @@ impl App {
         self.metrics.routed(routing.elapsed());
         let hash = fingerprint(&new);
         new.customer.language = Some(self.language_of(&new.customer, &new.title, &new.description));
-        let duty = self.duty(&route.team).await?;
+        let members = self.store.team_members(&route.team).await?;
+        let duty = Duty::of(&members);
+        let room = Pool::of(members, None).room();
         let TakenIn {
             ticket,
             replayed,
@@ -302,7 +305,10 @@ impl App {
                 held,
             })
             .await?;
-        if !replayed {
+        // Only a team with room can take the ticket at once: then the reply waits for the
+        // reactions to hand it to an agent, and names them. Otherwise it waits in the queue,
+        // and waiting for a dispatch that can assign nothing would only slow the reply.
+        if !replayed && room > 0 {
             self.settled(cursor).await;
         }
         let ticket = self.fresh(ticket).await?;

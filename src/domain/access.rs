@@ -541,33 +541,83 @@ impl Principal {
     /// scope, or an internal note for a customer); without survey tokens unless it delivers
     /// surveys; with contact details masked for analysts.
     pub fn view(&self, mut event: TicketEvent) -> Option<TicketEvent> {
+        if !self.shows(&event) {
+            return None;
+        }
+        self.look().apply(&mut event);
+        Some(event)
+    }
+
+    /// Whether this caller may see `event` at all: in its scope, and neither an internal
+    /// note nor a staff reminder for a customer.
+    pub fn shows(&self, event: &TicketEvent) -> bool {
         if !self.sees(&event.ticket) {
-            return None;
+            return false;
         }
-        if !self.sees_internal()
-            && event
-                .comment
-                .as_ref()
-                .is_some_and(|c| c.visibility == Visibility::Internal)
-        {
-            return None;
+        if self.sees_internal() {
+            return true;
         }
-        if !self.sees_internal() && event.event_type == EventType::Notification {
-            // Staff reminders (assignment, escalation) are not for customers' eyes; the
-            // notifications for the customer are.
-            let for_customer = event
+        let internal_note = event
+            .comment
+            .as_ref()
+            .is_some_and(|c| c.visibility == Visibility::Internal);
+        // Staff reminders (assignment, escalation) are not for customers' eyes; the
+        // notifications for the customer are.
+        let staff_reminder = event.event_type == EventType::Notification
+            && !event
                 .notification
                 .as_ref()
                 .is_some_and(|n| n.recipient == Recipient::Customer);
-            if !for_customer {
-                return None;
-            }
+        !internal_note && !staff_reminder
+    }
+
+    /// How the events this caller sees look to it; callers with the same look see each event
+    /// exactly alike.
+    pub fn look(&self) -> Look {
+        Look {
+            hides_survey_tokens: !self.sees_survey_tokens(),
+            masks_contacts: self.masks_contacts(),
         }
-        if !self.sees_survey_tokens() {
+    }
+
+    /// `ticket` as this caller may read it: contact details masked for analysts.
+    pub fn view_ticket(&self, mut ticket: Ticket) -> Ticket {
+        if self.masks_contacts() {
+            mask_ticket(&mut ticket);
+        }
+        ticket
+    }
+}
+
+/// `ticket` with its customer's phone and e-mail masked.
+fn mask_ticket(ticket: &mut Ticket) {
+    let customer = &mut ticket.customer;
+    customer.phone = mask(&customer.phone);
+    customer.email = mask(&customer.email);
+}
+
+/// What an event's viewer is not shown of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Look {
+    hides_survey_tokens: bool,
+    masks_contacts: bool,
+}
+
+impl Look {
+    /// Every look, numbered from 0, for keeping one rendering of an event per look.
+    pub const COUNT: usize = 4;
+
+    pub fn index(self) -> usize {
+        usize::from(self.hides_survey_tokens) | usize::from(self.masks_contacts) << 1
+    }
+
+    /// Takes out of `event` what this look does not show.
+    pub fn apply(self, event: &mut TicketEvent) {
+        if self.hides_survey_tokens {
             event.hide_survey_token();
         }
-        if self.masks_contacts() {
-            self.mask_ticket(&mut event.ticket);
+        if self.masks_contacts {
+            mask_ticket(&mut event.ticket);
             for change in &mut event.changes {
                 if matches!(change.field.as_str(), "customer.phone" | "customer.email") {
                     change.before = mask(&change.before);
@@ -575,21 +625,6 @@ impl Principal {
                 }
             }
         }
-        Some(event)
-    }
-
-    /// `ticket` as this caller may read it: contact details masked for analysts.
-    pub fn view_ticket(&self, mut ticket: Ticket) -> Ticket {
-        if self.masks_contacts() {
-            self.mask_ticket(&mut ticket);
-        }
-        ticket
-    }
-
-    fn mask_ticket(&self, ticket: &mut Ticket) {
-        let customer = &mut ticket.customer;
-        customer.phone = mask(&customer.phone);
-        customer.email = mask(&customer.email);
     }
 }
 

@@ -73,6 +73,12 @@ named_enum!(
     }
 );
 
+/// `duration` without what is below a millisecond: a clock in memory reads as it does when
+/// stored, so a ticket is the same whether just written or read back.
+fn whole_millis(duration: Duration) -> Duration {
+    Duration::milliseconds(duration.num_milliseconds())
+}
+
 /// Durations kept as whole milliseconds.
 mod millis {
     use chrono::Duration;
@@ -145,20 +151,24 @@ impl SlaClock {
         clock
     }
 
-    /// Working time used by `now`.
+    /// Working time used by `now`, in whole milliseconds as it is kept.
     pub fn elapsed(&self, now: DateTime<Utc>, calendar: &Calendar) -> Duration {
-        self.used
-            + self
-                .running_since
-                .map_or(Duration::zero(), |since| calendar.between(since, now))
+        whole_millis(
+            self.used
+                + self
+                    .running_since
+                    .map_or(Duration::zero(), |since| calendar.between(since, now)),
+        )
     }
 
-    /// Wall-clock time spent paused by `now`.
+    /// Wall-clock time spent paused by `now`, in whole milliseconds as it is kept.
     pub fn paused(&self, now: DateTime<Utc>) -> Duration {
-        self.paused
-            + self
-                .paused_since
-                .map_or(Duration::zero(), |since| now - since)
+        whole_millis(
+            self.paused
+                + self
+                    .paused_since
+                    .map_or(Duration::zero(), |since| now - since),
+        )
     }
 
     /// Working time used as of [`SlaClock::recorded_at`], the clock's last start, pause,

@@ -57,6 +57,7 @@ const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let options = StoreOptions {
         max_connections: config.db_max_connections,
+        ticket_cache: config.ticket_cache,
         ..StoreOptions::default()
     };
     let store = Store::connect(&config.database_url, &options)

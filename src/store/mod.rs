@@ -8,6 +8,7 @@
 
 mod abuse;
 mod access;
+mod cache;
 mod comments;
 mod config;
 mod convert;
@@ -48,6 +49,7 @@ pub struct Store {
     /// polling the file lock.
     sqlite_writer: Option<Arc<Mutex<()>>>,
     signals: Arc<Signals>,
+    tickets: Arc<cache::TicketCache>,
 }
 
 /// The database pool's connections at one moment.
@@ -91,6 +93,8 @@ pub struct StoreOptions {
     /// `None`: what suits the database (see [`default_pool_size`]).
     pub max_connections: Option<u32>,
     pub connect_timeout: Duration,
+    /// Tickets kept in memory for reads; 0 keeps none.
+    pub ticket_cache: usize,
 }
 
 impl Default for StoreOptions {
@@ -98,6 +102,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: None,
             connect_timeout: Duration::from_secs(5),
+            ticket_cache: 0,
         }
     }
 }
@@ -145,6 +150,8 @@ pub struct Write {
     _writer: Option<OwnedMutexGuard<()>>,
     appended_events: AtomicBool,
     recorded_config: AtomicBool,
+    /// The tickets it wrote, as written: the cache takes them once they are committed.
+    written: std::sync::Mutex<Vec<crate::domain::ticket::Ticket>>,
 }
 
 impl Store {
@@ -185,6 +192,7 @@ impl Store {
             db,
             sqlite_writer,
             signals: Arc::new(Signals::new()),
+            tickets: Arc::new(cache::TicketCache::new(options.ticket_cache)),
         })
     }
 
@@ -268,14 +276,20 @@ impl Store {
             _writer: writer,
             appended_events: AtomicBool::new(false),
             recorded_config: AtomicBool::new(false),
+            written: Default::default(),
         })
     }
 
-    /// Commits, and announces what the write added to the logs.
+    /// Commits, keeps the tickets it wrote for reads, and announces what the write added to
+    /// the logs.
     pub async fn commit(&self, write: Write) -> Result<()> {
         let events = write.appended_events.load(Ordering::Relaxed);
         let config = write.recorded_config.load(Ordering::Relaxed);
+        let written = std::mem::take(&mut *write.written.lock().unwrap_or_else(|e| e.into_inner()));
         write.tx.commit().await?;
+        for ticket in &written {
+            self.tickets.remember(ticket);
+        }
         if events {
             self.signals.events_committed();
         }
@@ -309,6 +323,14 @@ impl Store {
 impl Write {
     fn conn(&self) -> &DatabaseTransaction {
         &self.tx
+    }
+
+    /// Notes a ticket this write stores, for the cache once committed.
+    fn wrote(&self, ticket: &crate::domain::ticket::Ticket) {
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ticket.clone());
     }
 }
 

@@ -17,8 +17,34 @@ use crate::domain::ticket::{Status, Ticket};
 use crate::error::{Error, Result};
 
 impl Store {
+    /// Ticket `id` as last committed: from the ticket cache when it holds it (see
+    /// `cache.rs` for how far that may trail another instance's commit), else read.
     pub async fn ticket(&self, id: i64) -> Result<Option<Ticket>> {
-        ticket_of(ticket::Entity::find_by_id(id).one(&self.db).await?)
+        if let Some(held) = self.tickets.get(id) {
+            return Ok(Some(held));
+        }
+        let found = ticket_of(ticket::Entity::find_by_id(id).one(&self.db).await?)?;
+        if let Some(ticket) = &found {
+            self.tickets.remember(ticket);
+        }
+        Ok(found)
+    }
+
+    /// Keeps what other instances committed, as the event log tells it, for reads.
+    pub fn remember_tickets<'a>(&self, tickets: impl IntoIterator<Item = &'a Ticket>) {
+        for ticket in tickets {
+            self.tickets.remember(ticket);
+        }
+    }
+
+    /// The event log was read to its end: the tickets kept for reads are current.
+    pub fn read_the_log(&self) {
+        self.tickets.read_the_log();
+    }
+
+    /// The event log could not be read: reads go to the database until it is read again.
+    pub fn lost_the_log(&self) {
+        self.tickets.lost_the_log();
     }
 
     /// Whether any ticket, open or long closed, names `named` (an agent as assignee or owner).
@@ -123,6 +149,7 @@ impl Store {
         after: &Ticket,
     ) -> Result<()> {
         convert::ticket_row(after)?.update(write.conn()).await?;
+        write.wrote(after);
         if after.tags != before.tags {
             tag::Entity::delete_many()
                 .filter(tag::Column::TicketId.eq(after.id))
@@ -158,6 +185,9 @@ impl Store {
             ticket.id = *ids
                 .get(&ticket.number)
                 .ok_or_else(|| Error::Internal(format!("no id returned for {}", ticket.number)))?;
+        }
+        for ticket in tickets.iter() {
+            write.wrote(ticket);
         }
         self.insert_tags(write, tickets.iter()).await
     }

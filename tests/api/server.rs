@@ -312,10 +312,30 @@ async fn a_lost_database_is_unavailable_and_unhealthy() {
         .await
         .unwrap();
 
-    let get = feedbackd::proto::feedback::v1::GetTicketRequest {
-        key: Some(feedbackd::proto::feedback::v1::get_ticket_request::Key::TicketId(t.id)),
+    use feedbackd::proto::feedback::v1::{GetTicketRequest, get_ticket_request::Key};
+    let by_number = GetTicketRequest {
+        key: Some(Key::Number(t.number.clone())),
     };
-    let err = c.get_ticket(get.clone()).await.unwrap_err();
+    let err = c.get_ticket(by_number).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    // A ticket kept in memory answers only while the event log can be read: a few seconds
+    // later it is read from the database too, and is unavailable like it.
+    let get = GetTicketRequest {
+        key: Some(Key::TicketId(t.id)),
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let err = loop {
+        match c.get_ticket(get.clone()).await {
+            Err(err) => break err,
+            Ok(_) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the kept ticket still answers without the database"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
 
     let mut health = HealthClient::new(channel(&s).await);
