@@ -12,6 +12,7 @@ mod m20261201_000006_first_day;
 mod m20261201_000007_webhooks;
 mod m20261201_000008_access;
 mod m20261201_000009_abuse;
+mod m20261201_000010_waiting_index;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_webhooks::Migration),
             Box::new(m20261201_000008_access::Migration),
             Box::new(m20261201_000009_abuse::Migration),
+            Box::new(m20261201_000010_waiting_index::Migration),
         ]
     }
 }

@@ -247,8 +247,12 @@ impl Store {
         if !QUEUED.contains(&ticket.status) {
             return Ok(0);
         }
-        let ahead = queued(team)
-            .filter(behind(ticket.priority.rank(), ticket.id).not())
+        // Unordered, and bounded by the rank, so that the count reads only the waiting
+        // tickets ahead (idx_tickets_waiting), however many the team has closed.
+        let rank = ticket.priority.rank();
+        let ahead = waiting(team)
+            .filter(ticket::Column::PriorityRank.lte(rank))
+            .filter(behind(rank, ticket.id).not())
             .filter(ticket::Column::Id.ne(ticket.id));
         let counted = self
             .count_up_to(ahead, u64::from(MAX_QUEUE_POSITION) - 1)
@@ -306,12 +310,17 @@ impl Store {
 
 /// A team's waiting tickets in the order they are served.
 fn queued(team: &str) -> sea_orm::Select<ticket::Entity> {
+    waiting(team)
+        .order_by_asc(ticket::Column::PriorityRank)
+        .order_by_asc(ticket::Column::Id)
+}
+
+/// The tickets waiting in `team`'s queue, in no order.
+fn waiting(team: &str) -> sea_orm::Select<ticket::Entity> {
     ticket::Entity::find()
         .filter(ticket::Column::Team.eq(team))
         .filter(ticket::Column::Assignee.is_null())
         .filter(ticket::Column::Status.is_in(QUEUED.iter().map(|s| s.as_str())))
-        .order_by_asc(ticket::Column::PriorityRank)
-        .order_by_asc(ticket::Column::Id)
 }
 
 /// Queued tickets served after the one of priority `rank` and `id`.
