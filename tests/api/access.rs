@@ -996,7 +996,57 @@ async fn api_keys_are_shown_once_listed_without_secrets_and_checked(backend: Bac
     sc.s.stop().await;
 }
 
+/// One live event reaches every watcher as its own role may see it, though the server encodes
+/// it once per way it looks: masked for the analyst, whole for the admin, and the same again
+/// for a second admin.
+async fn one_event_looks_to_each_watcher_as_their_role_allows(backend: Backend) {
+    let sc = Scenario::new(backend).await;
+    let mut streams = Vec::new();
+    for role in [Role::Admin, Role::Analyst, Role::Admin] {
+        let stream = sc
+            .client(role)
+            .watch_tickets(pb::WatchTicketsRequest {
+                ticket_id: sc.mine.id,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        streams.push(stream);
+    }
+    let mut admin = sc.s.client.clone();
+    take(&mut admin, sc.mine.id).await;
+    let mut phones = Vec::new();
+    for stream in &mut streams {
+        let message = tokio::time::timeout(Duration::from_secs(10), stream.message())
+            .await
+            .expect("the change arrives")
+            .unwrap()
+            .expect("the stream is open");
+        let event = &message.events[0];
+        assert_eq!(event.r#type(), pb::EventType::TicketAssigned);
+        phones.push(
+            event
+                .ticket
+                .as_ref()
+                .unwrap()
+                .customer
+                .as_ref()
+                .unwrap()
+                .phone
+                .clone(),
+        );
+    }
+    let whole = sc.mine.customer.as_ref().unwrap().phone.clone();
+    assert_eq!(phones[0], whole);
+    assert_ne!(phones[1], whole);
+    assert!(phones[1].contains('•'), "{}", phones[1]);
+    assert_eq!(phones[2], whole);
+    sc.s.stop().await;
+}
+
 both!(
+    one_event_looks_to_each_watcher_as_their_role_allows,
     every_rpc_answers_every_role_as_the_table_says,
     a_ticket_outside_the_scope_answers_as_a_missing_one,
     lists_and_streams_hold_only_what_the_caller_may_see,
