@@ -114,17 +114,7 @@ async fn bench() -> anyhow::Result<()> {
     for concurrency in CONCURRENCY.into_iter().filter(|_| unary) {
         // Echo first at each concurrency: each ratio compares figures taken seconds apart, so
         // drift of the machine hits both alike.
-        let payload = payload.clone();
-        let (ceiling, _) = drive(&echo, concurrency, measure, move |channel, _| {
-            let payload = payload.clone();
-            async move {
-                EchoClient::new(channel)
-                    .unary(echo::EchoMessage { payload })
-                    .await
-                    .map(drop)
-            }
-        })
-        .await;
+        let ceiling = echo_ceiling(&echo, concurrency, measure, &payload).await;
         rows.push(Row::new(
             "echo",
             "Unary",
@@ -266,29 +256,8 @@ async fn bench() -> anyhow::Result<()> {
     for database in databases.iter().filter(|_| runs("stored")) {
         for &count in &stored {
             let target = Target::start(database, count).await?;
-            let payload = payload.clone();
-            let (ceiling, _) = drive(&echo, GOAL_CONCURRENCY, measure, move |channel, _| {
-                let payload = payload.clone();
-                async move {
-                    EchoClient::new(channel)
-                        .unary(echo::EchoMessage { payload })
-                        .await
-                        .map(drop)
-                }
-            })
-            .await;
-            let (created, _) = drive(
-                &target.channels,
-                GOAL_CONCURRENCY,
-                measure,
-                |channel, n| async move {
-                    TicketServiceClient::new(channel)
-                        .create_ticket(new_ticket(n))
-                        .await
-                        .map(drop)
-                },
-            )
-            .await;
+            let ceiling = echo_ceiling(&echo, GOAL_CONCURRENCY, measure, &payload).await;
+            let (created, _) = drive(&target.channels, GOAL_CONCURRENCY, measure, create).await;
             eprintln!(
                 "  {} CreateTicket c={GOAL_CONCURRENCY} with {count} stored: {:.0}/s",
                 target.name, created.per_second
@@ -698,6 +667,35 @@ fn new_ticket(n: usize) -> pb::CreateTicketRequest {
     }
 }
 
+/// The echo server's figures at `concurrency`, carrying `payload` each way.
+async fn echo_ceiling(
+    echo: &[Authed],
+    concurrency: usize,
+    measure: Duration,
+    payload: &[u8],
+) -> Figures {
+    let payload = payload.to_vec();
+    let (ceiling, _) = drive(echo, concurrency, measure, move |channel, _| {
+        let payload = payload.clone();
+        async move {
+            EchoClient::new(channel)
+                .unary(echo::EchoMessage { payload })
+                .await
+                .map(drop)
+        }
+    })
+    .await;
+    ceiling
+}
+
+/// Creates ticket number `n` of a measurement.
+async fn create(channel: Authed, n: usize) -> Result<(), Status> {
+    TicketServiceClient::new(channel)
+        .create_ticket(new_ticket(n))
+        .await
+        .map(drop)
+}
+
 /// Throughput and latency of one measurement.
 #[derive(Clone, Copy)]
 struct Figures {
@@ -984,12 +982,6 @@ const STALLED_CONCURRENCY: usize = 16;
 /// CreateTicket alone, then again while `STALLED` watch streams go unread: what frozen desks
 /// cost everyone else.
 async fn stalled(target: &Target, measure: Duration) -> anyhow::Result<(Figures, Figures)> {
-    let create = |channel, n| async move {
-        TicketServiceClient::new(channel)
-            .create_ticket(new_ticket(n))
-            .await
-            .map(drop)
-    };
     let (alone, _) = drive(&target.channels, STALLED_CONCURRENCY, measure, create).await;
     let channels = connect(&target.addr, WATCH_CHANNELS).await?;
     let streams = subscribe(&channels, STALLED).await?;

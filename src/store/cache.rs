@@ -67,18 +67,22 @@ impl TicketCache {
 
     /// Keeps `ticket` unless a newer version of it is held already (a later write of the same
     /// version, within one transaction, replaces the earlier).
-    pub fn remember(&self, ticket: &Ticket) {
+    pub fn remember(&self, ticket: Ticket) {
         let Some(cache) = &self.tickets else {
             return;
         };
-        let entry = cache.entry(&ticket.id, None, |_, held| {
-            if held.version <= ticket.version {
-                *held = Arc::new(ticket.clone());
+        let (id, version) = (ticket.id, ticket.version);
+        let mut ticket = Some(Arc::new(ticket));
+        let entry = cache.entry(&id, None, |_, held| {
+            if held.version <= version
+                && let Some(newer) = ticket.take()
+            {
+                *held = newer;
             }
             EntryAction::Retain(())
         });
-        if let EntryResult::Vacant(slot) = entry {
-            let _ = slot.insert(Arc::new(ticket.clone()));
+        if let (EntryResult::Vacant(slot), Some(ticket)) = (entry, ticket) {
+            let _ = slot.insert(ticket);
         }
     }
 }
@@ -99,10 +103,10 @@ mod tests {
     fn the_newest_version_stays_whatever_arrives_last() {
         let cache = TicketCache::new(10);
         cache.read_the_log();
-        cache.remember(&version(1, 3));
-        cache.remember(&version(1, 2));
+        cache.remember(version(1, 3));
+        cache.remember(version(1, 2));
         assert_eq!(cache.get(1).map(|t| t.version), Some(3));
-        cache.remember(&version(1, 4));
+        cache.remember(version(1, 4));
         assert_eq!(cache.get(1).map(|t| t.version), Some(4));
         assert!(cache.get(2).is_none());
     }
@@ -111,14 +115,14 @@ mod tests {
     fn a_cache_of_no_capacity_holds_nothing() {
         let cache = TicketCache::new(0);
         cache.read_the_log();
-        cache.remember(&version(1, 1));
+        cache.remember(version(1, 1));
         assert!(cache.get(1).is_none());
     }
 
     #[test]
     fn it_answers_only_while_the_log_is_read() {
         let cache = TicketCache::new(10);
-        cache.remember(&version(1, 1));
+        cache.remember(version(1, 1));
         assert!(cache.get(1).is_none(), "not before the log is first read");
         cache.read_the_log();
         assert!(cache.get(1).is_some());

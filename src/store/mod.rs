@@ -287,7 +287,7 @@ impl Store {
         let config = write.recorded_config.load(Ordering::Relaxed);
         let written = std::mem::take(&mut *write.written.lock().unwrap_or_else(|e| e.into_inner()));
         write.tx.commit().await?;
-        for ticket in &written {
+        for ticket in written {
             self.tickets.remember(ticket);
         }
         if events {

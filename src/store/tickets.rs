@@ -25,7 +25,7 @@ impl Store {
         }
         let found = ticket_of(ticket::Entity::find_by_id(id).one(&self.db).await?)?;
         if let Some(ticket) = &found {
-            self.tickets.remember(ticket);
+            self.tickets.remember(ticket.clone());
         }
         Ok(found)
     }
@@ -33,7 +33,7 @@ impl Store {
     /// Keeps what other instances committed, as the event log tells it, for reads.
     pub fn remember_tickets<'a>(&self, tickets: impl IntoIterator<Item = &'a Ticket>) {
         for ticket in tickets {
-            self.tickets.remember(ticket);
+            self.tickets.remember(ticket.clone());
         }
     }
 
