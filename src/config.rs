@@ -289,6 +289,11 @@ pub struct Config {
     #[arg(long, env = "FEEDBACKD_SLA_INTERVAL", default_value = "15s", value_parser = parse_duration, global = true)]
     pub sla_interval: Duration,
 
+    /// The working time (in the team's calendar) a team has to accept a task when the task
+    /// names none; past it the task is overdue and the team's supervisor is alerted.
+    #[arg(long, env = "FEEDBACKD_TASK_ACCEPT_WITHIN", default_value = "1h", value_parser = parse_duration, global = true)]
+    pub task_accept_within: Duration,
+
     /// How long a webhook receiver has to answer an attempt.
     #[arg(long, env = "FEEDBACKD_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
     pub webhook_timeout: Duration,
@@ -450,6 +455,7 @@ impl Config {
             },
             sla_interval: self.sla_interval,
             sla_at_risk: self.sla_at_risk,
+            task_accept_within: duration(self.task_accept_within),
             notifier: Notifier {
                 staff_language: self.language,
                 zone: self.timezone,

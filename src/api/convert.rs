@@ -6,7 +6,8 @@ use prost_types::Timestamp;
 use crate::domain::calendar::BusinessCalendar;
 use crate::domain::error::Versioned;
 use crate::domain::{
-    abuse, access, assignment, event, notification, rules, sla, staff, survey, ticket, webhook,
+    abuse, access, assignment, event, link, notification, rules, sla, staff, survey, task, ticket,
+    webhook,
 };
 use crate::proto::feedback::v1 as pb;
 
@@ -66,8 +67,12 @@ enum_pairs! {
         TicketPending, TicketResumed, TicketResolved, TicketClosed, TicketReopened,
         SurveyInvited, SurveyAnswered, SurveyExpired, SlaStarted, SlaPaused, SlaResumed, SlaMet,
         SlaRecomputed, SlaRestarted, SlaAtRisk, SlaBreached, SlaEscalated, Notification,
-        TicketQuarantined, TicketReleased, AbuseConfirmed
+        TicketQuarantined, TicketReleased, AbuseConfirmed, TaskCreated, TaskAccepted,
+        TaskCompleted, TaskDeclined, TaskCancelled, TaskAtRisk, TaskOverdue, TicketLinked,
+        TicketUnlinked
     }
+    TaskStatus <=> task::TaskStatus { Open, Accepted, Done, Declined, Cancelled }
+    LinkKind <=> link::LinkKind { Parent, Child, Related, MergedInto, MergedFrom }
     SlaTarget <=> sla::Target { Acknowledge, FirstResponse, Resolution }
     SlaClockState <=> sla::ClockState { Running, Paused, Met, Breached }
     SlaBasis <=> sla::Basis { CalendarTime, BusinessHours }
@@ -147,6 +152,49 @@ pub fn ticket(t: ticket::Ticket) -> pb::Ticket {
         resolution: t.resolution.map_or(0, |r| pb::Resolution::from(r).into()),
         merged_into: t.merged_into.unwrap_or_default(),
         sla: Some(ticket_sla(t.sla)),
+        open_tasks: t.open_tasks as i32,
+        repeat_count: t
+            .links
+            .iter()
+            .filter(|l| l.kind == link::LinkKind::MergedFrom)
+            .count() as i32,
+        links: t.links.into_iter().map(ticket_link).collect(),
+        task_teams: t.task_teams,
+    }
+}
+
+pub fn ticket_link(l: link::Link) -> pb::TicketLink {
+    pb::TicketLink {
+        kind: pb::LinkKind::from(l.kind).into(),
+        ticket_id: l.ticket_id,
+        ticket_number: l.number,
+    }
+}
+
+pub fn task(t: task::Task) -> pb::Task {
+    let etag = t.etag();
+    let overdue = t.overdue();
+    pb::Task {
+        id: t.id,
+        ticket_id: t.ticket_id,
+        ticket_number: t.ticket_number,
+        team: t.team,
+        agent: t.agent.unwrap_or_default(),
+        ask: t.ask,
+        status: pb::TaskStatus::from(t.status).into(),
+        milestone: t.milestone.unwrap_or_default(),
+        accept_clock: Some(recorded_clock(&t.clocks.accept)),
+        answer_clock: Some(recorded_clock(&t.clocks.answer)),
+        calendar: t.calendar.unwrap_or_default(),
+        note: t.note.unwrap_or_default(),
+        created_by: t.created_by,
+        accepted_by: t.accepted_by.unwrap_or_default(),
+        create_time: Some(timestamp(t.created_at)),
+        update_time: Some(timestamp(t.updated_at)),
+        accept_time: optional_timestamp(t.accepted_at),
+        finish_time: optional_timestamp(t.finished_at),
+        overdue,
+        etag,
     }
 }
 
@@ -154,14 +202,15 @@ fn ticket_sla(s: sla::Sla) -> pb::TicketSla {
     pb::TicketSla {
         policy: s.policy.unwrap_or_default(),
         calendar: s.calendar.unwrap_or_default(),
-        clocks: s
-            .clocks
-            .iter()
-            .map(|c| sla_clock(c, c.used(), c.recorded_at()))
-            .collect(),
+        clocks: s.clocks.iter().map(recorded_clock).collect(),
         escalation_level: s.escalation_level as i32,
         off_hours_until: optional_timestamp(s.off_hours_until),
     }
+}
+
+/// A clock as last recorded, without a calendar at hand.
+fn recorded_clock(c: &sla::SlaClock) -> pb::SlaClock {
+    sla_clock(c, c.used(), c.recorded_at())
 }
 
 /// A clock with the working time it used by `as_of`.
@@ -329,6 +378,8 @@ pub fn event(e: event::TicketEvent) -> pb::TicketEvent {
             .collect(),
         reason: e.reason.unwrap_or_default(),
         comment: e.comment.map(comment),
+        task: e.task.map(|n| task(n.task)),
+        link: e.link.map(ticket_link),
         ticket: Some(ticket(e.ticket)),
         sla: e.sla.map(|n| {
             let escalation = n.escalation.unwrap_or(event::Escalation {

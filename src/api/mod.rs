@@ -13,6 +13,7 @@ mod routing;
 mod sla;
 mod status;
 mod surveys;
+mod tasks;
 mod tickets;
 mod webhooks;
 
@@ -30,6 +31,7 @@ pub use access::AccessApi;
 pub use routing::RoutingApi;
 pub use sla::SlaApi;
 pub use surveys::SurveyApi;
+pub use tasks::TaskApi;
 pub use tickets::TicketApi;
 pub use webhooks::WebhookApi;
 

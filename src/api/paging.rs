@@ -68,6 +68,7 @@ paged! {
     ListApiKeysRequest;
     ListAuditEntriesRequest;
     ListBlockedSendersRequest;
+    ListTasksRequest;
 }
 
 #[derive(Serialize, serde::Deserialize)]

@@ -9,6 +9,7 @@ use super::check::{Check, given, key, only_key};
 use super::mask::patch;
 use super::paging::by_id;
 use super::{Context, Reply, caller, convert, etag, reply};
+use crate::app::sla::ClockExplanation;
 use crate::domain::calendar::{BusinessCalendar, Calendar, Period};
 use crate::domain::error::quote;
 use crate::domain::patch::{Field, Patch};
@@ -501,11 +502,7 @@ impl SlaService for SlaApi {
                     clocks: e
                         .clocks
                         .into_iter()
-                        .map(|c| pb::ClockExplanation {
-                            clock: Some(convert::sla_clock(&c.clock, c.elapsed, e.as_of)),
-                            remaining: Some(convert::duration(c.remaining)),
-                            why: c.why,
-                        })
+                        .map(|c| clock_explanation(c, e.as_of))
                         .collect(),
                     timeline: e
                         .timeline
@@ -513,10 +510,29 @@ impl SlaService for SlaApi {
                         .map(convert::timeline_entry)
                         .collect(),
                     escalation_level: e.ticket.sla.escalation_level as i32,
+                    tasks: e
+                        .tasks
+                        .into_iter()
+                        .map(|t| pb::TaskClocksExplanation {
+                            task_id: t.task.id,
+                            team: t.task.team.clone(),
+                            status: pb::TaskStatus::from(t.task.status).into(),
+                            accept: Some(clock_explanation(t.accept, e.as_of)),
+                            answer: Some(clock_explanation(t.answer, e.as_of)),
+                        })
+                        .collect(),
                     as_of: Some(convert::timestamp(e.as_of)),
                 })
             }
             .await,
         )
+    }
+}
+
+fn clock_explanation(c: ClockExplanation, as_of: DateTime<Utc>) -> pb::ClockExplanation {
+    pb::ClockExplanation {
+        clock: Some(convert::sla_clock(&c.clock, c.elapsed, as_of)),
+        remaining: Some(convert::duration(c.remaining)),
+        why: c.why,
     }
 }

@@ -18,6 +18,7 @@ use crate::domain::access::{Acting, Caller, Role, Scope};
 use crate::domain::contact::{is_valid_email, is_valid_phone, missing_contact};
 use crate::domain::error::quote;
 use crate::domain::language::Language;
+use crate::domain::link::LinkKind;
 use crate::domain::patch::Field;
 use crate::domain::query::{
     Position, SortKey, TicketFilter, TicketOrder, WatchFilter, position_of,
@@ -377,6 +378,163 @@ type WatchStream =
 
 #[tonic::async_trait]
 impl TicketService for TicketApi {
+    async fn merge_tickets(
+        &self,
+        request: Request<pb::MergeTicketsRequest>,
+    ) -> Reply<pb::MergeTicketsResponse> {
+        let by = caller(&request)?;
+        let r = request.into_inner();
+        reply(
+            async {
+                let acting = by.acting("actor", &r.actor)?;
+                let mut check = Check::new();
+                let duplicate = check.id("duplicate_ticket_id", r.duplicate_ticket_id);
+                let primary = check.id("primary_ticket_id", r.primary_ticket_id);
+                let etag = etag(&r.etag).map(|e| check.text("etag", e, false, limits::KEY));
+                if r.duplicate_ticket_id == r.primary_ticket_id && r.primary_ticket_id > 0 {
+                    check.add(
+                        "primary_ticket_id",
+                        "is the duplicate itself: a ticket is not merged into itself",
+                    );
+                }
+                check.done()?;
+                let on = On::by(&by, duplicate, etag, acting);
+                let (primary, duplicate) = self
+                    .cx
+                    .app
+                    .merge_tickets(on, primary, r.allow_other_customer)
+                    .await?;
+                Ok(pb::MergeTicketsResponse {
+                    primary: ticket(primary),
+                    duplicate: ticket(duplicate),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn link_tickets(
+        &self,
+        request: Request<pb::LinkTicketsRequest>,
+    ) -> Reply<pb::LinkTicketsResponse> {
+        let by = caller(&request)?;
+        let r = request.into_inner();
+        reply(
+            async {
+                let acting = by.acting("actor", &r.actor)?;
+                let mut check = Check::new();
+                let id = check.id("ticket_id", r.ticket_id);
+                let other = check.id("other_ticket_id", r.other_ticket_id);
+                let kind: LinkKind = check.required("kind", r.kind);
+                if matches!(kind, LinkKind::MergedInto | LinkKind::MergedFrom) {
+                    check.add("kind", "MERGED_* links are made by MergeTickets");
+                }
+                check.done()?;
+                let on = On::by(&by, id, None, acting);
+                let (t, other) = self.cx.app.link_tickets(on, other, kind).await?;
+                Ok(pb::LinkTicketsResponse {
+                    ticket: ticket(t),
+                    other: ticket(other),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn unlink_tickets(
+        &self,
+        request: Request<pb::UnlinkTicketsRequest>,
+    ) -> Reply<pb::UnlinkTicketsResponse> {
+        let by = caller(&request)?;
+        let r = request.into_inner();
+        reply(
+            async {
+                let acting = by.acting("actor", &r.actor)?;
+                let mut check = Check::new();
+                let id = check.id("ticket_id", r.ticket_id);
+                let other = check.id("other_ticket_id", r.other_ticket_id);
+                check.done()?;
+                let on = On::by(&by, id, None, acting);
+                let (t, other) = self.cx.app.unlink_tickets(on, other).await?;
+                Ok(pb::UnlinkTicketsResponse {
+                    ticket: ticket(t),
+                    other: ticket(other),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn resolve_with_children(
+        &self,
+        request: Request<pb::ResolveWithChildrenRequest>,
+    ) -> Reply<pb::ResolveWithChildrenResponse> {
+        let by = caller(&request)?;
+        let r = request.into_inner();
+        let app = &self.cx.app;
+        reply(
+            async {
+                let acting = by.acting("actor", &r.actor)?;
+                let mut check = Check::new();
+                let id = check.id("ticket_id", r.ticket_id);
+                let summary = check.text(
+                    "resolution_summary",
+                    &r.resolution_summary,
+                    true,
+                    limits::RESOLUTION,
+                );
+                let etag = etag(&r.etag).map(|e| check.text("etag", e, false, limits::KEY));
+                check.done()?;
+                let cascade = app
+                    .resolve_with_children(On::by(&by, id, etag, acting), summary)
+                    .await?;
+                Ok(pb::ResolveWithChildrenResponse {
+                    ticket: cascade.ticket.and_then(ticket),
+                    resolved: cascade.resolved.into_iter().map(convert::ticket).collect(),
+                    skipped: cascade
+                        .skipped
+                        .into_iter()
+                        .map(|(ticket_number, reason)| pb::SkippedChild {
+                            ticket_number,
+                            reason,
+                        })
+                        .collect(),
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn get_ticket_context(
+        &self,
+        request: Request<pb::GetTicketContextRequest>,
+    ) -> Reply<pb::GetTicketContextResponse> {
+        let by = caller(&request)?;
+        let r = request.into_inner();
+        reply(
+            async {
+                let mut check = Check::new();
+                let id = check.id("ticket_id", r.ticket_id);
+                let history = match r.history_size {
+                    0 => 10,
+                    n @ 1..=50 => n as u64,
+                    n => {
+                        check.add("history_size", format!("{n} is not between 0 and 50"));
+                        0
+                    }
+                };
+                check.done()?;
+                let c = self.cx.app.ticket_context(id, history, &by).await?;
+                Ok(pb::GetTicketContextResponse {
+                    ticket: ticket(c.ticket),
+                    linked: c.linked.into_iter().map(convert::ticket).collect(),
+                    history: c.history.into_iter().map(convert::ticket).collect(),
+                })
+            }
+            .await,
+        )
+    }
+
     async fn create_ticket(
         &self,
         request: Request<pb::CreateTicketRequest>,
@@ -695,6 +853,8 @@ impl TicketService for TicketApi {
                 ),
                 resolution,
                 merged_into,
+                cancel_open_tasks: r.cancel_open_tasks,
+                with_parent: false,
             }
         };
         let call = async |on, resolve| app.resolve(on, resolve).await;

@@ -19,12 +19,14 @@ pub mod access;
 pub mod admin;
 pub mod dispatch;
 pub mod intake;
+pub mod links;
 pub mod reactions;
 pub mod routing;
 pub mod rules;
 pub mod sla;
 pub mod staff;
 pub mod surveys;
+pub mod tasks;
 pub mod tickets;
 pub mod webhooks;
 
@@ -71,6 +73,8 @@ pub struct Settings {
     pub sla_interval: Duration,
     /// The share of a clock's budget at which it is at risk.
     pub sla_at_risk: f64,
+    /// Working time a team has to accept a task that names none.
+    pub task_accept_within: chrono::Duration,
     /// How the notifications a change calls for are written.
     pub notifier: Notifier,
     /// How webhook deliveries are retried.

@@ -15,12 +15,13 @@ use crate::domain::event::{EventType, TicketEvent, actor};
 use crate::domain::idempotency::Requested;
 use crate::domain::patch::Patch;
 use crate::domain::sla::{self, Catalog, Policy, SlaClock, default_policies, fallback_needed};
+use crate::domain::task::Task;
 use crate::domain::ticket::Ticket;
 use crate::error::{Error, Found, Result};
-use crate::store::{Inserted, Store, TeamLock, Write};
+use crate::store::{Inserted, Store, TaskFilter, TeamLock, Write};
 
 /// Tickets looked at per scheduler read: a pass repeats until fewer come due.
-const BATCH: u64 = 500;
+pub(crate) const BATCH: u64 = 500;
 
 impl Resource for Policy {
     const KIND: &'static str = "SLA policy";
@@ -159,6 +160,8 @@ pub struct Explanation {
     pub clocks: Vec<ClockExplanation>,
     /// Every SLA event of the ticket, oldest first.
     pub timeline: Vec<TicketEvent>,
+    /// The clocks of its tasks, oldest task first.
+    pub tasks: Vec<TaskClocks>,
     pub as_of: DateTime<Utc>,
 }
 
@@ -170,6 +173,38 @@ pub struct ClockExplanation {
     /// Negative once overdue; zero once the target is reached.
     pub remaining: Duration,
     pub why: String,
+}
+
+impl ClockExplanation {
+    /// `clock` as of `now`, counted by `calendar` (named `calendar_id`; `None`: 24×7).
+    fn of(
+        clock: &SlaClock,
+        calendar_id: Option<&str>,
+        calendar: &Calendar,
+        now: DateTime<Utc>,
+    ) -> Self {
+        ClockExplanation {
+            clock: clock.clone(),
+            elapsed: clock.elapsed(now, calendar),
+            remaining: if clock.is_reached() {
+                Duration::zero()
+            } else {
+                clock.remaining(now, calendar)
+            },
+            why: sla::explain(clock, calendar_id, calendar, now),
+        }
+    }
+}
+
+/// Most tasks ExplainSla shows: every task a ticket may hold open, and some finished.
+const MAX_TASKS_EXPLAINED: u32 = 100;
+
+/// A task's two clocks as of now.
+#[derive(Debug, Clone)]
+pub struct TaskClocks {
+    pub task: Task,
+    pub accept: ClockExplanation,
+    pub answer: ClockExplanation,
 }
 
 /// What one scheduler pass did.
@@ -280,15 +315,25 @@ impl App {
         let clocks = s
             .clocks
             .iter()
-            .map(|c| ClockExplanation {
-                clock: c.clone(),
-                elapsed: c.elapsed(now, &calendar),
-                remaining: if c.is_reached() {
-                    Duration::zero()
-                } else {
-                    c.remaining(now, &calendar)
-                },
-                why: sla::explain(c, s, &calendar, now),
+            .map(|c| ClockExplanation::of(c, s.calendar.as_deref(), &calendar, now))
+            .collect();
+        let filter = TaskFilter {
+            ticket_id: Some(ticket_id),
+            ..TaskFilter::default()
+        };
+        let tasks = self
+            .store
+            .list_tasks(&filter, 0, u64::from(MAX_TASKS_EXPLAINED))
+            .await?
+            .into_iter()
+            .map(|task| {
+                let calendar = catalog.calendar(task.calendar.as_deref());
+                let id = task.calendar.as_deref();
+                TaskClocks {
+                    accept: ClockExplanation::of(&task.clocks.accept, id, &calendar, now),
+                    answer: ClockExplanation::of(&task.clocks.answer, id, &calendar, now),
+                    task,
+                }
             })
             .collect();
         let policy = s
@@ -304,6 +349,7 @@ impl App {
             policy,
             clocks,
             timeline: self.store.sla_events(ticket_id).await?,
+            tasks,
             as_of: now,
             ticket,
         })
@@ -330,6 +376,7 @@ impl App {
             pass.tickets += due.len();
             // Tickets left as they were (moved meanwhile, or failing) wait for the next pass.
             if due.len() < BATCH as usize || !progress {
+                pass.events += self.task_pass(now).await?;
                 return Ok(pass);
             }
         }

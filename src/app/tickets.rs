@@ -22,6 +22,7 @@ use crate::domain::patch::Patch;
 use crate::domain::query::{MAX_COUNTED, Named, Position, TicketFilter, TicketOrder, WatchFilter};
 use crate::domain::sla;
 use crate::domain::staff::{Duty, QUEUED, cannot_keep};
+use crate::domain::task;
 use crate::domain::ticket::{
     AuthorRole, Comment, Customer, Edit, NewComment, NewTicket, Resolution, Ticket, Visibility,
 };
@@ -98,6 +99,10 @@ pub struct Resolve {
     pub resolution: Resolution,
     /// The number of the ticket a MERGED one duplicates.
     pub merged_into: Option<String>,
+    /// Go ahead with tasks open, cancelling them.
+    pub cancel_open_tasks: bool,
+    /// Resolved with its parent: from any open status, by whoever resolves the parent.
+    pub with_parent: bool,
 }
 
 /// What intake answers: the ticket as routed, and where it waits if nobody took it.
@@ -437,38 +442,62 @@ impl App {
         }
         let now = self.now();
         let write = self.store.begin().await?;
-        let ticket = self.lock_for(&write, &on).await?;
+        let changed = self.resolve_in(&write, on, &resolve, now).await?;
+        self.finish(write, changed).await
+    }
+
+    /// [`App::resolve`] inside `write`: the ticket `on` names, with its open tasks cancelled
+    /// if `resolve` says so, and its survey planned.
+    pub(crate) async fn resolve_in(
+        &self,
+        write: &Write,
+        on: On,
+        resolve: &Resolve,
+        now: DateTime<Utc>,
+    ) -> Result<Changed> {
+        let ticket = self.lock_for(write, &on).await?;
+        // Checked once: cancelling tasks moves the version on before the resolve itself.
+        ticket.check_etag(on.etag.as_deref())?;
+        let on = On { etag: None, ..on };
         let supervisor = match ticket.team.as_deref() {
             Some(team) => self.store.team(team).await?.and_then(|t| t.supervisor),
             None => None,
         };
-        lifecycle::check_resolve(
-            &ticket,
-            resolve.resolution,
-            &on.actor,
-            supervisor.as_deref(),
-        )?;
+        if resolve.with_parent {
+            lifecycle::check_allowed(&ticket, Verb::Dispose)?;
+        } else {
+            lifecycle::check_resolve(
+                &ticket,
+                resolve.resolution,
+                &on.actor,
+                supervisor.as_deref(),
+            )?;
+        }
+        task::check_resolve(&ticket, resolve.cancel_open_tasks)?;
+        let cancelled = self.cancel_open_tasks(write, &on, &ticket, now).await?;
         let planned = self
-            .plan_survey(&write, &ticket, resolve.resolution, now)
+            .plan_survey(write, &ticket, resolve.resolution, now)
             .await?;
         let mut changed = self
-            .change_in(&write, &on, now, |t| {
+            .change_in(write, &on, now, |t| {
                 lifecycle::apply(
                     t,
                     Action::Resolve {
                         summary: resolve.summary.clone(),
                         resolution: resolve.resolution,
                         merged_into: resolve.merged_into.clone(),
+                        with_parent: resolve.with_parent,
                     },
                     now,
                 )?;
                 Ok(Change::of(EventType::TicketResolved).reason(planned.reason.clone()))
             })
             .await?;
+        changed.events.splice(0..0, cancelled);
         if let Some(invitation) = planned.invitation {
             let event = self
                 .survey_event(
-                    &write,
+                    write,
                     &changed.ticket,
                     EventType::SurveyInvited,
                     &invitation,
@@ -478,7 +507,7 @@ impl App {
                 .await?;
             changed.events.push(event);
         }
-        self.finish(write, changed).await
+        Ok(changed)
     }
 
     /// Brings a resolved or closed ticket back into work and routes it again in the same
@@ -676,7 +705,11 @@ impl App {
             .follow_sla(write, Some(&before), &mut after, now)
             .await?;
         let changes = diff(&before, &after);
-        if changes.is_empty() && note.comment.is_none() && note.sla.is_none() {
+        let says_more = note.comment.is_some()
+            || note.sla.is_some()
+            || note.task.is_some()
+            || note.link.is_some();
+        if changes.is_empty() && !says_more {
             return Ok(Changed {
                 ticket: before,
                 events: Vec::new(),
@@ -689,6 +722,8 @@ impl App {
             comment,
             survey,
             sla,
+            task,
+            link,
         } = note;
         let comment = match comment {
             Some(new) => {
@@ -711,6 +746,8 @@ impl App {
             comment,
             survey,
             sla,
+            task,
+            link,
             via: on.via.clone(),
             ..TicketEvent::on(&after, event, &on.actor, now)
         }];

@@ -67,6 +67,9 @@ named_enum!(
         AbuseReview = "abuse.review",
         AbuseBlock = "abuse.block",
         Whoami = "whoami",
+        TasksRead = "tasks.read",
+        TasksWork = "tasks.work",
+        TicketsLink = "tickets.link",
     }
 );
 
@@ -91,6 +94,8 @@ impl Permission {
             SurveysRead => &[Admin, Supervisor, Agent, Analyst],
             SurveysAnswer => &[Admin, Connector, Customer],
             AbuseReview => &[Admin, Supervisor],
+            TasksWork | TicketsLink => &[Admin, Supervisor, Agent],
+            TasksRead => &[Admin, Supervisor, Agent, Analyst],
             StaffManage
             | RoutingManage
             | SlaManage
@@ -200,6 +205,17 @@ pub const RPCS: &[Rpc] = {
         rpc("AbuseService/UnblockSender", AbuseBlock),
         rpc("AbuseService/GetBlockedSender", AbuseReview),
         rpc("AbuseService/ListBlockedSenders", AbuseReview),
+        rpc("TicketService/MergeTickets", TicketsLink),
+        rpc("TicketService/LinkTickets", TicketsLink),
+        rpc("TicketService/UnlinkTickets", TicketsLink),
+        rpc("TicketService/ResolveWithChildren", TicketsWork),
+        rpc("TicketService/GetTicketContext", TicketsRead),
+        rpc("TaskService/CreateTask", TasksWork),
+        rpc("TaskService/GetTask", TasksRead),
+        rpc("TaskService/ListTasks", TasksRead),
+        rpc("TaskService/AcceptTask", TasksWork),
+        rpc("TaskService/CompleteTask", TasksWork),
+        rpc("TaskService/DeclineTask", TasksWork),
     ]
 };
 
@@ -256,8 +272,16 @@ impl Scope {
         }
     }
 
-    /// Whether `ticket` is in this scope.
+    /// Whether `ticket` is in this scope to read: its own tickets, and those that asked one
+    /// of its teams for help (a task).
     pub fn contains(&self, ticket: &Ticket) -> bool {
+        self.holds(ticket)
+            || matches!(self, Scope::Teams { teams, .. }
+                if ticket.task_teams.iter().any(|t| teams.contains(t)))
+    }
+
+    /// Whether `ticket` is in this scope to work on: its team's, its agent's, its customer's.
+    pub fn holds(&self, ticket: &Ticket) -> bool {
         match self {
             Scope::All => true,
             Scope::Teams { teams, agent } => {
@@ -352,7 +376,38 @@ impl Principal {
     /// Whether it may change `ticket` (given the permission for the change): the same scope
     /// as reading, except that analysts change nothing.
     pub fn works_on(&self, ticket: &Ticket) -> bool {
-        self.role != Role::Analyst && self.sees(ticket)
+        self.role != Role::Analyst && self.scope().holds(ticket)
+    }
+
+    /// Whether it may read `task`: staff of the task's team or of its ticket (`ticket`), and
+    /// those who read every ticket. Customers and connectors see no tasks.
+    pub fn sees_task(&self, task: &super::task::Task, ticket: &Ticket) -> bool {
+        self.sees_internal() && (self.scope().holds(ticket) || self.answers_for(task))
+    }
+
+    /// Whether it may accept, complete or decline `task`: its team's staff, or its agent.
+    pub fn works_on_task(&self, task: &super::task::Task) -> bool {
+        self.role != Role::Analyst && self.sees_internal() && self.answers_for(task)
+    }
+
+    /// Whether it may read `team`'s task queue: the team's staff, and those who read every
+    /// ticket.
+    pub fn sees_team_tasks(&self, team: &str) -> bool {
+        match self.scope() {
+            Scope::All => self.sees_internal(),
+            Scope::Teams { teams, .. } => teams.iter().any(|t| t == team),
+            Scope::Customer(_) => false,
+        }
+    }
+
+    fn answers_for(&self, task: &super::task::Task) -> bool {
+        match self.scope() {
+            Scope::All => true,
+            Scope::Teams { teams, agent } => {
+                teams.contains(&task.team) || agent.is_some_and(|a| task.agent.as_ref() == Some(&a))
+            }
+            Scope::Customer(_) => false,
+        }
     }
 
     /// Whether it sees what staff write for each other (internal notes).
@@ -557,10 +612,12 @@ impl Principal {
         if self.sees_internal() {
             return true;
         }
+        // Internal notes and tasks are between staff.
         let internal_note = event
             .comment
             .as_ref()
-            .is_some_and(|c| c.visibility == Visibility::Internal);
+            .is_some_and(|c| c.visibility == Visibility::Internal)
+            || event.task.is_some();
         // Staff reminders (assignment, escalation) are not for customers' eyes; the
         // notifications for the customer are.
         let staff_reminder = event.event_type == EventType::Notification

@@ -37,6 +37,24 @@ named_enum!(
         TicketReleased = "TICKET_RELEASED",
         /// Found malicious on review: closed, and its sender restricted.
         AbuseConfirmed = "ABUSE_CONFIRMED",
+        /// Another team was asked for something (a task).
+        TaskCreated = "TASK_CREATED",
+        /// The team asked took the task on.
+        TaskAccepted = "TASK_ACCEPTED",
+        /// The team did what the task asked.
+        TaskCompleted = "TASK_COMPLETED",
+        /// The team will not do the task, and said why.
+        TaskDeclined = "TASK_DECLINED",
+        /// The task was withdrawn: its ticket was resolved without it.
+        TaskCancelled = "TASK_CANCELLED",
+        /// A task's clock used the at-risk share of its time.
+        TaskAtRisk = "TASK_AT_RISK",
+        /// A task's clock came due before the team accepted or answered it.
+        TaskOverdue = "TASK_OVERDUE",
+        /// The ticket was linked to another (parent, child, related, merged).
+        TicketLinked = "TICKET_LINKED",
+        /// A link to another ticket was removed.
+        TicketUnlinked = "TICKET_UNLINKED",
     }
 );
 
@@ -173,6 +191,10 @@ pub struct TicketEvent {
     pub sla: Option<SlaNote>,
     /// The message a NOTIFICATION event carries.
     pub notification: Option<super::notification::Notification>,
+    /// The task a TASK_* event is about.
+    pub task: Option<TaskNote>,
+    /// The link a TICKET_LINKED or TICKET_UNLINKED event is about, as this ticket sees it.
+    pub link: Option<super::link::Link>,
     /// The ticket as it stood right after the event.
     pub ticket: Ticket,
 }
@@ -211,6 +233,8 @@ impl TicketEvent {
             survey: None,
             sla: None,
             notification: None,
+            task: None,
+            link: None,
             ticket: ticket.clone(),
         }
     }
@@ -225,7 +249,9 @@ impl TicketEvent {
 
     /// Whether the ticket is in `team` after the event, or the event took it out of it.
     pub fn in_team(&self, team: &str) -> bool {
-        self.ticket.team.as_deref() == Some(team) || self.before("team") == Some(team)
+        self.ticket.team.as_deref() == Some(team)
+            || self.before("team") == Some(team)
+            || self.ticket.task_teams.iter().any(|t| t == team)
     }
 
     /// Whether the ticket is `agent`'s after the event, or the event took it from them.
@@ -260,6 +286,10 @@ pub struct Note {
     pub survey: Option<super::survey::SurveyRef>,
     /// The clocks and escalation an SLA change is about.
     pub sla: Option<SlaNote>,
+    /// The task the change is about.
+    pub task: Option<TaskNote>,
+    /// The link the change made or removed.
+    pub link: Option<super::link::Link>,
 }
 
 /// A change the domain decided on a ticket: the event that records it, and its note.
@@ -295,6 +325,15 @@ impl Change {
         self.note.survey = Some(survey);
         self
     }
+}
+
+/// The task a TASK_* event is about, as it stands after the event, and for TASK_OVERDUE the
+/// supervisor alerted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskNote {
+    pub task: super::task::Task,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
 }
 
 /// What an SLA event is about: its clocks (as they stand in the event's ticket) and, for

@@ -87,6 +87,7 @@ pub fn check_resolve(
         summary: String::new(),
         resolution,
         merged_into: None,
+        with_parent: false,
     }
     .verb()
     .unwrap_or(Verb::Resolve);
@@ -137,6 +138,8 @@ pub enum Action {
         resolution: Resolution,
         /// The ticket number a MERGED ticket went into.
         merged_into: Option<String>,
+        /// Resolved with its parent (an incident): from any open status, worked or not.
+        with_parent: bool,
     },
     Close,
     Reopen {
@@ -167,6 +170,9 @@ impl Action {
             Action::Resolve {
                 resolution: Resolution::Spam | Resolution::Merged,
                 ..
+            }
+            | Action::Resolve {
+                with_parent: true, ..
             } => Verb::Dispose,
             Action::Resolve { .. } => Verb::Resolve,
             Action::Close => Verb::Close,
@@ -282,6 +288,7 @@ pub fn apply(ticket: &mut Ticket, action: Action, now: DateTime<Utc>) -> Result<
             summary,
             resolution,
             merged_into,
+            with_parent: _,
         } => {
             ticket.status = Status::Resolved;
             ticket.resolution_summary = Some(summary);
@@ -384,6 +391,7 @@ mod tests {
                 summary: "refunded".into(),
                 resolution: Resolution::Solved,
                 merged_into: None,
+                with_parent: false,
             },
             now,
         )
@@ -426,11 +434,13 @@ mod tests {
                         summary: "s".into(),
                         resolution: Resolution::Solved,
                         merged_into: None,
+                        with_parent: false,
                     },
                     Verb::Dispose => Action::Resolve {
                         summary: "s".into(),
                         resolution: Resolution::Spam,
                         merged_into: None,
+                        with_parent: false,
                     },
                     Verb::Close => Action::Close,
                     Verb::Reopen => Action::Reopen { reason: "r".into() },

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::acknowledgement::Acknowledgement;
 use super::event::{EventType, TicketEvent, actor};
 use super::language::Language;
+use super::link::LinkKind;
 use super::sla::Target;
 use super::ticket::{AuthorRole, Channel, Resolution, Ticket, Visibility, named_enum};
 
@@ -112,6 +113,32 @@ impl Notifier {
                 self.todo(t, e.occurred_at),
             ));
         }
+        if let Some(note) = &e.task {
+            let task = &note.task;
+            let staff = match (e.event_type, &note.alert, &task.agent) {
+                (EventType::TaskOverdue, Some(supervisor), _) => {
+                    let why = e.reason.as_deref().unwrap_or_default();
+                    let text = match self.staff_language {
+                        Language::Zh => format!("工单 {} 的协作任务逾期：{why}", t.number),
+                        Language::En => format!("Task on ticket {} overdue: {why}", t.number),
+                    };
+                    Some((NotificationKind::Escalation, supervisor, text))
+                }
+                (EventType::TaskCreated, _, Some(agent)) => {
+                    let text = match self.staff_language {
+                        Language::Zh => format!("工单 {} 请您协助：{}", t.number, task.ask),
+                        Language::En => {
+                            format!("Ticket {} asks for your help: {}", t.number, task.ask)
+                        }
+                    };
+                    Some((NotificationKind::Assignment, agent, text))
+                }
+                _ => None,
+            };
+            if let Some((kind, agent, text)) = staff {
+                out.push(self.to_staff(kind, agent, text));
+            }
+        }
         let lang = t.language();
         let progress = match e.event_type {
             EventType::TicketAcknowledged => Some(match lang {
@@ -150,6 +177,25 @@ impl Notifier {
                 ),
             }),
             EventType::TicketResolved => self.resolved(t),
+            // The primary's customer hears that the same problem was reported again; the other
+            // ticket may be another customer's, so it is not named.
+            EventType::TicketLinked
+                if e.link
+                    .as_ref()
+                    .is_some_and(|l| l.kind == LinkKind::MergedFrom) =>
+            {
+                Some(match lang {
+                    Language::Zh => format!(
+                        "关于您的工单 {} 的同一问题又有反馈，已合并到此工单一并处理。",
+                        t.number
+                    ),
+                    Language::En => format!(
+                        "The same matter as your ticket {} was reported again; we merged it \
+                         into your ticket and handle both together.",
+                        t.number
+                    ),
+                })
+            }
             EventType::TicketReopened => Some(match lang {
                 Language::Zh => format!("您的工单 {} 已重新打开，我们会继续跟进。", t.number),
                 Language::En => {

@@ -952,8 +952,13 @@ pub fn check(sla: &mut Sla, policy: Option<&Policy>, now: DateTime<Utc>) -> Fire
 }
 
 /// Why a clock's due time is what it is, in a sentence.
-pub fn explain(clock: &SlaClock, sla: &Sla, calendar: &Calendar, now: DateTime<Utc>) -> String {
-    let basis = match &sla.calendar {
+pub fn explain(
+    clock: &SlaClock,
+    calendar_id: Option<&str>,
+    calendar: &Calendar,
+    now: DateTime<Utc>,
+) -> String {
+    let basis = match calendar_id {
         None => "calendar time (24×7)".to_owned(),
         Some(id) => format!("business hours of calendar {id}: {}", calendar.describe()),
     };
@@ -1457,13 +1462,13 @@ mod tests {
             ..Sla::default()
         };
         assert_eq!(
-            explain(&clock, &sla, &cal, at(25, 11, 0)),
+            explain(&clock, sla.calendar.as_deref(), &cal, at(25, 11, 0)),
             "4 h of business hours of calendar default: Mon–Fri 09:00–18:00 (UTC), started \
              2026-11-23T16:00:00Z; 2 h used, 1 d 17 h paused waiting on the customer; counting \
              again since 2026-11-25T10:00:00Z; 2 h left, due 2026-11-25T13:00:00Z"
         );
         assert_eq!(
-            explain(&clock, &sla, &cal, at(25, 14, 30)),
+            explain(&clock, sla.calendar.as_deref(), &cal, at(25, 14, 30)),
             "4 h of business hours of calendar default: Mon–Fri 09:00–18:00 (UTC), started \
              2026-11-23T16:00:00Z; 5 h 30 min used, 1 d 17 h paused waiting on the customer; \
              counting again since 2026-11-25T10:00:00Z; came due 2026-11-25T13:00:00Z \

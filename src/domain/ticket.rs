@@ -289,6 +289,15 @@ pub struct Ticket {
     /// Its SLA clocks and escalation level.
     #[serde(default)]
     pub sla: super::sla::Sla,
+    /// Its tasks not finished yet.
+    #[serde(default)]
+    pub open_tasks: u32,
+    /// The teams it asked to help (its tasks' teams): their staff may read it.
+    #[serde(default)]
+    pub task_teams: Vec<String>,
+    /// Its links to other tickets, in the order they were made.
+    #[serde(default)]
+    pub links: Vec<super::link::Link>,
     /// Bumped by every change; the etag is derived from it.
     pub version: i64,
 }
@@ -335,6 +344,9 @@ impl Ticket {
             resolution: None,
             merged_into: None,
             sla: super::sla::Sla::default(),
+            open_tasks: 0,
+            task_teams: Vec::new(),
+            links: Vec::new(),
             version: 1,
         }
     }

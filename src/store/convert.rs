@@ -7,7 +7,7 @@ use sea_orm::ActiveValue::Set;
 
 use super::entity::{
     agent, api_key, blocked_sender, calendar, comment, config_change, event, rule, sla_policy,
-    survey, survey_template, team, ticket, webhook, webhook_attempt, webhook_delivery,
+    survey, survey_template, task, team, ticket, webhook, webhook_attempt, webhook_delivery,
 };
 use crate::domain::abuse::BlockedSender;
 use crate::domain::access::ApiKey;
@@ -19,6 +19,7 @@ use crate::domain::rules::Rule;
 use crate::domain::sla::{Policy, Targets};
 use crate::domain::staff::{Agent, Team};
 use crate::domain::survey::{Survey, Template};
+use crate::domain::task::Task;
 use crate::domain::ticket::{Comment, Customer, Ticket, UnknownName};
 use crate::domain::webhook::{Attempt, Circuit, Delivery, Webhook};
 use crate::error::{Error, Result};
@@ -97,6 +98,17 @@ pub fn ticket(row: ticket::Model) -> Result<Ticket> {
             .map(|s| from_json("sla", s))
             .transpose()?
             .unwrap_or_default(),
+        open_tasks: row.open_tasks.max(0) as u32,
+        task_teams: row
+            .task_teams
+            .map(|t| from_json("task_teams", t))
+            .transpose()?
+            .unwrap_or_default(),
+        links: row
+            .links
+            .map(|l| from_json("links", l))
+            .transpose()?
+            .unwrap_or_default(),
         version: row.version,
     })
 }
@@ -149,6 +161,9 @@ pub fn ticket_row(t: &Ticket) -> Result<ticket::ActiveModel> {
         sla_due_at: Set(t.sla.due_at()),
         sla_breached: Set(t.sla.breached()),
         sla_at_risk: Set(t.sla.at_risk()),
+        open_tasks: Set(t.open_tasks as i32),
+        task_teams: Set(Some(to_json(&t.task_teams)?)),
+        links: Set(Some(to_json(&t.links)?)),
         version: Set(t.version),
         ..Default::default()
     };
@@ -188,6 +203,8 @@ pub fn event(row: event::Model) -> Result<TicketEvent> {
             .notification
             .map(|n| from_json("notification", n))
             .transpose()?,
+        task: row.task.map(|t| from_json("task", t)).transpose()?,
+        link: row.link.map(|l| from_json("link", l)).transpose()?,
     })
 }
 
@@ -206,6 +223,8 @@ pub fn event_row(e: &TicketEvent) -> Result<event::ActiveModel> {
         survey: Set(e.survey.as_ref().map(to_json).transpose()?),
         sla: Set(e.sla.as_ref().map(to_json).transpose()?),
         notification: Set(e.notification.as_ref().map(to_json).transpose()?),
+        task: Set(e.task.as_ref().map(to_json).transpose()?),
+        link: Set(e.link.as_ref().map(to_json).transpose()?),
         ..Default::default()
     })
 }
@@ -640,4 +659,53 @@ pub fn blocked_sender_row(b: &BlockedSender) -> blocked_sender::ActiveModel {
         created_at: Set(b.created_at),
         updated_at: Set(b.updated_at),
     }
+}
+
+pub fn task(row: task::Model, ticket_number: &str) -> Result<Task> {
+    Ok(Task {
+        id: row.id,
+        ticket_id: row.ticket_id,
+        ticket_number: ticket_number.to_owned(),
+        team: row.team,
+        agent: row.agent,
+        ask: row.ask,
+        status: parse(&row.status)?,
+        milestone: row.milestone,
+        clocks: from_json("clocks", row.clocks)?,
+        calendar: row.calendar,
+        note: row.note,
+        request_id: row.request_id,
+        created_by: row.created_by,
+        accepted_by: row.accepted_by,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        accepted_at: row.accepted_at,
+        finished_at: row.finished_at,
+        version: row.version,
+    })
+}
+
+/// A task's row; the id is the database's for a new one.
+pub fn task_row(t: &Task) -> Result<task::ActiveModel> {
+    Ok(task::ActiveModel {
+        ticket_id: Set(t.ticket_id),
+        team: Set(t.team.clone()),
+        agent: Set(t.agent.clone()),
+        ask: Set(t.ask.clone()),
+        status: Set(t.status.as_str().to_owned()),
+        milestone: Set(t.milestone.clone()),
+        clocks: Set(to_json(&t.clocks)?),
+        calendar: Set(t.calendar.clone()),
+        wake_at: Set(t.wake_at()),
+        note: Set(t.note.clone()),
+        request_id: Set(t.request_id.clone()),
+        created_by: Set(t.created_by.clone()),
+        accepted_by: Set(t.accepted_by.clone()),
+        created_at: Set(t.created_at),
+        updated_at: Set(t.updated_at),
+        accepted_at: Set(t.accepted_at),
+        finished_at: Set(t.finished_at),
+        version: Set(t.version),
+        ..Default::default()
+    })
 }

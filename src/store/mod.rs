@@ -19,6 +19,8 @@ mod rules;
 mod sla;
 mod staff;
 mod surveys;
+mod tasks;
+pub use tasks::TaskFilter;
 mod tickets;
 mod webhooks;
 

@@ -230,6 +230,7 @@ const ON_A_TICKET: &[(&str, &str)] = &[
         "TicketService/ReopenTicket",
         r#"{"ticket_id": {id}, "reason": "not solved"}"#,
     ),
+    ("TicketService/GetTicketContext", r#"{"ticket_id": {id}}"#),
     ("SlaService/ExplainSla", r#"{"ticket_id": {id}}"#),
     ("SurveyService/SendSurvey", r#"{"ticket_id": {id}}"#),
     ("SurveyService/ListTicketSurveys", r#"{"ticket_id": {id}}"#),

@@ -125,6 +125,8 @@ async fn a_restart_reacts_to_what_a_crash_left(backend: Backend) {
             summary: "answered".into(),
             resolution: Resolution::Solved,
             merged_into: None,
+            cancel_open_tasks: false,
+            with_parent: false,
         },
     )
     .await

@@ -169,6 +169,7 @@ async fn reflection_lists_every_service(backend: Backend) {
             "feedback.v1.RoutingService",
             "feedback.v1.SlaService",
             "feedback.v1.SurveyService",
+            "feedback.v1.TaskService",
             "feedback.v1.TicketService",
             "feedback.v1.WebhookService",
             "grpc.health.v1.Health",

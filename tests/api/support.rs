@@ -338,6 +338,30 @@ pub fn missing(status: &tonic::Status) -> (String, String) {
     (info.resource_type, info.resource_name)
 }
 
+/// A ticket's history: every change, or the events of `types` (NOTIFICATION only when named).
+pub async fn history(c: &mut Client, id: i64, types: &[pb::EventType]) -> Vec<pb::TicketEvent> {
+    c.list_ticket_events(pb::ListTicketEventsRequest {
+        ticket_id: id,
+        event_types: types.iter().map(|&t| t.into()).collect(),
+        page_size: 1_000,
+        ..Default::default()
+    })
+    .await
+    .expect("the ticket's history")
+    .into_inner()
+    .events
+}
+
+/// The ticket as it stands.
+pub async fn get(c: &mut Client, id: i64) -> pb::Ticket {
+    c.get_ticket(pb::GetTicketRequest {
+        key: Some(pb::get_ticket_request::Key::TicketId(id)),
+    })
+    .await
+    .expect("the ticket")
+    .into_inner()
+}
+
 pub fn status_of(t: &pb::Ticket) -> pb::TicketStatus {
     pb::TicketStatus::try_from(t.status).expect("known status")
 }

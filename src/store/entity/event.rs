@@ -27,6 +27,10 @@ pub struct Model {
     pub sla: Option<Json>,
     /// The message a NOTIFICATION event carries.
     pub notification: Option<Json>,
+    /// The task a TASK_* event is about.
+    pub task: Option<Json>,
+    /// The link a TICKET_LINKED or TICKET_UNLINKED event is about.
+    pub link: Option<Json>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

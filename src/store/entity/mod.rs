@@ -17,6 +17,7 @@ pub mod sla_policy;
 pub mod survey;
 pub mod survey_template;
 pub mod tag;
+pub mod task;
 pub mod team;
 pub mod ticket;
 pub mod webhook;

@@ -67,6 +67,12 @@ pub struct Model {
     pub sla_due_at: Option<DateTimeUtc>,
     pub sla_breached: bool,
     pub sla_at_risk: bool,
+    /// Tasks not finished yet.
+    pub open_tasks: i32,
+    /// The teams its tasks asked, as a JSON list.
+    pub task_teams: Option<Json>,
+    /// Its links to other tickets, as JSON.
+    pub links: Option<Json>,
     pub version: i64,
 }
 
