@@ -95,6 +95,8 @@ fn not_updatable(path: &str) -> Option<&'static str> {
         "id" | "number" | "etag" | "request_id" | "create_time" | "update_time" | "channel" => {
             "cannot be changed"
         }
+        "open_tasks" | "task_teams" => "is changed by the tasks of TaskService",
+        "links" | "repeat_count" => "is changed by LinkTickets, UnlinkTickets and MergeTickets",
         _ if path.ends_with("_time") => "is set by the lifecycle verbs",
         _ => return None,
     })

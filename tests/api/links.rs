@@ -378,6 +378,24 @@ async fn links_are_checked(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(bad_fields(&history), ["history_size"]);
+    // Links are made by their verbs, never written by UpdateTicket.
+    let output_only = c
+        .update_ticket(pb::UpdateTicketRequest {
+            ticket: Some(pb::Ticket {
+                id: a.id,
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["links".into()],
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        bad_fields(&output_only)[0].starts_with("update_mask"),
+        "{output_only:?}"
+    );
     assert!(get(&mut c, a.id).await.links.is_empty());
     s.stop().await;
 }
