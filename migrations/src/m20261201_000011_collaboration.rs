@@ -12,6 +12,8 @@ enum Tasks {
     Table,
     Id,
     TicketId,
+    /// The ticket's number, which never changes: a team's queue shows it without a join.
+    TicketNumber,
     /// The team asked.
     Team,
     /// The agent of that team named for it, if any.
@@ -65,6 +67,7 @@ impl MigrationTrait for Migration {
                     .table(Tasks::Table)
                     .col(big_pk_auto(Tasks::Id))
                     .col(big_integer(Tasks::TicketId))
+                    .col(string(Tasks::TicketNumber))
                     .col(string(Tasks::Team))
                     .col(string_null(Tasks::Agent))
                     .col(text(Tasks::Ask))

@@ -249,10 +249,7 @@ impl App {
         ticket: &Ticket,
         now: DateTime<Utc>,
     ) -> Result<Vec<TicketEvent>> {
-        let tasks = self
-            .store
-            .lock_open_tasks(write, ticket.id, &ticket.number)
-            .await?;
+        let tasks = self.store.lock_open_tasks(write, ticket.id).await?;
         if tasks.is_empty() {
             return Ok(Vec::new());
         }
@@ -341,6 +338,7 @@ impl App {
             self.store.commit(write).await?;
             return Ok(0);
         }
+        task.bump(now);
         self.store.update_task(&write, &task).await?;
         let supervisor = match fired.iter().any(|(_, t)| *t == Trigger::Breached) {
             true => self

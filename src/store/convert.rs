@@ -661,11 +661,11 @@ pub fn blocked_sender_row(b: &BlockedSender) -> blocked_sender::ActiveModel {
     }
 }
 
-pub fn task(row: task::Model, ticket_number: &str) -> Result<Task> {
+pub fn task(row: task::Model) -> Result<Task> {
     Ok(Task {
         id: row.id,
         ticket_id: row.ticket_id,
-        ticket_number: ticket_number.to_owned(),
+        ticket_number: row.ticket_number,
         team: row.team,
         agent: row.agent,
         ask: row.ask,
@@ -689,6 +689,7 @@ pub fn task(row: task::Model, ticket_number: &str) -> Result<Task> {
 pub fn task_row(t: &Task) -> Result<task::ActiveModel> {
     Ok(task::ActiveModel {
         ticket_id: Set(t.ticket_id),
+        ticket_number: Set(t.ticket_number.clone()),
         team: Set(t.team.clone()),
         agent: Set(t.agent.clone()),
         ask: Set(t.ask.clone()),

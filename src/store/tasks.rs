@@ -34,9 +34,7 @@ impl Store {
         let mut stored = None;
         let result = row.insert(write.conn()).await.map(|row| stored = Some(row));
         match inserted(result)? {
-            Inserted::Done => stored
-                .map(|row| convert::task(row, &task.ticket_number))
-                .transpose(),
+            Inserted::Done => stored.map(convert::task).transpose(),
             Inserted::Taken => Ok(None),
         }
     }
@@ -50,10 +48,11 @@ impl Store {
     }
 
     pub async fn task(&self, id: i64) -> Result<Option<Task>> {
-        let Some(row) = task::Entity::find_by_id(id).one(&self.db).await? else {
-            return Ok(None);
-        };
-        self.with_number(row).await.map(Some)
+        task::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(convert::task)
+            .transpose()
     }
 
     /// Locks a task inside `write` (its ticket is locked first: see the lock order).
@@ -62,10 +61,11 @@ impl Store {
         if self.backend() == DbBackend::Postgres {
             query = query.lock_exclusive();
         }
-        let Some(row) = query.one(write.conn()).await? else {
-            return Ok(None);
-        };
-        self.with_number(row).await.map(Some)
+        query
+            .one(write.conn())
+            .await?
+            .map(convert::task)
+            .transpose()
     }
 
     /// The task asked under `request_id`, with the fingerprint of that request.
@@ -82,16 +82,11 @@ impl Store {
             return Ok(None);
         };
         let hash = row.request_hash.clone();
-        Ok(Some((self.with_number(row).await?, hash)))
+        Ok(Some((convert::task(row)?, hash)))
     }
 
     /// The open tasks of a ticket, locked inside `write`, oldest first.
-    pub async fn lock_open_tasks(
-        &self,
-        write: &Write,
-        ticket_id: i64,
-        number: &str,
-    ) -> Result<Vec<Task>> {
+    pub async fn lock_open_tasks(&self, write: &Write, ticket_id: i64) -> Result<Vec<Task>> {
         let mut query = task::Entity::find()
             .filter(task::Column::TicketId.eq(ticket_id))
             .filter(task::Column::Status.is_in(open_statuses()))
@@ -103,7 +98,7 @@ impl Store {
             .all(write.conn())
             .await?
             .into_iter()
-            .map(|row| convert::task(row, number))
+            .map(convert::task)
             .collect()
     }
 
@@ -128,16 +123,14 @@ impl Store {
             query = query
                 .filter(task::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
         }
-        let rows = query
+        query
             .order_by_asc(task::Column::Id)
             .limit(limit)
             .all(&self.db)
-            .await?;
-        let mut tasks = Vec::with_capacity(rows.len());
-        for row in rows {
-            tasks.push(self.with_number(row).await?);
-        }
-        Ok(tasks)
+            .await?
+            .into_iter()
+            .map(convert::task)
+            .collect()
     }
 
     /// Up to `limit` tasks whose clocks need a look by `now`, soonest first.
@@ -151,16 +144,6 @@ impl Store {
             .into_tuple()
             .all(&self.db)
             .await?)
-    }
-
-    /// A task with its ticket's number, which the row does not repeat.
-    async fn with_number(&self, row: task::Model) -> Result<Task> {
-        let number = self
-            .ticket(row.ticket_id)
-            .await?
-            .map(|t| t.number)
-            .unwrap_or_default();
-        convert::task(row, &number)
     }
 }
 

@@ -7,6 +7,8 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub ticket_id: i64,
+    /// The ticket's number, which never changes.
+    pub ticket_number: String,
     pub team: String,
     pub agent: Option<String>,
     #[sea_orm(column_type = "Text")]
