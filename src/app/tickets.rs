@@ -689,10 +689,15 @@ impl App {
             comment,
             survey,
             sla,
+            request_hash,
+            steps,
         } = note;
         let comment = match comment {
             Some(new) => {
-                let hash = new.request_id.as_ref().map(|_| fingerprint(&new));
+                let hash = new
+                    .request_id
+                    .as_ref()
+                    .map(|_| request_hash.unwrap_or_else(|| fingerprint(&new)));
                 let stored = self
                     .store
                     .insert_comment(write, id, &new, hash, now)
@@ -705,6 +710,12 @@ impl App {
             }
             None => None,
         };
+        // Each step's event carries what the step changed; the main event the rest.
+        let ends: Vec<&Ticket> = steps.iter().map(|s| &s.from).chain([&after]).collect();
+        let changes = match steps.first() {
+            Some(step) => diff(&before, &step.from),
+            None => changes,
+        };
         let mut events = vec![TicketEvent {
             changes,
             reason,
@@ -714,6 +725,12 @@ impl App {
             via: on.via.clone(),
             ..TicketEvent::on(&after, event, &on.actor, now)
         }];
+        events.extend(steps.iter().zip(&ends[1..]).map(|(step, end)| TicketEvent {
+            changes: diff(&step.from, end),
+            reason: step.reason.clone(),
+            via: on.via.clone(),
+            ..TicketEvent::on(&after, step.event, &on.actor, now)
+        }));
         events.extend(clocks.into_iter().map(|c| c.event(&after, now)));
         let cursors = self.record_events(write, &events).await?;
         for (event, cursor) in events.iter_mut().zip(cursors) {
