@@ -68,6 +68,7 @@ paged! {
     ListApiKeysRequest;
     ListAuditEntriesRequest;
     ListBlockedSendersRequest;
+    ListReplyTemplatesRequest;
 }
 
 #[derive(Serialize, serde::Deserialize)]

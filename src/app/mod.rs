@@ -20,6 +20,7 @@ pub mod admin;
 pub mod dispatch;
 pub mod intake;
 pub mod reactions;
+pub mod replies;
 pub mod routing;
 pub mod rules;
 pub mod sla;

@@ -67,6 +67,9 @@ named_enum!(
         AbuseReview = "abuse.review",
         AbuseBlock = "abuse.block",
         Whoami = "whoami",
+        RepliesRead = "replies.read",
+        RepliesManage = "replies.manage",
+        RepliesApply = "replies.apply",
     }
 );
 
@@ -84,6 +87,10 @@ impl Permission {
             TicketsUpdate | TicketsAssign | TicketsWork | SurveysSend | QueuesRead => {
                 &[Admin, Supervisor, Agent]
             }
+            // Staff read and apply the reply templates of their teams and the global ones; a
+            // supervisor manages their teams' (the use case checks which).
+            RepliesRead | RepliesApply => &[Admin, Supervisor, Agent],
+            RepliesManage => &[Admin, Supervisor],
             StaffRead | SlaRead | SlaExplain => &[Admin, Supervisor, Agent, Analyst],
             AgentsUpdate => &[Admin, Supervisor],
             AgentsAvailability => &[Admin, Supervisor, Agent],
@@ -200,6 +207,13 @@ pub const RPCS: &[Rpc] = {
         rpc("AbuseService/UnblockSender", AbuseBlock),
         rpc("AbuseService/GetBlockedSender", AbuseReview),
         rpc("AbuseService/ListBlockedSenders", AbuseReview),
+        rpc("ReplyService/CreateReplyTemplate", RepliesManage),
+        rpc("ReplyService/GetReplyTemplate", RepliesRead),
+        rpc("ReplyService/ListReplyTemplates", RepliesRead),
+        rpc("ReplyService/UpdateReplyTemplate", RepliesManage),
+        rpc("ReplyService/DeleteReplyTemplate", RepliesManage),
+        rpc("ReplyService/RenderReply", RepliesApply),
+        rpc("ReplyService/ApplyReply", RepliesApply),
     ]
 };
 
@@ -434,6 +448,53 @@ impl Principal {
                 self.teams.join(", ")
             ),
         })
+    }
+
+    /// The teams whose reply templates it sees besides the global ones; `None`: every
+    /// template (admins). Staff see their teams'; other roles none.
+    pub fn reply_teams(&self) -> Option<Vec<String>> {
+        match self.role {
+            Role::Admin => None,
+            Role::Supervisor | Role::Agent => Some(self.teams.clone()),
+            _ => Some(Vec::new()),
+        }
+    }
+
+    /// Whether it sees (and, holding the permission, applies) a reply template of `team`
+    /// (`None`: a global one).
+    pub fn sees_replies_of(&self, team: Option<&str>) -> bool {
+        match self.reply_teams() {
+            None => true,
+            Some(teams) => team.is_none_or(|t| teams.iter().any(|own| own == t)),
+        }
+    }
+
+    /// Refuses a change of a reply template of `team` (`None`: global) beyond the caller:
+    /// global templates are the admins' to manage, a team's also its supervisors'.
+    pub fn check_manages_replies_of(&self, team: Option<&str>) -> Result<(), Refusal> {
+        let refuse = |description: String| {
+            Err(Refusal::Forbidden {
+                permission: Permission::RepliesManage.as_str(),
+                description,
+            })
+        };
+        match (self.role, team) {
+            (Role::Admin, _) => Ok(()),
+            (Role::Supervisor, Some(t)) if self.teams.iter().any(|own| own == t) => Ok(()),
+            (Role::Supervisor, None) => refuse(
+                "global reply templates are managed by admins; a supervisor names one of their \
+                 teams in team"
+                    .into(),
+            ),
+            (_, Some(t)) => refuse(format!(
+                "a supervisor manages the reply templates of their own teams; {} is not one",
+                quote(t)
+            )),
+            (_, None) => refuse(format!(
+                "role {} does not manage reply templates",
+                self.role
+            )),
+        }
     }
 
     /// Refuses a team's queue or agents outside a supervisor's or agent's teams.

@@ -294,18 +294,23 @@ impl ReplyTemplate {
             match parse(body) {
                 Err(why) => add(field.into(), why),
                 Ok(pieces) => {
+                    let mut undeclared = BTreeSet::new();
                     for piece in pieces {
                         let Piece::Free(name) = piece else { continue };
                         if !self.declares(&name) {
-                            add(
-                                field.into(),
-                                format!(
-                                    "{{{{{name}}}}} is neither a built-in variable nor declared \
-                                     in variables"
-                                ),
-                            );
+                            undeclared.insert(format!("{{{{{name}}}}}"));
                         }
                         used.insert(name);
+                    }
+                    if !undeclared.is_empty() {
+                        let names: Vec<String> = undeclared.into_iter().collect();
+                        add(
+                            field.into(),
+                            format!(
+                                "{} neither built-in nor declared in variables",
+                                names.join(", ")
+                            ),
+                        );
                     }
                 }
             }
@@ -468,8 +473,15 @@ impl ReplyTemplate {
                 ),
             ));
         }
+        let body = text.trim();
+        if body.is_empty() {
+            return Err(Refusal::invalid(
+                "values",
+                "leave the reply empty: give the variables it is made of",
+            ));
+        }
         Ok(Rendered {
-            body: text.trim().to_owned(),
+            body: body.to_owned(),
             language,
         })
     }
@@ -550,6 +562,19 @@ impl ReplyTemplate {
     pub fn resolves(&self, status: Status) -> bool {
         self.effects.status == Some(Status::Resolved) && status != Status::Resolved
     }
+}
+
+/// Which templates a list holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateFilter {
+    /// The global templates and those of these teams; `None`: every template.
+    pub visible: Option<Vec<String>>,
+    /// Only this team's.
+    pub team: Option<String>,
+    /// Only global ones.
+    pub global_only: bool,
+    /// Only those whose title contains this, in any case.
+    pub text: Option<String>,
 }
 
 /// A reply rendered for a ticket.
