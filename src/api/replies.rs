@@ -143,10 +143,6 @@ fn values(check: &mut Check, given: &HashMap<String, String>) -> BTreeMap<String
         .collect()
 }
 
-fn to_pb(t: ReplyTemplate) -> pb::ReplyTemplate {
-    convert::reply_template(t)
-}
-
 #[tonic::async_trait]
 impl ReplyService for ReplyApi {
     async fn create_reply_template(
@@ -161,7 +157,9 @@ impl ReplyService for ReplyApi {
                 let given = given(&mut check, "template", r.template);
                 let new = template(&mut check, &given, self.cx.app.now());
                 let new = check.finish(new)?;
-                Ok(to_pb(self.cx.app.create_reply_template(&by, new).await?))
+                Ok(convert::reply_template(
+                    self.cx.app.create_reply_template(&by, new).await?,
+                ))
             }
             .await,
         )
@@ -175,7 +173,9 @@ impl ReplyService for ReplyApi {
         reply(
             async {
                 let id = only_key("id", &request.get_ref().id)?;
-                Ok(to_pb(self.cx.app.reply_template(&id, &by).await?))
+                Ok(convert::reply_template(
+                    self.cx.app.reply_template(&id, &by).await?,
+                ))
             }
             .await,
         )
@@ -209,7 +209,8 @@ impl ReplyService for ReplyApi {
                     .app
                     .list_reply_templates(&by, filter, page.after.clone(), page.fetch())
                     .await?;
-                let (templates, next_page_token) = page.finish(templates, to_pb, |t| t.id.clone());
+                let (templates, next_page_token) =
+                    page.finish(templates, convert::reply_template, |t| t.id.clone());
                 Ok(pb::ListReplyTemplatesResponse {
                     templates,
                     next_page_token,
@@ -246,7 +247,7 @@ impl ReplyService for ReplyApi {
                     .app
                     .update_reply_template(&by, &id, tag.as_deref(), &patch)
                     .await?;
-                Ok(to_pb(updated))
+                Ok(convert::reply_template(updated))
             }
             .await,
         )

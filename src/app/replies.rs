@@ -156,7 +156,7 @@ impl App {
             by.check_manages_replies_of(patch.value.team.as_deref())?;
         }
         let seen = seen.etag();
-        self.update(id, etag.or(checked(by, &seen)), patch, by)
+        self.update(id, etag.or(scope_etag(by, &seen)), patch, by)
             .await
     }
 
@@ -167,7 +167,7 @@ impl App {
         etag: Option<&str>,
     ) -> Result<()> {
         let seen = self.managed_reply_template(by, id).await?.etag();
-        self.delete::<ReplyTemplate>(id, etag.or(checked(by, &seen)), by)
+        self.delete::<ReplyTemplate>(id, etag.or(scope_etag(by, &seen)), by)
             .await
     }
 
@@ -320,7 +320,7 @@ impl App {
         let zone = team
             .as_ref()
             .and_then(|t| t.time_zone.parse().ok())
-            .unwrap_or(chrono_tz::UTC);
+            .unwrap_or(self.settings.zone);
         let facts = Facts {
             ticket,
             agent: agent.as_ref().map(|a| a.display_name.as_str()),
@@ -334,6 +334,6 @@ impl App {
 /// The etag a change of a template by `by` is checked against when they give none: for a
 /// supervisor, the one of the template whose team was checked, so that a template moved to
 /// another team meanwhile is not changed by them; admins manage any, and need none.
-fn checked<'a>(by: &Principal, seen: &'a str) -> Option<&'a str> {
+fn scope_etag<'a>(by: &Principal, seen: &'a str) -> Option<&'a str> {
     (by.role != Role::Admin).then_some(seen)
 }

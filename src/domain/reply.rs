@@ -408,17 +408,14 @@ impl ReplyTemplate {
         let mut values = BTreeMap::new();
         for v in &self.variables {
             let field = format!("values.{}", v.name);
-            let value = match (given.get(&v.name), &v.default) {
-                (Some(value), _) if !value.trim().is_empty() || !v.required => {
-                    if value.trim().is_empty() {
-                        Ok(Value::Text(String::new()))
-                    } else {
-                        v.kind.read(value)
-                    }
-                }
-                (_, _) if v.required => Err("is required".to_owned()),
-                (_, Some(default)) => v.kind.read(default),
-                (_, None) => Ok(Value::Text(String::new())),
+            // A blank value is no value: the default's, or empty, or missing if required.
+            let value = match given.get(&v.name).filter(|g| !g.trim().is_empty()) {
+                Some(value) => v.kind.read(value),
+                None if v.required => Err("is required".to_owned()),
+                None => match &v.default {
+                    Some(default) => v.kind.read(default),
+                    None => Ok(Value::Text(String::new())),
+                },
             };
             match value {
                 Ok(value) => {
@@ -430,6 +427,7 @@ impl ReplyTemplate {
         if bad.is_empty() {
             Ok(values)
         } else {
+            // As many as a request may declare; unknown names beyond are counted.
             let more = bad.len().saturating_sub(MAX_VARIABLES);
             bad.truncate(MAX_VARIABLES);
             Err(Refusal::Invalid {
