@@ -127,6 +127,9 @@ impl App {
         after: Option<String>,
         limit: u64,
     ) -> Result<Vec<ReplyTemplate>> {
+        if !by.sees_replies_of(None) {
+            return Ok(Vec::new());
+        }
         if let Some(team) = filter.team.as_deref() {
             if !by.sees_replies_of(Some(team)) {
                 return Err(Error::not_found("team", team));

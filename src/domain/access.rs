@@ -463,9 +463,12 @@ impl Principal {
     /// Whether it sees (and, holding the permission, applies) a reply template of `team`
     /// (`None`: a global one).
     pub fn sees_replies_of(&self, team: Option<&str>) -> bool {
-        match self.reply_teams() {
-            None => true,
-            Some(teams) => team.is_none_or(|t| teams.iter().any(|own| own == t)),
+        match self.role {
+            Role::Admin => true,
+            Role::Supervisor | Role::Agent => {
+                team.is_none_or(|t| self.teams.iter().any(|own| own == t))
+            }
+            _ => false,
         }
     }
 
@@ -920,6 +923,32 @@ mod tests {
             (acting.actor.as_str(), acting.via.as_deref()),
             ("bob", Some("key:k"))
         );
+    }
+
+    #[test]
+    fn reply_templates_are_seen_by_their_teams_and_managed_by_supervisors() {
+        let (agent, supervisor) = (principal(Role::Agent), principal(Role::Supervisor));
+        let admin = Principal {
+            teams: Vec::new(),
+            ..principal(Role::Admin)
+        };
+        for staff in [&agent, &supervisor, &admin] {
+            assert!(staff.sees_replies_of(None), "{}", staff.role);
+            assert!(staff.sees_replies_of(Some("billing")), "{}", staff.role);
+        }
+        assert!(!agent.sees_replies_of(Some("tech")));
+        assert!(!supervisor.sees_replies_of(Some("tech")));
+        assert!(admin.sees_replies_of(Some("tech")));
+        assert!(!principal(Role::Analyst).sees_replies_of(None));
+        assert!(supervisor.check_manages_replies_of(Some("billing")).is_ok());
+        for team in [None, Some("tech")] {
+            assert!(matches!(
+                supervisor.check_manages_replies_of(team),
+                Err(Refusal::Forbidden { .. })
+            ));
+            assert!(admin.check_manages_replies_of(team).is_ok());
+        }
+        assert!(agent.check_manages_replies_of(Some("billing")).is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ both!(
     bad_values_are_named,
     a_reply_and_its_changes_are_one_version,
     a_disallowed_status_change_writes_nothing,
+    concurrent_retries_reply_once,
 );
 
 type Replies = ReplyServiceClient<Authed>;
@@ -96,6 +97,21 @@ async fn create(r: &mut Replies, t: pb::ReplyTemplate) -> pb::ReplyTemplate {
         .into_inner()
 }
 
+/// A server with staff and `templates`, and the admin's ticket and reply clients.
+async fn desk(
+    backend: Backend,
+    templates: Vec<pb::ReplyTemplate>,
+) -> (TestServer, Client, Replies) {
+    let s = TestServer::start(backend).await;
+    s.seed_staff().await;
+    let c = s.client.clone();
+    let mut r = replies(s.channel());
+    for t in templates {
+        create(&mut r, t).await;
+    }
+    (s, c, r)
+}
+
 /// A ticket of after-sales (unless `team` says), given to `agent`, who acknowledged it: one
 /// a public reply may answer.
 async fn worked(
@@ -166,6 +182,13 @@ async fn last_cursor(c: &mut Client, ticket: i64) -> i64 {
         .await
         .last()
         .map_or(0, |e| e.cursor)
+}
+
+/// The version an etag `W/"N"` tags.
+fn version(etag: &str) -> i64 {
+    etag.trim_matches(|c| c == 'W' || c == '/' || c == '"')
+        .parse()
+        .expect("an etag W/\"N\"")
 }
 
 async fn get_ticket(c: &mut Client, id: i64) -> pb::Ticket {
@@ -625,11 +648,7 @@ async fn team_templates_are_their_teams_alone(backend: Backend) {
 }
 
 async fn replies_render_in_the_customers_language(backend: Backend) {
-    let s = TestServer::start(backend).await;
-    s.seed_staff().await;
-    let mut c = s.client.clone();
-    let mut r = replies(s.channel());
-    create(&mut r, refund()).await;
+    let (s, mut c, mut r) = desk(backend, vec![refund()]).await;
     let en = worked(&mut c, new_ticket("Refund late"), "after-sales", "ann").await;
     let values = [("amount", "199.90"), ("arrival", "2026-12-03")];
     let rendered = r
@@ -707,11 +726,7 @@ async fn replies_render_in_the_customers_language(backend: Backend) {
 }
 
 async fn bad_values_are_named(backend: Backend) {
-    let s = TestServer::start(backend).await;
-    s.seed_staff().await;
-    let mut c = s.client.clone();
-    let mut r = replies(s.channel());
-    create(&mut r, refund()).await;
+    let (s, mut c, mut r) = desk(backend, vec![refund()]).await;
     let t = worked(&mut c, new_ticket("Refund late"), "after-sales", "ann").await;
     let cases: &[(Values, &[&str])] = &[
         (&[("arrival", "2026-12-03")], &["values.amount"]),
@@ -772,11 +787,7 @@ async fn bad_values_are_named(backend: Backend) {
 }
 
 async fn a_reply_and_its_changes_are_one_version(backend: Backend) {
-    let s = TestServer::start(backend).await;
-    s.seed_staff().await;
-    let mut c = s.client.clone();
-    let mut r = replies(s.channel());
-    create(&mut r, receipt()).await;
+    let (s, mut c, mut r) = desk(backend, vec![receipt()]).await;
     let t = worked(&mut c, new_ticket("Refund late"), "after-sales", "ann").await;
     let from = last_cursor(&mut c, t.id).await;
     let mut stream = c
@@ -816,11 +827,6 @@ async fn a_reply_and_its_changes_are_one_version(backend: Backend) {
     );
     assert_eq!(after.tags, ["receipt"]);
     assert!(after.first_response_time.is_some());
-    let version = |etag: &str| {
-        etag.trim_matches(|c| c == 'W' || c == '/' || c == '"')
-            .parse::<i64>()
-            .unwrap()
-    };
     assert_eq!(version(&after.etag), version(&t.etag) + 1, "one version");
 
     // The reply and the wait are recorded together, on one version of the ticket.
@@ -901,11 +907,7 @@ async fn a_reply_and_its_changes_are_one_version(backend: Backend) {
 }
 
 async fn a_disallowed_status_change_writes_nothing(backend: Backend) {
-    let s = TestServer::start(backend).await;
-    s.seed_staff().await;
-    let mut c = s.client.clone();
-    let mut r = replies(s.channel());
-    create(&mut r, receipt()).await;
+    let (s, mut c, mut r) = desk(backend, vec![receipt()]).await;
     let solve = pb::ReplyTemplate {
         id: "solved-note".into(),
         title: "Refund paid".into(),
@@ -984,5 +986,28 @@ async fn a_disallowed_status_change_writes_nothing(backend: Backend) {
         .filter(|t| matches!(t, E::CommentAdded | E::TicketResolved))
         .collect();
     assert_eq!(types, [E::CommentAdded, E::TicketResolved]);
+    s.stop().await;
+}
+
+async fn concurrent_retries_reply_once(backend: Backend) {
+    let (s, mut c, r) = desk(backend, vec![receipt()]).await;
+    let t = worked(&mut c, new_ticket("Refund late"), "after-sales", "ann").await;
+    let request = pb::ApplyReplyRequest {
+        actor: "ann".into(),
+        ..apply("need-receipt", t.id, "desk-7:receipt")
+    };
+    let answers = futures::future::join_all((0..8).map(|_| {
+        let mut r = r.clone();
+        let request = request.clone();
+        async move { r.apply_reply(request).await.expect("retry").into_inner() }
+    }))
+    .await;
+    let comments: std::collections::HashSet<i64> = answers
+        .iter()
+        .map(|a| a.comment.as_ref().unwrap().id)
+        .collect();
+    assert_eq!(comments.len(), 1);
+    let after = get_ticket(&mut c, t.id).await;
+    assert_eq!(version(&after.etag), version(&t.etag) + 1, "changed once");
     s.stop().await;
 }
