@@ -658,7 +658,9 @@ impl App {
 
     /// Changes one ticket inside `write`: locks it, checks `on.etag`, lets `change` edit it
     /// and name its event, keeps its SLA clocks in step, and writes the row, its tags, its
-    /// comment and its events. An unchanged ticket writes and records nothing.
+    /// comment and its events: the main one, one per lifecycle step the change noted (each
+    /// with the fields it changed), then the clocks'. An unchanged ticket writes and records
+    /// nothing.
     pub(crate) async fn change_in(
         &self,
         write: &Write,
