@@ -18,6 +18,7 @@ fn main() -> io::Result<()> {
         "proto/feedback/v1/access_service.proto",
         "proto/feedback/v1/abuse_service.proto",
         "proto/feedback/v1/task_service.proto",
+        "proto/feedback/v1/reply_service.proto",
     ];
     let descriptors = compile(&protos, &["proto"])?;
     fs::write(

@@ -14,6 +14,7 @@ mod m20261201_000008_access;
 mod m20261201_000009_abuse;
 mod m20261201_000010_waiting_index;
 mod m20261201_000011_collaboration;
+mod m20261201_000013_reply_templates;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_abuse::Migration),
             Box::new(m20261201_000010_waiting_index::Migration),
             Box::new(m20261201_000011_collaboration::Migration),
+            Box::new(m20261201_000013_reply_templates::Migration),
         ]
     }
 }

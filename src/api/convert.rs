@@ -6,8 +6,8 @@ use prost_types::Timestamp;
 use crate::domain::calendar::BusinessCalendar;
 use crate::domain::error::Versioned;
 use crate::domain::{
-    abuse, access, assignment, event, link, notification, rules, sla, staff, survey, task, ticket,
-    webhook,
+    abuse, access, assignment, event, link, notification, reply, rules, sla, staff, survey, task,
+    ticket, webhook,
 };
 use crate::proto::feedback::v1 as pb;
 
@@ -367,15 +367,7 @@ pub fn event(e: event::TicketEvent) -> pb::TicketEvent {
         actor: e.actor,
         acted_by: e.via.unwrap_or_default(),
         time: Some(timestamp(e.occurred_at)),
-        changes: e
-            .changes
-            .into_iter()
-            .map(|c| pb::FieldChange {
-                field: c.field,
-                before: c.before,
-                after: c.after,
-            })
-            .collect(),
+        changes: e.changes.into_iter().map(field_change).collect(),
         reason: e.reason.unwrap_or_default(),
         comment: e.comment.map(comment),
         task: e.task.map(|n| task(n.task)),
@@ -547,6 +539,59 @@ pub fn template(t: survey::Template) -> pb::SurveyTemplate {
         default: t.is_default,
         create_time: Some(timestamp(t.created_at)),
         update_time: Some(timestamp(t.updated_at)),
+    }
+}
+
+/// One field's change, as events and previews show it.
+pub fn field_change(c: event::FieldChange) -> pb::FieldChange {
+    pb::FieldChange {
+        field: c.field,
+        before: c.before,
+        after: c.after,
+    }
+}
+
+pub fn reply_template(t: reply::ReplyTemplate) -> pb::ReplyTemplate {
+    use reply::VariableKind as K;
+    let e = t.effects.clone();
+    pb::ReplyTemplate {
+        etag: t.etag(),
+        id: t.id,
+        title: t.title,
+        body_zh: t.body_zh,
+        body_en: t.body_en,
+        variables: t
+            .variables
+            .into_iter()
+            .map(|v| {
+                let (kind, choices) = match v.kind {
+                    K::Text => (pb::ReplyVariableType::Text, Vec::new()),
+                    K::Number => (pb::ReplyVariableType::Number, Vec::new()),
+                    K::Date => (pb::ReplyVariableType::Date, Vec::new()),
+                    K::Choice(choices) => (pb::ReplyVariableType::Choice, choices),
+                };
+                pb::ReplyVariable {
+                    name: v.name,
+                    r#type: kind.into(),
+                    required: v.required,
+                    default_value: v.default.unwrap_or_default(),
+                    choices,
+                    label: v.label,
+                }
+            })
+            .collect(),
+        team: t.team.unwrap_or_default(),
+        visibility: pb::CommentVisibility::from(t.visibility).into(),
+        changes: Some(pb::ReplyFieldChanges {
+            status: e.status.map_or(0, |s| pb::TicketStatus::from(s).into()),
+            priority: e.priority.map_or(0, |p| pb::Priority::from(p).into()),
+            add_tags: e.add_tags,
+            remove_tags: e.remove_tags,
+            resolution_summary: e.resolution_summary.unwrap_or_default(),
+        }),
+        create_time: Some(timestamp(t.created_at)),
+        update_time: Some(timestamp(t.updated_at)),
+        created_by: t.created_by,
     }
 }
 

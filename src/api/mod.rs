@@ -9,6 +9,7 @@ pub(crate) mod convert;
 pub mod limits;
 mod mask;
 mod paging;
+mod replies;
 mod routing;
 mod sla;
 mod status;
@@ -28,6 +29,7 @@ use crate::events::EventHub;
 
 pub use abuse::AbuseApi;
 pub use access::AccessApi;
+pub use replies::ReplyApi;
 pub use routing::RoutingApi;
 pub use sla::SlaApi;
 pub use surveys::SurveyApi;

@@ -69,6 +69,7 @@ paged! {
     ListAuditEntriesRequest;
     ListBlockedSendersRequest;
     ListTasksRequest;
+    ListReplyTemplatesRequest;
 }
 
 #[derive(Serialize, serde::Deserialize)]

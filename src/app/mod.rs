@@ -21,6 +21,7 @@ pub mod dispatch;
 pub mod intake;
 pub mod links;
 pub mod reactions;
+pub mod replies;
 pub mod routing;
 pub mod rules;
 pub mod sla;

@@ -131,6 +131,14 @@ impl Resource for Team {
                 if !webhooks.is_empty() {
                     return refuse(format!("webhooks follow it: {}", webhooks.join(", ")));
                 }
+                let replies = store.reply_templates_of_team(write, &team.id).await?;
+                if !replies.is_empty() {
+                    return refuse(format!(
+                        "reply templates belong to it: {}; delete them or make them another \
+                         team's",
+                        replies.join(", ")
+                    ));
+                }
                 Ok(())
             }
         }

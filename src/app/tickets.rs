@@ -687,7 +687,9 @@ impl App {
 
     /// Changes one ticket inside `write`: locks it, checks `on.etag`, lets `change` edit it
     /// and name its event, keeps its SLA clocks in step, and writes the row, its tags, its
-    /// comment and its events. An unchanged ticket writes and records nothing.
+    /// comment and its events: the main one, one per lifecycle step the change noted (each
+    /// with the fields it changed), then the clocks'. An unchanged ticket writes and records
+    /// nothing.
     pub(crate) async fn change_in(
         &self,
         write: &Write,
@@ -724,10 +726,15 @@ impl App {
             sla,
             task,
             link,
+            request_hash,
+            steps,
         } = note;
         let comment = match comment {
             Some(new) => {
-                let hash = new.request_id.as_ref().map(|_| fingerprint(&new));
+                let hash = new
+                    .request_id
+                    .as_ref()
+                    .map(|_| request_hash.unwrap_or_else(|| fingerprint(&new)));
                 let stored = self
                     .store
                     .insert_comment(write, id, &new, hash, now)
@@ -740,6 +747,12 @@ impl App {
             }
             None => None,
         };
+        // Each step's event carries what the step changed; the main event the rest.
+        let ends: Vec<&Ticket> = steps.iter().map(|s| &s.from).chain([&after]).collect();
+        let changes = match steps.first() {
+            Some(step) => diff(&before, &step.from),
+            None => changes,
+        };
         let mut events = vec![TicketEvent {
             changes,
             reason,
@@ -751,6 +764,12 @@ impl App {
             via: on.via.clone(),
             ..TicketEvent::on(&after, event, &on.actor, now)
         }];
+        events.extend(steps.iter().zip(&ends[1..]).map(|(step, end)| TicketEvent {
+            changes: diff(&step.from, end),
+            reason: step.reason.clone(),
+            via: on.via.clone(),
+            ..TicketEvent::on(&after, step.event, &on.actor, now)
+        }));
         events.extend(clocks.into_iter().map(|c| c.event(&after, now)));
         let cursors = self.record_events(write, &events).await?;
         for (event, cursor) in events.iter_mut().zip(cursors) {

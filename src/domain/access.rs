@@ -70,6 +70,9 @@ named_enum!(
         TasksRead = "tasks.read",
         TasksWork = "tasks.work",
         TicketsLink = "tickets.link",
+        RepliesRead = "replies.read",
+        RepliesManage = "replies.manage",
+        RepliesApply = "replies.apply",
     }
 );
 
@@ -87,6 +90,10 @@ impl Permission {
             TicketsUpdate | TicketsAssign | TicketsWork | SurveysSend | QueuesRead => {
                 &[Admin, Supervisor, Agent]
             }
+            // Staff read and apply the reply templates of their teams and the global ones; a
+            // supervisor manages their teams' (the use case checks which).
+            RepliesRead | RepliesApply => &[Admin, Supervisor, Agent],
+            RepliesManage => &[Admin, Supervisor],
             StaffRead | SlaRead | SlaExplain => &[Admin, Supervisor, Agent, Analyst],
             AgentsUpdate => &[Admin, Supervisor],
             AgentsAvailability => &[Admin, Supervisor, Agent],
@@ -216,6 +223,13 @@ pub const RPCS: &[Rpc] = {
         rpc("TaskService/AcceptTask", TasksWork),
         rpc("TaskService/CompleteTask", TasksWork),
         rpc("TaskService/DeclineTask", TasksWork),
+        rpc("ReplyService/CreateReplyTemplate", RepliesManage),
+        rpc("ReplyService/GetReplyTemplate", RepliesRead),
+        rpc("ReplyService/ListReplyTemplates", RepliesRead),
+        rpc("ReplyService/UpdateReplyTemplate", RepliesManage),
+        rpc("ReplyService/DeleteReplyTemplate", RepliesManage),
+        rpc("ReplyService/RenderReply", RepliesApply),
+        rpc("ReplyService/ApplyReply", RepliesApply),
     ]
 };
 
@@ -489,6 +503,56 @@ impl Principal {
                 self.teams.join(", ")
             ),
         })
+    }
+
+    /// The teams whose reply templates it sees besides the global ones; `None`: every
+    /// template (admins). Staff see their teams'; other roles none.
+    pub fn reply_teams(&self) -> Option<Vec<String>> {
+        match self.role {
+            Role::Admin => None,
+            Role::Supervisor | Role::Agent => Some(self.teams.clone()),
+            _ => Some(Vec::new()),
+        }
+    }
+
+    /// Whether it sees (and, holding the permission, applies) a reply template of `team`
+    /// (`None`: a global one).
+    pub fn sees_replies_of(&self, team: Option<&str>) -> bool {
+        match self.role {
+            Role::Admin => true,
+            Role::Supervisor | Role::Agent => {
+                team.is_none_or(|t| self.teams.iter().any(|own| own == t))
+            }
+            _ => false,
+        }
+    }
+
+    /// Refuses a change of a reply template of `team` (`None`: global) beyond the caller:
+    /// global templates are the admins' to manage, a team's also its supervisors'.
+    pub fn check_manages_replies_of(&self, team: Option<&str>) -> Result<(), Refusal> {
+        let refuse = |description: String| {
+            Err(Refusal::Forbidden {
+                permission: Permission::RepliesManage.as_str(),
+                description,
+            })
+        };
+        match (self.role, team) {
+            (Role::Admin, _) => Ok(()),
+            (Role::Supervisor, Some(t)) if self.teams.iter().any(|own| own == t) => Ok(()),
+            (Role::Supervisor, None) => refuse(
+                "global reply templates are managed by admins; a supervisor names one of their \
+                 teams in team"
+                    .into(),
+            ),
+            (_, Some(t)) => refuse(format!(
+                "a supervisor manages the reply templates of their own teams; {} is not one",
+                quote(t)
+            )),
+            (_, None) => refuse(format!(
+                "role {} does not manage reply templates",
+                self.role
+            )),
+        }
     }
 
     /// Refuses a team's queue or agents outside a supervisor's or agent's teams.
@@ -916,6 +980,32 @@ mod tests {
             (acting.actor.as_str(), acting.via.as_deref()),
             ("bob", Some("key:k"))
         );
+    }
+
+    #[test]
+    fn reply_templates_are_seen_by_their_teams_and_managed_by_supervisors() {
+        let (agent, supervisor) = (principal(Role::Agent), principal(Role::Supervisor));
+        let admin = Principal {
+            teams: Vec::new(),
+            ..principal(Role::Admin)
+        };
+        for staff in [&agent, &supervisor, &admin] {
+            assert!(staff.sees_replies_of(None), "{}", staff.role);
+            assert!(staff.sees_replies_of(Some("billing")), "{}", staff.role);
+        }
+        assert!(!agent.sees_replies_of(Some("tech")));
+        assert!(!supervisor.sees_replies_of(Some("tech")));
+        assert!(admin.sees_replies_of(Some("tech")));
+        assert!(!principal(Role::Analyst).sees_replies_of(None));
+        assert!(supervisor.check_manages_replies_of(Some("billing")).is_ok());
+        for team in [None, Some("tech")] {
+            assert!(matches!(
+                supervisor.check_manages_replies_of(team),
+                Err(Refusal::Forbidden { .. })
+            ));
+            assert!(admin.check_manages_replies_of(team).is_ok());
+        }
+        assert!(agent.check_manages_replies_of(Some("billing")).is_err());
     }
 
     #[test]

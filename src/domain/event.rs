@@ -290,6 +290,22 @@ pub struct Note {
     pub task: Option<TaskNote>,
     /// The link the change made or removed.
     pub link: Option<super::link::Link>,
+    /// The fingerprint of the request that wrote the comment, when that request was more than
+    /// the comment (a canned reply: its template and values); else the comment's own.
+    pub request_hash: Option<String>,
+    /// Lifecycle steps the change took after its main one, each recorded as an event of its
+    /// own, in the same ticket version.
+    pub steps: Vec<Step>,
+}
+
+/// A lifecycle step one change took after its main one (a canned reply that also sets its
+/// ticket pending): the event that records it, with the fields the step changed.
+#[derive(Debug)]
+pub struct Step {
+    pub event: EventType,
+    pub reason: Option<String>,
+    /// The ticket as it stood before the step.
+    pub from: Ticket,
 }
 
 /// A change the domain decided on a ticket: the event that records it, and its note.

@@ -24,6 +24,7 @@ pub mod number;
 pub mod patch;
 pub mod priority;
 pub mod query;
+pub mod reply;
 pub mod routing;
 pub mod rules;
 pub mod sla;

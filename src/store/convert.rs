@@ -6,8 +6,9 @@ use std::str::FromStr;
 use sea_orm::ActiveValue::Set;
 
 use super::entity::{
-    agent, api_key, blocked_sender, calendar, comment, config_change, event, rule, sla_policy,
-    survey, survey_template, task, team, ticket, webhook, webhook_attempt, webhook_delivery,
+    agent, api_key, blocked_sender, calendar, comment, config_change, event, reply_template, rule,
+    sla_policy, survey, survey_template, task, team, ticket, webhook, webhook_attempt,
+    webhook_delivery,
 };
 use crate::domain::abuse::BlockedSender;
 use crate::domain::access::ApiKey;
@@ -15,6 +16,7 @@ use crate::domain::calendar::{BusinessCalendar, Calendar};
 use crate::domain::config::ConfigChange;
 use crate::domain::event::{FieldChange, TicketEvent};
 use crate::domain::language::Language;
+use crate::domain::reply::ReplyTemplate;
 use crate::domain::rules::Rule;
 use crate::domain::sla::{Policy, Targets};
 use crate::domain::staff::{Agent, Team};
@@ -340,6 +342,40 @@ pub fn template_row(t: &Template) -> Result<survey_template::ActiveModel> {
         display_name: Set(t.display_name.clone()),
         questions: Set(to_json(&t.questions)?),
         is_default: Set(t.is_default),
+        version: Set(t.version),
+        created_at: Set(t.created_at),
+        updated_at: Set(t.updated_at),
+    })
+}
+
+pub fn reply_template(row: reply_template::Model) -> Result<ReplyTemplate> {
+    Ok(ReplyTemplate {
+        id: row.id,
+        title: row.title,
+        team: row.team,
+        body_zh: row.body_zh,
+        body_en: row.body_en,
+        variables: from_json("variables", row.variables)?,
+        visibility: parse(&row.visibility)?,
+        effects: from_json("changes", row.changes)?,
+        created_by: row.created_by,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub fn reply_template_row(t: &ReplyTemplate) -> Result<reply_template::ActiveModel> {
+    Ok(reply_template::ActiveModel {
+        id: Set(t.id.clone()),
+        title: Set(t.title.clone()),
+        team: Set(t.team.clone()),
+        body_zh: Set(t.body_zh.clone()),
+        body_en: Set(t.body_en.clone()),
+        variables: Set(to_json(&t.variables)?),
+        visibility: Set(t.visibility.as_str().to_owned()),
+        changes: Set(to_json(&t.effects)?),
+        created_by: Set(t.created_by.clone()),
         version: Set(t.version),
         created_at: Set(t.created_at),
         updated_at: Set(t.updated_at),

@@ -14,6 +14,7 @@ mod config;
 mod convert;
 pub mod entity;
 mod events;
+mod replies;
 mod routing;
 mod rules;
 mod sla;

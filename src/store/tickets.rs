@@ -369,7 +369,7 @@ fn filtered(f: &TicketFilter, backend: DbBackend) -> Select<ticket::Entity> {
     ticket::Entity::find().filter(cond)
 }
 
-fn escape_like(text: &str) -> String {
+pub(super) fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")

@@ -64,6 +64,18 @@ impl Scenario {
             request.customer.as_mut().unwrap().external_id = customer.into();
             request
         };
+        // A global reply template, for the replies' calls on a ticket.
+        pb::reply_service_client::ReplyServiceClient::new(s.channel())
+            .create_reply_template(pb::CreateReplyTemplateRequest {
+                template: Some(pb::ReplyTemplate {
+                    id: "thanks".into(),
+                    title: "Thanks".into(),
+                    body_en: "Thank you, {{customer.name}}.".into(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap();
         let mine = create_with(&mut c, ticket("billing", "c-1")).await;
         let theirs = create_with(&mut c, ticket("tech", "c-2")).await;
         assert_eq!(mine.team, "billing");
@@ -238,6 +250,14 @@ const ON_A_TICKET: &[(&str, &str)] = &[
     (
         "AbuseService/ConfirmAbuse",
         r#"{"ticket_id": {id}, "reason": "a flood"}"#,
+    ),
+    (
+        "ReplyService/RenderReply",
+        r#"{"template_id": "thanks", "ticket_id": {id}}"#,
+    ),
+    (
+        "ReplyService/ApplyReply",
+        r#"{"template_id": "thanks", "ticket_id": {id}}"#,
     ),
 ];
 

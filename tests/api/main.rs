@@ -15,6 +15,7 @@ mod metrics;
 mod notifications;
 mod reactions;
 mod readme;
+mod replies;
 mod routing;
 mod server;
 mod sla;

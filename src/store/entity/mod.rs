@@ -11,6 +11,7 @@ pub mod event;
 pub mod member;
 pub mod model;
 pub mod reactor_progress;
+pub mod reply_template;
 pub mod rule;
 pub mod sequence;
 pub mod sla_policy;
