@@ -145,6 +145,17 @@ async fn a_task_is_accepted_and_done_on_the_tickets_stream(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
+    // So does billing's desk, watching its team: the ticket asked it.
+    let mut billing = f
+        .bob_tickets
+        .watch_tickets(pb::WatchTicketsRequest {
+            team: "billing".into(),
+            after_cursor: Some(last),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
 
     let task = f
         .tasks
@@ -262,6 +273,12 @@ async fn a_task_is_accepted_and_done_on_the_tickets_stream(backend: Backend) {
         seen[2].task.as_ref().unwrap().note,
         "Refunded 99.00 to the card"
     );
+    let first = tokio::time::timeout(Duration::from_secs(10), billing.message())
+        .await
+        .expect("billing hears of it")
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.events[0].r#type(), E::TaskCreated);
     let message = seen[3].comment.clone().unwrap();
     assert_eq!(message.visibility(), pb::CommentVisibility::Public);
     assert!(message.body.contains("退款已批准"), "{}", message.body);
