@@ -17,6 +17,7 @@ fn main() -> io::Result<()> {
         "proto/feedback/v1/webhook_service.proto",
         "proto/feedback/v1/access_service.proto",
         "proto/feedback/v1/abuse_service.proto",
+        "proto/feedback/v1/attachment_service.proto",
     ];
     let descriptors = compile(&protos, &["proto"])?;
     fs::write(

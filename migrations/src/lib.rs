@@ -13,6 +13,7 @@ mod m20261201_000007_webhooks;
 mod m20261201_000008_access;
 mod m20261201_000009_abuse;
 mod m20261201_000010_waiting_index;
+mod m20261201_000014_attachments;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_access::Migration),
             Box::new(m20261201_000009_abuse::Migration),
             Box::new(m20261201_000010_waiting_index::Migration),
+            Box::new(m20261201_000014_attachments::Migration),
         ]
     }
 }

@@ -66,7 +66,7 @@ enum_pairs! {
         TicketPending, TicketResumed, TicketResolved, TicketClosed, TicketReopened,
         SurveyInvited, SurveyAnswered, SurveyExpired, SlaStarted, SlaPaused, SlaResumed, SlaMet,
         SlaRecomputed, SlaRestarted, SlaAtRisk, SlaBreached, SlaEscalated, Notification,
-        TicketQuarantined, TicketReleased, AbuseConfirmed
+        TicketQuarantined, TicketReleased, AbuseConfirmed, AttachmentAdded, AttachmentRemoved
     }
     SlaTarget <=> sla::Target { Acknowledge, FirstResponse, Resolution }
     SlaClockState <=> sla::ClockState { Running, Paused, Met, Breached }
@@ -299,6 +299,23 @@ pub fn comment(c: ticket::Comment) -> pb::Comment {
     }
 }
 
+pub fn attachment(a: crate::domain::attachment::Attachment) -> pb::Attachment {
+    pb::Attachment {
+        id: a.id,
+        ticket_id: a.ticket_id,
+        comment_id: a.comment_id.unwrap_or_default(),
+        file_name: a.file_name,
+        content_type: a.content_type,
+        declared_content_type: a.declared_type.unwrap_or_default(),
+        size_bytes: a.size,
+        sha256: a.sha256,
+        visibility: pb::CommentVisibility::from(a.visibility).into(),
+        uploaded_by: a.uploaded_by,
+        uploaded_via: a.uploaded_via.unwrap_or_default(),
+        create_time: Some(timestamp(a.created_at)),
+    }
+}
+
 /// An event as the history shows it: without a survey's token, which only the live stream
 /// carries, for the connector that delivers it.
 pub fn history_event(mut e: event::TicketEvent) -> pb::TicketEvent {
@@ -329,6 +346,7 @@ pub fn event(e: event::TicketEvent) -> pb::TicketEvent {
             .collect(),
         reason: e.reason.unwrap_or_default(),
         comment: e.comment.map(comment),
+        attachment: e.attachment.map(attachment),
         ticket: Some(ticket(e.ticket)),
         sla: e.sla.map(|n| {
             let escalation = n.escalation.unwrap_or(event::Escalation {

@@ -68,6 +68,7 @@ paged! {
     ListApiKeysRequest;
     ListAuditEntriesRequest;
     ListBlockedSendersRequest;
+    ListAttachmentsRequest;
 }
 
 #[derive(Serialize, serde::Deserialize)]

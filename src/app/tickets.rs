@@ -676,7 +676,11 @@ impl App {
             .follow_sla(write, Some(&before), &mut after, now)
             .await?;
         let changes = diff(&before, &after);
-        if changes.is_empty() && note.comment.is_none() && note.sla.is_none() {
+        if changes.is_empty()
+            && note.comment.is_none()
+            && note.sla.is_none()
+            && note.attachment.is_none()
+        {
             return Ok(Changed {
                 ticket: before,
                 events: Vec::new(),
@@ -689,6 +693,7 @@ impl App {
             comment,
             survey,
             sla,
+            attachment,
         } = note;
         let comment = match comment {
             Some(new) => {
@@ -711,6 +716,7 @@ impl App {
             comment,
             survey,
             sla,
+            attachment,
             via: on.via.clone(),
             ..TicketEvent::on(&after, event, &on.actor, now)
         }];

@@ -67,6 +67,9 @@ named_enum!(
         AbuseReview = "abuse.review",
         AbuseBlock = "abuse.block",
         Whoami = "whoami",
+        AttachmentsUpload = "attachments.upload",
+        AttachmentsRead = "attachments.read",
+        AttachmentsDelete = "attachments.delete",
     }
 );
 
@@ -91,6 +94,10 @@ impl Permission {
             SurveysRead => &[Admin, Supervisor, Agent, Analyst],
             SurveysAnswer => &[Admin, Connector, Customer],
             AbuseReview => &[Admin, Supervisor],
+            // Files may show more of a person than masked contacts: not for analysts.
+            AttachmentsUpload | AttachmentsRead => &[Admin, Supervisor, Agent, Connector, Customer],
+            // Redaction is a supervisor's call.
+            AttachmentsDelete => &[Admin, Supervisor],
             StaffManage
             | RoutingManage
             | SlaManage
@@ -200,6 +207,10 @@ pub const RPCS: &[Rpc] = {
         rpc("AbuseService/UnblockSender", AbuseBlock),
         rpc("AbuseService/GetBlockedSender", AbuseReview),
         rpc("AbuseService/ListBlockedSenders", AbuseReview),
+        rpc("AttachmentService/UploadAttachment", AttachmentsUpload),
+        rpc("AttachmentService/DownloadAttachment", AttachmentsRead),
+        rpc("AttachmentService/ListAttachments", AttachmentsRead),
+        rpc("AttachmentService/DeleteAttachment", AttachmentsDelete),
     ]
 };
 
@@ -549,7 +560,7 @@ impl Principal {
     }
 
     /// Whether this caller may see `event` at all: in its scope, and neither an internal
-    /// note nor a staff reminder for a customer.
+    /// note, an internal file nor a staff reminder for a customer.
     pub fn shows(&self, event: &TicketEvent) -> bool {
         if !self.sees(&event.ticket) {
             return false;
@@ -560,7 +571,11 @@ impl Principal {
         let internal_note = event
             .comment
             .as_ref()
-            .is_some_and(|c| c.visibility == Visibility::Internal);
+            .is_some_and(|c| c.visibility == Visibility::Internal)
+            || event
+                .attachment
+                .as_ref()
+                .is_some_and(|a| a.visibility == Visibility::Internal);
         // Staff reminders (assignment, escalation) are not for customers' eyes; the
         // notifications for the customer are.
         let staff_reminder = event.event_type == EventType::Notification

@@ -37,6 +37,10 @@ named_enum!(
         TicketReleased = "TICKET_RELEASED",
         /// Found malicious on review: closed, and its sender restricted.
         AbuseConfirmed = "ABUSE_CONFIRMED",
+        /// A file was attached.
+        AttachmentAdded = "ATTACHMENT_ADDED",
+        /// A file was removed (redacted).
+        AttachmentRemoved = "ATTACHMENT_REMOVED",
     }
 );
 
@@ -173,6 +177,8 @@ pub struct TicketEvent {
     pub sla: Option<SlaNote>,
     /// The message a NOTIFICATION event carries.
     pub notification: Option<super::notification::Notification>,
+    /// The file attached or removed, for ATTACHMENT_ADDED and ATTACHMENT_REMOVED.
+    pub attachment: Option<super::attachment::Attachment>,
     /// The ticket as it stood right after the event.
     pub ticket: Ticket,
 }
@@ -211,6 +217,7 @@ impl TicketEvent {
             survey: None,
             sla: None,
             notification: None,
+            attachment: None,
             ticket: ticket.clone(),
         }
     }
@@ -260,6 +267,8 @@ pub struct Note {
     pub survey: Option<super::survey::SurveyRef>,
     /// The clocks and escalation an SLA change is about.
     pub sla: Option<SlaNote>,
+    /// The file attached or removed, as stored.
+    pub attachment: Option<super::attachment::Attachment>,
 }
 
 /// A change the domain decided on a ticket: the event that records it, and its note.

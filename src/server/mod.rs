@@ -31,7 +31,8 @@ use tonic_health::server::{HealthReporter, HealthService};
 
 use crate::api::limits::RateLimits;
 use crate::api::{
-    AbuseApi, AccessApi, Context, RoutingApi, SlaApi, SurveyApi, TicketApi, WebhookApi,
+    AbuseApi, AccessApi, AttachmentApi, Context, RoutingApi, SlaApi, SurveyApi, TicketApi,
+    WebhookApi,
 };
 use crate::app::App;
 use crate::config::Config;
@@ -40,6 +41,7 @@ use crate::events::EventHub;
 use crate::metrics::Metrics;
 use crate::proto::feedback::v1::abuse_service_server::AbuseServiceServer;
 use crate::proto::feedback::v1::access_service_server::AccessServiceServer;
+use crate::proto::feedback::v1::attachment_service_server::AttachmentServiceServer;
 use crate::proto::feedback::v1::routing_service_server::RoutingServiceServer;
 use crate::proto::feedback::v1::sla_service_server::SlaServiceServer;
 use crate::proto::feedback::v1::survey_service_server::SurveyServiceServer;
@@ -328,7 +330,8 @@ pub async fn serve(
         .add_service(service!(SlaServiceServer, SlaApi::new(cx.clone())))
         .add_service(service!(WebhookServiceServer, WebhookApi::new(cx.clone())))
         .add_service(service!(AccessServiceServer, AccessApi::new(cx.clone())))
-        .add_service(service!(AbuseServiceServer, AbuseApi::new(cx)))
+        .add_service(service!(AbuseServiceServer, AbuseApi::new(cx.clone())))
+        .add_service(service!(AttachmentServiceServer, AttachmentApi::new(cx)))
         .serve_with_incoming_shutdown(
             connections::limited(
                 // Replies are small and latency matters: no Nagle delay on accepted
@@ -363,7 +366,7 @@ pub async fn serve(
 }
 
 /// The services health reports on, besides the server as a whole ("").
-const SERVICES: [&str; 7] = [
+const SERVICES: [&str; 8] = [
     <TicketServiceServer<TicketApi> as NamedService>::NAME,
     <RoutingServiceServer<RoutingApi> as NamedService>::NAME,
     <SurveyServiceServer<SurveyApi> as NamedService>::NAME,
@@ -371,6 +374,7 @@ const SERVICES: [&str; 7] = [
     <WebhookServiceServer<WebhookApi> as NamedService>::NAME,
     <AccessServiceServer<AccessApi> as NamedService>::NAME,
     <AbuseServiceServer<AbuseApi> as NamedService>::NAME,
+    <AttachmentServiceServer<AttachmentApi> as NamedService>::NAME,
 ];
 
 /// Sets the status overall and of each service.

@@ -6,11 +6,12 @@ use std::str::FromStr;
 use sea_orm::ActiveValue::Set;
 
 use super::entity::{
-    agent, api_key, blocked_sender, calendar, comment, config_change, event, rule, sla_policy,
-    survey, survey_template, team, ticket, webhook, webhook_attempt, webhook_delivery,
+    agent, api_key, attachment, blocked_sender, calendar, comment, config_change, event, rule,
+    sla_policy, survey, survey_template, team, ticket, webhook, webhook_attempt, webhook_delivery,
 };
 use crate::domain::abuse::BlockedSender;
 use crate::domain::access::ApiKey;
+use crate::domain::attachment::Attachment;
 use crate::domain::calendar::{BusinessCalendar, Calendar};
 use crate::domain::config::ConfigChange;
 use crate::domain::event::{FieldChange, TicketEvent};
@@ -170,6 +171,23 @@ pub fn comment(row: comment::Model) -> Result<Comment> {
     })
 }
 
+pub fn attachment(row: attachment::Model) -> Result<Attachment> {
+    Ok(Attachment {
+        id: row.id,
+        ticket_id: row.ticket_id,
+        comment_id: row.comment_id,
+        file_name: row.file_name,
+        content_type: row.content_type,
+        declared_type: row.declared_type,
+        size: row.size,
+        sha256: row.sha256,
+        visibility: parse(&row.visibility)?,
+        uploaded_by: row.uploaded_by,
+        uploaded_via: row.uploaded_via,
+        created_at: row.created_at,
+    })
+}
+
 pub fn event(row: event::Model) -> Result<TicketEvent> {
     Ok(TicketEvent {
         cursor: row.id,
@@ -187,6 +205,10 @@ pub fn event(row: event::Model) -> Result<TicketEvent> {
         notification: row
             .notification
             .map(|n| from_json("notification", n))
+            .transpose()?,
+        attachment: row
+            .attachment
+            .map(|a| from_json("attachment", a))
             .transpose()?,
     })
 }
@@ -206,6 +228,7 @@ pub fn event_row(e: &TicketEvent) -> Result<event::ActiveModel> {
         survey: Set(e.survey.as_ref().map(to_json).transpose()?),
         sla: Set(e.sla.as_ref().map(to_json).transpose()?),
         notification: Set(e.notification.as_ref().map(to_json).transpose()?),
+        attachment: Set(e.attachment.as_ref().map(to_json).transpose()?),
         ..Default::default()
     })
 }

@@ -27,6 +27,8 @@ pub struct Model {
     pub sla: Option<Json>,
     /// The message a NOTIFICATION event carries.
     pub notification: Option<Json>,
+    /// The attachment an ATTACHMENT_* event is about.
+    pub attachment: Option<Json>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
