@@ -123,6 +123,25 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
+/// Makes sure --attachment-dir, when given, is a directory the server can write: a start
+/// that could store no upload says so instead.
+async fn attachment_dir(config: &Config) -> anyhow::Result<()> {
+    let Some(dir) = &config.attachment_dir else {
+        return Ok(());
+    };
+    let unusable = |e: &dyn std::fmt::Display| {
+        anyhow::anyhow!("--attachment-dir {} is not usable: {e}", dir.display())
+    };
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| unusable(&e))?;
+    // A spool made and dropped: the folder for uploads in progress exists and takes files.
+    crate::store::Spool::create(Some(dir))
+        .await
+        .map_err(|e| unusable(&e))?;
+    Ok(())
+}
+
 /// The JWTs that `config` accepts: `None` unless --jwt-issuer is given.
 fn jwt(config: &Config) -> anyhow::Result<Option<auth::Jwt>> {
     let Some(issuer) = &config.jwt_issuer else {
@@ -209,6 +228,7 @@ pub async fn serve(
         None => {}
     }
     let jwt = jwt(config)?;
+    attachment_dir(config).await?;
     let shutdown = CancellationToken::new();
     // However serve() ends, its background tasks (tailer, reactions, passes) end with it.
     let _stop_tasks = shutdown.clone().drop_guard();

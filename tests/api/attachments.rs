@@ -203,7 +203,10 @@ async fn an_upload_comes_back_byte_for_byte_with_its_event(backend: Backend) {
     assert_eq!(copy.len(), bytes.len());
     assert_eq!(sha256(&copy), stored.sha256);
     assert!(copy == bytes, "the bytes come back as they went");
-    assert_eq!(list(&mut files, ticket.id).await.unwrap(), std::slice::from_ref(&stored));
+    assert_eq!(
+        list(&mut files, ticket.id).await.unwrap(),
+        std::slice::from_ref(&stored)
+    );
 
     // The upload is a change of the ticket, on the stream and in the history.
     let live = next_event(&mut stream).await;
