@@ -5,7 +5,7 @@ use futures::{Stream, StreamExt};
 
 use super::App;
 use super::tickets::On;
-use crate::domain::access::{Caller, Principal};
+use crate::domain::access::{Caller, Principal, Role};
 use crate::domain::attachment::{Attachment, NewAttachment, Received, SNIFF};
 use crate::domain::error::{Refusal, shorten};
 use crate::domain::event::{Change, EventType};
@@ -44,6 +44,10 @@ impl App {
             .found("ticket", ticket_id)?;
         let comment = self.attachment_comment(&ticket, new.comment_id, by).await?;
         by.check_attach(&new, comment.as_ref())?;
+        // A blocked sender's files are refused as their messages are.
+        if matches!(by.role, Role::Customer | Role::Connector) {
+            self.check_sender(&ticket.customer, self.now()).await?;
+        }
         let stored = self.store.attachment_bytes(ticket_id).await?;
         policy.check_ticket_total(ticket_id, stored, 1)?;
 
@@ -89,10 +93,11 @@ impl App {
             via: uploader.1.clone(),
             by: by.principal.clone(),
         };
+        // The same request is the same file, to the same place, from the same uploader.
         let hash = new
             .request_id
             .as_ref()
-            .map(|_| fingerprint(&(&new, &received)));
+            .map(|_| fingerprint(&(&new, &received, &uploader)));
         let write = self.store.begin().await?;
         // Locked first: a concurrent retry waits here and then finds the first upload, and
         // the quota is counted with no other upload to the ticket in between.

@@ -617,6 +617,27 @@ async fn internal_files_never_reach_customers_or_connectors(backend: Backend) {
         list(&mut customer, other.id).await.unwrap_err().code(),
         Code::NotFound
     );
+    // A blocked sender attaches nothing more, as they write nothing more.
+    pb::abuse_service_client::AbuseServiceClient::new(s.channel())
+        .block_sender(pb::BlockSenderRequest {
+            sender: Some(pb::BlockedSender {
+                kind: pb::SenderKind::Customer.into(),
+                value: "cust-1".into(),
+                reason: "threatens staff".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    for files in [&mut customer, &mut connector] {
+        let refused = upload(files, public(ticket.id, "more.png"), &png(40, 4))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    }
+    upload(&mut staff, public(ticket.id, "staff.png"), &png(40, 5))
+        .await
+        .unwrap();
     s.stop().await;
 }
 
