@@ -296,6 +296,7 @@ pub fn comment(c: ticket::Comment) -> pb::Comment {
         author_role: pb::AuthorRole::from(c.author_role).into(),
         body: c.body,
         create_time: Some(timestamp(c.created_at)),
+        attachments: Vec::new(),
     }
 }
 

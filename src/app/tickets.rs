@@ -11,6 +11,7 @@ use super::intake::{Request, TakenIn};
 use crate::domain::access::{Acting, Caller, Principal, Role};
 use crate::domain::acknowledgement::{Acknowledgement, acknowledge};
 use crate::domain::assignment::Pool;
+use crate::domain::attachment::Attachment;
 use crate::domain::contact::missing_contact;
 use crate::domain::error::{Refusal, Versioned};
 use crate::domain::event::EventType;
@@ -247,8 +248,9 @@ impl App {
         Ok(visible)
     }
 
-    /// Up to `limit` comments of a ticket after comment `after`, of `visibility` if given;
-    /// public ones alone for those who do not see internal notes.
+    /// Up to `limit` comments of a ticket after comment `after`, of `visibility` if given,
+    /// each with the files attached to it; public ones alone for those who do not see
+    /// internal notes.
     pub async fn comments(
         &self,
         id: i64,
@@ -256,13 +258,28 @@ impl App {
         after: i64,
         limit: u64,
         by: &Principal,
-    ) -> Result<Vec<Comment>> {
+    ) -> Result<Vec<(Comment, Vec<Attachment>)>> {
         self.visible_ticket(id, by).await?;
         let visibility = match visibility {
             _ if !by.sees_internal() => Some(Visibility::Public),
             given => given,
         };
-        self.store.list_comments(id, visibility, after, limit).await
+        let comments = self
+            .store
+            .list_comments(id, visibility, after, limit)
+            .await?;
+        let ids: Vec<i64> = comments.iter().map(|c| c.id).collect();
+        let mut files = self
+            .store
+            .comments_attachments(&ids, !by.sees_internal())
+            .await?;
+        Ok(comments
+            .into_iter()
+            .map(|c| {
+                let attached = files.remove(&c.id).unwrap_or_default();
+                (c, attached)
+            })
+            .collect())
     }
 
     // --- Intake ---

@@ -162,6 +162,35 @@ impl Store {
             .collect()
     }
 
+    /// The attachments of the comments `ids`, by comment, oldest first; PUBLIC ones alone
+    /// when `public_only`.
+    pub async fn comments_attachments(
+        &self,
+        ids: &[i64],
+        public_only: bool,
+    ) -> Result<std::collections::HashMap<i64, Vec<Attachment>>> {
+        let mut by_comment = std::collections::HashMap::<i64, Vec<Attachment>>::new();
+        if ids.is_empty() {
+            return Ok(by_comment);
+        }
+        let mut query =
+            attachment::Entity::find().filter(attachment::Column::CommentId.is_in(ids.to_vec()));
+        if public_only {
+            query = query.filter(attachment::Column::Visibility.eq(Visibility::Public.as_str()));
+        }
+        for row in query
+            .order_by_asc(attachment::Column::Id)
+            .all(&self.db)
+            .await?
+        {
+            let attachment = convert::attachment(row)?;
+            if let Some(comment) = attachment.comment_id {
+                by_comment.entry(comment).or_default().push(attachment);
+            }
+        }
+        Ok(by_comment)
+    }
+
     /// The bytes a ticket's files take together.
     pub async fn attachment_bytes(&self, ticket_id: i64) -> Result<u64> {
         self.sum_attachments(&self.db, ticket_id).await

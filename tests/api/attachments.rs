@@ -744,7 +744,19 @@ async fn bad_uploads_are_refused_naming_the_field(backend: Backend) {
         .unwrap()
         .into_inner()
         .attachments;
-    assert_eq!(of_note, [on_note]);
+    assert_eq!(of_note, std::slice::from_ref(&on_note));
+    // The comment shows its files.
+    let comments = c
+        .list_comments(pb::ListCommentsRequest {
+            ticket_id: other.id,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .comments;
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].attachments, [on_note]);
     assert!(
         list(&mut files, ticket.id).await.unwrap().is_empty(),
         "nothing of it written"
