@@ -404,6 +404,28 @@ pub struct Config {
     /// How long shutdown waits for calls in progress before it gives up on them.
     #[arg(long, env = "FEEDBACKD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
     pub shutdown_grace: Duration,
+
+    /// The most bytes one attachment may have: a number with an optional unit (KB, MB, GB in
+    /// powers of 1000; KiB, MiB, GiB in powers of 1024). Larger uploads are refused as soon
+    /// as they pass it.
+    #[arg(long, env = "FEEDBACKD_ATTACHMENT_MAX_BYTES", default_value = "10MB", value_parser = parse_bytes, global = true)]
+    pub attachment_max_bytes: u64,
+
+    /// The most bytes the attachments of one ticket may have together.
+    #[arg(long, env = "FEEDBACKD_ATTACHMENT_TICKET_MAX_BYTES", default_value = "50MB", value_parser = parse_bytes, global = true)]
+    pub attachment_ticket_max_bytes: u64,
+
+    /// The file types attachments may be, as their bytes show them (not their names), by
+    /// extension, comma-separated: jpg, png, gif, webp, pdf, mp4, mov, docx, xlsx, zip, …
+    /// (any type the `infer` crate's table knows).
+    #[arg(long, env = "FEEDBACKD_ATTACHMENT_TYPES", default_value = "jpg,png,pdf,mp4", value_delimiter = ',', value_parser = parse_file_type, global = true)]
+    pub attachment_types: Vec<String>,
+
+    /// Keep attachments' bytes in this directory (a file per distinct content, named by its
+    /// SHA-256) instead of the database. Created if missing; attachments stored while it was
+    /// set are read from it, so keep it set once used.
+    #[arg(long, env = "FEEDBACKD_ATTACHMENT_DIR", global = true)]
+    pub attachment_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -470,6 +492,12 @@ impl Config {
                 timeout: self.webhook_timeout,
                 history: duration(self.webhook_history),
             },
+            attachments: crate::domain::attachment::Policy {
+                max_bytes: self.attachment_max_bytes,
+                ticket_max_bytes: self.attachment_ticket_max_bytes,
+                types: self.attachment_types.clone(),
+            },
+            attachment_dir: self.attachment_dir.clone(),
         }
     }
 
@@ -551,6 +579,46 @@ fn parse_link_template(text: &str) -> Result<String, String> {
 }
 
 /// `500ms`, `30s`, `5m`, `1h` or `7d`.
+/// A size in bytes: a number, with an optional unit (B, KB, MB, GB, KiB, MiB, GiB).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "MB" => 1000 * 1000,
+        "GB" => 1000 * 1000 * 1000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size: a number and B, KB, MB, GB, KiB, MiB or GiB"
+            ));
+        }
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{text:?} is not a size above zero"))
+}
+
+/// A file type by its extension, as the type table knows it.
+fn parse_file_type(text: &str) -> Result<String, String> {
+    let name = text.trim().trim_start_matches('.').to_ascii_lowercase();
+    if crate::domain::attachment::known_type(&name) {
+        Ok(name)
+    } else {
+        Err(format!(
+            "{text:?} is no file type the server can recognise by its bytes"
+        ))
+    }
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -638,6 +706,19 @@ mod tests {
         assert!(parse_link_template("https://example.com/s/").is_err());
         assert!(parse_link_template("example.com/{token}").is_err());
         assert!(Cli::try_parse_from(["feedbackd", "--webhook-max-attempts", "0"]).is_err());
+    }
+
+    #[test]
+    fn sizes_and_file_types() {
+        assert_eq!(parse_bytes("10MB"), Ok(10_000_000));
+        assert_eq!(parse_bytes("1MiB"), Ok(1_048_576));
+        assert_eq!(parse_bytes("512"), Ok(512));
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("10 parsecs").is_err());
+        assert_eq!(parse_file_type(".PDF"), Ok("pdf".into()));
+        assert!(parse_file_type("photo").is_err());
+        let cli = Cli::try_parse_from(["feedbackd", "--attachment-types", "png,webp"]).unwrap();
+        assert_eq!(cli.config.attachment_types, ["png", "webp"]);
     }
 
     #[test]

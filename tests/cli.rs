@@ -162,6 +162,28 @@ fn an_unopenable_database_ends_the_process_with_one_line() {
 }
 
 #[test]
+fn an_unusable_attachment_dir_ends_the_process_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the directory should be.
+    std::fs::write(dir.path().join("files"), "not a directory").unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let output = feedbackd(
+        dir.path(),
+        &["--listen", &listen, "--attachment-dir", "files"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<_> = stderr.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("--attachment-dir files is not usable"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn help_never_shows_a_password_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let help = feedbackd(dir.path(), &["--help"])

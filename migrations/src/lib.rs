@@ -15,6 +15,7 @@ mod m20261201_000009_abuse;
 mod m20261201_000010_waiting_index;
 mod m20261201_000011_collaboration;
 mod m20261201_000013_reply_templates;
+mod m20261201_000014_attachments;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_waiting_index::Migration),
             Box::new(m20261201_000011_collaboration::Migration),
             Box::new(m20261201_000013_reply_templates::Migration),
+            Box::new(m20261201_000014_attachments::Migration),
         ]
     }
 }

@@ -69,7 +69,7 @@ enum_pairs! {
         SlaRecomputed, SlaRestarted, SlaAtRisk, SlaBreached, SlaEscalated, Notification,
         TicketQuarantined, TicketReleased, AbuseConfirmed, TaskCreated, TaskAccepted,
         TaskCompleted, TaskDeclined, TaskCancelled, TaskAtRisk, TaskOverdue, TicketLinked,
-        TicketUnlinked
+        TicketUnlinked, AttachmentAdded, AttachmentRemoved
     }
     TaskStatus <=> task::TaskStatus { Open, Accepted, Done, Declined, Cancelled }
     LinkKind <=> link::LinkKind { Parent, Child, Related, MergedInto, MergedFrom }
@@ -345,6 +345,24 @@ pub fn comment(c: ticket::Comment) -> pb::Comment {
         author_role: pb::AuthorRole::from(c.author_role).into(),
         body: c.body,
         create_time: Some(timestamp(c.created_at)),
+        attachments: Vec::new(),
+    }
+}
+
+pub fn attachment(a: crate::domain::attachment::Attachment) -> pb::Attachment {
+    pb::Attachment {
+        id: a.id,
+        ticket_id: a.ticket_id,
+        comment_id: a.comment_id.unwrap_or_default(),
+        file_name: a.file_name,
+        content_type: a.content_type,
+        declared_content_type: a.declared_type.unwrap_or_default(),
+        size_bytes: a.size,
+        sha256: a.sha256,
+        visibility: pb::CommentVisibility::from(a.visibility).into(),
+        uploaded_by: a.uploaded_by,
+        uploaded_via: a.uploaded_via.unwrap_or_default(),
+        create_time: Some(timestamp(a.created_at)),
     }
 }
 
@@ -372,6 +390,7 @@ pub fn event(e: event::TicketEvent) -> pb::TicketEvent {
         comment: e.comment.map(comment),
         task: e.task.map(|n| task(n.task)),
         link: e.link.map(ticket_link),
+        attachment: e.attachment.map(attachment),
         ticket: Some(ticket(e.ticket)),
         sla: e.sla.map(|n| {
             let escalation = n.escalation.unwrap_or(event::Escalation {

@@ -4,6 +4,7 @@
 
 mod abuse;
 mod access;
+mod attachments;
 mod check;
 pub(crate) mod convert;
 pub mod limits;
@@ -29,6 +30,7 @@ use crate::events::EventHub;
 
 pub use abuse::AbuseApi;
 pub use access::AccessApi;
+pub use attachments::AttachmentApi;
 pub use replies::ReplyApi;
 pub use routing::RoutingApi;
 pub use sla::SlaApi;

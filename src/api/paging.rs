@@ -70,6 +70,7 @@ paged! {
     ListBlockedSendersRequest;
     ListTasksRequest;
     ListReplyTemplatesRequest;
+    ListAttachmentsRequest;
 }
 
 #[derive(Serialize, serde::Deserialize)]

@@ -145,6 +145,13 @@ fn refused(refusal: Refusal, details: &mut ErrorDetails) -> Code {
             details.add_quota_failure_violation(subject, description);
             Code::ResourceExhausted
         }
+        Refusal::Quota {
+            subject,
+            description,
+        } => {
+            details.add_quota_failure_violation(subject, description);
+            Code::ResourceExhausted
+        }
         Refusal::OutOfRange { field, description } => {
             details.add_bad_request_violation(field, description);
             Code::OutOfRange

@@ -784,7 +784,14 @@ impl TicketService for TicketApi {
                     .app
                     .comments(id, visibility, page.after.unwrap_or(0), page.fetch(), &by)
                     .await?;
-                let (comments, next_page_token) = page.finish(comments, convert::comment, |c| c.id);
+                let (comments, next_page_token) = page.finish(
+                    comments,
+                    |(comment, attached)| pb::Comment {
+                        attachments: attached.into_iter().map(convert::attachment).collect(),
+                        ..convert::comment(comment)
+                    },
+                    |(c, _)| c.id,
+                );
                 Ok(pb::ListCommentsResponse {
                     comments,
                     next_page_token,

@@ -17,6 +17,7 @@
 pub mod abuse;
 pub mod access;
 pub mod admin;
+pub mod attachments;
 pub mod dispatch;
 pub mod intake;
 pub mod links;
@@ -80,6 +81,10 @@ pub struct Settings {
     pub notifier: Notifier,
     /// How webhook deliveries are retried.
     pub webhooks: webhooks::Settings,
+    /// What may be attached to tickets.
+    pub attachments: crate::domain::attachment::Policy,
+    /// Where attachments' bytes are kept: this directory, else the database.
+    pub attachment_dir: Option<std::path::PathBuf>,
 }
 
 /// How surveys behave.

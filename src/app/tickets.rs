@@ -11,6 +11,7 @@ use super::intake::{Request, TakenIn};
 use crate::domain::access::{Acting, Caller, Principal, Role};
 use crate::domain::acknowledgement::{Acknowledgement, acknowledge};
 use crate::domain::assignment::Pool;
+use crate::domain::attachment::Attachment;
 use crate::domain::contact::missing_contact;
 use crate::domain::error::{Refusal, Versioned};
 use crate::domain::event::EventType;
@@ -252,8 +253,9 @@ impl App {
         Ok(visible)
     }
 
-    /// Up to `limit` comments of a ticket after comment `after`, of `visibility` if given;
-    /// public ones alone for those who do not see internal notes.
+    /// Up to `limit` comments of a ticket after comment `after`, of `visibility` if given,
+    /// each with the files attached to it; public ones alone for those who do not see
+    /// internal notes.
     pub async fn comments(
         &self,
         id: i64,
@@ -261,13 +263,28 @@ impl App {
         after: i64,
         limit: u64,
         by: &Principal,
-    ) -> Result<Vec<Comment>> {
+    ) -> Result<Vec<(Comment, Vec<Attachment>)>> {
         self.visible_ticket(id, by).await?;
         let visibility = match visibility {
             _ if !by.sees_internal() => Some(Visibility::Public),
             given => given,
         };
-        self.store.list_comments(id, visibility, after, limit).await
+        let comments = self
+            .store
+            .list_comments(id, visibility, after, limit)
+            .await?;
+        let ids: Vec<i64> = comments.iter().map(|c| c.id).collect();
+        let mut files = self
+            .store
+            .comments_attachments(&ids, !by.sees_internal())
+            .await?;
+        Ok(comments
+            .into_iter()
+            .map(|c| {
+                let attached = files.remove(&c.id).unwrap_or_default();
+                (c, attached)
+            })
+            .collect())
     }
 
     // --- Intake ---
@@ -710,7 +727,8 @@ impl App {
         let says_more = note.comment.is_some()
             || note.sla.is_some()
             || note.task.is_some()
-            || note.link.is_some();
+            || note.link.is_some()
+            || note.attachment.is_some();
         if changes.is_empty() && !says_more {
             return Ok(Changed {
                 ticket: before,
@@ -728,6 +746,7 @@ impl App {
             link,
             request_hash,
             steps,
+            attachment,
         } = note;
         let comment = match comment {
             Some(new) => {
@@ -761,6 +780,7 @@ impl App {
             sla,
             task,
             link,
+            attachment,
             via: on.via.clone(),
             ..TicketEvent::on(&after, event, &on.actor, now)
         }];

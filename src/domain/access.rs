@@ -73,6 +73,9 @@ named_enum!(
         RepliesRead = "replies.read",
         RepliesManage = "replies.manage",
         RepliesApply = "replies.apply",
+        AttachmentsUpload = "attachments.upload",
+        AttachmentsRead = "attachments.read",
+        AttachmentsDelete = "attachments.delete",
     }
 );
 
@@ -103,6 +106,10 @@ impl Permission {
             AbuseReview => &[Admin, Supervisor],
             TasksWork | TicketsLink => &[Admin, Supervisor, Agent],
             TasksRead => &[Admin, Supervisor, Agent, Analyst],
+            // Files may show more of a person than masked contacts: not for analysts.
+            AttachmentsUpload | AttachmentsRead => &[Admin, Supervisor, Agent, Connector, Customer],
+            // Redaction is a supervisor's call.
+            AttachmentsDelete => &[Admin, Supervisor],
             StaffManage
             | RoutingManage
             | SlaManage
@@ -230,6 +237,10 @@ pub const RPCS: &[Rpc] = {
         rpc("ReplyService/DeleteReplyTemplate", RepliesManage),
         rpc("ReplyService/RenderReply", RepliesApply),
         rpc("ReplyService/ApplyReply", RepliesApply),
+        rpc("AttachmentService/UploadAttachment", AttachmentsUpload),
+        rpc("AttachmentService/DownloadAttachment", AttachmentsRead),
+        rpc("AttachmentService/ListAttachments", AttachmentsRead),
+        rpc("AttachmentService/DeleteAttachment", AttachmentsDelete),
     ]
 };
 
@@ -668,7 +679,7 @@ impl Principal {
     }
 
     /// Whether this caller may see `event` at all: in its scope, and neither an internal
-    /// note nor a staff reminder for a customer.
+    /// note, an internal file nor a staff reminder for a customer.
     pub fn shows(&self, event: &TicketEvent) -> bool {
         if !self.sees(&event.ticket) {
             return false;
@@ -681,7 +692,11 @@ impl Principal {
             .comment
             .as_ref()
             .is_some_and(|c| c.visibility == Visibility::Internal)
-            || event.task.is_some();
+            || event.task.is_some()
+            || event
+                .attachment
+                .as_ref()
+                .is_some_and(|a| a.visibility == Visibility::Internal);
         // Staff reminders (assignment, escalation) are not for customers' eyes; the
         // notifications for the customer are.
         let staff_reminder = event.event_type == EventType::Notification

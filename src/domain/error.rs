@@ -101,6 +101,13 @@ pub enum Refusal {
         description: String,
         retry_after: std::time::Duration,
     },
+    /// A quota of something stored is used up (the bytes of a ticket's files); waiting does
+    /// not help, freeing some does.
+    #[error("{subject}: {description}")]
+    Quota {
+        subject: String,
+        description: String,
+    },
     /// A value beyond what exists (a cursor past the end of the log).
     #[error("{field}: {description}")]
     OutOfRange {

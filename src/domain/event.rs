@@ -55,6 +55,10 @@ named_enum!(
         TicketLinked = "TICKET_LINKED",
         /// A link to another ticket was removed.
         TicketUnlinked = "TICKET_UNLINKED",
+        /// A file was attached.
+        AttachmentAdded = "ATTACHMENT_ADDED",
+        /// A file was removed (redacted).
+        AttachmentRemoved = "ATTACHMENT_REMOVED",
     }
 );
 
@@ -195,6 +199,8 @@ pub struct TicketEvent {
     pub task: Option<TaskNote>,
     /// The link a TICKET_LINKED or TICKET_UNLINKED event is about, as this ticket sees it.
     pub link: Option<super::link::Link>,
+    /// The file attached or removed, for ATTACHMENT_ADDED and ATTACHMENT_REMOVED.
+    pub attachment: Option<super::attachment::Attachment>,
     /// The ticket as it stood right after the event.
     pub ticket: Ticket,
 }
@@ -235,6 +241,7 @@ impl TicketEvent {
             notification: None,
             task: None,
             link: None,
+            attachment: None,
             ticket: ticket.clone(),
         }
     }
@@ -290,6 +297,8 @@ pub struct Note {
     pub task: Option<TaskNote>,
     /// The link the change made or removed.
     pub link: Option<super::link::Link>,
+    /// The file attached or removed, as stored.
+    pub attachment: Option<super::attachment::Attachment>,
     /// The fingerprint of the request that wrote the comment, when that request was more than
     /// the comment (a canned reply: its template and values); else the comment's own.
     pub request_hash: Option<String>,

@@ -6,6 +6,7 @@ pub mod abuse;
 pub mod access;
 pub mod acknowledgement;
 pub mod assignment;
+pub mod attachment;
 pub mod calendar;
 pub mod classifier;
 pub mod clock;

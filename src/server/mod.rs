@@ -31,8 +31,8 @@ use tonic_health::server::{HealthReporter, HealthService};
 
 use crate::api::limits::RateLimits;
 use crate::api::{
-    AbuseApi, AccessApi, Context, ReplyApi, RoutingApi, SlaApi, SurveyApi, TaskApi, TicketApi,
-    WebhookApi,
+    AbuseApi, AccessApi, AttachmentApi, Context, ReplyApi, RoutingApi, SlaApi, SurveyApi, TaskApi,
+    TicketApi, WebhookApi,
 };
 use crate::app::App;
 use crate::config::Config;
@@ -41,6 +41,7 @@ use crate::events::EventHub;
 use crate::metrics::Metrics;
 use crate::proto::feedback::v1::abuse_service_server::AbuseServiceServer;
 use crate::proto::feedback::v1::access_service_server::AccessServiceServer;
+use crate::proto::feedback::v1::attachment_service_server::AttachmentServiceServer;
 use crate::proto::feedback::v1::reply_service_server::ReplyServiceServer;
 use crate::proto::feedback::v1::routing_service_server::RoutingServiceServer;
 use crate::proto::feedback::v1::sla_service_server::SlaServiceServer;
@@ -122,6 +123,25 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+/// Makes sure --attachment-dir, when given, is a directory the server can write: a start
+/// that could store no upload says so instead.
+async fn attachment_dir(config: &Config) -> anyhow::Result<()> {
+    let Some(dir) = &config.attachment_dir else {
+        return Ok(());
+    };
+    let unusable = |e: &dyn std::fmt::Display| {
+        anyhow::anyhow!("--attachment-dir {} is not usable: {e}", dir.display())
+    };
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| unusable(&e))?;
+    // A spool made and dropped: the folder for uploads in progress exists and takes files.
+    crate::store::Spool::create(Some(dir))
+        .await
+        .map_err(|e| unusable(&e))?;
+    Ok(())
 }
 
 /// The JWTs that `config` accepts: `None` unless --jwt-issuer is given.
@@ -210,6 +230,7 @@ pub async fn serve(
         None => {}
     }
     let jwt = jwt(config)?;
+    attachment_dir(config).await?;
     let shutdown = CancellationToken::new();
     // However serve() ends, its background tasks (tailer, reactions, passes) end with it.
     let _stop_tasks = shutdown.clone().drop_guard();
@@ -333,7 +354,8 @@ pub async fn serve(
         .add_service(service!(AccessServiceServer, AccessApi::new(cx.clone())))
         .add_service(service!(AbuseServiceServer, AbuseApi::new(cx.clone())))
         .add_service(service!(TaskServiceServer, TaskApi::new(cx.clone())))
-        .add_service(service!(ReplyServiceServer, ReplyApi::new(cx)))
+        .add_service(service!(ReplyServiceServer, ReplyApi::new(cx.clone())))
+        .add_service(service!(AttachmentServiceServer, AttachmentApi::new(cx)))
         .serve_with_incoming_shutdown(
             connections::limited(
                 // Replies are small and latency matters: no Nagle delay on accepted
@@ -368,7 +390,7 @@ pub async fn serve(
 }
 
 /// The services health reports on, besides the server as a whole ("").
-const SERVICES: [&str; 9] = [
+const SERVICES: [&str; 10] = [
     <TicketServiceServer<TicketApi> as NamedService>::NAME,
     <RoutingServiceServer<RoutingApi> as NamedService>::NAME,
     <SurveyServiceServer<SurveyApi> as NamedService>::NAME,
@@ -378,6 +400,7 @@ const SERVICES: [&str; 9] = [
     <AbuseServiceServer<AbuseApi> as NamedService>::NAME,
     <TaskServiceServer<TaskApi> as NamedService>::NAME,
     <ReplyServiceServer<ReplyApi> as NamedService>::NAME,
+    <AttachmentServiceServer<AttachmentApi> as NamedService>::NAME,
 ];
 
 /// Sets the status overall and of each service.

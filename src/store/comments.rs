@@ -40,6 +40,15 @@ impl Store {
         }
     }
 
+    /// Comment `id`.
+    pub async fn comment(&self, id: i64) -> Result<Option<Comment>> {
+        comment::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(convert::comment)
+            .transpose()
+    }
+
     /// Up to `limit` comments of a ticket after comment id `after`, oldest first.
     pub async fn list_comments(
         &self,

@@ -6,12 +6,13 @@ use std::str::FromStr;
 use sea_orm::ActiveValue::Set;
 
 use super::entity::{
-    agent, api_key, blocked_sender, calendar, comment, config_change, event, reply_template, rule,
-    sla_policy, survey, survey_template, task, team, ticket, webhook, webhook_attempt,
-    webhook_delivery,
+    agent, api_key, attachment, blocked_sender, calendar, comment, config_change, event,
+    reply_template, rule, sla_policy, survey, survey_template, task, team, ticket, webhook,
+    webhook_attempt, webhook_delivery,
 };
 use crate::domain::abuse::BlockedSender;
 use crate::domain::access::ApiKey;
+use crate::domain::attachment::Attachment;
 use crate::domain::calendar::{BusinessCalendar, Calendar};
 use crate::domain::config::ConfigChange;
 use crate::domain::event::{FieldChange, TicketEvent};
@@ -187,6 +188,23 @@ pub fn comment(row: comment::Model) -> Result<Comment> {
     })
 }
 
+pub fn attachment(row: attachment::Model) -> Result<Attachment> {
+    Ok(Attachment {
+        id: row.id,
+        ticket_id: row.ticket_id,
+        comment_id: row.comment_id,
+        file_name: row.file_name,
+        content_type: row.content_type,
+        declared_type: row.declared_type,
+        size: row.size,
+        sha256: row.sha256,
+        visibility: parse(&row.visibility)?,
+        uploaded_by: row.uploaded_by,
+        uploaded_via: row.uploaded_via,
+        created_at: row.created_at,
+    })
+}
+
 pub fn event(row: event::Model) -> Result<TicketEvent> {
     Ok(TicketEvent {
         cursor: row.id,
@@ -207,6 +225,10 @@ pub fn event(row: event::Model) -> Result<TicketEvent> {
             .transpose()?,
         task: row.task.map(|t| from_json("task", t)).transpose()?,
         link: row.link.map(|l| from_json("link", l)).transpose()?,
+        attachment: row
+            .attachment
+            .map(|a| from_json("attachment", a))
+            .transpose()?,
     })
 }
 
@@ -227,6 +249,7 @@ pub fn event_row(e: &TicketEvent) -> Result<event::ActiveModel> {
         notification: Set(e.notification.as_ref().map(to_json).transpose()?),
         task: Set(e.task.as_ref().map(to_json).transpose()?),
         link: Set(e.link.as_ref().map(to_json).transpose()?),
+        attachment: Set(e.attachment.as_ref().map(to_json).transpose()?),
         ..Default::default()
     })
 }

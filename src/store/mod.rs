@@ -8,6 +8,7 @@
 
 mod abuse;
 mod access;
+mod attachments;
 mod cache;
 mod comments;
 mod config;
@@ -38,6 +39,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
 use crate::error::{Error, Result};
 
+pub use attachments::{BlobFile, Spool, Spooled};
 pub use config::ReactorProgress;
 pub use events::{CONFIG_CHANNEL, NOTIFY_CHANNEL};
 pub use routing::StoredModel;

@@ -259,6 +259,15 @@ const ON_A_TICKET: &[(&str, &str)] = &[
         "ReplyService/ApplyReply",
         r#"{"template_id": "thanks", "ticket_id": {id}}"#,
     ),
+    (
+        "AttachmentService/ListAttachments",
+        r#"{"ticket_id": {id}}"#,
+    ),
+    // The metadata alone: a ticket in scope answers that the file is empty.
+    (
+        "AttachmentService/UploadAttachment",
+        r#"{"metadata": {"ticket_id": {id}, "file_name": "a.png", "visibility": "COMMENT_VISIBILITY_PUBLIC"}}"#,
+    ),
 ];
 
 /// Whose scope holds which ticket: the billing supervisor and agent and customer c-1 see

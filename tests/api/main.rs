@@ -5,6 +5,7 @@ mod support;
 
 mod abuse;
 mod access;
+mod attachments;
 mod concurrency;
 mod conventions;
 mod language;

@@ -31,6 +31,8 @@ pub struct Model {
     pub task: Option<Json>,
     /// The link a TICKET_LINKED or TICKET_UNLINKED event is about.
     pub link: Option<Json>,
+    /// The attachment an ATTACHMENT_* event is about.
+    pub attachment: Option<Json>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -3,6 +3,9 @@
 
 pub mod agent;
 pub mod api_key;
+pub mod attachment;
+pub mod attachment_blob;
+pub mod attachment_chunk;
 pub mod blocked_sender;
 pub mod calendar;
 pub mod comment;
