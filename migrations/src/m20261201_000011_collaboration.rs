@@ -92,11 +92,13 @@ impl MigrationTrait for Migration {
         for (name, columns) in [
             // A ticket's tasks, in the order they were asked.
             ("idx_tasks_ticket", vec![Tasks::TicketId, Tasks::Id]),
-            // A team's work queue by status.
+            // A team's work queue by status, and all of it; an agent's tasks.
             (
                 "idx_tasks_queue",
                 vec![Tasks::Team, Tasks::Status, Tasks::Id],
             ),
+            ("idx_tasks_team", vec![Tasks::Team, Tasks::Id]),
+            ("idx_tasks_agent", vec![Tasks::Agent, Tasks::Id]),
             // The scheduler's range: clocks that need a look by now.
             ("idx_tasks_wake", vec![Tasks::WakeAt]),
         ] {

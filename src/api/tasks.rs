@@ -69,6 +69,10 @@ impl TaskService for TaskApi {
                     |check: &mut Check, field: &str, d: &Option<prost_types::Duration>| {
                         let d = d.as_ref()?;
                         match from_duration(d) {
+                            Some(d) if d > limits::LONGEST => {
+                                check.add(field, "is more than a year");
+                                None
+                            }
                             Some(d) if d > chrono::Duration::zero() => Some(d),
                             _ => {
                                 check.add(field, "must be a positive duration");
@@ -78,6 +82,10 @@ impl TaskService for TaskApi {
                     };
                 let due = match (&r.due_time, &r.due_within) {
                     (Some(at), None) => match from_timestamp(at) {
+                        Some(at) if at > self.cx.app.now() + limits::LONGEST => {
+                            check.add("due_time", "is more than a year ahead");
+                            Due::At(at)
+                        }
                         Some(at) => Due::At(at),
                         None => {
                             check.add("due_time", "is not a valid time");

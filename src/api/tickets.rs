@@ -372,7 +372,8 @@ pub(super) async fn verb<T>(
     let id = check.id("ticket_id", ticket_id);
     let etag = etag(etag_seen).map(|e| check.text("etag", e, false, limits::KEY));
     check.done()?;
-    Ok(ticket(call(On::by(by, id, etag, acting), fields).await?))
+    let changed = call(On::by(by, id, etag, acting), fields).await?;
+    Ok(ticket(by.view_ticket(changed)))
 }
 
 type WatchStream =
@@ -759,7 +760,7 @@ impl TicketService for TicketApi {
                 let (comment, t) = self.cx.app.add_comment(on, new).await?;
                 Ok(pb::AddCommentResponse {
                     comment: Some(convert::comment(comment)),
-                    ticket: ticket(t),
+                    ticket: ticket(by.view_ticket(t)),
                 })
             }
             .await,

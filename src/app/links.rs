@@ -14,8 +14,11 @@ use crate::domain::query::{TicketFilter, TicketOrder};
 use crate::domain::ticket::{
     AuthorRole, NewComment, Resolution, Status, Ticket, Visibility, limits,
 };
-use crate::error::Result;
+use crate::error::{Found, Result};
 use crate::store::Write;
+
+/// Linked tickets GetTicketContext returns, at most.
+const MAX_LINKED: usize = 50;
 
 /// Public messages of a duplicate copied into the primary's note, at most.
 const MESSAGES_COPIED: u64 = 50;
@@ -93,6 +96,7 @@ impl App {
         {
             return Ok((main, duplicate));
         }
+        duplicate.check_etag(on.etag.as_deref())?;
         link::check_merge(&duplicate, &main, across_customers)?;
         if main.status == Status::Quarantined {
             return Err(Refusal::precondition(
@@ -113,11 +117,17 @@ impl App {
             duplicate.title,
             duplicate.description
         );
+        // One more than is copied, to say whether some were left out.
         let messages = self
             .store
-            .list_comments(duplicate.id, Some(Visibility::Public), 0, MESSAGES_COPIED)
+            .list_comments(
+                duplicate.id,
+                Some(Visibility::Public),
+                0,
+                MESSAGES_COPIED + 1,
+            )
             .await?;
-        for m in &messages {
+        for m in messages.iter().take(MESSAGES_COPIED as usize) {
             note += &format!(
                 "\n— {} ({}): {}",
                 m.author,
@@ -125,9 +135,29 @@ impl App {
                 m.body
             );
         }
+        if messages.len() as u64 > MESSAGES_COPIED {
+            note += &format!("\n… more messages on {}", duplicate.number);
+        }
+        // Its public files stay where they are, referenced by id for DownloadAttachment.
+        let files = self
+            .store
+            .list_attachments(duplicate.id, None, true, 0, MESSAGES_COPIED)
+            .await?;
+        for f in &files {
+            note += &format!(
+                "\n📎 {} ({}, {} bytes): attachment {}",
+                f.file_name, f.content_type, f.size, f.id
+            );
+        }
         let note: String = note.chars().take(limits::COMMENT).collect();
+        // Another customer's ticket number is not the duplicate's customer's to read.
+        let same_customer = duplicate.customer.external_id == main.customer.external_id;
         let resolve = Resolve {
-            summary: format!("Merged into {}", main.number),
+            summary: if same_customer {
+                format!("Merged into {}", main.number)
+            } else {
+                "Merged into the ticket that handles the same matter".to_owned()
+            },
             resolution: Resolution::Merged,
             merged_into: Some(main.number.clone()),
             cancel_open_tasks: false,
@@ -149,7 +179,7 @@ impl App {
         resolved.events.extend(merged.events);
         resolved.ticket = merged.ticket;
         let primary_side = self
-            .change_in(&write, &on.at(main.id), now, |t| {
+            .change_in(&write, &on.beside(main.id), now, |t| {
                 t.links = main_after.links.clone();
                 let mut change = Change::of(EventType::TicketLinked);
                 change.note.link = main_after.links.last().cloned();
@@ -172,7 +202,21 @@ impl App {
     /// now, in one transaction; the others are listed with the reason.
     pub async fn resolve_with_children(&self, on: On, summary: String) -> Result<Cascade> {
         let now = self.now();
+        // The parent and its children lock in id order, as every pair of linked tickets does:
+        // read the children first, lock them all, then read the parent again under its lock.
+        let seen = self
+            .store
+            .ticket(on.ticket_id)
+            .await?
+            .filter(|t| on.by.sees(t))
+            .found("ticket", on.ticket_id)?;
+        let mut ids: Vec<i64> = link::children(&seen).map(|l| l.ticket_id).collect();
+        ids.push(seen.id);
+        ids.sort_unstable();
         let write = self.store.begin().await?;
+        for &id in &ids {
+            self.store.lock_ticket(&write, id).await?;
+        }
         let parent = self.lock_for(&write, &on).await?;
         let mut resolve = Resolve {
             summary,
@@ -184,6 +228,8 @@ impl App {
         let mut cascade = Cascade::default();
         let mut changed = self.resolve_in(&write, on.clone(), &resolve, now).await?;
         resolve.with_parent = true;
+        // A child linked since the first read waits for its lock in this loop's order; the
+        // chance of a deadlock with a concurrent link is that small window alone.
         for child in link::children(&parent) {
             let child_on = On {
                 etag: None,
@@ -223,8 +269,9 @@ impl App {
     /// The ticket with what is linked to it and its customer's earlier tickets.
     pub async fn ticket_context(&self, id: i64, history: u64, by: &Principal) -> Result<Context> {
         let ticket = self.visible_ticket(id, by).await?;
+        // The newest links first, as many as a reply holds comfortably.
         let mut linked = Vec::new();
-        for l in &ticket.links {
+        for l in ticket.links.iter().rev().take(MAX_LINKED) {
             if let Some(t) = self.store.ticket(l.ticket_id).await?.filter(|t| by.sees(t)) {
                 linked.push(by.view_ticket(t));
             }
@@ -258,22 +305,27 @@ impl App {
         })
     }
 
-    /// Locks the ticket `on` names and `other`, both of which its caller must work on, in id
-    /// order; answers them in the order named.
+    /// Locks the ticket `on` names, which its caller must work on, and `other`, which it must
+    /// see (an agent links a complaint to another team's incident), in id order; answers them
+    /// in the order named.
     async fn lock_pair(&self, write: &Write, on: &On, other: i64) -> Result<(Ticket, Ticket)> {
         if other == on.ticket_id {
             return Err(Refusal::invalid("other_ticket_id", "is this ticket: name another").into());
         }
-        let other = on.at(other);
-        let (a, b) = if on.ticket_id < other.ticket_id {
-            let a = self.lock_for(write, on).await?;
-            (a, self.lock_for(write, &other).await?)
-        } else {
-            let b = self.lock_for(write, &other).await?;
-            (self.lock_for(write, on).await?, b)
+        let lock_other = async || {
+            self.store
+                .lock_ticket(write, other)
+                .await?
+                .filter(|t| on.by.sees(t))
+                .found("ticket", other)
         };
-        a.check_etag(on.etag.as_deref())?;
-        Ok((a, b))
+        if on.ticket_id < other {
+            let a = self.lock_for(write, on).await?;
+            Ok((a, lock_other().await?))
+        } else {
+            let b = lock_other().await?;
+            Ok((self.lock_for(write, on).await?, b))
+        }
     }
 
     /// The ids of `ticket`'s parent, its parent's parent, and so on (up to the depth limit).
@@ -325,7 +377,7 @@ impl App {
             })
             .await?;
         let second = self
-            .change_in(write, &on.at(b.id), now, |t| {
+            .change_in(write, &on.beside(b.id), now, |t| {
                 t.links = b.links.clone();
                 let mut change = Change::of(event);
                 change.note.link = Some(seen_by_b);
@@ -357,6 +409,16 @@ impl On {
             ticket_id,
             etag: None,
             ..self.clone()
+        }
+    }
+
+    /// The same actor's change of the other ticket of a link, which the caller need only see:
+    /// recorded under them, made by the service on their behalf.
+    fn beside(&self, ticket_id: i64) -> On {
+        On {
+            actor: self.actor.clone(),
+            via: self.via.clone(),
+            ..On::system(ticket_id, &self.actor)
         }
     }
 }

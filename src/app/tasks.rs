@@ -147,15 +147,25 @@ impl App {
         limit: u64,
         by: &Principal,
     ) -> Result<Vec<Task>> {
-        // A ticket's tasks are for those who read the ticket; a team's queue for its staff.
-        if let Some(id) = filter.ticket_id {
-            self.visible_ticket(id, by).await?;
-        } else if let Some(team) = &filter.team
+        // A ticket's tasks are for those who read the ticket, a team's queue for its staff; a
+        // team asked for help reads its own tasks of the ticket, not the other teams'.
+        let ticket = match filter.ticket_id {
+            Some(id) => Some(self.visible_ticket(id, by).await?),
+            None => None,
+        };
+        if let Some(team) = &filter.team
             && !by.sees_team_tasks(team)
         {
             return Err(Refusal::not_found("team", team).into());
         }
-        self.store.list_tasks(&filter, after, limit).await
+        let tasks = self.store.list_tasks(&filter, after, limit).await?;
+        Ok(match ticket {
+            Some(ticket) => tasks
+                .into_iter()
+                .filter(|t| by.sees_task(t, &ticket))
+                .collect(),
+            None => tasks,
+        })
     }
 
     /// Accepts, completes or declines a task: the task and its ticket's event in one
@@ -325,9 +335,9 @@ impl App {
 
     async fn fire_task(&self, task_id: i64, ticket_id: i64, now: DateTime<Utc>) -> Result<usize> {
         let write = self.store.begin().await?;
-        let Some(ticket) = self.store.lock_ticket(&write, ticket_id).await? else {
+        if self.store.lock_ticket(&write, ticket_id).await?.is_none() {
             return Ok(0);
-        };
+        }
         let Some(mut task) = self.store.lock_task(&write, task_id).await? else {
             return Ok(0);
         };
@@ -340,32 +350,31 @@ impl App {
         }
         task.bump(now);
         self.store.update_task(&write, &task).await?;
-        let supervisor = match fired.iter().any(|(_, t)| *t == Trigger::Breached) {
-            true => self
-                .store
-                .team(&task.team)
-                .await?
-                .and_then(|t| t.supervisor),
-            false => None,
-        };
-        let events: Vec<TicketEvent> = fired
-            .iter()
-            .map(|&(which, trigger)| {
-                let (event_type, alert) = match trigger {
-                    Trigger::AtRisk => (EventType::TaskAtRisk, None),
-                    Trigger::Breached => (EventType::TaskOverdue, supervisor.clone()),
-                };
-                TicketEvent {
-                    reason: Some(task.describe(which, trigger)),
-                    task: Some(TaskNote {
+        // The team's supervisor hears of a task at risk and of one overdue, as of a ticket's.
+        let supervisor = self
+            .store
+            .team(&task.team)
+            .await?
+            .and_then(|t| t.supervisor);
+        let on = On::system(ticket_id, actor::SLA);
+        let mut recorded = 0;
+        for (which, trigger) in fired {
+            let event = match trigger {
+                Trigger::AtRisk => EventType::TaskAtRisk,
+                Trigger::Breached => EventType::TaskOverdue,
+            };
+            let changed = self
+                .change_in(&write, &on, now, |_| {
+                    let mut change = Change::of(event).because(task.describe(which, trigger));
+                    change.note.task = Some(TaskNote {
                         task: task.clone(),
-                        alert,
-                    }),
-                    ..TicketEvent::on(&ticket, event_type, actor::SLA, now)
-                }
-            })
-            .collect();
-        let recorded = self.record_events(&write, &events).await?.len();
+                        alert: supervisor.clone(),
+                    });
+                    Ok(change)
+                })
+                .await?;
+            recorded += changed.events.len();
+        }
         self.store.commit(write).await?;
         Ok(recorded)
     }

@@ -491,7 +491,10 @@ impl App {
             )?;
         }
         task::check_resolve(&ticket, resolve.cancel_open_tasks)?;
-        let cancelled = self.cancel_open_tasks(write, &on, &ticket, now).await?;
+        let cancelled = match resolve.cancel_open_tasks {
+            true => self.cancel_open_tasks(write, &on, &ticket, now).await?,
+            false => Vec::new(),
+        };
         let planned = self
             .plan_survey(write, &ticket, resolve.resolution, now)
             .await?;
@@ -668,13 +671,16 @@ impl App {
     }
 
     /// Locks the ticket `on` names inside `write`, if its caller may work on it: one outside
-    /// their scope is as missing.
+    /// their scope is as missing, one they only read (a task asked their team) is refused.
     pub(crate) async fn lock_for(&self, write: &Write, on: &On) -> Result<Ticket> {
-        self.store
+        let ticket = self
+            .store
             .lock_ticket(write, on.ticket_id)
             .await?
-            .filter(|t| on.by.works_on(t))
-            .found("ticket", on.ticket_id)
+            .filter(|t| on.by.sees(t))
+            .found("ticket", on.ticket_id)?;
+        on.by.check_works_on(&ticket)?;
+        Ok(ticket)
     }
 
     /// Refuses a supervisor acting for an agent who is in none of their teams.

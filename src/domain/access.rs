@@ -435,6 +435,22 @@ impl Principal {
         }
     }
 
+    /// Refuses a change of a ticket it reads but does not work on: a ticket that asked one of
+    /// its teams for help stays its own team's to work.
+    pub fn check_works_on(&self, ticket: &Ticket) -> Result<(), Refusal> {
+        if self.works_on(ticket) {
+            return Ok(());
+        }
+        Err(Refusal::Forbidden {
+            permission: Permission::TicketsWork.as_str(),
+            description: format!(
+                "ticket {} is team {}'s to work; a task lets your team read it and answer the task",
+                ticket.number,
+                ticket.team.as_deref().unwrap_or("-")
+            ),
+        })
+    }
+
     /// Whether it sees what staff write for each other (internal notes).
     pub fn sees_internal(&self) -> bool {
         !matches!(self.role, Role::Customer | Role::Connector)
@@ -687,12 +703,13 @@ impl Principal {
         if self.sees_internal() {
             return true;
         }
-        // Internal notes and tasks are between staff.
+        // Internal notes, tasks and links between tickets are between staff.
         let internal_note = event
             .comment
             .as_ref()
             .is_some_and(|c| c.visibility == Visibility::Internal)
             || event.task.is_some()
+            || event.link.is_some()
             || event
                 .attachment
                 .as_ref()
@@ -713,6 +730,7 @@ impl Principal {
         Look {
             hides_survey_tokens: !self.sees_survey_tokens(),
             masks_contacts: self.masks_contacts(),
+            hides_collaboration: !self.sees_internal(),
         }
     }
 
@@ -721,8 +739,19 @@ impl Principal {
         if self.masks_contacts() {
             mask_ticket(&mut ticket);
         }
+        if !self.sees_internal() {
+            hide_collaboration(&mut ticket);
+        }
         ticket
     }
+}
+
+/// `ticket` without what is between staff: its tasks, the teams they asked, and its links to
+/// other tickets (which may be other customers').
+fn hide_collaboration(ticket: &mut Ticket) {
+    ticket.open_tasks = 0;
+    ticket.task_teams.clear();
+    ticket.links.clear();
 }
 
 /// `ticket` with its customer's phone and e-mail masked.
@@ -737,20 +766,27 @@ fn mask_ticket(ticket: &mut Ticket) {
 pub struct Look {
     hides_survey_tokens: bool,
     masks_contacts: bool,
+    /// Customers and connectors: no tasks, asked teams or links between tickets.
+    hides_collaboration: bool,
 }
 
 impl Look {
     /// Every look, numbered from 0, for keeping one rendering of an event per look.
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 8;
 
     pub fn index(self) -> usize {
-        usize::from(self.hides_survey_tokens) | usize::from(self.masks_contacts) << 1
+        usize::from(self.hides_survey_tokens)
+            | usize::from(self.masks_contacts) << 1
+            | usize::from(self.hides_collaboration) << 2
     }
 
     /// Takes out of `event` what this look does not show.
     pub fn apply(self, event: &mut TicketEvent) {
         if self.hides_survey_tokens {
             event.hide_survey_token();
+        }
+        if self.hides_collaboration {
+            hide_collaboration(&mut event.ticket);
         }
         if self.masks_contacts {
             mask_ticket(&mut event.ticket);

@@ -117,6 +117,8 @@ fn flatten(ticket: &Ticket) -> serde_json::Map<String, Value> {
         match (key.as_str(), value) {
             // The clocks change on their own events, which say how.
             ("id" | "number" | "version" | "updated_at" | "request_id" | "sla", _) => {}
+            // Tasks and links change on their own events, which carry them.
+            ("open_tasks" | "task_teams" | "links", _) => {}
             ("customer", Value::Object(customer)) => {
                 for (k, v) in customer {
                     fields.insert(format!("customer.{k}"), v);

@@ -168,7 +168,10 @@ pub fn check_merge(
             ),
         ));
     }
-    if duplicate.customer.external_id != primary.customer.external_id && !across_customers {
+    // Tickets without a customer id are nobody's in particular: not the same customer's.
+    let same = !duplicate.customer.external_id.is_empty()
+        && duplicate.customer.external_id == primary.customer.external_id;
+    if !same && !across_customers {
         return Err(Refusal::precondition(
             format!("ticket {}", duplicate.number),
             format!(

@@ -116,13 +116,47 @@ impl Notifier {
         if let Some(note) = &e.task {
             let task = &note.task;
             let staff = match (e.event_type, &note.alert, &task.agent) {
-                (EventType::TaskOverdue, Some(supervisor), _) => {
+                (EventType::TaskAtRisk | EventType::TaskOverdue, Some(supervisor), _) => {
                     let why = e.reason.as_deref().unwrap_or_default();
-                    let text = match self.staff_language {
-                        Language::Zh => format!("工单 {} 的协作任务逾期：{why}", t.number),
-                        Language::En => format!("Task on ticket {} overdue: {why}", t.number),
+                    let late = e.event_type == EventType::TaskOverdue;
+                    let text = match (self.staff_language, late) {
+                        (Language::Zh, true) => format!("工单 {} 的协作任务逾期：{why}", t.number),
+                        (Language::Zh, false) => {
+                            format!("工单 {} 的协作任务即将逾期：{why}", t.number)
+                        }
+                        (Language::En, true) => {
+                            format!("Task on ticket {} overdue: {why}", t.number)
+                        }
+                        (Language::En, false) => {
+                            format!("Task on ticket {} at risk: {why}", t.number)
+                        }
                     };
                     Some((NotificationKind::Escalation, supervisor, text))
+                }
+                // The ticket's assignee hears the answer to what their ticket asked.
+                (EventType::TaskCompleted | EventType::TaskDeclined, _, _)
+                    if t.assignee.is_some() =>
+                {
+                    let verb = match (self.staff_language, e.event_type) {
+                        (Language::Zh, EventType::TaskCompleted) => "已完成",
+                        (Language::Zh, _) => "被拒绝",
+                        (Language::En, EventType::TaskCompleted) => "done",
+                        (Language::En, _) => "declined",
+                    };
+                    let note = task.note.as_deref().unwrap_or_default();
+                    let text = match self.staff_language {
+                        Language::Zh => format!(
+                            "工单 {} 请 {} 协助的任务{verb}：{note}",
+                            t.number, task.team
+                        ),
+                        Language::En => format!(
+                            "Ticket {}: the task asked of {} is {verb}: {note}",
+                            t.number, task.team
+                        ),
+                    };
+                    t.assignee
+                        .as_ref()
+                        .map(|a| (NotificationKind::Assignment, a, text))
                 }
                 (EventType::TaskCreated, _, Some(agent)) => {
                     let text = match self.staff_language {

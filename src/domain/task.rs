@@ -20,6 +20,8 @@ pub mod limits {
     pub const NOTE: usize = 2_000;
     /// Open tasks one ticket may hold at once.
     pub const OPEN_PER_TICKET: u32 = 20;
+    /// The furthest a task may be due, or accepted: a year (the calendars count that far).
+    pub const LONGEST: chrono::Duration = chrono::Duration::days(365);
 }
 
 named_enum!(

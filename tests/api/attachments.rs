@@ -37,7 +37,7 @@ const PATIENCE: Duration = Duration::from_secs(20);
 const MIB: usize = 1024 * 1024;
 
 /// A file of `len` bytes whose bytes say PNG, the rest varied by `seed`.
-fn png(len: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn png(len: usize, seed: u8) -> Vec<u8> {
     let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
     bytes.extend((0..len.saturating_sub(bytes.len())).map(|i| (i as u8).wrapping_mul(31) ^ seed));
     bytes.truncate(len);
@@ -57,7 +57,7 @@ fn metadata(
     }
 }
 
-fn public(ticket_id: i64, name: &str) -> pb::AttachmentMetadata {
+pub(crate) fn public(ticket_id: i64, name: &str) -> pb::AttachmentMetadata {
     metadata(ticket_id, name, pb::CommentVisibility::Public)
 }
 
@@ -76,7 +76,7 @@ fn messages(
     messages
 }
 
-async fn upload(
+pub(crate) async fn upload(
     files: &mut Files,
     meta: pb::AttachmentMetadata,
     bytes: &[u8],

@@ -68,6 +68,15 @@ async fn a_duplicate_merges_into_its_primary(backend: Backend) {
     })
     .await
     .unwrap();
+    let mut files = pb::attachment_service_client::AttachmentServiceClient::new(s.channel());
+    let statement = crate::attachments::png(2_000, 7);
+    crate::attachments::upload(
+        &mut files,
+        crate::attachments::public(duplicate.id, "statement.png"),
+        &statement,
+    )
+    .await
+    .unwrap();
     let merge = pb::MergeTicketsRequest {
         duplicate_ticket_id: duplicate.id,
         primary_ticket_id: primary.id,
@@ -91,6 +100,7 @@ async fn a_duplicate_merges_into_its_primary(backend: Backend) {
     assert_eq!(note.visibility(), pb::CommentVisibility::Internal);
     assert!(note.body.contains(&duplicate.number), "{}", note.body);
     assert!(note.body.contains("99.00 x2"), "{}", note.body);
+    assert!(note.body.contains("statement.png"), "{}", note.body);
     let other_side = history(&mut c, duplicate.id, &[pb::EventType::TicketLinked]).await;
     assert_eq!(
         other_side[0].link,
@@ -246,7 +256,7 @@ async fn an_incident_resolves_the_complaints_it_caused(backend: Backend) {
         .unwrap()
         .into_inner();
     let linked: Vec<i64> = context.linked.iter().map(|t| t.id).collect();
-    assert_eq!(linked, [incident.id, deeper.id]);
+    assert_eq!(linked, [deeper.id, incident.id], "newest link first");
     assert!(context.history.is_empty(), "nothing of c-1 came before it");
     let later = c
         .get_ticket_context(pb::GetTicketContextRequest {

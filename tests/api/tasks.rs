@@ -207,7 +207,15 @@ async fn a_task_is_accepted_and_done_on_the_tickets_stream(backend: Backend) {
         })
         .await
         .unwrap_err();
-    assert_eq!(not_theirs.code(), Code::NotFound);
+    assert_eq!(not_theirs.code(), Code::PermissionDenied);
+    assert!(
+        not_theirs.message().contains("mall"),
+        "{}",
+        not_theirs.message()
+    );
+    // The customer sees neither the task nor whom it asked.
+    let theirs = get(&mut f.customer, t.id).await;
+    assert_eq!((theirs.open_tasks, theirs.task_teams.len()), (0, 0));
 
     clock.advance(chrono::Duration::minutes(20));
     let accepted = f
