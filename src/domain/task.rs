@@ -324,11 +324,12 @@ impl Task {
     }
 }
 
-/// The public message a done milestone adds to its ticket, in the customer's language.
+/// The public message a done milestone adds to its ticket, in the customer's language. The
+/// notification that carries it names the ticket already.
 pub fn milestone_message(ticket: &Ticket, milestone: &str) -> String {
     match ticket.language() {
-        Language::Zh => format!("您的工单 {} 有新进展：{milestone}。", ticket.number),
-        Language::En => format!("Progress on your ticket {}: {milestone}.", ticket.number),
+        Language::Zh => format!("新进展：{milestone}。"),
+        Language::En => format!("Progress: {milestone}."),
     }
 }
 
