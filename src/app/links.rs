@@ -163,35 +163,41 @@ impl App {
             cancel_open_tasks: false,
             with_parent: false,
         };
-        let mut duplicate_after = duplicate.clone();
-        let mut main_after = main.clone();
+        let (mut duplicate_after, mut main_after) = (duplicate.clone(), main.clone());
         link::link(&mut duplicate_after, &mut main_after, LinkKind::MergedInto)?;
+        let duplicate_after = Side::of(duplicate_after, &main, LinkKind::MergedInto);
+        let main_after = Side::of(main_after, &duplicate, LinkKind::MergedFrom);
         // The duplicate resolves, carrying its side of the link in the same change.
         let mut resolved = self.resolve_in(&write, on.clone(), &resolve, now).await?;
+        let linked = EventType::TicketLinked;
         let merged = self
-            .change_in(&write, &on.at(duplicate.id), now, |t| {
-                t.links = duplicate_after.links.clone();
-                let mut change = Change::of(EventType::TicketLinked);
-                change.note.link = duplicate_after.links.last().cloned();
-                Ok(change)
-            })
+            .set_links(
+                &write,
+                &on.at(duplicate.id),
+                now,
+                linked,
+                &duplicate_after,
+                None,
+            )
             .await?;
         resolved.events.extend(merged.events);
         resolved.ticket = merged.ticket;
+        let note = NewComment {
+            visibility: Visibility::Internal,
+            author: on.actor.clone(),
+            author_role: AuthorRole::Agent,
+            body: note,
+            request_id: None,
+        };
         let primary_side = self
-            .change_in(&write, &on.beside(main.id), now, |t| {
-                t.links = main_after.links.clone();
-                let mut change = Change::of(EventType::TicketLinked);
-                change.note.link = main_after.links.last().cloned();
-                change.note.comment = Some(NewComment {
-                    visibility: Visibility::Internal,
-                    author: on.actor.clone(),
-                    author_role: AuthorRole::Agent,
-                    body: note,
-                    request_id: None,
-                });
-                Ok(change)
-            })
+            .set_links(
+                &write,
+                &on.beside(main.id),
+                now,
+                linked,
+                &main_after,
+                Some(note),
+            )
             .await?;
         let (primary_after, duplicate_after) =
             self.finish_pair(write, (primary_side, resolved)).await?;
@@ -346,7 +352,8 @@ impl App {
         Ok(chain)
     }
 
-    /// Records the links of `a` and `b` as they are now, each ticket with its own event.
+    /// Records the links of `a` and `b` as they are now (`kind` is what `b` is to `a`), each
+    /// ticket with its own event.
     #[allow(clippy::too_many_arguments)]
     async fn relink(
         &self,
@@ -358,33 +365,36 @@ impl App {
         a: Ticket,
         b: Ticket,
     ) -> Result<(Changed, Changed)> {
-        let side = |other: &Ticket, kind: LinkKind| Link {
-            kind,
-            ticket_id: other.id,
-            number: other.number.clone(),
-        };
-        let (seen_by_a, seen_by_b) = (side(&b, kind), side(&a, kind.inverse()));
-        let on = On {
-            etag: None,
-            ..on.clone()
-        };
+        let b = Side::of(b, &a, kind.inverse());
+        let a = Side::of(a, &b.ticket, kind);
         let first = self
-            .change_in(write, &on, now, |t| {
-                t.links = a.links.clone();
-                let mut change = Change::of(event);
-                change.note.link = Some(seen_by_a);
-                Ok(change)
-            })
+            .set_links(write, &on.at(a.ticket.id), now, event, &a, None)
             .await?;
         let second = self
-            .change_in(write, &on.beside(b.id), now, |t| {
-                t.links = b.links.clone();
-                let mut change = Change::of(event);
-                change.note.link = Some(seen_by_b);
-                Ok(change)
-            })
+            .set_links(write, &on.beside(b.ticket.id), now, event, &b, None)
             .await?;
         Ok((first, second))
+    }
+
+    /// Gives the ticket `on` names the links of `side`, recording `event` about the link it
+    /// sees, with `note` when one goes with it.
+    async fn set_links(
+        &self,
+        write: &Write,
+        on: &On,
+        now: DateTime<Utc>,
+        event: EventType,
+        side: &Side,
+        note: Option<NewComment>,
+    ) -> Result<Changed> {
+        self.change_in(write, on, now, |t| {
+            t.links = side.ticket.links.clone();
+            let mut change = Change::of(event);
+            change.note.link = Some(side.link.clone());
+            change.note.comment = note;
+            Ok(change)
+        })
+        .await
     }
 
     /// Commits the change of two tickets and answers with both as they stand.
@@ -399,6 +409,20 @@ impl App {
         first.events.extend(events);
         let a = self.finish(write, first).await?;
         Ok((a, other))
+    }
+}
+
+/// One ticket of a link as it stands after the link changed, and the link as it sees it.
+struct Side {
+    ticket: Ticket,
+    link: Link,
+}
+
+impl Side {
+    /// `ticket`, seeing `other` as `kind`.
+    fn of(ticket: Ticket, other: &Ticket, kind: LinkKind) -> Side {
+        let link = Link::to(other, kind);
+        Side { ticket, link }
     }
 }
 

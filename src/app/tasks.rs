@@ -12,7 +12,7 @@ use crate::domain::access::{Acting, Principal};
 use crate::domain::error::{Refusal, Versioned};
 use crate::domain::event::{Change, EventType, TaskNote, TicketEvent, actor};
 use crate::domain::idempotency::{check_replay, fingerprint};
-use crate::domain::sla::{Counting, Trigger};
+use crate::domain::sla::Trigger;
 use crate::domain::task::{self, NewTask, Task, limits};
 use crate::domain::ticket::{AuthorRole, NewComment, Status, Ticket, Visibility};
 use crate::error::{Found, Result};
@@ -95,10 +95,7 @@ impl App {
         let catalog = self.catalog_in(&write).await?;
         let calendar_id = catalog.team_calendar(Some(&team.id)).to_owned();
         let calendar = catalog.calendar(Some(&calendar_id));
-        let counting = Counting {
-            calendar: &calendar,
-            at_risk_share: catalog.at_risk_share,
-        };
+        let counting = catalog.counting(&calendar);
         let asked = Task::ask(
             &ticket,
             new,
@@ -198,10 +195,7 @@ impl App {
         task.check_etag(on.etag.as_deref())?;
         let catalog = self.catalog_in(&write).await?;
         let calendar = catalog.calendar(task.calendar.as_deref());
-        let counting = Counting {
-            calendar: &calendar,
-            at_risk_share: catalog.at_risk_share,
-        };
+        let counting = catalog.counting(&calendar);
         let agent = on.acting.actor.as_str();
         let event = match verb {
             TaskVerb::Accept => {
@@ -267,10 +261,7 @@ impl App {
         let mut events = Vec::new();
         for mut task in tasks {
             let calendar = catalog.calendar(task.calendar.as_deref());
-            let counting = Counting {
-                calendar: &calendar,
-                at_risk_share: catalog.at_risk_share,
-            };
+            let counting = catalog.counting(&calendar);
             task.cancel(
                 format!("ticket {} resolved without it", ticket.number),
                 counting,

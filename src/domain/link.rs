@@ -50,6 +50,17 @@ pub struct Link {
     pub number: String,
 }
 
+impl Link {
+    /// A link to `other`, which is `kind` to the ticket holding the link.
+    pub fn to(other: &Ticket, kind: LinkKind) -> Link {
+        Link {
+            kind,
+            ticket_id: other.id,
+            number: other.number.clone(),
+        }
+    }
+}
+
 /// Links `ticket` to `other` as `kind` (what `other` is to `ticket`), and `other` back.
 pub fn link(ticket: &mut Ticket, other: &mut Ticket, kind: LinkKind) -> Result<(), Refusal> {
     if ticket.id == other.id {
@@ -81,16 +92,8 @@ pub fn link(ticket: &mut Ticket, other: &mut Ticket, kind: LinkKind) -> Result<(
             ));
         }
     }
-    ticket.links.push(Link {
-        kind,
-        ticket_id: other.id,
-        number: other.number.clone(),
-    });
-    other.links.push(Link {
-        kind: kind.inverse(),
-        ticket_id: ticket.id,
-        number: ticket.number.clone(),
-    });
+    ticket.links.push(Link::to(other, kind));
+    other.links.push(Link::to(ticket, kind.inverse()));
     Ok(())
 }
 

@@ -469,6 +469,14 @@ pub struct Terms<'a> {
 }
 
 impl Catalog {
+    /// How a clock counts by `calendar`, at risk at this catalog's share.
+    pub fn counting<'a>(&self, calendar: &'a Calendar) -> Counting<'a> {
+        Counting {
+            calendar,
+            at_risk_share: self.at_risk_share,
+        }
+    }
+
     /// The narrowest policy covering `ticket`.
     pub fn policy_for(&self, ticket: &Ticket) -> Option<&Policy> {
         self.policies
@@ -682,10 +690,7 @@ struct Step<'a> {
 
 impl Step<'_> {
     fn by(&self) -> Counting<'_> {
-        Counting {
-            calendar: &self.calendar,
-            at_risk_share: self.catalog.at_risk_share,
-        }
+        self.catalog.counting(&self.calendar)
     }
 
     fn budget(&self, target: Target) -> Duration {
