@@ -20,6 +20,7 @@ fn main() -> io::Result<()> {
         "proto/feedback/v1/task_service.proto",
         "proto/feedback/v1/reply_service.proto",
         "proto/feedback/v1/attachment_service.proto",
+        "proto/feedback/v1/insights_service.proto",
     ];
     let descriptors = compile(&protos, &["proto"])?;
     fs::write(

@@ -16,6 +16,7 @@ mod m20261201_000010_waiting_index;
 mod m20261201_000011_collaboration;
 mod m20261201_000013_reply_templates;
 mod m20261201_000014_attachments;
+mod m20261201_000015_insights;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_collaboration::Migration),
             Box::new(m20261201_000013_reply_templates::Migration),
             Box::new(m20261201_000014_attachments::Migration),
+            Box::new(m20261201_000015_insights::Migration),
         ]
     }
 }

@@ -76,6 +76,7 @@ named_enum!(
         AttachmentsUpload = "attachments.upload",
         AttachmentsRead = "attachments.read",
         AttachmentsDelete = "attachments.delete",
+        ImprovementsManage = "improvements.manage",
     }
 );
 
@@ -104,6 +105,8 @@ impl Permission {
             SurveysRead => &[Admin, Supervisor, Agent, Analyst],
             SurveysAnswer => &[Admin, Connector, Customer],
             AbuseReview => &[Admin, Supervisor],
+            // Improvements are agreed by the people who run the floor.
+            ImprovementsManage => &[Admin, Supervisor],
             TasksWork | TicketsLink => &[Admin, Supervisor, Agent],
             TasksRead => &[Admin, Supervisor, Agent, Analyst],
             // Files may show more of a person than masked contacts: not for analysts.
@@ -241,6 +244,16 @@ pub const RPCS: &[Rpc] = {
         rpc("AttachmentService/DownloadAttachment", AttachmentsRead),
         rpc("AttachmentService/ListAttachments", AttachmentsRead),
         rpc("AttachmentService/DeleteAttachment", AttachmentsDelete),
+        rpc("InsightsService/GetDashboard", ReportsRead),
+        rpc("InsightsService/WatchDashboard", ReportsRead),
+        rpc("InsightsService/QueryMetrics", ReportsRead),
+        rpc("InsightsService/GetTopIssues", ReportsRead),
+        rpc("InsightsService/CreateImprovement", ImprovementsManage),
+        rpc("InsightsService/GetImprovement", ReportsRead),
+        rpc("InsightsService/UpdateImprovement", ImprovementsManage),
+        rpc("InsightsService/ListImprovements", ReportsRead),
+        rpc("InsightsService/RenderReport", ReportsRead),
+        rpc("InsightsService/ExportTickets", ReportsRead),
     ]
 };
 

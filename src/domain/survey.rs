@@ -591,6 +591,7 @@ impl Survey {
             expire_at: self.expire_at,
             score: lowest_rating(&self.scores),
             outcome: self.outcome,
+            scores: self.scores.clone(),
         }
     }
 
@@ -770,6 +771,9 @@ pub struct SurveyRef {
     /// The lowest rating, once answered.
     pub score: Option<i32>,
     pub outcome: Option<Outcome>,
+    /// Once answered: every scored answer, for the figures the log feeds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<Scored>,
 }
 
 /// Figures over a set of responses.

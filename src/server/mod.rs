@@ -31,8 +31,8 @@ use tonic_health::server::{HealthReporter, HealthService};
 
 use crate::api::limits::RateLimits;
 use crate::api::{
-    AbuseApi, AccessApi, AttachmentApi, Context, ReplyApi, RoutingApi, SlaApi, SurveyApi, TaskApi,
-    TicketApi, WebhookApi,
+    AbuseApi, AccessApi, AttachmentApi, Context, InsightsApi, ReplyApi, RoutingApi, SlaApi,
+    SurveyApi, TaskApi, TicketApi, WebhookApi,
 };
 use crate::app::App;
 use crate::config::Config;
@@ -42,6 +42,7 @@ use crate::metrics::Metrics;
 use crate::proto::feedback::v1::abuse_service_server::AbuseServiceServer;
 use crate::proto::feedback::v1::access_service_server::AccessServiceServer;
 use crate::proto::feedback::v1::attachment_service_server::AttachmentServiceServer;
+use crate::proto::feedback::v1::insights_service_server::InsightsServiceServer;
 use crate::proto::feedback::v1::reply_service_server::ReplyServiceServer;
 use crate::proto::feedback::v1::routing_service_server::RoutingServiceServer;
 use crate::proto::feedback::v1::sla_service_server::SlaServiceServer;
@@ -355,7 +356,11 @@ pub async fn serve(
         .add_service(service!(AbuseServiceServer, AbuseApi::new(cx.clone())))
         .add_service(service!(TaskServiceServer, TaskApi::new(cx.clone())))
         .add_service(service!(ReplyServiceServer, ReplyApi::new(cx.clone())))
-        .add_service(service!(AttachmentServiceServer, AttachmentApi::new(cx)))
+        .add_service(service!(
+            AttachmentServiceServer,
+            AttachmentApi::new(cx.clone())
+        ))
+        .add_service(service!(InsightsServiceServer, InsightsApi::new(cx)))
         .serve_with_incoming_shutdown(
             connections::limited(
                 // Replies are small and latency matters: no Nagle delay on accepted
@@ -390,7 +395,7 @@ pub async fn serve(
 }
 
 /// The services health reports on, besides the server as a whole ("").
-const SERVICES: [&str; 10] = [
+const SERVICES: [&str; 11] = [
     <TicketServiceServer<TicketApi> as NamedService>::NAME,
     <RoutingServiceServer<RoutingApi> as NamedService>::NAME,
     <SurveyServiceServer<SurveyApi> as NamedService>::NAME,
@@ -401,6 +406,7 @@ const SERVICES: [&str; 10] = [
     <TaskServiceServer<TaskApi> as NamedService>::NAME,
     <ReplyServiceServer<ReplyApi> as NamedService>::NAME,
     <AttachmentServiceServer<AttachmentApi> as NamedService>::NAME,
+    <InsightsServiceServer<InsightsApi> as NamedService>::NAME,
 ];
 
 /// Sets the status overall and of each service.

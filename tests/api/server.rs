@@ -167,6 +167,7 @@ async fn reflection_lists_every_service(backend: Backend) {
             "feedback.v1.AbuseService",
             "feedback.v1.AccessService",
             "feedback.v1.AttachmentService",
+            "feedback.v1.InsightsService",
             "feedback.v1.ReplyService",
             "feedback.v1.RoutingService",
             "feedback.v1.SlaService",
