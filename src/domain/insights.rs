@@ -25,7 +25,7 @@ named_enum!(
         Agent = "AGENT",
         Product = "PRODUCT",
         Category = "CATEGORY",
-        Tier = "CUSTOMER_TIER",
+        CustomerTier = "CUSTOMER_TIER",
         Priority = "PRIORITY",
     }
 );

@@ -24,6 +24,7 @@ pub mod link;
 pub mod notification;
 pub mod number;
 pub mod patch;
+pub mod period;
 pub mod priority;
 pub mod query;
 pub mod reply;
