@@ -146,6 +146,11 @@ impl EventHub {
         }
     }
 
+    /// The newest cursor broadcast: every event up to it is committed.
+    pub fn newest(&self) -> i64 {
+        self.published.load(Ordering::Acquire)
+    }
+
     /// A watcher's stream: events after `after_cursor` (from now when `None`) that match
     /// `filter`, replayed from the log and then live, with no gap and no duplicate. Counted
     /// in the metrics as a watcher while it lives.
