@@ -17,6 +17,7 @@ mod m20261201_000011_collaboration;
 mod m20261201_000013_reply_templates;
 mod m20261201_000014_attachments;
 mod m20261201_000015_insights;
+mod m20261201_000016_improvements;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_reply_templates::Migration),
             Box::new(m20261201_000014_attachments::Migration),
             Box::new(m20261201_000015_insights::Migration),
+            Box::new(m20261201_000016_improvements::Migration),
         ]
     }
 }

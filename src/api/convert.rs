@@ -6,8 +6,8 @@ use prost_types::Timestamp;
 use crate::domain::calendar::BusinessCalendar;
 use crate::domain::error::Versioned;
 use crate::domain::{
-    abuse, access, assignment, event, link, notification, reply, rules, sla, staff, survey, task,
-    ticket, webhook,
+    abuse, access, assignment, event, improvement, link, notification, reply, rules, sla, staff,
+    survey, task, ticket, webhook,
 };
 use crate::proto::feedback::v1 as pb;
 
@@ -89,6 +89,7 @@ enum_pairs! {
     DeliveryState <=> webhook::DeliveryState { Pending, Delivered, Dead }
     Role <=> access::Role { Admin, Supervisor, Agent, Connector, Customer, Analyst }
     SenderKind <=> abuse::SenderKind { Customer, Phone, Email }
+    ImprovementStatus <=> improvement::Status { Planned, InProgress, Done, Dropped }
 }
 
 pub fn timestamp(time: DateTime<Utc>) -> Timestamp {

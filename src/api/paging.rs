@@ -71,6 +71,7 @@ paged! {
     ListTasksRequest;
     ListReplyTemplatesRequest;
     ListAttachmentsRequest;
+    ListImprovementsRequest;
 }
 
 #[derive(Serialize, serde::Deserialize)]

@@ -19,6 +19,7 @@ pub mod access;
 pub mod admin;
 pub mod attachments;
 pub mod dispatch;
+pub mod improvements;
 pub mod intake;
 pub mod links;
 pub mod reactions;
@@ -31,6 +32,7 @@ pub mod staff;
 pub mod surveys;
 pub mod tasks;
 pub mod tickets;
+pub mod top_issues;
 pub mod webhooks;
 
 use std::sync::Arc;

@@ -139,6 +139,14 @@ impl Resource for Team {
                         replies.join(", ")
                     ));
                 }
+                let improvements = store.open_improvements_of_team(write, &team.id).await?;
+                if !improvements.is_empty() {
+                    return refuse(format!(
+                        "open improvements belong to it: {}; finish, drop or hand them to \
+                         another team",
+                        improvements.join(", ")
+                    ));
+                }
                 Ok(())
             }
         }

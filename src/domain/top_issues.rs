@@ -123,8 +123,11 @@ fn carries(parts: &[String], facts: &Facts) -> bool {
 /// in the order they split off.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Clustering {
-    splits: BTreeMap<(String, String), Vec<(String, Vec<String>)>>,
+    splits: BTreeMap<(String, String), Vec<Split>>,
 }
+
+/// A phrase a group splits by, and the key phrases a ticket carries it by ([`parts`]).
+type Split = (String, Vec<String>);
 
 impl Clustering {
     /// The clusters `facts` (one period's tickets) form.
@@ -358,13 +361,14 @@ pub fn top_issues(
     let tickets = current.len() as i64;
     let mut ranked: Vec<(IssueKey, Sums)> = sums.into_iter().collect();
     // Most tickets first; as many, by key (the map's order, kept by a stable sort).
-    ranked.sort_by(|a, b| b.1.count.cmp(&a.1.count));
+    ranked.sort_by_key(|(_, s)| std::cmp::Reverse(s.count));
     ranked.truncate(limit);
     let issues = ranked
         .into_iter()
         .map(|(key, mut s)| {
             let previous_count = before.get(&key).copied().unwrap_or(0);
-            s.examples.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+            s.examples
+                .sort_by_key(|(at, id, _)| std::cmp::Reverse((*at, *id)));
             TopIssue {
                 count: s.count,
                 share: s.count as f64 / tickets as f64,

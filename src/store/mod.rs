@@ -15,6 +15,7 @@ mod config;
 mod convert;
 pub mod entity;
 mod events;
+mod improvements;
 mod insights;
 mod replies;
 mod routing;

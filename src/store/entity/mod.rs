@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod comment;
 pub mod config_change;
 pub mod event;
+pub mod improvement;
 pub mod insight_progress;
 pub mod insight_rollup;
 pub mod member;

@@ -1,0 +1,48 @@
+//! The top issues of a period, with the improvements that answer them: for GetTopIssues, the
+//! dashboard's 整改率 and the monthly report.
+
+use std::collections::HashMap;
+
+use super::App;
+use crate::domain::improvement::Effect;
+use crate::domain::insights::Dimension;
+use crate::domain::period::Period;
+use crate::domain::top_issues::{self, TopIssuesReport};
+use crate::error::Result;
+
+impl App {
+    /// The `limit` most frequent issues among the counted tickets created in `period` (of
+    /// `filter`'s dimension value, when given), each with the newest improvement naming it or
+    /// its category and product, and that improvement's effect once DONE.
+    pub async fn top_issues(
+        &self,
+        period: Period,
+        filter: Option<(Dimension, String)>,
+        limit: usize,
+    ) -> Result<TopIssuesReport> {
+        let current = self.store.facts_created(period, filter.clone()).await?;
+        let previous = self.store.facts_created(period.previous(), filter).await?;
+        let mut report = top_issues::top_issues(period, &current, &previous, limit);
+        let improvements = self
+            .store
+            .improvements_of_issues(&report.improvement_keys())
+            .await?;
+        report.link(&improvements);
+        let mut effects: HashMap<i64, Option<Effect>> = HashMap::new();
+        for issue in &mut report.issues {
+            let Some(improvement) = &issue.improvement else {
+                continue;
+            };
+            let effect = match effects.get(&improvement.id) {
+                Some(effect) => *effect,
+                None => {
+                    let effect = self.improvement_effect(improvement).await?;
+                    effects.insert(improvement.id, effect);
+                    effect
+                }
+            };
+            issue.effect = effect;
+        }
+        Ok(report)
+    }
+}
