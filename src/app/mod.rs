@@ -19,6 +19,7 @@ pub mod access;
 pub mod admin;
 pub mod attachments;
 pub mod dispatch;
+pub mod insights;
 pub mod intake;
 pub mod links;
 pub mod reactions;
