@@ -4,6 +4,7 @@
 use std::pin::Pin;
 use std::time::Duration;
 
+use chrono::TimeZone;
 use chrono_tz::Tz;
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
@@ -482,11 +483,11 @@ impl InsightsService for InsightsApi {
         let mut check = Check::new();
         let start = match &r.created_after {
             Some(t) => check.timestamp("created_after", Some(t)),
-            None => Some(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+            None => Some(chrono::Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0).unwrap()),
         };
         let end = match &r.created_before {
             Some(t) => check.timestamp("created_before", Some(t)),
-            None => Some(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+            None => Some(chrono::Utc.with_ymd_and_hms(9999, 12, 31, 0, 0, 0).unwrap()),
         };
         if let (Some(s), Some(e)) = (start, end)
             && e <= s
