@@ -682,6 +682,11 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// Whether nothing happened: no count, no duration, no backlog.
+    pub fn is_empty(&self) -> bool {
+        *self == Figures::of(&Tally::default(), [0; 6])
+    }
+
     /// The figures of `tally`, with `backlog` at the end of its bucket.
     pub fn of(tally: &Tally, backlog: [i64; 6]) -> Figures {
         let c = |count: Count| tally.count(count);
@@ -746,7 +751,7 @@ pub type Backlog = [i64; 6];
 /// Sums hourly roll-up rows (`value`, hour, tally) into `buckets` per value. The backlog at a
 /// bucket's end is the backlog `now` less what the hours from that end on added. With
 /// `grouped` false there is one group (the total), with a row for every bucket; otherwise a
-/// value has a row in a bucket when it has any figure there.
+/// value has a row in a bucket when any of its figures there is not zero.
 pub fn sum_rollups(
     buckets: &[Period],
     rows: Vec<(String, i64, Tally)>,
@@ -853,6 +858,7 @@ pub fn sum_facts<'a>(
             group,
             figures: Figures::of(&tally, backlog),
         })
+        .filter(|row| !row.figures.is_empty())
         .collect();
     if group_by.is_empty() {
         // The total has a row in every bucket, as the roll-ups give it.

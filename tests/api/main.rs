@@ -9,6 +9,7 @@ mod attachments;
 mod concurrency;
 mod conventions;
 mod insights;
+mod insights_brute;
 mod language;
 mod lifecycle;
 mod links;
