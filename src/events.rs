@@ -146,6 +146,11 @@ impl EventHub {
         }
     }
 
+    /// Cancelled when the server stops: what long streams end on.
+    pub fn stopping(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
     /// The newest cursor broadcast: every event up to it is committed.
     pub fn newest(&self) -> i64 {
         self.published.load(Ordering::Acquire)

@@ -30,9 +30,6 @@ const IMPROVEMENT_FIELDS: &[Field<Improvement, Improvement>] = &[
     ("status", |t, v| t.status = v.status),
 ];
 
-/// Longest value of a dimension a filter names.
-const MAX_DIMENSION_VALUE: usize = 128;
-
 /// Statuses a list may filter by.
 const MAX_STATUSES: usize = 4;
 
@@ -105,50 +102,6 @@ fn improvement_id(check: &mut Check, field: &str, value: &str) -> i64 {
         );
         0
     })
-}
-
-/// A dimension value a request filters by.
-fn dimension_value(
-    check: &mut Check,
-    field: &str,
-    value: Option<&pb::DimensionValue>,
-) -> Option<(Dimension, String)> {
-    let value = value?;
-    let dimension = match pb::Dimension::try_from(value.dimension) {
-        Ok(pb::Dimension::Unspecified) => {
-            check.add(format!("{field}.dimension"), "is required");
-            None
-        }
-        Ok(d) => Some(dimension(d)),
-        Err(_) => {
-            check.add(
-                format!("{field}.dimension"),
-                format!("{} is not a known value", value.dimension),
-            );
-            None
-        }
-    };
-    let text = check.text(
-        &format!("{field}.value"),
-        &value.value,
-        false,
-        MAX_DIMENSION_VALUE,
-    );
-    dimension.map(|d| (d, text))
-}
-
-fn dimension(d: pb::Dimension) -> Dimension {
-    use pb::Dimension as P;
-    match d {
-        P::Unspecified | P::Kind => Dimension::Kind,
-        P::Channel => Dimension::Channel,
-        P::Team => Dimension::Team,
-        P::Agent => Dimension::Agent,
-        P::Product => Dimension::Product,
-        P::Category => Dimension::Category,
-        P::CustomerTier => Dimension::CustomerTier,
-        P::Priority => Dimension::Priority,
-    }
 }
 
 /// The period a top issues request asks for: both ends, in order and at most 366 days apart,
@@ -265,8 +218,7 @@ impl InsightsApi {
         reply(
             async {
                 let mut check = Check::new();
-                let zone = check.time_zone("time_zone", &r.time_zone);
-                let zone: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
+                let zone = super::insights::zone(&mut check, "time_zone", &r.time_zone);
                 let period = period(&mut check, &r, zone, self.cx.app.now());
                 let limit = match r.limit {
                     0 => DEFAULT_LIMIT,
@@ -276,7 +228,7 @@ impl InsightsApi {
                     }
                     n => (n as usize).min(MAX_LIMIT),
                 };
-                let filter = dimension_value(&mut check, "filter", r.filter.as_ref());
+                let filter = super::insights::scope(&mut check, "filter", r.filter.as_ref());
                 check.done()?;
                 let Some(period) = period else {
                     return Err(crate::error::Error::invalid("start_time", "is not valid"));

@@ -20,6 +20,7 @@ pub mod admin;
 pub mod attachments;
 pub mod dispatch;
 pub mod improvements;
+pub mod insights;
 pub mod intake;
 pub mod links;
 pub mod reactions;

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use super::App;
 use crate::domain::improvement::Effect;
-use crate::domain::insights::Dimension;
+use crate::domain::insights::{Dimension, Ratio};
 use crate::domain::period::Period;
-use crate::domain::top_issues::{self, TopIssuesReport};
+use crate::domain::top_issues::{self, DEFAULT_LIMIT, TopIssuesReport};
 use crate::error::Result;
 
 impl App {
@@ -44,5 +44,23 @@ impl App {
             issue.effect = effect;
         }
         Ok(report)
+    }
+
+    /// Of the [`DEFAULT_LIMIT`] top issues of `period` (of `filter`'s dimension value), those
+    /// whose improvement is DONE (整改率): what [`App::top_issues`] says, without the previous
+    /// period and the effects, for the dashboard.
+    pub async fn improvement_rate_of(
+        &self,
+        period: Period,
+        filter: Option<(Dimension, String)>,
+    ) -> Result<Ratio> {
+        let current = self.store.facts_created(period, filter).await?;
+        let mut report = top_issues::top_issues(period, &current, &[], DEFAULT_LIMIT);
+        let improvements = self
+            .store
+            .improvements_of_issues(&report.improvement_keys())
+            .await?;
+        report.link(&improvements);
+        Ok(report.improvement_rate)
     }
 }

@@ -8,6 +8,8 @@ mod access;
 mod attachments;
 mod concurrency;
 mod conventions;
+mod insights;
+mod insights_brute;
 mod insights_improvements;
 mod language;
 mod lifecycle;
