@@ -215,6 +215,7 @@ struct Labels {
     times_by_day: &'static str,
     times_note: &'static str,
     in_hours: &'static str,
+    in_minutes: &'static str,
     day_axis: &'static str,
     sla: &'static str,
     sla_month: &'static str,
@@ -279,8 +280,9 @@ fn labels(language: Language) -> Labels {
             of_issues: "个高频问题已完成整改",
             intake_by_day: "每日工单量（按渠道）",
             times_by_day: "每日首次响应与解决时间",
-            times_note: "当日创建工单的中位数，单位小时；空缺表示当日无数据",
+            times_note: "当日创建工单的中位数；空缺表示当日无数据",
             in_hours: "（小时）",
+            in_minutes: "（分钟）",
             day_axis: "日",
             sla: "SLA 达成率",
             sla_month: "本月",
@@ -342,8 +344,9 @@ fn labels(language: Language) -> Labels {
             of_issues: "top issues with a done improvement",
             intake_by_day: "Tickets per day by channel",
             times_by_day: "First response and resolution time per day",
-            times_note: "median of the tickets created that day, in hours; gaps are days without data",
+            times_note: "median of the tickets created that day; gaps are days without data",
             in_hours: " (hours)",
+            in_minutes: " (minutes)",
             day_axis: "day",
             sla: "SLA attainment",
             sla_month: "This month",
@@ -423,7 +426,7 @@ const RESOLUTION: &str = "#f28e2b";
 const CSAT: &str = "#59a14f";
 
 /// Every chart is drawn in this many user units across and scales to the page's width.
-const WIDTH: f64 = 1080.0;
+const WIDTH: f64 = 960.0;
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 16.0;
 
@@ -466,6 +469,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .rate{margin:10px 0 0;font-size:14px}
 @page{size:A4;margin:12mm}
 @media print{body{background:#fff;font-size:11px}.page{max-width:none;padding:0}
+section{padding:10px 12px;margin:10px 0}table{font-size:10.5px}th,td{padding:4px 5px}
 section,.card{break-inside:avoid;border-color:#c9d1d9}tr{break-inside:avoid}
 .cards{grid-template-columns:repeat(4,1fr);gap:8px}.card .value{font-size:18px}}
 "#;
@@ -584,10 +588,31 @@ impl Page<'_> {
             return;
         }
         channels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let colour = |channel: &str| {
-            let i = channels.iter().position(|(c, _)| c == channel).unwrap_or(0);
-            PALETTE[i % PALETTE.len()]
+        // Each channel its own colour while the palette lasts; past it, the smallest share
+        // the last colour as "other".
+        let named = if channels.len() > PALETTE.len() {
+            PALETTE.len() - 1
+        } else {
+            channels.len()
         };
+        let group = |channel: &str| {
+            channels
+                .iter()
+                .position(|(c, _)| c == channel)
+                .unwrap_or(named)
+                .min(named)
+        };
+        let mut groups: Vec<(Option<&str>, i64)> = channels[..named]
+            .iter()
+            .map(|(c, n)| (Some(c.as_str()), *n))
+            .collect();
+        if named < channels.len() {
+            groups.push((None, channels[named..].iter().map(|(_, n)| n).sum()));
+        }
+        let names: Vec<String> = groups
+            .iter()
+            .map(|(g, _)| g.map_or_else(|| self.l.other.to_owned(), |c| self.channel(c)))
+            .collect();
         let totals: Vec<i64> = days
             .iter()
             .map(|d| d.intake.iter().map(|(_, n)| (*n).max(0)).sum())
@@ -601,30 +626,34 @@ impl Page<'_> {
             let x = frame.slot_x(i) + frame.slot() * 0.15;
             let width = frame.slot() * 0.7;
             let mut y = frame.bottom();
-            let mut by_channel: Vec<&(String, i64)> =
-                day.intake.iter().filter(|(_, n)| *n > 0).collect();
-            by_channel.sort_by_key(|(c, _)| channels.iter().position(|(k, _)| k == c));
-            for (channel, n) in by_channel {
-                let height = axis.scale(*n as f64, frame.height());
+            let mut by_group = vec![0; groups.len()];
+            for (channel, n) in &day.intake {
+                by_group[group(channel)] += (*n).max(0);
+            }
+            for (g, n) in by_group.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+                let height = axis.scale(n as f64, frame.height());
                 y -= height;
+                let channel = groups[g].0.map_or_else(String::new, esc);
                 w!(
                     svg,
-                    "<rect data-day=\"{}\" data-channel=\"{}\" x=\"{x:.1}\" y=\"{y:.2}\" width=\"{width:.1}\" height=\"{height:.2}\" fill=\"{}\"><title>{} {}: {}</title></rect>",
+                    "<rect data-day=\"{}\" data-channel=\"{channel}\" x=\"{x:.1}\" y=\"{y:.2}\" width=\"{width:.1}\" height=\"{height:.2}\" fill=\"{}\"><title>{} {}: {}</title></rect>",
                     day.date,
-                    esc(channel),
-                    colour(channel),
+                    PALETTE[g],
                     day.date,
-                    esc(&self.channel(channel)),
-                    thousands(*n),
+                    esc(&names[g]),
+                    thousands(n),
                 );
             }
-            if totals[i] > 0 && frame.slot() >= 22.0 {
+            // The day's total above its stack, shortened ("2.3k") when the slot is narrow.
+            let total = [thousands(totals[i]), compact(totals[i])]
+                .into_iter()
+                .find(|t| text_width(t, 11.0) <= frame.slot() - 2.0);
+            if let Some(total) = total.filter(|_| totals[i] > 0) {
                 w!(
                     svg,
-                    "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
+                    "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{total}</text>",
                     frame.center(i),
                     y - 4.0,
-                    thousands(totals[i]),
                 );
             }
         }
@@ -633,12 +662,12 @@ impl Page<'_> {
         w!(self.out, "<h2>{}</h2>\n", self.l.intake_by_day);
         self.svg(&frame, self.l.intake_by_day, &svg);
         self.out.push_str("<ul class=\"legend\">");
-        for (channel, total) in &channels {
+        for (g, (_, total)) in groups.iter().enumerate() {
             w!(
                 self.out,
                 "<li><i style=\"background:{}\"></i>{} <span class=\"muted\">{}</span></li>",
-                colour(channel),
-                esc(&self.channel(channel)),
+                PALETTE[g],
+                esc(&names[g]),
                 thousands(*total),
             );
         }
@@ -650,18 +679,16 @@ impl Page<'_> {
     /// flatten the first). Days without a value leave a gap in the line.
     fn times_chart(&mut self) {
         let days = &self.report.days;
-        let series: [(&str, &str, Vec<Option<f64>>); 2] = [
+        let series: [(&str, &str, Vec<Option<i64>>); 2] = [
             (
                 self.l.first_response,
                 FIRST_RESPONSE,
-                days.iter()
-                    .map(|d| d.first_response_p50.map(hours))
-                    .collect(),
+                days.iter().map(|d| d.first_response_p50).collect(),
             ),
             (
                 self.l.resolution,
                 RESOLUTION,
-                days.iter().map(|d| d.resolution_p50.map(hours)).collect(),
+                days.iter().map(|d| d.resolution_p50).collect(),
             ),
         ];
         if series.iter().all(|(_, _, v)| v.iter().all(Option::is_none)) {
@@ -678,17 +705,26 @@ impl Page<'_> {
         };
         let frame = panel(1);
         let mut svg = String::new();
-        for (p, (label, colour, values)) in series.iter().enumerate() {
+        for (p, (label, colour, secs)) in series.iter().enumerate() {
             let sub = panel(p);
             let top = sub.top;
+            // Hours; minutes when every value is under an hour, where hours read "0.05".
+            let longest = secs.iter().flatten().copied().max().unwrap_or(0);
+            let (unit, in_unit) = if longest < 3600 {
+                (60.0, self.l.in_minutes)
+            } else {
+                (3600.0, self.l.in_hours)
+            };
+            let values: Vec<Option<f64>> =
+                secs.iter().map(|s| s.map(|s| s as f64 / unit)).collect();
             let max = values.iter().flatten().copied().fold(0.0, f64::max);
             let axis = Axis::new(max, 4, false);
             w!(
                 svg,
-                "<text x=\"{LEFT}\" y=\"{:.1}\" font-size=\"13\" font-weight=\"600\" fill=\"{colour}\">{label} · {}{}</text>",
+                "<text x=\"{LEFT}\" y=\"{:.1}\" font-size=\"14\" font-weight=\"600\" fill=\"{colour}\">{label} · {}{}</text>",
                 top - 12.0,
                 self.l.median,
-                self.l.in_hours,
+                in_unit,
             );
             sub.grid(&mut svg, &axis, |v| decimal(v, axis.decimals()));
             let point =
@@ -718,7 +754,7 @@ impl Page<'_> {
                         svg,
                         "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3.5\" fill=\"#fff\" stroke=\"{colour}\" stroke-width=\"2\"><title>{} {label}: {}</title></circle>",
                         days[i].date,
-                        duration((v * 3600.0).round() as i64, self.language),
+                        secs[i].map_or_else(dash, |s| duration(s, self.language)),
                     );
                 }
             }
@@ -754,8 +790,8 @@ impl Page<'_> {
             self.l.sla_month
         );
         let row = 34.0;
-        let label_w = 150.0;
-        let bar_w = 560.0;
+        let label_w = 130.0;
+        let bar_w = 460.0;
         let total = 3.0 * row + 8.0;
         let mut svg = String::new();
         for (i, a) in r.sla.iter().enumerate() {
@@ -763,7 +799,7 @@ impl Page<'_> {
             let whole = a.met + a.breached;
             w!(
                 svg,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"13\">{}</text>",
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"14\">{}</text>",
                 label_w - 12.0,
                 y + 18.0,
                 self.l.clocks[i],
@@ -798,7 +834,7 @@ impl Page<'_> {
             };
             w!(
                 svg,
-                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"13\">{text}</text>",
+                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"14\">{text}</text>",
                 label_w + bar_w + 14.0,
                 y + 17.0,
             );
@@ -824,7 +860,7 @@ impl Page<'_> {
             let mut svg = String::new();
             frame.grid(&mut svg, &axis, |v| format!("{v:.0}%"));
             for (i, week) in r.weeks.iter().enumerate() {
-                let group = frame.slot() * 0.72;
+                let group = frame.slot() * 0.8;
                 let bar = group / 3.0;
                 for (c, a) in week.sla.iter().enumerate() {
                     let whole = a.met + a.breached;
@@ -833,7 +869,7 @@ impl Page<'_> {
                     }
                     let value = 100.0 * a.met as f64 / whole as f64;
                     let height = axis.scale(value, frame.height());
-                    let x = frame.slot_x(i) + frame.slot() * 0.14 + c as f64 * bar;
+                    let x = frame.slot_x(i) + frame.slot() * 0.1 + c as f64 * bar;
                     let y = frame.bottom() - height;
                     w!(
                         svg,
@@ -848,13 +884,14 @@ impl Page<'_> {
                         self.l.breached,
                         thousands(a.breached),
                     );
-                    if bar >= 26.0 {
+                    let label = percent(Ratio { part: a.met, whole });
+                    if text_width(&label, 12.0) <= bar {
                         w!(
                             svg,
-                            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
+                            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"12\">{}</text>",
                             x + bar / 2.0,
                             y - 4.0,
-                            percent(Ratio { part: a.met, whole }),
+                            label,
                         );
                     }
                 }
@@ -894,7 +931,7 @@ impl Page<'_> {
             w!(
                 svg,
                 "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{height:.1}\" fill=\"{CSAT}\"><title>{}: {} / {}</title></rect>\
-                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"12\"><tspan font-weight=\"600\">{}</tspan> <tspan fill=\"#6e7781\">{}</tspan></text>",
+                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"13\"><tspan font-weight=\"600\">{}</tspan> <tspan fill=\"#6e7781\">{}</tspan></text>",
                 self.week_label(week),
                 thousands(week.csat.part),
                 thousands(week.csat.whole),
@@ -1102,7 +1139,7 @@ impl Page<'_> {
             let weekend = matches!(day.date.weekday(), Weekday::Sat | Weekday::Sun);
             w!(
                 svg,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\"{}>{}</text>",
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"12\"{}>{}</text>",
                 frame.center(i),
                 frame.bottom() + 16.0,
                 if weekend {
@@ -1125,7 +1162,7 @@ impl Page<'_> {
         };
         w!(
             svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"12\" fill=\"#6e7781\">{axis}</text>",
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"13\" fill=\"#6e7781\">{axis}</text>",
             LEFT + (WIDTH - LEFT - RIGHT) / 2.0,
             frame.bottom() + 34.0,
         );
@@ -1135,7 +1172,7 @@ impl Page<'_> {
         for (i, week) in self.report.weeks.iter().enumerate() {
             w!(
                 svg,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"12\">{}</text>",
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"13\">{}</text>",
                 frame.center(i),
                 frame.bottom() + 18.0,
                 self.week_label(week),
@@ -1232,7 +1269,7 @@ impl Frame {
             w!(
                 svg,
                 "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"{}\" stroke-width=\"1\"/>\
-                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"11\" fill=\"#6e7781\">{}</text>",
+                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"12\" fill=\"#6e7781\">{}</text>",
                 WIDTH - RIGHT,
                 if tick == 0.0 { "#8c959f" } else { "#e6e9ed" },
                 LEFT - 8.0,
@@ -1315,16 +1352,21 @@ impl Axis {
     }
 }
 
+/// About how wide `text` is at `size`: digits and Latin letters about 0.6 of it, Chinese
+/// characters the whole of it.
+fn text_width(text: &str, size: f64) -> f64 {
+    text.chars()
+        .map(|c| if c.is_ascii() { 0.6 } else { 1.0 })
+        .sum::<f64>()
+        * size
+}
+
 /// `text` in brackets, full width in Chinese.
 fn parens(text: &str, language: Language) -> String {
     match language {
         Language::Zh => format!("（{text}）"),
         Language::En => format!("({text})"),
     }
-}
-
-fn hours(secs: i64) -> f64 {
-    secs as f64 / 3600.0
 }
 
 fn dash() -> String {
@@ -1360,12 +1402,23 @@ fn thousands(n: i64) -> String {
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
     }
     out
+}
+
+/// A count in at most four characters where it can: "980", "2.3k", "12k", "1.5M".
+fn compact(n: i64) -> String {
+    let v = n as f64;
+    match n.unsigned_abs() {
+        0..1_000 => n.to_string(),
+        1_000..10_000 => format!("{}k", decimal(v / 1e3, 1)),
+        10_000..1_000_000 => format!("{}k", (v / 1e3).round()),
+        _ => format!("{}M", decimal(v / 1e6, 1)),
+    }
 }
 
 /// A duration in the unit that reads best: minutes under an hour, hours under two days,
@@ -1855,6 +1908,35 @@ mod tests {
     }
 
     #[test]
+    fn channels_past_the_palette_share_one_colour_and_short_times_read_in_minutes() {
+        let mut report = sample();
+        for day in &mut report.days {
+            for extra in ["API", "IN_PERSON", "KIOSK", "PARTNER", "FAX"] {
+                day.intake.push((extra.to_owned(), 1));
+            }
+            day.first_response_p50 = day.first_response_p50.map(|s| s % 3000);
+        }
+        let (_, html) = render(&report, Language::En);
+        let intake = section(&html, "Tickets per day by channel");
+        // Nine channels by name; the extras tie at 30 tickets and sort by name, so KIOSK
+        // and PARTNER are "other".
+        assert_eq!(intake.matches("<li>").count(), 10);
+        assert!(intake.contains("<i style=\"background:#bab0ac\"></i>other <"));
+        assert!(!intake.contains("KIOSK"));
+        assert!(!intake.contains("PARTNER"));
+        assert_eq!(
+            intake
+                .matches("data-day=\"2026-11-01\" data-channel=\"\"")
+                .count(),
+            1,
+            "one segment for the rest"
+        );
+        let times = section(&html, "First response and resolution time per day");
+        assert!(times.contains("First response time · median (minutes)"));
+        assert!(times.contains("Resolution time · median (hours)"));
+    }
+
+    #[test]
     fn axes_end_on_round_numbers() {
         let axis = |max, ticks| {
             let a = Axis::new(max, ticks, false);
@@ -1891,6 +1973,10 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(-1_234_567), "-1,234,567");
+        assert_eq!(compact(980), "980");
+        assert_eq!(compact(2_345), "2.3k");
+        assert_eq!(compact(12_499), "12k");
+        assert_eq!(compact(1_500_000), "1.5M");
         assert_eq!(percent(ratio(1, 3)), "33.3%");
         assert_eq!(percent(ratio(2, 2)), "100%");
         assert_eq!(percent(ratio(0, 0)), "—");
@@ -1912,5 +1998,25 @@ mod tests {
         }
         let (_, html) = render(&empty(), Language::Zh);
         std::fs::write("/tmp/report-empty.html", html).expect("written");
+        // A busy month: forty times the tickets, channels past the palette, long texts.
+        let mut busy = report;
+        for (i, day) in busy.days.iter_mut().enumerate() {
+            for (_, n) in &mut day.intake {
+                *n *= 40;
+            }
+            for extra in ["API", "IN_PERSON", "KIOSK", "PARTNER", "FAX"] {
+                day.intake.push((extra.to_owned(), 90 + i as i64));
+            }
+            day.first_response_p50 = day.first_response_p50.map(|s| s / 20);
+        }
+        busy.totals.intake *= 40;
+        busy.issues[0].phrase = "支付失败以后自动退款一直没有到账而且客服电话打不通".to_owned();
+        if let Some(improvement) = busy.issues[0].improvement.as_mut() {
+            improvement.title = "Rework the whole refund pipeline so that failed payments are \
+                                 refunded within one hour and the customer is told"
+                .to_owned();
+        }
+        let (_, html) = render(&busy, Language::En);
+        std::fs::write("/tmp/report-busy.html", html).expect("written");
     }
 }
