@@ -146,6 +146,16 @@ impl EventHub {
         }
     }
 
+    /// Cancelled when the server stops: what long streams end on.
+    pub fn stopping(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// The newest cursor broadcast: every event up to it is committed.
+    pub fn newest(&self) -> i64 {
+        self.published.load(Ordering::Acquire)
+    }
+
     /// A watcher's stream: events after `after_cursor` (from now when `None`) that match
     /// `filter`, replayed from the log and then live, with no gap and no duplicate. Counted
     /// in the metrics as a watcher while it lives.

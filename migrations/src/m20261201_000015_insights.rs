@@ -30,6 +30,10 @@ enum TicketFacts {
     ActiveUntil,
     /// Its key phrases, separated by spaces.
     Phrases,
+    /// The SLA targets whose running clocks are at risk now, comma separated.
+    AtRisk,
+    /// The SLA targets whose clocks came due unmet and still run, comma separated.
+    Breached,
     /// The whole `Facts` as JSON.
     Facts,
 }
@@ -78,6 +82,8 @@ impl MigrationTrait for Migration {
                     .col(boolean(TicketFacts::Repeat))
                     .col(timestamp_with_time_zone_null(TicketFacts::ActiveUntil))
                     .col(text(TicketFacts::Phrases))
+                    .col(string(TicketFacts::AtRisk))
+                    .col(string(TicketFacts::Breached))
                     .col(json(TicketFacts::Facts))
                     .to_owned(),
             )

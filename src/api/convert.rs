@@ -6,8 +6,8 @@ use prost_types::Timestamp;
 use crate::domain::calendar::BusinessCalendar;
 use crate::domain::error::Versioned;
 use crate::domain::{
-    abuse, access, assignment, event, link, notification, reply, rules, sla, staff, survey, task,
-    ticket, webhook,
+    abuse, access, assignment, event, insights, link, notification, period, reply, rules, sla,
+    staff, survey, task, ticket, webhook,
 };
 use crate::proto::feedback::v1 as pb;
 
@@ -58,6 +58,10 @@ enum_pairs! {
         Quarantined
     }
     CustomerTier <=> ticket::Tier { Standard, Premium, Vip }
+    Dimension <=> insights::Dimension {
+        Kind, Channel, Team, Agent, Product, Category, CustomerTier, Priority
+    }
+    TimeBucket <=> period::Bucket { Hour, Day, Week, Month }
     CommentVisibility <=> ticket::Visibility { Public, Internal }
     AuthorRole <=> ticket::AuthorRole { Agent, Customer }
     AssignmentStrategy <=> assignment::Strategy { RoundRobin, LeastLoaded, Skills }

@@ -19,10 +19,12 @@ pub mod access;
 pub mod admin;
 pub mod attachments;
 pub mod dispatch;
+pub mod insights;
 pub mod intake;
 pub mod links;
 pub mod reactions;
 pub mod replies;
+pub mod rollups;
 pub mod routing;
 pub mod rules;
 pub mod sla;
@@ -107,6 +109,7 @@ pub struct App {
     queues: dispatch::Queues,
     intake: intake::Intake,
     reacted: reactions::Settled,
+    rolled: rollups::Rolled,
     webhooks: webhooks::Outbound,
     keys: access::Keys,
     metrics: Arc<Metrics>,
@@ -132,6 +135,7 @@ impl App {
             routing: Default::default(),
             queues: Default::default(),
             reacted: Default::default(),
+            rolled: Default::default(),
             webhooks: Default::default(),
             keys: Default::default(),
             metrics,
@@ -189,6 +193,7 @@ impl App {
         stop: CancellationToken,
     ) -> Vec<JoinHandle<()>> {
         self.reacted.expect_reactor();
+        let rollups = tokio::spawn(self.clone().roll_up(hub.clone(), stop.clone()));
         let reactions = tokio::spawn(reactions::Reactor::new(self.clone(), hub).run(stop.clone()));
         let app = self.clone();
         // The queues are served by the reactions, which pick up at start whatever the last run
@@ -231,7 +236,7 @@ impl App {
                 async move { app.sla_pass().await.map(|_| ()) }
             },
         ));
-        let mut tasks = vec![reactions, dispatch, surveys, sla];
+        let mut tasks = vec![reactions, rollups, dispatch, surveys, sla];
         tasks.extend(self.deliver(sender, stop));
         tasks
     }

@@ -8,6 +8,9 @@
 //! A use case that commits waits (briefly) for the reactions to its own change, so that its
 //! reply shows them: the ticket a freed agent took, the queue a reopened ticket went to.
 //!
+//! The insight roll-ups follow the log beside the reactions, exactly once rather than at least
+//! once: their position moves in the transaction that writes them ([`super::rollups`]).
+//!
 //! What happens *with* a change, atomically, is not a reaction: a resolve creates its survey
 //! and every change moves its SLA clocks in the change's own transaction.
 

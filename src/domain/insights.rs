@@ -5,13 +5,14 @@
 //! ticket's tallies ([`changes`]): so a sum is always what the tickets' facts say, whatever
 //! order their events came in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::calendar::Calendar;
 use super::event::{EventType, TicketEvent};
+use super::period::Period;
 use super::sla::{ClockState, Target};
 use super::survey::Scale;
 use super::ticket::{AuthorRole, Kind, Resolution, Status, Ticket, Visibility, named_enum};
@@ -727,6 +728,146 @@ impl Figures {
             backlog,
         }
     }
+}
+
+/// One bucket of one group's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Which bucket, by its place in the query's buckets.
+    pub bucket: usize,
+    /// The group's values, in the order grouped by; empty for the total.
+    pub group: Vec<String>,
+    pub figures: Figures,
+}
+
+/// Open tickets per backlog status ([`BACKLOG`] order).
+pub type Backlog = [i64; 6];
+
+/// Sums hourly roll-up rows (`value`, hour, tally) into `buckets` per value. The backlog at a
+/// bucket's end is the backlog `now` less what the hours from that end on added. With
+/// `grouped` false there is one group (the total), with a row for every bucket; otherwise a
+/// value has a row in a bucket when it has any figure there.
+pub fn sum_rollups(
+    buckets: &[Period],
+    rows: Vec<(String, i64, Tally)>,
+    now: HashMap<String, Backlog>,
+    grouped: bool,
+) -> Vec<Row> {
+    let ends: Vec<i64> = buckets.iter().map(|b| hour_of(b.end)).collect();
+    let (Some(first), Some(last)) = (buckets.first(), ends.last()) else {
+        return Vec::new();
+    };
+    let first = hour_of(first.start);
+    let mut sums: HashMap<(usize, String), Tally> = HashMap::new();
+    // Per value: the backlog change of the hours after k bucket ends, at k.
+    let mut later: HashMap<String, Vec<Backlog>> = HashMap::new();
+    for (value, hour, tally) in rows {
+        let ended = ends.partition_point(|end| *end <= hour);
+        let change = tally.backlog();
+        if change.iter().any(|c| *c != 0) {
+            let slots = later
+                .entry(value.clone())
+                .or_insert_with(|| vec![[0; 6]; ends.len() + 1]);
+            for (slot, c) in slots[ended].iter_mut().zip(change) {
+                *slot += c;
+            }
+        }
+        if (first..*last).contains(&hour) {
+            sums.entry((ended, value)).or_default().add(&tally, 1);
+        }
+    }
+    let mut values: BTreeSet<String> = now.keys().cloned().collect();
+    values.extend(later.keys().cloned());
+    values.extend(sums.keys().map(|(_, v)| v.clone()));
+    if !grouped {
+        values = BTreeSet::from([String::new()]);
+    }
+    let mut out = Vec::new();
+    for bucket in 0..buckets.len() {
+        for value in &values {
+            let mut backlog = now.get(value).copied().unwrap_or_default();
+            if let Some(slots) = later.get(value) {
+                for slot in &slots[bucket + 1..] {
+                    for (b, c) in backlog.iter_mut().zip(slot) {
+                        *b -= c;
+                    }
+                }
+            }
+            let tally = sums.remove(&(bucket, value.clone()));
+            if grouped && tally.is_none() && backlog.iter().all(|b| *b == 0) {
+                continue;
+            }
+            out.push(Row {
+                bucket,
+                group: if grouped {
+                    vec![value.clone()]
+                } else {
+                    Vec::new()
+                },
+                figures: Figures::of(&tally.unwrap_or_default(), backlog),
+            });
+        }
+    }
+    out
+}
+
+/// Sums tickets' facts into `buckets` per their values of `group_by`: what the roll-ups hold,
+/// computed from the facts themselves (for two dimensions at once, and to check the
+/// roll-ups).
+pub fn sum_facts<'a>(
+    buckets: &[Period],
+    facts: impl IntoIterator<Item = &'a Facts>,
+    group_by: &[Dimension],
+) -> Vec<Row> {
+    let ends: Vec<i64> = buckets.iter().map(|b| hour_of(b.end)).collect();
+    let (Some(first), Some(last)) = (buckets.first(), ends.last()) else {
+        return Vec::new();
+    };
+    let first = hour_of(first.start);
+    let mut sums: BTreeMap<(usize, Vec<String>), (Tally, Backlog)> = BTreeMap::new();
+    for f in facts {
+        if !f.counted {
+            continue;
+        }
+        let group: Vec<String> = group_by.iter().map(|d| f.dims[d.index()].clone()).collect();
+        for (hour, tally) in f.tallies() {
+            if (first..*last).contains(&hour) {
+                let bucket = ends.partition_point(|end| *end <= hour);
+                sums.entry((bucket, group.clone()))
+                    .or_default()
+                    .0
+                    .add(&tally, 1);
+            }
+        }
+        for (bucket, period) in buckets.iter().enumerate() {
+            let status = f.status_before(period.end);
+            if let Some(i) = status.and_then(|s| BACKLOG.iter().position(|b| *b == s)) {
+                sums.entry((bucket, group.clone())).or_default().1[i] += 1;
+            }
+        }
+    }
+    let mut out: Vec<Row> = sums
+        .into_iter()
+        .map(|((bucket, group), (tally, backlog))| Row {
+            bucket,
+            group,
+            figures: Figures::of(&tally, backlog),
+        })
+        .collect();
+    if group_by.is_empty() {
+        // The total has a row in every bucket, as the roll-ups give it.
+        for bucket in 0..buckets.len() {
+            if !out.iter().any(|r| r.bucket == bucket) {
+                out.push(Row {
+                    bucket,
+                    group: Vec::new(),
+                    figures: Figures::of(&Tally::default(), [0; 6]),
+                });
+            }
+        }
+        out.sort_by_key(|r| r.bucket);
+    }
+    out
 }
 
 /// The SLA targets in the order [`Figures::sla`] keeps them.

@@ -8,6 +8,7 @@ mod access;
 mod attachments;
 mod concurrency;
 mod conventions;
+mod insights;
 mod language;
 mod lifecycle;
 mod links;

