@@ -543,7 +543,9 @@ impl Page<'_> {
         cards.push(ratio_card(l.csat, t.csat));
         cards.push((
             l.nps,
-            t.nps.map_or_else(dash, |n| format!("{}", n.round())),
+            t.nps
+                .filter(|n| n.is_finite())
+                .map_or_else(dash, |n| decimal(n, 0)),
             if t.nps.is_none() {
                 vec![l.nps_none.to_owned()]
             } else {
@@ -864,12 +866,22 @@ impl Page<'_> {
                 let bar = group / 3.0;
                 for (c, a) in week.sla.iter().enumerate() {
                     let whole = a.met + a.breached;
+                    let x = frame.slot_x(i) + frame.slot() * 0.1 + c as f64 * bar;
                     if whole == 0 {
+                        // No clock finished: a dash, not a bar that reads as 0 %.
+                        w!(
+                            svg,
+                            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"12\" fill=\"#8c959f\">—<title>{} {}: {}</title></text>",
+                            x + bar / 2.0,
+                            frame.bottom() - 5.0,
+                            self.week_label(week),
+                            self.l.clocks[c],
+                            self.l.no_clocks,
+                        );
                         continue;
                     }
                     let value = 100.0 * a.met as f64 / whole as f64;
                     let height = axis.scale(value, frame.height());
-                    let x = frame.slot_x(i) + frame.slot() * 0.1 + c as f64 * bar;
                     let y = frame.bottom() - height;
                     w!(
                         svg,
