@@ -25,6 +25,7 @@ pub mod intake;
 pub mod links;
 pub mod reactions;
 pub mod replies;
+pub mod report;
 pub mod rollups;
 pub mod routing;
 pub mod rules;

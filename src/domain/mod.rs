@@ -29,6 +29,7 @@ pub mod period;
 pub mod priority;
 pub mod query;
 pub mod reply;
+pub mod report;
 pub mod routing;
 pub mod rules;
 pub mod sla;

@@ -23,6 +23,7 @@ both!(
     the_dashboard_shows_the_floor_now,
     the_export_streams_every_ticket_and_resumes,
     metric_queries_are_checked,
+    the_monthly_report_is_one_page,
 );
 
 fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
@@ -544,5 +545,52 @@ async fn metric_queries_are_checked(backend: Backend) {
         .unwrap_err();
     assert_eq!(export.code(), Code::InvalidArgument);
     assert_eq!(bad_fields(&export), ["after_cursor"]);
+    s.stop().await;
+}
+
+async fn the_monthly_report_is_one_page(backend: Backend) {
+    let clock = ManualClock::new(at(23, 9, 0));
+    let (s, mut c, mut insights) = floor(backend, &clock).await;
+    hand_computed_history(&mut c, &clock).await;
+    clock.set(Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap());
+    // Default: last month, in Chinese.
+    let zh = insights
+        .render_report(pb::RenderReportRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(zh.title, "客户反馈月报 2026-11");
+    assert_eq!(zh.content_type, "text/html; charset=utf-8");
+    assert_eq!(zh.start_time, ts(at(1, 0, 0)));
+    assert!(zh.html.contains("<svg"), "charts are inline SVG");
+    assert!(!zh.html.contains("<script"), "no scripts");
+    for fetch in ["src=", "href=", "@import", "url("] {
+        assert!(!zh.html.contains(fetch), "nothing fetched: {fetch}");
+    }
+    let en = insights
+        .render_report(pb::RenderReportRequest {
+            month: "2026-11".into(),
+            time_zone: "Asia/Shanghai".into(),
+            language: pb::ReportLanguage::En.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(en.title, "Customer feedback report 2026-11");
+    assert!(
+        en.html.contains("HOTLINE") || en.html.contains("APP"),
+        "channels named"
+    );
+    let bad = insights
+        .render_report(pb::RenderReportRequest {
+            month: "2026-13".into(),
+            language: 9,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    let mut fields = bad_fields(&bad);
+    fields.sort();
+    assert_eq!(fields, ["language", "month"]);
     s.stop().await;
 }
