@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use super::improvement::{Effect, Improvement, Status};
 use super::insights::{Dimension, Facts, Ratio};
 use super::period::Period;
+use super::report;
 
 /// Issues a report lists when the caller does not say.
 pub const DEFAULT_LIMIT: usize = 10;
@@ -406,6 +407,41 @@ pub fn top_issues(
     }
 }
 
+impl TopIssue {
+    /// The issue as the monthly report shows it.
+    pub fn for_report(&self) -> report::Issue {
+        report::Issue {
+            key: self.key.key(),
+            category: self.key.category.clone(),
+            product: self.key.product.clone(),
+            phrase: self.key.phrase.clone(),
+            count: self.count,
+            share: self.share,
+            change: self.change,
+            repeat: self.repeat,
+            average_resolution_secs: self.average_resolution_millis.map(|ms| ms / 1000),
+            csat: self.csat,
+            example_numbers: self.example_numbers.clone(),
+            improvement: self.improvement.as_ref().map(|i| report::Improvement {
+                id: i.name(),
+                title: i.title.clone(),
+                status: match i.status {
+                    Status::Planned => report::ImprovementStatus::Planned,
+                    Status::InProgress => report::ImprovementStatus::InProgress,
+                    Status::Done => report::ImprovementStatus::Done,
+                    Status::Dropped => report::ImprovementStatus::Dropped,
+                },
+                owner_team: i.owner_team.clone(),
+                due: i.due_at,
+                effect: self.effect.map(|e| report::Effect {
+                    tickets_before: e.tickets_before,
+                    tickets_after: e.tickets_after,
+                }),
+            }),
+        }
+    }
+}
+
 impl TopIssuesReport {
     /// Links each issue to the newest of `improvements` whose key is the issue's or its
     /// category and product's, and counts the issues whose improvement is DONE.
@@ -690,6 +726,11 @@ pub(crate) mod tests {
         assert_eq!((pay.repeat.part, pay.repeat.whole), (1, 2));
         assert_eq!(pay.average_resolution_millis, Some(7_200_000));
         assert_eq!((pay.csat.part, pay.csat.whole), (2, 3));
+        let shown = pay.for_report();
+        assert_eq!(
+            (shown.key.as_str(), shown.average_resolution_secs),
+            ("支付/App/支付失败", Some(7200))
+        );
 
         let improvement = |id: i64, key: &str, status: Status, day: u32| Improvement {
             id,
@@ -724,6 +765,11 @@ pub(crate) mod tests {
                 ("物流/App/".to_owned(), None),
             ],
             "the newest of the issue's and its group's; another key or product is not linked"
+        );
+        let shown = report.issues[0].for_report().improvement.expect("linked");
+        assert_eq!(
+            (shown.id.as_str(), shown.status),
+            ("IMP-2", crate::domain::report::ImprovementStatus::Done)
         );
         assert_eq!(
             (report.improvement_rate.part, report.improvement_rate.whole),
