@@ -1,5 +1,6 @@
 //! What the benches share: a fresh database, the release binary serving on it as an operator
-//! runs it, and connections that carry an API key.
+//! runs it, and connections that carry an API key. Each bench uses its own part of it.
+#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -17,8 +17,11 @@ use crate::domain::top_issues::IssueKey;
 use crate::error::{Found, Result};
 use crate::store::{Inserted, Store, TeamLock, Write};
 
+/// What the configuration log calls an improvement.
+pub const IMPROVEMENT_KIND: &str = "improvement";
+
 impl Resource for Improvement {
-    const KIND: &'static str = "improvement";
+    const KIND: &'static str = IMPROVEMENT_KIND;
     type Key = i64;
 
     fn key(&self) -> String {

@@ -19,6 +19,34 @@ use crate::domain::ticket::Status;
 use crate::error::Result;
 use crate::store::Scope;
 
+/// How long the dashboard keeps a month's 整改率.
+const RATE_KEPT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The 整改率 of recent dashboards, by month and scope.
+#[derive(Default)]
+pub struct Rates(std::sync::Mutex<HashMap<(DateTime<Utc>, Scope), (std::time::Instant, Ratio)>>);
+
+impl Rates {
+    fn get(&self, key: &(DateTime<Utc>, Scope)) -> Option<Ratio> {
+        let rates = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        rates
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < RATE_KEPT)
+            .map(|(_, rate)| *rate)
+    }
+
+    fn keep(&self, key: (DateTime<Utc>, Scope), rate: Ratio) {
+        let mut rates = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        rates.retain(|_, (at, _)| at.elapsed() < RATE_KEPT);
+        rates.insert(key, (std::time::Instant::now(), rate));
+    }
+
+    /// Forgets every rate: an improvement changed.
+    pub fn forget(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
 /// Most rows a query answers.
 pub const MAX_ROWS: usize = 10_000;
 
@@ -225,14 +253,18 @@ impl App {
         })
     }
 
-    /// Of the top issues of the last calendar month, those with a done improvement.
-    async fn improvement_rate(
-        &self,
-        _now: DateTime<Utc>,
-        _zone: Tz,
-        _scope: &Scope,
-    ) -> Result<Ratio> {
-        Ok(Ratio::default())
+    /// Of the top issues of the last calendar month, those with a done improvement: kept for
+    /// [`RATE_KEPT`], since last month's tickets change little and clustering them reads as
+    /// many facts as the month had; a change of any improvement forgets it (a reaction).
+    async fn improvement_rate(&self, now: DateTime<Utc>, zone: Tz, scope: &Scope) -> Result<Ratio> {
+        let month = Period::last_month(now, zone);
+        let key = (month.start, scope.clone());
+        if let Some(rate) = self.improvement_rates.get(&key) {
+            return Ok(rate);
+        }
+        let rate = self.improvement_rate_of(month, scope.clone()).await?;
+        self.improvement_rates.keep(key, rate);
+        Ok(rate)
     }
 
     /// Up to `limit` tickets after ticket `after`, created in `period`, in `scope`, counted or

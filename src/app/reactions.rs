@@ -48,6 +48,8 @@ pub enum Reaction {
     ForgetKeys,
     /// End the streams open under this API key: it was revoked.
     EndStreamsOf(String),
+    /// Forget the dashboards' 整改率: an improvement was created or changed.
+    ForgetImprovementRates,
 }
 
 /// What a committed ticket event sets in motion.
@@ -108,6 +110,9 @@ pub fn of_change(change: &ConfigChange) -> Vec<Reaction> {
                 }
                 _ => Vec::new(),
             }
+        }
+        (super::improvements::IMPROVEMENT_KIND, _, _) => {
+            vec![Reaction::ForgetImprovementRates]
         }
         (super::access::KEY_KIND, _, after) => {
             let revoked = after
@@ -365,6 +370,7 @@ impl Reactor {
                 Reaction::Retrain => self.retrain(),
                 Reaction::ForgetKeys => self.app.keys.forget(),
                 Reaction::EndStreamsOf(key) => self.app.keys.revoked(key),
+                Reaction::ForgetImprovementRates => self.app.improvement_rates.forget(),
             }
         }
         self.app.dispatch_all(&teams).await;

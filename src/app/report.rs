@@ -8,6 +8,7 @@ use super::insights::MetricsQuery;
 use crate::domain::insights::{Dimension, Span};
 use crate::domain::period::{Bucket, Period};
 use crate::domain::report::{Day, MonthReport, Totals, Week};
+use crate::domain::top_issues::DEFAULT_LIMIT;
 use crate::error::Result;
 
 impl App {
@@ -63,6 +64,7 @@ impl App {
                 csat: row.figures.csat,
             })
             .collect();
+        let top = self.top_issues(month, None, DEFAULT_LIMIT).await?;
         Ok(MonthReport {
             month: label,
             zone,
@@ -71,8 +73,8 @@ impl App {
             days,
             sla: totals.sla,
             weeks,
-            issues: Vec::new(),
-            improvement_rate: Default::default(),
+            issues: top.issues.iter().map(|i| i.for_report()).collect(),
+            improvement_rate: top.improvement_rate,
         })
     }
 }
