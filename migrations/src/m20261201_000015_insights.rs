@@ -44,7 +44,9 @@ enum InsightRollups {
     /// A dimension's name, or empty for the total.
     Grouping,
     Value,
-    /// Hours since the Unix epoch.
+    /// How many hours the row sums: 1, 4 or 24.
+    Hours,
+    /// Hours since the Unix epoch to the first it sums (a multiple of `Hours`).
     Hour,
     /// The hour's `Tally`, encoded.
     Tally,
@@ -115,24 +117,27 @@ impl MigrationTrait for Migration {
                     .table(InsightRollups::Table)
                     .col(string(InsightRollups::Grouping))
                     .col(string(InsightRollups::Value))
+                    .col(big_integer(InsightRollups::Hours))
                     .col(big_integer(InsightRollups::Hour))
                     .col(binary(InsightRollups::Tally))
                     .primary_key(
                         Index::create()
                             .col(InsightRollups::Grouping)
+                            .col(InsightRollups::Hours)
                             .col(InsightRollups::Value)
                             .col(InsightRollups::Hour),
                     )
                     .to_owned(),
             )
             .await?;
-        // A grouping's hours across its values: a query grouped by team reads one range.
+        // A grouping's spans across its values: a query grouped by team reads them by start.
         manager
             .create_index(
                 Index::create()
                     .name("idx_insight_rollups_hour")
                     .table(InsightRollups::Table)
                     .col(InsightRollups::Grouping)
+                    .col(InsightRollups::Hours)
                     .col(InsightRollups::Hour)
                     .to_owned(),
             )

@@ -3,7 +3,7 @@
 //! summed from the facts of the tickets active in the period. Both wait (a second at most)
 //! for the roll-ups to include what was committed before the query.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use super::App;
 use crate::domain::error::Refusal;
 use crate::domain::insights::{
-    BACKLOG, Backlog, Dimension, Facts, Figures, Ratio, Row, hour_of, sum_facts, sum_rollups,
+    BACKLOG, Backlog, Dimension, Facts, Figures, Ratio, Row, cover, hour_of, sum_facts, sum_rollups,
 };
 use crate::domain::period::{Bucket, Period, midnight};
 use crate::domain::sla::Target;
@@ -157,16 +157,26 @@ impl App {
         value: Option<&str>,
         grouped: bool,
     ) -> Result<Vec<Row>> {
-        let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else {
+        let Some(last) = buckets.last() else {
             return Ok(Vec::new());
         };
         let now = self.now();
         // The backlog at a bucket's end is counted back from now: the hours up to now count.
         let until = hour_of(last.end).max(hour_of(now) + 1);
-        let rows = self
-            .store
-            .rollups(grouping, value, hour_of(first.start)..until)
-            .await?;
+        // Each bucket, and the hours after the last, read as the fewest whole spans.
+        let mut edges: Vec<i64> = buckets.iter().map(|b| hour_of(b.start)).collect();
+        edges.push(hour_of(last.end));
+        edges.push(until);
+        let mut spans: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for w in edges.windows(2) {
+            for (hours, start) in cover(w[0], w[1]) {
+                spans.entry(hours).or_default().push(start);
+            }
+        }
+        let mut rows = Vec::new();
+        for (hours, starts) in spans {
+            rows.extend(self.store.rollups(grouping, value, hours, &starts).await?);
+        }
         let backlog = self.backlog_now(grouping, value).await?;
         Ok(sum_rollups(buckets, rows, backlog, grouped))
     }

@@ -389,8 +389,30 @@ pub fn hour_start(hour: i64) -> DateTime<Utc> {
 }
 
 /// A roll-up row's key: a grouping (a dimension, or none for the total), the ticket's value
-/// of it, and the hour.
-pub type RollupKey = (Option<Dimension>, String, i64);
+/// of it, the span's length in hours (one of [`SPAN_HOURS`]) and its first hour.
+pub type RollupKey = (Option<Dimension>, String, i64, i64);
+
+/// The lengths of the spans the roll-ups sum, in hours: each hour is in one span of each, so a
+/// day in any whole-hour time zone is read as a few rows instead of 24.
+pub const SPAN_HOURS: [i64; 3] = [1, 4, 24];
+
+/// The spans (length, first hour) that cover the hours `from..to` exactly, longest first
+/// where they fit.
+pub fn cover(from: i64, to: i64) -> Vec<(i64, i64)> {
+    let mut spans = Vec::new();
+    let mut at = from;
+    while at < to {
+        let hours = SPAN_HOURS
+            .iter()
+            .rev()
+            .copied()
+            .find(|h| at.rem_euclid(*h) == 0 && at + h <= to)
+            .unwrap_or(1);
+        spans.push((hours, at));
+        at += hours;
+    }
+    spans
+}
 
 /// What changes in the roll-ups when a ticket's facts go from `before` to `after`: per key,
 /// the difference, without the keys that do not change.
@@ -400,9 +422,12 @@ pub fn changes(before: Option<&Facts>, after: &Facts, into: &mut HashMap<RollupK
             let groupings = std::iter::once(None).chain(Dimension::ALL.iter().copied().map(Some));
             for grouping in groupings {
                 let value = grouping.map_or(String::new(), |d| facts.dims[d.index()].clone());
-                into.entry((grouping, value, hour))
-                    .or_default()
-                    .add(&tally, sign);
+                for hours in SPAN_HOURS {
+                    let start = hour.div_euclid(hours) * hours;
+                    into.entry((grouping, value.clone(), hours, start))
+                        .or_default()
+                        .add(&tally, sign);
+                }
             }
         }
     };
@@ -748,7 +773,8 @@ pub struct Row {
 /// Open tickets per backlog status ([`BACKLOG`] order).
 pub type Backlog = [i64; 6];
 
-/// Sums hourly roll-up rows (`value`, hour, tally) into `buckets` per value. The backlog at a
+/// Sums roll-up rows (`value`, first hour, tally), each within one bucket or after the last,
+/// into `buckets` per value. The backlog at a
 /// bucket's end is the backlog `now` less what the hours from that end on added. With
 /// `grouped` false there is one group (the total), with a row for every bucket; otherwise a
 /// value has a row in a bucket when any of its figures there is not zero.
@@ -910,6 +936,25 @@ mod tests {
                 "buckets follow the order of durations"
             );
         }
+    }
+
+    #[test]
+    fn spans_cover_a_range_exactly_with_few_rows() {
+        // A day in Shanghai: 16:00 to 16:00 UTC.
+        let day = 24 * 20_000 + 16;
+        assert_eq!(
+            cover(day, day + 24),
+            [
+                (4, day),
+                (4, day + 4),
+                (4, day + 8),
+                (4, day + 12),
+                (4, day + 16),
+                (4, day + 20)
+            ]
+        );
+        assert_eq!(cover(24 * 5, 24 * 7), [(24, 120), (24, 144)]);
+        assert_eq!(cover(5, 9), [(1, 5), (1, 6), (1, 7), (1, 8)]);
     }
 
     #[test]

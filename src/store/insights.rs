@@ -2,7 +2,6 @@
 //! the reads the figures are made of.
 
 use std::collections::{BTreeSet, HashMap};
-use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -239,42 +238,45 @@ impl Store {
         changes: HashMap<RollupKey, Tally>,
     ) -> Result<()> {
         use insight_rollup::Column as C;
-        let mut by_grouping: HashMap<&'static str, Vec<(RollupKey, Tally)>> = HashMap::new();
-        for (key, tally) in changes {
+        type Span = (&'static str, i64);
+        let mut by_span: HashMap<Span, Vec<((String, i64), Tally)>> = HashMap::new();
+        for ((grouping, value, hours, start), tally) in changes {
             if !tally.is_zero() {
-                by_grouping
-                    .entry(Dimension::grouping(key.0))
+                by_span
+                    .entry((Dimension::grouping(grouping), hours))
                     .or_default()
-                    .push((key, tally));
+                    .push(((value, start), tally));
             }
         }
-        for (grouping, changes) in by_grouping {
-            let hours: BTreeSet<i64> = changes.iter().map(|((_, _, h), _)| *h).collect();
-            let values: BTreeSet<&str> = changes.iter().map(|((_, v, _), _)| v.as_str()).collect();
-            let (Some(first), Some(last)) = (hours.first(), hours.last()) else {
+        for ((grouping, hours), changes) in by_span {
+            let starts: BTreeSet<i64> = changes.iter().map(|((_, h), _)| *h).collect();
+            let values: BTreeSet<&str> = changes.iter().map(|((v, _), _)| v.as_str()).collect();
+            let (Some(first), Some(last)) = (starts.first(), starts.last()) else {
                 continue;
             };
             let mut stored: HashMap<(String, i64), Tally> = HashMap::new();
             for values in values.into_iter().collect::<Vec<_>>().chunks(CHUNK) {
                 let rows = insight_rollup::Entity::find()
                     .filter(C::Grouping.eq(grouping))
+                    .filter(C::Hours.eq(hours))
                     .filter(C::Hour.between(*first, *last))
                     .filter(C::Value.is_in(values.iter().copied()))
                     .all(write.conn())
                     .await?;
                 for row in rows {
-                    if hours.contains(&row.hour) {
+                    if starts.contains(&row.hour) {
                         stored.insert((row.value, row.hour), decode(&row.tally)?);
                     }
                 }
             }
             let mut upserts = Vec::new();
-            for ((_, value, hour), change) in changes {
+            for ((value, hour), change) in changes {
                 let mut sum = stored.remove(&(value.clone(), hour)).unwrap_or_default();
                 sum.add(&change, 1);
                 if sum.is_zero() {
                     insight_rollup::Entity::delete_many()
                         .filter(C::Grouping.eq(grouping))
+                        .filter(C::Hours.eq(hours))
                         .filter(C::Value.eq(value))
                         .filter(C::Hour.eq(hour))
                         .exec(write.conn())
@@ -282,6 +284,7 @@ impl Store {
                 } else {
                     upserts.push(insight_rollup::ActiveModel {
                         grouping: Set(grouping.to_owned()),
+                        hours: Set(hours),
                         value: Set(value),
                         hour: Set(hour),
                         tally: Set(encode(&sum)),
@@ -291,7 +294,7 @@ impl Store {
             for chunk in upserts.chunks(CHUNK) {
                 insight_rollup::Entity::insert_many(chunk.to_vec())
                     .on_conflict(
-                        OnConflict::columns([C::Grouping, C::Value, C::Hour])
+                        OnConflict::columns([C::Grouping, C::Hours, C::Value, C::Hour])
                             .update_column(C::Tally)
                             .to_owned(),
                     )
@@ -302,12 +305,14 @@ impl Store {
         Ok(())
     }
 
-    /// The roll-up rows of `grouping` (of one value, or all) over `hours`.
+    /// The roll-up rows of `grouping` (of one value, or all) of the spans `hours` long that
+    /// start at `starts`: (value, first hour, tally).
     pub async fn rollups(
         &self,
         grouping: Option<Dimension>,
         value: Option<&str>,
-        hours: Range<i64>,
+        hours: i64,
+        starts: &[i64],
     ) -> Result<Vec<(String, i64, Tally)>> {
         #[derive(FromQueryResult)]
         struct Row {
@@ -316,19 +321,31 @@ impl Store {
             tally: Vec<u8>,
         }
         use insight_rollup::Column as C;
-        let mut query = insight_rollup::Entity::find()
-            .select_only()
-            .columns([C::Value, C::Hour, C::Tally])
-            .filter(C::Grouping.eq(Dimension::grouping(grouping)))
-            .filter(C::Hour.gte(hours.start))
-            .filter(C::Hour.lt(hours.end));
-        if let Some(value) = value {
-            query = query.filter(C::Value.eq(value));
+        let mut found = Vec::new();
+        for starts in starts.chunks(CHUNK) {
+            let (Some(first), Some(last)) = (starts.first(), starts.last()) else {
+                continue;
+            };
+            let mut query = insight_rollup::Entity::find()
+                .select_only()
+                .columns([C::Value, C::Hour, C::Tally])
+                .filter(C::Grouping.eq(Dimension::grouping(grouping)))
+                .filter(C::Hours.eq(hours));
+            // A run of whole spans is a range; scattered ones are listed.
+            let contiguous = (last - first) / hours + 1 == starts.len() as i64;
+            query = if contiguous {
+                query.filter(C::Hour.between(*first, *last))
+            } else {
+                query.filter(C::Hour.is_in(starts.iter().copied()))
+            };
+            if let Some(value) = value {
+                query = query.filter(C::Value.eq(value));
+            }
+            for r in query.into_model::<Row>().all(&self.db).await? {
+                found.push((r.value, r.hour, decode(&r.tally)?));
+            }
         }
-        let rows = query.into_model::<Row>().all(&self.db).await?;
-        rows.into_iter()
-            .map(|r| Ok((r.value, r.hour, decode(&r.tally)?)))
-            .collect()
+        Ok(found)
     }
 
     /// Counted tickets created in `period`, by id.
