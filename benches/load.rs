@@ -28,8 +28,8 @@ use pb::ticket_service_client::TicketServiceClient;
 use prost::Message as _;
 use sea_orm::ConnectionTrait;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status, Streaming};
 
 #[allow(clippy::all)]

@@ -340,12 +340,16 @@ impl InsightsService for InsightsApi {
 
     async fn watch_dashboard(
         &self,
-        request: Request<pb::GetDashboardRequest>,
+        request: Request<pb::WatchDashboardRequest>,
     ) -> Reply<Self::WatchDashboardStream> {
         caller(&request)?;
-        let query = self
-            .dashboard_query(request.get_ref())
-            .map_err(Status::from)?;
+        let r = request.into_inner();
+        let asked = pb::GetDashboardRequest {
+            scope: r.scope,
+            window: r.window,
+            time_zone: r.time_zone,
+        };
+        let query = self.dashboard_query(&asked).map_err(Status::from)?;
         let app = self.cx.app.clone();
         let stop = self.cx.hub.stopping();
         let first = dashboard(app.dashboard(&query).await.map_err(Status::from)?);

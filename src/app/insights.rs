@@ -22,12 +22,15 @@ use crate::store::Scope;
 /// How long the dashboard keeps a month's 整改率.
 const RATE_KEPT: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// The 整改率 of recent dashboards, by month and scope.
+/// Which 整改率: of the month starting then, in a scope.
+type RateKey = (DateTime<Utc>, Scope);
+
+/// The 整改率 of recent dashboards, with when each was worked out.
 #[derive(Default)]
-pub struct Rates(std::sync::Mutex<HashMap<(DateTime<Utc>, Scope), (std::time::Instant, Ratio)>>);
+pub struct Rates(std::sync::Mutex<HashMap<RateKey, (std::time::Instant, Ratio)>>);
 
 impl Rates {
-    fn get(&self, key: &(DateTime<Utc>, Scope)) -> Option<Ratio> {
+    fn get(&self, key: &RateKey) -> Option<Ratio> {
         let rates = self.0.lock().unwrap_or_else(|e| e.into_inner());
         rates
             .get(key)
@@ -35,7 +38,7 @@ impl Rates {
             .map(|(_, rate)| *rate)
     }
 
-    fn keep(&self, key: (DateTime<Utc>, Scope), rate: Ratio) {
+    fn keep(&self, key: RateKey, rate: Ratio) {
         let mut rates = self.0.lock().unwrap_or_else(|e| e.into_inner());
         rates.retain(|_, (at, _)| at.elapsed() < RATE_KEPT);
         rates.insert(key, (std::time::Instant::now(), rate));

@@ -238,8 +238,9 @@ impl Store {
         changes: HashMap<RollupKey, Tally>,
     ) -> Result<()> {
         use insight_rollup::Column as C;
-        type Span = (&'static str, i64);
-        let mut by_span: HashMap<Span, Vec<((String, i64), Tally)>> = HashMap::new();
+        // Per grouping and span length: (value, first hour) and the change.
+        type Changes = Vec<((String, i64), Tally)>;
+        let mut by_span: HashMap<(&'static str, i64), Changes> = HashMap::new();
         for ((grouping, value, hours, start), tally) in changes {
             if !tally.is_zero() {
                 by_span

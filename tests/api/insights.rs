@@ -324,7 +324,7 @@ async fn the_dashboard_shows_the_floor_now(backend: Backend) {
     let clock = ManualClock::new(at(23, 9, 0));
     let (s, mut c, mut insights) = floor(backend, &clock).await;
     let mut stream = insights
-        .watch_dashboard(pb::GetDashboardRequest::default())
+        .watch_dashboard(pb::WatchDashboardRequest::default())
         .await
         .unwrap()
         .into_inner();

@@ -228,6 +228,9 @@ async fn read_histories(c: &mut Client, tickets: &[(i64, &str)]) -> Vec<Vec<pb::
     all
 }
 
+/// A finished SLA clock: target, start, when it finished, whether met.
+type Clock = (i32, Option<DateTime<Utc>>, DateTime<Utc>, bool);
+
 /// What one ticket adds, by the definitions, folded from its events.
 #[derive(Default)]
 struct Brute {
@@ -241,7 +244,7 @@ struct Brute {
     resolves: Vec<DateTime<Utc>>,
     reopens: Vec<DateTime<Utc>>,
     replies: u32,
-    clocks: Vec<(i32, Option<DateTime<Utc>>, DateTime<Utc>, bool)>,
+    clocks: Vec<Clock>,
     escalated: bool,
     complaint: bool,
     repeat: bool,
