@@ -24,6 +24,7 @@ both!(
     the_export_streams_every_ticket_and_resumes,
     metric_queries_are_checked,
     the_monthly_report_is_one_page,
+    two_instances_and_a_restart_count_each_event_once,
 );
 
 fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
@@ -593,4 +594,81 @@ async fn the_monthly_report_is_one_page(backend: Backend) {
     fields.sort();
     assert_eq!(fields, ["language", "month"]);
     s.stop().await;
+}
+
+/// Two instances on one database both follow the log: each event counts once. A restart
+/// resumes where the figures left off: nothing again, nothing missed.
+async fn two_instances_and_a_restart_count_each_event_once(backend: Backend) {
+    use feedbackd::domain::clock::SystemClock;
+    let a = TestServer::start(backend).await;
+    let b = TestServer::start_on(a.db.clone(), Arc::new(SystemClock), |_| {}).await;
+    let day = |i: &mut Insights| {
+        let mut i = i.clone();
+        async move {
+            let now = Utc::now();
+            let start = now - chrono::Duration::days(1);
+            let hour =
+                |t: DateTime<Utc>| Utc.timestamp_opt(t.timestamp() / 3600 * 3600, 0).unwrap();
+            i.query_metrics(pb::QueryMetricsRequest {
+                start_time: ts(hour(start)),
+                end_time: ts(hour(now) + chrono::Duration::hours(1)),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .rows[0]
+                .figures
+                .as_ref()
+                .unwrap()
+                .intake
+        }
+    };
+    let creates = (0..20).map(|i| {
+        let mut c = if i % 2 == 0 {
+            a.client.clone()
+        } else {
+            b.client.clone()
+        };
+        async move { create_with(&mut c, new_ticket(&format!("t{i}"))).await }
+    });
+    futures::future::join_all(creates).await;
+    let mut on_a = InsightsServiceClient::new(a.channel());
+    let mut on_b = InsightsServiceClient::new(b.channel());
+    // Both answer once the figures include every commit; poll past the one-second wait.
+    let settled = |i: &mut Insights| {
+        let mut i = i.clone();
+        async move {
+            for _ in 0..50 {
+                if day(&mut i).await == 20 {
+                    return 20;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            day(&mut i).await
+        }
+    };
+    assert_eq!(settled(&mut on_a).await, 20, "every ticket once, on a");
+    assert_eq!(settled(&mut on_b).await, 20, "every ticket once, on b");
+    // Both followers have had time to go over every event: still once.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(day(&mut on_a).await, 20, "no event counted twice");
+    b.stop().await;
+    let db = a.db.clone();
+    a.stop().await;
+    // After a restart the figures go on from where they were: nothing counted again.
+    let c = TestServer::start_on(db, Arc::new(SystemClock), |_| {}).await;
+    let mut client = c.client.clone();
+    create_with(&mut client, new_ticket("after the restart")).await;
+    let mut on_c = InsightsServiceClient::new(c.channel());
+    let mut intake = 0;
+    for _ in 0..50 {
+        intake = day(&mut on_c).await;
+        if intake == 21 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(intake, 21, "the restart neither lost nor repeated an event");
+    c.stop().await;
 }
