@@ -5,6 +5,7 @@
 //! ticket's tallies ([`changes`]): so a sum is always what the tickets' facts say, whatever
 //! order their events came in.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
@@ -804,7 +805,14 @@ pub fn sum_rollups(
             }
         }
         if (first..*last).contains(&hour) {
-            sums.entry((ended, value)).or_default().add(&tally, 1);
+            // A bucket read as one row (a UTC day) takes it whole: adding it to nothing would
+            // insert each of its duration buckets one by one.
+            match sums.entry((ended, value)) {
+                Entry::Vacant(slot) => {
+                    slot.insert(tally);
+                }
+                Entry::Occupied(mut sum) => sum.get_mut().add(&tally, 1),
+            }
         }
     }
     let mut values: BTreeSet<String> = now.keys().cloned().collect();
