@@ -34,6 +34,24 @@ pub struct Rolled {
     cursor: watch::Sender<i64>,
 }
 
+impl Rolled {
+    /// The roll-ups include event `cursor`: never moves back, and wakes waiters only on a move.
+    fn reached(&self, cursor: i64) {
+        self.cursor.send_if_modified(|c| {
+            let moved = cursor > *c;
+            *c = (*c).max(cursor);
+            moved
+        });
+    }
+}
+
+/// Waits [`RETRY`] before trying again; false when `stop` came first.
+async fn pause(stop: &CancellationToken) -> bool {
+    stop.run_until_cancelled(tokio::time::sleep(RETRY))
+        .await
+        .is_some()
+}
+
 impl App {
     /// The last event the figures include, as far as this process knows.
     pub fn rolled_up_to(&self) -> i64 {
@@ -59,30 +77,18 @@ impl App {
                 Ok(cursor) => cursor,
                 Err(error) => {
                     tracing::warn!(%error, "cannot read how far the figures got; retrying");
-                    if stop
-                        .run_until_cancelled(tokio::time::sleep(RETRY))
-                        .await
-                        .is_none()
-                    {
+                    if !pause(&stop).await {
                         return;
                     }
                     continue;
                 }
             };
-            self.rolled.cursor.send_if_modified(|c| {
-                let moved = from > *c;
-                *c = (*c).max(from);
-                moved
-            });
+            self.rolled.reached(from);
             let mut events = match hub.follow(from).await {
                 Ok(events) => events,
                 Err(error) => {
                     tracing::warn!(%error, "the figures cannot follow the event log; retrying");
-                    if stop
-                        .run_until_cancelled(tokio::time::sleep(RETRY))
-                        .await
-                        .is_none()
-                    {
+                    if !pause(&stop).await {
                         return;
                     }
                     continue;
@@ -109,11 +115,7 @@ impl App {
                     None => break,
                 }
             }
-            if stop
-                .run_until_cancelled(tokio::time::sleep(RETRY))
-                .await
-                .is_none()
-            {
+            if !pause(&stop).await {
                 return;
             }
         }
@@ -123,11 +125,7 @@ impl App {
         for chunk in batch.chunks(PER_TRANSACTION) {
             let events: Vec<&TicketEvent> = chunk.iter().map(|s| &s.event).collect();
             let done = self.roll_up_events(&events).await?;
-            self.rolled.cursor.send_if_modified(|c| {
-                let moved = done > *c;
-                *c = (*c).max(done);
-                moved
-            });
+            self.rolled.reached(done);
         }
         Ok(())
     }
