@@ -5,7 +5,6 @@
 //! ticket's tallies ([`changes`]): so a sum is always what the tickets' facts say, whatever
 //! order their events came in.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
@@ -534,7 +533,9 @@ pub const SPANS: usize = Span::FullResolution as usize + 1;
 pub struct Histogram {
     pub count: i64,
     pub sum: i64,
-    pub bins: BTreeMap<i32, i64>,
+    /// (bucket, how many), in bucket order, none of them zero: a sorted run merges with
+    /// another in one pass, and a stored one decodes without sorting.
+    pub bins: Vec<(i32, i64)>,
 }
 
 /// Below this many seconds, each second is its own bucket.
@@ -564,23 +565,102 @@ impl Histogram {
     pub fn record(&mut self, secs: i64, times: i64) {
         self.count += times;
         self.sum += secs * times;
-        let n = self.bins.entry(bin(secs)).or_default();
-        *n += times;
-        if *n == 0 {
-            self.bins.remove(&bin(secs));
+        let bin = bin(secs);
+        match self.bins.binary_search_by_key(&bin, |(b, _)| *b) {
+            Ok(i) => {
+                self.bins[i].1 += times;
+                if self.bins[i].1 == 0 {
+                    self.bins.remove(i);
+                }
+            }
+            Err(i) if times != 0 => self.bins.insert(i, (bin, times)),
+            Err(_) => {}
         }
     }
 
     fn add(&mut self, other: &Histogram, sign: i64) {
         self.count += sign * other.count;
         self.sum += sign * other.sum;
-        for (bin, n) in &other.bins {
-            let mine = self.bins.entry(*bin).or_default();
-            *mine += sign * n;
-            if *mine == 0 {
-                self.bins.remove(bin);
+        if other.bins.is_empty() {
+            return;
+        }
+        if self.bins.is_empty() && sign == 1 {
+            self.bins.clone_from(&other.bins);
+            return;
+        }
+        // Both runs are in bucket order: merge them in one pass.
+        let (mine, theirs) = (&self.bins, &other.bins);
+        let mut merged = Vec::with_capacity(mine.len() + theirs.len());
+        let (mut i, mut j) = (0, 0);
+        loop {
+            let (bin, n) = match (mine.get(i), theirs.get(j)) {
+                (Some(&(m, a)), Some(&(t, b))) if m == t => {
+                    (i, j) = (i + 1, j + 1);
+                    (m, a + sign * b)
+                }
+                (Some(&(m, a)), Some(&(t, _))) if m < t => {
+                    i += 1;
+                    (m, a)
+                }
+                (Some(&(m, a)), None) => {
+                    i += 1;
+                    (m, a)
+                }
+                (_, Some(&(t, b))) => {
+                    j += 1;
+                    (t, sign * b)
+                }
+                (None, None) => break,
+            };
+            if n != 0 {
+                merged.push((bin, n));
             }
         }
+        self.bins = merged;
+    }
+
+    /// The sum of `parts`. Adding k histograms two at a time walks the first one k times;
+    /// counting them into `scratch` (room kept between calls), one slot per bucket between
+    /// the lowest and the highest, walks each once but every slot too. Whichever is less.
+    fn sum(parts: &[&Histogram], scratch: &mut Vec<i64>) -> Histogram {
+        let first = parts
+            .iter()
+            .filter_map(|h| h.bins.first())
+            .map(|b| b.0)
+            .min();
+        let last = parts
+            .iter()
+            .filter_map(|h| h.bins.last())
+            .map(|b| b.0)
+            .max();
+        let mut total = Histogram {
+            count: parts.iter().map(|h| h.count).sum(),
+            sum: parts.iter().map(|h| h.sum).sum(),
+            bins: Vec::new(),
+        };
+        let (Some(first), Some(last)) = (first, last) else {
+            return total;
+        };
+        let most = parts.iter().map(|h| h.bins.len()).sum::<usize>();
+        if parts.len() * most / 2 < (last - first) as usize {
+            let mut total = Histogram::default();
+            for part in parts {
+                total.add(part, 1);
+            }
+            return total;
+        }
+        scratch.clear();
+        scratch.resize((last - first) as usize + 1, 0);
+        for (bin, n) in parts.iter().flat_map(|h| &h.bins) {
+            scratch[(bin - first) as usize] += n;
+        }
+        total.bins.reserve_exact(most.min(scratch.len()));
+        for (bin, n) in (first..=last).zip(scratch.iter()) {
+            if *n != 0 {
+                total.bins.push((bin, *n));
+            }
+        }
+        total
     }
 
     /// The nearest-rank `p`-th percentile (0 < p ≤ 1), as its bucket reports it.
@@ -596,7 +676,7 @@ impl Histogram {
                 return Some(bin_value(*bin));
             }
         }
-        self.bins.keys().last().map(|b| bin_value(*b))
+        self.bins.last().map(|(b, _)| bin_value(*b))
     }
 
     /// The mean, in milliseconds.
@@ -632,6 +712,25 @@ impl Tally {
             for (m, t) in mine.iter_mut().zip(theirs) {
                 m.add(t, sign);
             }
+        }
+    }
+
+    /// The sum of `parts`.
+    pub fn sum(mut parts: Vec<Tally>) -> Tally {
+        if parts.len() <= 1 {
+            return parts.pop().unwrap_or_default();
+        }
+        let mut scratch = Vec::new();
+        let mut histograms = Vec::with_capacity(parts.len());
+        Tally {
+            counts: std::array::from_fn(|i| parts.iter().map(|t| t.counts[i]).sum()),
+            spans: std::array::from_fn(|span| {
+                std::array::from_fn(|time| {
+                    histograms.clear();
+                    histograms.extend(parts.iter().map(|t| &t.spans[span][time]));
+                    Histogram::sum(&histograms, &mut scratch)
+                })
+            }),
         }
     }
 
@@ -790,7 +889,8 @@ pub fn sum_rollups(
         return Vec::new();
     };
     let first = hour_of(first.start);
-    let mut sums: HashMap<(usize, String), Tally> = HashMap::new();
+    // Per bucket and value: its rows, summed once all are read.
+    let mut sums: HashMap<(usize, String), Vec<Tally>> = HashMap::new();
     // Per value: the backlog change of the hours after k bucket ends, at k.
     let mut later: HashMap<String, Vec<Backlog>> = HashMap::new();
     for (value, hour, tally) in rows {
@@ -805,14 +905,7 @@ pub fn sum_rollups(
             }
         }
         if (first..*last).contains(&hour) {
-            // A bucket read as one row (a UTC day) takes it whole: adding it to nothing would
-            // insert each of its duration buckets one by one.
-            match sums.entry((ended, value)) {
-                Entry::Vacant(slot) => {
-                    slot.insert(tally);
-                }
-                Entry::Occupied(mut sum) => sum.get_mut().add(&tally, 1),
-            }
+            sums.entry((ended, value)).or_default().push(tally);
         }
     }
     let mut values: BTreeSet<String> = now.keys().cloned().collect();
@@ -832,7 +925,7 @@ pub fn sum_rollups(
                     }
                 }
             }
-            let tally = sums.remove(&(bucket, value.clone()));
+            let tally = sums.remove(&(bucket, value.clone())).map(Tally::sum);
             if grouped && tally.is_none() && backlog.iter().all(|b| *b == 0) {
                 continue;
             }
@@ -980,6 +1073,39 @@ mod tests {
             taken,
             Histogram::default(),
             "taking away what was added leaves nothing"
+        );
+    }
+
+    #[test]
+    fn histograms_sum_alike_whether_merged_or_counted() {
+        let make = |seed: i64, n: i64| {
+            let mut h = Histogram::default();
+            for i in 0..n {
+                h.record((seed * 7_919 + i * i * 311) % 400_000, 1 + i % 3);
+            }
+            h
+        };
+        let mut scratch = Vec::new();
+        for (k, n) in [(2, 3), (6, 40), (30, 400)] {
+            let parts: Vec<Histogram> = (0..k).map(|seed| make(seed, n)).collect();
+            let mut added = Histogram::default();
+            for part in &parts {
+                added.add(part, 1);
+            }
+            let refs: Vec<&Histogram> = parts.iter().collect();
+            assert_eq!(
+                Histogram::sum(&refs, &mut scratch),
+                added,
+                "{k} parts of {n}"
+            );
+        }
+        let mut gone = make(1, 5);
+        gone.add(&make(1, 5), -3);
+        let refs = [&make(1, 5), &make(1, 5), &gone];
+        assert_eq!(
+            Histogram::sum(&refs, &mut scratch),
+            Histogram::default(),
+            "counts that cancel leave no bucket"
         );
     }
 }

@@ -68,16 +68,70 @@ struct StoredTally {
     spans: Vec<StoredHistogram>,
 }
 
+/// The duration buckets and their counts are packed `sint32` and `sint64` lists on the wire;
+/// they are read here as the bytes they are (slices of the row, not copies), so a query
+/// decoding thousands of roll-ups fills each histogram at once instead of growing lists one
+/// number at a time.
 #[derive(Clone, PartialEq, prost::Message)]
 struct StoredHistogram {
     #[prost(sint64, tag = "1")]
     count: i64,
     #[prost(sint64, tag = "2")]
     sum: i64,
-    #[prost(sint32, repeated, tag = "3")]
-    bins: Vec<i32>,
-    #[prost(sint64, repeated, tag = "4")]
-    in_bin: Vec<i64>,
+    /// Packed `sint32`: the buckets, in order.
+    #[prost(bytes = "bytes", tag = "3")]
+    bins: bytes::Bytes,
+    /// Packed `sint64`: how many in each.
+    #[prost(bytes = "bytes", tag = "4")]
+    in_bin: bytes::Bytes,
+}
+
+/// Zigzag varints one after another, as a packed `sint32` or `sint64` list holds them.
+fn pack(numbers: impl Iterator<Item = i64>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for n in numbers {
+        prost::encoding::encode_varint(((n << 1) ^ (n >> 63)) as u64, &mut bytes);
+    }
+    bytes
+}
+
+/// Takes the next number off the front of a packed `sint32` or `sint64` list (a zigzag
+/// varint), or None when it is cut short. Written out rather than through prost's `Buf`
+/// reader, which cost four times as many instructions per number on the roll-ups a 90-day
+/// query reads (callgrind).
+#[inline]
+fn unpack(bytes: &mut &[u8]) -> Option<i64> {
+    let mut zigzag = 0u64;
+    for (i, byte) in bytes.iter().enumerate().take(10) {
+        zigzag |= u64::from(byte & 0x7f) << (7 * i);
+        if *byte < 0x80 {
+            *bytes = &bytes[i + 1..];
+            return Some((zigzag >> 1) as i64 ^ -((zigzag & 1) as i64));
+        }
+    }
+    None
+}
+
+/// A histogram's buckets and counts, read off their packed lists.
+fn unpack_bins(
+    mut bins: &[u8],
+    mut in_bin: &[u8],
+) -> std::result::Result<Vec<(i32, i64)>, &'static str> {
+    let mut unpacked: Vec<(i32, i64)> = Vec::with_capacity(bins.len());
+    while !bins.is_empty() {
+        let (Some(bin), Some(n)) = (unpack(&mut bins), unpack(&mut in_bin)) else {
+            return Err("a number cut short");
+        };
+        let bin = i32::try_from(bin).map_err(|_| "a bucket out of range")?;
+        if unpacked.last().is_some_and(|(last, _)| *last >= bin) {
+            return Err("buckets out of order");
+        }
+        unpacked.push((bin, n));
+    }
+    if !in_bin.is_empty() {
+        return Err("more counts than buckets");
+    }
+    Ok(unpacked)
 }
 
 fn encode(tally: &Tally) -> Vec<u8> {
@@ -91,27 +145,30 @@ fn encode(tally: &Tally) -> Vec<u8> {
             .map(|h| StoredHistogram {
                 count: h.count,
                 sum: h.sum,
-                bins: h.bins.keys().copied().collect(),
-                in_bin: h.bins.values().copied().collect(),
+                bins: pack(h.bins.iter().map(|(b, _)| i64::from(*b))).into(),
+                in_bin: pack(h.bins.iter().map(|(_, n)| *n)).into(),
             })
             .collect(),
     }
     .encode_to_vec()
 }
 
-fn decode(bytes: &[u8]) -> Result<Tally> {
+fn decode(bytes: Vec<u8>) -> Result<Tally> {
     use prost::Message;
-    let stored = StoredTally::decode(bytes)
-        .map_err(|e| Error::Internal(format!("an insight roll-up does not decode: {e}")))?;
+    let broken =
+        |what: &str| Error::Internal(format!("an insight roll-up does not decode: {what}"));
+    let stored =
+        StoredTally::decode(bytes::Bytes::from(bytes)).map_err(|e| broken(&e.to_string()))?;
     let mut tally = Tally::default();
     for (mine, stored) in tally.counts.iter_mut().zip(stored.counts) {
         *mine = stored;
     }
     for (i, h) in stored.spans.into_iter().enumerate().take(SPANS * 2) {
+        let bins = unpack_bins(&h.bins, &h.in_bin).map_err(broken)?;
         tally.spans[i / 2][i % 2] = Histogram {
             count: h.count,
             sum: h.sum,
-            bins: h.bins.into_iter().zip(h.in_bin).collect(),
+            bins,
         };
     }
     Ok(tally)
@@ -266,7 +323,7 @@ impl Store {
                     .await?;
                 for row in rows {
                     if starts.contains(&row.hour) {
-                        stored.insert((row.value, row.hour), decode(&row.tally)?);
+                        stored.insert((row.value, row.hour), decode(row.tally)?);
                     }
                 }
             }
@@ -343,7 +400,7 @@ impl Store {
                 query = query.filter(C::Value.eq(value));
             }
             for r in query.into_model::<Row>().all(&self.db).await? {
-                found.push((r.value, r.hour, decode(&r.tally)?));
+                found.push((r.value, r.hour, decode(r.tally)?));
             }
         }
         Ok(found)
@@ -488,5 +545,88 @@ impl Store {
             query = query.filter(column(*dimension).eq(value.as_str()));
         }
         Ok(query.count(&self.db).await? as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How roll-ups were written before their histograms were read as bytes.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct PackedHistogram {
+        #[prost(sint64, tag = "1")]
+        count: i64,
+        #[prost(sint64, tag = "2")]
+        sum: i64,
+        #[prost(sint32, repeated, tag = "3")]
+        bins: Vec<i32>,
+        #[prost(sint64, repeated, tag = "4")]
+        in_bin: Vec<i64>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct PackedTally {
+        #[prost(sint64, repeated, tag = "1")]
+        counts: Vec<i64>,
+        #[prost(message, repeated, tag = "2")]
+        spans: Vec<PackedHistogram>,
+    }
+
+    fn sample() -> Tally {
+        let mut tally = Tally::default();
+        tally.counts[0] = 3;
+        tally.counts[4] = -2;
+        for (i, secs) in [0, 5, 127, 128, 3_600, 86_400, 31_536_000]
+            .into_iter()
+            .enumerate()
+        {
+            tally.spans[i % SPANS][i % 2].record(secs, 1 + i as i64);
+        }
+        tally.spans[1][1].record(60, -4);
+        tally
+    }
+
+    #[test]
+    fn a_tally_reads_back_as_written() {
+        let tally = sample();
+        assert_eq!(decode(encode(&tally)).unwrap(), tally);
+    }
+
+    #[test]
+    fn roll_ups_written_as_packed_lists_read_the_same() {
+        use prost::Message;
+        let tally = sample();
+        let packed = PackedTally {
+            counts: tally.counts.to_vec(),
+            spans: tally
+                .spans
+                .iter()
+                .flatten()
+                .map(|h| PackedHistogram {
+                    count: h.count,
+                    sum: h.sum,
+                    bins: h.bins.iter().map(|(b, _)| *b).collect(),
+                    in_bin: h.bins.iter().map(|(_, n)| *n).collect(),
+                })
+                .collect(),
+        };
+        assert_eq!(packed.encode_to_vec(), encode(&tally));
+        assert_eq!(decode(packed.encode_to_vec()).unwrap(), tally);
+    }
+
+    #[test]
+    fn buckets_out_of_order_are_refused() {
+        use prost::Message;
+        let out_of_order = PackedTally {
+            counts: vec![1],
+            spans: vec![PackedHistogram {
+                count: 2,
+                sum: 10,
+                bins: vec![7, 3],
+                in_bin: vec![1, 1],
+            }],
+        };
+        assert!(decode(out_of_order.encode_to_vec()).is_err());
     }
 }
