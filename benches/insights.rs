@@ -2,7 +2,8 @@
 //! roll-ups, written by the store's own code) behind the release binary, asked through the
 //! generated client as a wallboard or an analyst would. `cargo bench --bench insights`
 //! (SQLite); `scripts/with-postgres.sh cargo bench --bench insights` adds PostgreSQL.
-//! BENCH_TICKETS sets the history's size (default 1,000,000).
+//! BENCH_TICKETS sets the history's size (default 1,000,000); BENCH_SNAPSHOT=path also copies the
+//! seeded SQLite database there, to profile a server of its own on it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -246,6 +247,15 @@ async fn seed(url: &str, count: u64, now: DateTime<Utc>) -> anyhow::Result<(u64,
             store.add_to_rollups(&write, ready).await?;
             store.commit(write).await?;
             batch.clear();
+        }
+    }
+    if let Ok(to) = std::env::var("BENCH_SNAPSHOT") {
+        use sea_orm::ConnectionTrait;
+        if url.starts_with("sqlite") {
+            store
+                .connection()
+                .execute_unprepared(&format!("VACUUM INTO '{to}'"))
+                .await?;
         }
     }
     Ok((count, rollup_rows))
