@@ -874,10 +874,10 @@ pub struct Row {
 pub type Backlog = [i64; 6];
 
 /// Sums roll-up rows (`value`, first hour, tally), each within one bucket or after the last,
-/// into `buckets` per value. The backlog at a
-/// bucket's end is the backlog `now` less what the hours from that end on added. With
-/// `grouped` false there is one group (the total), with a row for every bucket; otherwise a
-/// value has a row in a bucket when any of its figures there is not zero.
+/// into `buckets` per value. The backlog at a bucket's end is the backlog `now` less what the
+/// hours from that end on added. With `grouped` false every row is of one group (the total,
+/// or the one value a filter read), with a row for every bucket; otherwise a value has a row
+/// in a bucket when any of its figures there is not zero.
 pub fn sum_rollups(
     buckets: &[Period],
     rows: Vec<(String, i64, Tally)>,
@@ -889,11 +889,22 @@ pub fn sum_rollups(
         return Vec::new();
     };
     let first = hour_of(first.start);
+    // Ungrouped, every row is of the one group: the total, or the filter's value.
+    let group = |value: String| if grouped { value } else { String::new() };
+    let mut now_by_group: HashMap<String, Backlog> = HashMap::new();
+    for (value, backlog) in now {
+        let sum = now_by_group.entry(group(value)).or_default();
+        for (s, b) in sum.iter_mut().zip(backlog) {
+            *s += b;
+        }
+    }
+    let now = now_by_group;
     // Per bucket and value: its rows, summed once all are read.
     let mut sums: HashMap<(usize, String), Vec<Tally>> = HashMap::new();
     // Per value: the backlog change of the hours after k bucket ends, at k.
     let mut later: HashMap<String, Vec<Backlog>> = HashMap::new();
     for (value, hour, tally) in rows {
+        let value = group(value);
         let ended = ends.partition_point(|end| *end <= hour);
         let change = tally.backlog();
         if change.iter().any(|c| *c != 0) {

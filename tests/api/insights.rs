@@ -318,6 +318,33 @@ async fn two_dimensions_agree_with_one(backend: Backend) {
         .map(|r| r.group[0].value.as_str())
         .collect();
     assert_eq!(kinds, ["COMPLAINT", "INQUIRY"]);
+    // A filter alone answers, per bucket, the figures of that team's row.
+    let mall_alone = query(
+        &mut insights,
+        pb::QueryMetricsRequest {
+            filter: Some(pb::DimensionValue {
+                dimension: pb::Dimension::Team.into(),
+                value: "mall".into(),
+            }),
+            ..period(vec![])
+        },
+    )
+    .await;
+    let mall_rows: Vec<&pb::MetricRow> = by_team
+        .rows
+        .iter()
+        .filter(|r| r.group[0].value == "mall")
+        .collect();
+    assert!(!mall_rows.is_empty());
+    for row in mall_rows {
+        let alone = mall_alone
+            .rows
+            .iter()
+            .find(|r| r.bucket_start == row.bucket_start)
+            .expect("a row in every bucket");
+        assert!(alone.group.is_empty());
+        assert_eq!(alone.figures, row.figures, "{:?}", row.bucket_start);
+    }
     s.stop().await;
 }
 
@@ -393,6 +420,16 @@ async fn the_dashboard_shows_the_floor_now(backend: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(parcel.open, 1);
+    let window = parcel.window.as_ref().unwrap();
+    assert_eq!(
+        window.intake, 1,
+        "parcel's one ticket, in the window's figures"
+    );
+    assert_eq!(
+        window.backlog.iter().map(|b| b.count).sum::<i64>(),
+        1,
+        "and in its backlog"
+    );
     s.stop().await;
 }
 
