@@ -127,7 +127,8 @@ impl App {
         let rows = if dimensions.len() <= 1 && q.group_by.len() <= 1 {
             let grouping = dimensions.first().copied();
             let value = q.filter.as_ref().map(|(_, v)| v.as_str());
-            self.summed_rollups(&buckets, grouping, value, !q.group_by.is_empty())
+            let backlog = self.backlog_now(grouping, value).await?;
+            self.summed_rollups(&buckets, grouping, value, !q.group_by.is_empty(), backlog)
                 .await?
         } else {
             let facts = self.store.facts_active(q.period, q.filter.clone()).await?;
@@ -152,13 +153,15 @@ impl App {
         })
     }
 
-    /// The roll-ups of `grouping` (one value, or all) summed into `buckets`.
+    /// The roll-ups of `grouping` (one value, or all) summed into `buckets`, with the open
+    /// `backlog` now per value.
     async fn summed_rollups(
         &self,
         buckets: &[Period],
         grouping: Option<Dimension>,
         value: Option<&str>,
         grouped: bool,
+        backlog: HashMap<String, Backlog>,
     ) -> Result<Vec<Row>> {
         let Some(last) = buckets.last() else {
             return Ok(Vec::new());
@@ -180,7 +183,6 @@ impl App {
         for (hours, starts) in spans {
             rows.extend(self.store.rollups(grouping, value, hours, &starts).await?);
         }
-        let backlog = self.backlog_now(grouping, value).await?;
         Ok(sum_rollups(buckets, rows, backlog, grouped))
     }
 
@@ -190,14 +192,10 @@ impl App {
         grouping: Option<Dimension>,
         value: Option<&str>,
     ) -> Result<HashMap<String, Backlog>> {
-        let mut backlog: HashMap<String, Backlog> = HashMap::new();
-        for open in self.store.open_counts(grouping, value).await? {
-            let status = open.status.parse::<Status>().ok();
-            if let Some(i) = status.and_then(|s| BACKLOG.iter().position(|b| *b == s)) {
-                backlog.entry(open.value).or_default()[i] += open.count;
-            }
-        }
-        Ok(backlog)
+        let counts = self.store.open_counts(grouping, value).await?;
+        Ok(backlog_of(
+            counts.into_iter().map(|o| (o.value, o.status, o.count)),
+        ))
     }
 
     /// The dashboard as of now.
@@ -227,8 +225,14 @@ impl App {
             Some((d, v)) => (Some(*d), Some(v.as_str())),
             None => (None, None),
         };
+        // The window's backlog is the open backlog now, counted above.
+        let backlog = backlog_of(
+            by_status
+                .iter()
+                .map(|g| (String::new(), g.key.clone(), g.count)),
+        );
         let figures = self
-            .summed_rollups(&[window], grouping, value, false)
+            .summed_rollups(&[window], grouping, value, false, backlog)
             .await?
             .into_iter()
             .next()
@@ -291,4 +295,17 @@ impl App {
     ) -> Result<Vec<Facts>> {
         self.store.facts_page(after, period, scope, limit).await
     }
+}
+
+/// Open counts (value, status, how many) as a backlog per value; statuses outside the
+/// backlog's are left out.
+fn backlog_of(counts: impl IntoIterator<Item = (String, String, i64)>) -> HashMap<String, Backlog> {
+    let mut backlog: HashMap<String, Backlog> = HashMap::new();
+    for (value, status, count) in counts {
+        let status = status.parse::<Status>().ok();
+        if let Some(i) = status.and_then(|s| BACKLOG.iter().position(|b| *b == s)) {
+            backlog.entry(value).or_default()[i] += count;
+        }
+    }
+    backlog
 }
