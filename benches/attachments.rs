@@ -16,7 +16,9 @@ use feedbackd::proto::feedback::v1 as pb;
 use pb::attachment_service_client::AttachmentServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
 use pb::upload_attachment_request::Part;
-use sea_orm::ConnectionTrait;
+
+mod common;
+use common::Database;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
@@ -73,13 +75,11 @@ async fn bench() -> anyhow::Result<()> {
 
 async fn measure(postgres: Option<&str>, in_directory: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let url = match postgres {
-        None => format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("bench.db").display()
-        ),
-        Some(base) => fresh_postgres(base, in_directory).await?,
+    let database = match postgres {
+        None => Database::Sqlite,
+        Some(base) => Database::Postgres(base.to_owned()),
     };
+    let url = database.fresh(dir.path()).await?;
     let blobs = dir.path().join("blobs");
     let mut args = vec![
         // One ticket takes every upload here.
@@ -225,23 +225,6 @@ fn upload(ticket_id: i64, seed: u8) -> Vec<pb::UploadAttachmentRequest> {
         part: Some(Part::Chunk(c.to_vec())),
     }));
     messages
-}
-
-async fn fresh_postgres(base: &str, in_directory: bool) -> anyhow::Result<String> {
-    let name = format!(
-        "bench_files_{}_{}",
-        std::process::id(),
-        u8::from(in_directory)
-    );
-    let admin = sea_orm::Database::connect(base).await?;
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    admin.close().await?;
-    let (cluster, _) = base
-        .rsplit_once('/')
-        .context("a URL with a database name")?;
-    Ok(format!("{cluster}/{name}"))
 }
 
 /// The release binary on a port of its own; killed when dropped.

@@ -21,25 +21,20 @@ use feedbackd::metrics::Metrics;
 use feedbackd::store::{Store, StoreOptions};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
+mod common;
+use common::Database;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let tickets: i64 = count("BENCH_TICKETS", 1_000_000)?;
     let due: i64 = count("BENCH_DUE", 1_000)?;
     let dir = tempfile::tempdir()?;
-    let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("sla.db").display());
+    let sqlite = Database::Sqlite.fresh(dir.path()).await?;
     run("sqlite", &sqlite, tickets, due).await?;
     match std::env::var("FEEDBACKD_TEST_POSTGRES_URL") {
         Ok(base) => {
-            let name = format!("sla_bench_{}", std::process::id());
-            let admin = sea_orm::Database::connect(&base).await?;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await?;
-            admin.close().await?;
-            let (cluster, _) = base
-                .rsplit_once('/')
-                .context("a URL with a database name")?;
-            run("postgres", &format!("{cluster}/{name}"), tickets, due).await?;
+            let postgres = Database::Postgres(base).fresh(dir.path()).await?;
+            run("postgres", &postgres, tickets, due).await?;
         }
         Err(_) => println!(
             "PostgreSQL skipped: FEEDBACKD_TEST_POSTGRES_URL is not set; run \
