@@ -762,15 +762,7 @@ impl Page<'_> {
             }
         }
         self.day_labels(&mut svg, &frame);
-        self.out.push_str("<section>\n");
-        w!(
-            self.out,
-            "<h2>{}</h2>\n<p class=\"note\">{}</p>\n",
-            self.l.times_by_day,
-            self.l.times_note
-        );
-        self.svg(&frame, self.l.times_by_day, &svg);
-        self.out.push_str("</section>\n");
+        self.chart_section(self.l.times_by_day, self.l.times_note, &frame, &svg);
     }
 
     /// The month's attainment per clock as 100 % bars of met and breached, then each week's
@@ -957,15 +949,7 @@ impl Page<'_> {
             );
         }
         self.week_labels(&mut svg, &frame);
-        self.out.push_str("<section>\n");
-        w!(
-            self.out,
-            "<h2>{}</h2>\n<p class=\"note\">{}</p>\n",
-            self.l.csat_weeks,
-            self.l.csat_note
-        );
-        self.svg(&frame, self.l.csat_weeks, &svg);
-        self.out.push_str("</section>\n");
+        self.chart_section(self.l.csat_weeks, self.l.csat_note, &frame, &svg);
     }
 
     fn issues(&mut self) {
@@ -1130,6 +1114,14 @@ impl Page<'_> {
             );
         }
         html
+    }
+
+    /// A section of one chart: its title, a note on how to read it, and the chart.
+    fn chart_section(&mut self, title: &str, note: &str, frame: &Frame, svg: &str) {
+        self.out.push_str("<section>\n");
+        w!(self.out, "<h2>{title}</h2>\n<p class=\"note\">{note}</p>\n");
+        self.svg(frame, title, svg);
+        self.out.push_str("</section>\n");
     }
 
     fn svg(&mut self, frame: &Frame, label: &str, body: &str) {
