@@ -16,7 +16,7 @@ use feedbackd::proto::feedback::v1 as pb;
 use pb::insights_service_client::InsightsServiceClient;
 
 use crate::both;
-use crate::support::{Backend, Client, TestDb, TestServer, create_with, new_ticket};
+use crate::support::{Authed, Backend, Client, TestDb, TestServer, create_with, new_ticket};
 
 both!(random_histories_agree_with_brute_force);
 
@@ -164,7 +164,8 @@ async fn one_history(backend: Backend, seed: u64) {
     }
     clock.set(end);
 
-    let histories = read_histories(&mut c, &tickets).await;
+    let mut insights = InsightsServiceClient::new(s.channel());
+    let histories = settled_histories(&mut c, &mut insights, &tickets, (start, end)).await;
     let days: Vec<(DateTime<Utc>, DateTime<Utc>)> = (0..=DAYS)
         .map(|d| {
             let day = Utc.with_ymd_and_hms(2026, 11, START.0, 0, 0, 0).unwrap()
@@ -172,7 +173,6 @@ async fn one_history(backend: Backend, seed: u64) {
             (day, day + chrono::Duration::days(1))
         })
         .collect();
-    let mut insights = InsightsServiceClient::new(s.channel());
     for group_by in [
         vec![],
         vec![pb::Dimension::Priority],
@@ -217,6 +217,40 @@ async fn one_history(backend: Backend, seed: u64) {
 fn clock_now(clock: &ManualClock) -> DateTime<Utc> {
     use feedbackd::domain::clock::Clock;
     clock.now()
+}
+
+/// Every ticket's events once nothing more follows from the calls: the reactions they set in
+/// motion have written theirs, and the figures include the last (a query waits only a second
+/// for them, which a loaded machine can outlast).
+async fn settled_histories(
+    c: &mut Client,
+    insights: &mut InsightsServiceClient<Authed>,
+    tickets: &[(i64, &str)],
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+) -> Vec<Vec<pb::TicketEvent>> {
+    let mut histories = read_histories(c, tickets).await;
+    for _ in 0..600 {
+        let last = histories.iter().flatten().map(|e| e.cursor).max();
+        let figures = insights
+            .query_metrics(pb::QueryMetricsRequest {
+                start_time: ts(start),
+                end_time: ts(end),
+                bucket: pb::TimeBucket::Day.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("query")
+            .into_inner();
+        if Some(figures.cursor) >= last {
+            let again = read_histories(c, tickets).await;
+            if again == histories {
+                return histories;
+            }
+            histories = again;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the figures never caught up with the history");
 }
 
 /// Every ticket's events, oldest first.
