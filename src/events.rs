@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use sea_orm::DbBackend;
-use tokio::sync::{broadcast, mpsc};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::access::Look;
@@ -25,8 +26,6 @@ use crate::store::{CONFIG_CHANNEL, NOTIFY_CHANNEL, Store};
 
 /// Events one read of the log returns at most; also the most one stream message carries.
 const PAGE: u64 = 500;
-/// Messages queued per watcher for the network.
-const WATCHER_QUEUE: usize = 16;
 /// How often the tailer looks at the log when nothing woke it: a safety net for a lost
 /// notification, not the delivery path.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -68,7 +67,7 @@ impl SharedEvent {
 type Batch = Arc<Vec<Arc<SharedEvent>>>;
 
 /// A stream of event batches for one watcher; ends with an error when the server shuts down.
-pub type EventStream = ReceiverStream<Result<Vec<Arc<SharedEvent>>>>;
+pub type EventStream = BoxStream<'static, Result<Vec<Arc<SharedEvent>>>>;
 
 /// The process's fan-out of the event log.
 pub struct EventHub {
@@ -199,116 +198,116 @@ impl EventHub {
                 cursor
             }
         };
-        let (tx, rx) = mpsc::channel(WATCHER_QUEUE);
         let watcher = Watcher {
             watching,
             hub: self.clone(),
             filter,
             cursor,
-            tx,
+            live,
+            caught_up: false,
+            ended: false,
         };
-        tokio::spawn(watcher.run(live));
-        Ok(ReceiverStream::new(rx))
+        Ok(futures::stream::unfold(watcher, |mut watcher| async move {
+            let message = watcher.next().await?;
+            Some((message, watcher))
+        })
+        .boxed())
     }
 }
 
+/// One watcher's place in the log. It is the stream itself, read as the client reads: no task
+/// or queue of its own, so an event wakes one task per watcher (the one writing its stream),
+/// and a client that stops reading leaves its place in the broadcast behind, to catch up from
+/// the log when it reads again.
 struct Watcher {
-    /// Counts a client's watcher in the metrics while it runs.
+    /// Counts a client's watcher in the metrics while it lives.
     watching: Option<Watching>,
     hub: Arc<EventHub>,
     filter: WatchFilter,
     /// The newest event this watcher has passed (sent or filtered out).
     cursor: i64,
-    tx: mpsc::Sender<Result<Vec<Arc<SharedEvent>>>>,
-}
-
-/// Why a watcher stops.
-enum Stop {
-    /// The client went away.
-    Gone,
-    /// The server is shutting down, or the log cannot be read.
-    Failed(Error),
+    live: broadcast::Receiver<Batch>,
+    /// Read the log up to the broadcast: what comes next comes live.
+    caught_up: bool,
+    /// Sent its last message (the server is stopping, or the log cannot be read).
+    ended: bool,
 }
 
 impl Watcher {
-    async fn run(mut self, mut live: broadcast::Receiver<Batch>) {
-        let stop = loop {
-            if let Err(stop) = self.catch_up().await {
-                break stop;
-            }
-            match self.follow(&mut live).await {
-                Ok(()) => {
-                    // Fell behind the broadcast: take a fresh place in it, then catch up.
-                    live = self.hub.live.subscribe();
+    /// The next message: events after the cursor that match the filter, from the log until it
+    /// has caught up, then live.
+    async fn next(&mut self) -> Option<Result<Vec<Arc<SharedEvent>>>> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            let read = if self.caught_up {
+                self.follow().await
+            } else {
+                self.catch_up().await
+            };
+            match read {
+                Ok(message) if message.is_empty() => continue,
+                Ok(message) => return Some(Ok(message)),
+                Err(error) => {
+                    self.ended = true;
+                    return Some(Err(error));
                 }
-                Err(stop) => break stop,
             }
+        }
+    }
+
+    /// The next page of the log after the cursor.
+    async fn catch_up(&mut self) -> Result<Vec<Arc<SharedEvent>>> {
+        let events = tokio::select! {
+            _ = self.hub.shutdown.cancelled() => return Err(self.shutting_down()),
+            read = self.hub.store.events_after(self.cursor, PAGE) => read?,
         };
-        // A client too stalled to take the final status does not hold up shutdown.
-        if let Stop::Failed(error) = stop {
-            let _ = self.tx.try_send(Err(error));
+        if (events.len() as u64) < PAGE {
+            self.caught_up = true;
+            self.lagging(false);
         }
+        let events: Vec<_> = events.into_iter().map(SharedEvent::new).collect();
+        Ok(self.take(events.iter()))
     }
 
-    /// Sends everything the log holds after the watcher's cursor.
-    async fn catch_up(&mut self) -> Result<(), Stop> {
-        loop {
-            let events = tokio::select! {
-                _ = self.hub.shutdown.cancelled() => return Err(self.shutting_down()),
-                read = self.hub.store.events_after(self.cursor, PAGE) => read.map_err(Stop::Failed)?,
-            };
-            let complete = (events.len() as u64) < PAGE;
-            let events: Vec<_> = events.into_iter().map(SharedEvent::new).collect();
-            self.send(events.iter()).await?;
-            if complete {
-                self.lagging(false);
-                return Ok(());
+    /// The broadcast batches that have come, several per message when they queued up.
+    async fn follow(&mut self) -> Result<Vec<Arc<SharedEvent>>> {
+        let first = tokio::select! {
+            _ = self.hub.shutdown.cancelled() => return Err(self.shutting_down()),
+            batch = self.live.recv() => batch,
+        };
+        let mut batches = match first {
+            Ok(batch) => vec![batch],
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                self.fell_behind(missed);
+                return Ok(Vec::new());
+            }
+            Err(broadcast::error::RecvError::Closed) => return Err(self.shutting_down()),
+        };
+        let mut queued = batches[0].len();
+        while queued < PAGE as usize {
+            match self.live.try_recv() {
+                Ok(batch) => {
+                    queued += batch.len();
+                    batches.push(batch);
+                }
+                Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                    let message = self.take(batches.iter().flat_map(|b| b.iter()));
+                    self.fell_behind(missed);
+                    return Ok(message);
+                }
+                Err(_) => break,
             }
         }
+        Ok(self.take(batches.iter().flat_map(|b| b.iter())))
     }
 
-    /// Sends broadcast batches as they come, several per message when they queue up.
-    /// Returns `Ok` when the watcher fell behind and must catch up from the log.
-    async fn follow(&mut self, live: &mut broadcast::Receiver<Batch>) -> Result<(), Stop> {
-        loop {
-            let first = tokio::select! {
-                _ = self.hub.shutdown.cancelled() => return Err(self.shutting_down()),
-                _ = self.tx.closed() => return Err(Stop::Gone),
-                batch = live.recv() => batch,
-            };
-            let mut batches = match first {
-                Ok(batch) => vec![batch],
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    self.note_lag(missed);
-                    return Ok(());
-                }
-                Err(broadcast::error::RecvError::Closed) => return Err(self.shutting_down()),
-            };
-            let mut queued = batches[0].len();
-            while queued < PAGE as usize {
-                match live.try_recv() {
-                    Ok(batch) => {
-                        queued += batch.len();
-                        batches.push(batch);
-                    }
-                    Err(broadcast::error::TryRecvError::Lagged(missed)) => {
-                        self.send(batches.iter().flat_map(|b| b.iter())).await?;
-                        self.note_lag(missed);
-                        return Ok(());
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.send(batches.iter().flat_map(|b| b.iter())).await?;
-        }
-    }
-
-    /// Sends the events after the cursor that match the filter as one message, and moves the
-    /// cursor past all of them.
-    async fn send<'a>(
+    /// The events after the cursor that match the filter; the cursor moves past all of them.
+    fn take<'a>(
         &mut self,
         events: impl Iterator<Item = &'a Arc<SharedEvent>>,
-    ) -> Result<(), Stop> {
+    ) -> Vec<Arc<SharedEvent>> {
         let mut message = Vec::new();
         for shared in events {
             let event = &shared.event;
@@ -320,23 +319,14 @@ impl Watcher {
                 message.push(shared.clone());
             }
         }
-        if message.is_empty() {
-            return Ok(());
-        }
-        tokio::select! {
-            _ = self.hub.shutdown.cancelled() => Err(self.shutting_down()),
-            sent = self.tx.send(Ok(message)) => sent.map_err(|_| Stop::Gone),
-        }
+        message
     }
 
-    fn lagging(&mut self, lagging: bool) {
-        if let Some(watching) = &mut self.watching {
-            watching.set_lagging(lagging);
-        }
-    }
-
-    /// Reported, never silent: the watcher is slow (or its network is) and now reads the log.
-    fn note_lag(&mut self, missed: u64) {
+    /// Reported, never silent: the watcher is slow (or its network is) and reads the log
+    /// again, from a fresh place in the broadcast taken first, so nothing falls in between.
+    fn fell_behind(&mut self, missed: u64) {
+        self.live = self.hub.live.subscribe();
+        self.caught_up = false;
         self.lagging(true);
         tracing::info!(
             cursor = self.cursor,
@@ -345,11 +335,14 @@ impl Watcher {
         );
     }
 
-    fn shutting_down(&self) -> Stop {
-        Stop::Failed(Error::ShuttingDown(format!(
-            "reconnect with after_cursor={}",
-            self.cursor
-        )))
+    fn lagging(&mut self, lagging: bool) {
+        if let Some(watching) = &mut self.watching {
+            watching.set_lagging(lagging);
+        }
+    }
+
+    fn shutting_down(&self) -> Error {
+        Error::ShuttingDown(format!("reconnect with after_cursor={}", self.cursor))
     }
 }
 
