@@ -2,7 +2,8 @@
 //! comes, so its client fails fast and may try another instance, instead of waiting in the
 //! kernel's backlog), and one from which nothing arrives for `--idle-timeout` is closed. A
 //! live client answers the server's HTTP/2 keepalive pings, so only silent or dead peers
-//! (a half-open socket, a client that never speaks HTTP/2) are cut.
+//! (a half-open socket, a client that never speaks HTTP/2) are cut. What a connection writes
+//! is gathered into few system calls ([`WriteBehind`]).
 
 use std::io;
 use std::pin::Pin;
@@ -12,11 +13,12 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
 
+use super::write_behind::WriteBehind;
 use crate::metrics::{Connection, Metrics};
 
 /// The limits on connections.
@@ -50,8 +52,12 @@ pub fn limited(
                 tracing::debug!("closing a connection: --max-connections are open");
                 return None;
             };
+            let info = stream.connect_info();
+            let (reader, writer) = stream.into_split();
             Some(Ok(Guarded {
-                stream,
+                info,
+                reader,
+                writer: WriteBehind::new(writer),
                 _permit: permit,
                 _counted: metrics.connection(),
                 idle: limits.idle.map(|idle| Idle {
@@ -67,7 +73,9 @@ pub fn limited(
 
 /// An accepted connection, holding its place among the open ones until it closes.
 pub struct Guarded {
-    stream: TcpStream,
+    info: TcpConnectInfo,
+    reader: OwnedReadHalf,
+    writer: WriteBehind,
     _permit: OwnedSemaphorePermit,
     _counted: Connection,
     idle: Option<Idle>,
@@ -104,7 +112,7 @@ impl Connected for Guarded {
     type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> TcpConnectInfo {
-        self.stream.connect_info()
+        self.info.clone()
     }
 }
 
@@ -116,7 +124,7 @@ impl AsyncRead for Guarded {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;
-        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+        match Pin::new(&mut this.reader).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if let Some(idle) = &mut this.idle
                     && buf.filled().len() > before
@@ -145,7 +153,7 @@ impl AsyncWrite for Guarded {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        Pin::new(&mut self.writer).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -153,18 +161,18 @@ impl AsyncWrite for Guarded {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.writer).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        self.writer.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        Pin::new(&mut self.writer).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        Pin::new(&mut self.writer).poll_shutdown(cx)
     }
 }

@@ -8,6 +8,7 @@ mod metrics_endpoint;
 mod rpc;
 pub mod telemetry;
 mod webhook_sender;
+mod write_behind;
 
 use std::future::Future;
 use std::net::SocketAddr;
