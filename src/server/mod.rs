@@ -6,7 +6,6 @@ mod connections;
 pub mod keys;
 mod metrics_endpoint;
 mod rpc;
-mod runtimes;
 pub mod telemetry;
 mod webhook_sender;
 mod write_behind;
@@ -20,7 +19,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
@@ -335,24 +333,12 @@ pub async fn serve(
 
     let in_flight = Arc::new(rpc::InFlight::default());
     let connection_metrics = metrics.clone();
-    let network = runtimes::Network::start()?;
-    let incoming = {
-        let _on = network.handle().enter();
-        // Replies are small and latency matters: no Nagle delay on accepted connections.
-        TcpIncoming::from(tokio::net::TcpListener::from_std(
-            listeners.grpc.into_std()?,
-        )?)
-        .with_nodelay(Some(true))
-    };
     let server = builder
         .max_concurrent_streams(config.max_concurrent_streams)
         .http2_keepalive_interval(Some(config.http2_keepalive_interval).filter(|d| !d.is_zero()))
         .http2_keepalive_timeout(Some(config.http2_keepalive_timeout))
         .http2_max_pending_accept_reset_streams(Some(config.http2_max_pending_resets))
         .http2_max_local_error_reset_streams(Some(config.http2_max_error_resets))
-        .layer(runtimes::OnApp {
-            app: tokio::runtime::Handle::current(),
-        })
         .layer(rpc::RpcLayer {
             limit: config.request_timeout,
             metrics,
@@ -378,7 +364,9 @@ pub async fn serve(
         .add_service(service!(InsightsServiceServer, InsightsApi::new(cx)))
         .serve_with_incoming_shutdown(
             connections::limited(
-                incoming,
+                // Replies are small and latency matters: no Nagle delay on accepted
+                // connections.
+                TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
                 connections::Limits {
                     max: config.max_connections,
                     idle: Some(config.idle_timeout).filter(|d| !d.is_zero()),
@@ -388,13 +376,11 @@ pub async fn serve(
             stop,
         );
 
-    let mut server = AbortOnDropHandle::new(network.handle().spawn(server));
+    tokio::pin!(server);
     tokio::select! {
-        result = &mut server => result??,
+        result = &mut server => result?,
         () = async { shutdown.cancelled().await; in_flight.settle(config.shutdown_grace).await } => {}
     }
-    drop(server);
-    drop(network);
     shutdown.cancel();
     // The passes and reactions finish what they hold; nothing writes after the checkpoint.
     for task in background {
