@@ -107,6 +107,12 @@ impl State {
             .map(|(kind, message)| io::Error::new(*kind, message.clone()))
     }
 
+    /// The socket failed: the waiting write or shutdown, and every later one, hear it.
+    fn fail(&mut self, error: io::Error) {
+        self.failed = Some((error.kind(), error.to_string()));
+        self.wake_waiting();
+    }
+
     fn wake_waiting(&mut self) {
         if let Some(waker) = self.waiting.take() {
             waker.wake();
@@ -130,10 +136,10 @@ async fn write(mut socket: OwnedWriteHalf, shared: Arc<Shared>, stop: Cancellati
                 let shut = stop.run_until_cancelled(socket.shutdown()).await;
                 let mut state = shared.state();
                 state.shut = true;
-                if let Some(Err(error)) = shut {
-                    state.failed = Some((error.kind(), error.to_string()));
+                match shut {
+                    Some(Err(error)) => state.fail(error),
+                    _ => state.wake_waiting(),
                 }
-                state.wake_waiting();
                 return;
             }
             tokio::select! {
@@ -150,9 +156,7 @@ async fn write(mut socket: OwnedWriteHalf, shared: Arc<Shared>, stop: Cancellati
                 }
             }
             Some(Err(error)) => {
-                let mut state = shared.state();
-                state.failed = Some((error.kind(), error.to_string()));
-                state.wake_waiting();
+                shared.state().fail(error);
                 return;
             }
         }
