@@ -204,7 +204,9 @@ impl EventHub {
             filter,
             cursor,
             live,
-            caught_up: false,
+            // From now on: the broadcast, subscribed before the newest cursor was read, has
+            // everything after it, so there is nothing in the log to read first.
+            caught_up: after_cursor.is_none(),
             ended: false,
         };
         Ok(futures::stream::unfold(watcher, |mut watcher| async move {
