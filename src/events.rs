@@ -22,6 +22,7 @@ use crate::domain::event::TicketEvent;
 use crate::domain::query::WatchFilter;
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, Watching};
+use crate::runtime::AppRuntime;
 use crate::store::{CONFIG_CHANNEL, NOTIFY_CHANNEL, Store};
 
 /// Events one read of the log returns at most; also the most one stream message carries.
@@ -201,6 +202,7 @@ impl EventHub {
         let watcher = Watcher {
             watching,
             hub: self.clone(),
+            runtime: AppRuntime::current(),
             filter,
             cursor,
             live,
@@ -225,6 +227,8 @@ struct Watcher {
     /// Counts a client's watcher in the metrics while it lives.
     watching: Option<Watching>,
     hub: Arc<EventHub>,
+    /// Where its reads of the log run: the stream itself is polled on the network runtime.
+    runtime: AppRuntime,
     filter: WatchFilter,
     /// The newest event this watcher has passed (sent or filtered out).
     cursor: i64,
@@ -261,9 +265,13 @@ impl Watcher {
 
     /// The next page of the log after the cursor.
     async fn catch_up(&mut self) -> Result<Vec<Arc<SharedEvent>>> {
+        let (hub, after) = (self.hub.clone(), self.cursor);
+        let read = self
+            .runtime
+            .run(async move { hub.store.events_after(after, PAGE).await });
         let events = tokio::select! {
             _ = self.hub.shutdown.cancelled() => return Err(self.shutting_down()),
-            read = self.hub.store.events_after(self.cursor, PAGE) => read?,
+            read = read => read?,
         };
         if (events.len() as u64) < PAGE {
             self.caught_up = true;

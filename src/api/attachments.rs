@@ -16,6 +16,7 @@ use crate::proto::feedback::v1::{
     self as pb, attachment_service_server::AttachmentService,
     download_attachment_response::Part as DownloadPart, upload_attachment_request::Part,
 };
+use crate::runtime::AppRuntime;
 
 /// The AttachmentService handlers.
 pub struct AttachmentApi {
@@ -149,8 +150,8 @@ impl AttachmentService for AttachmentApi {
             })
             .map_err(Status::from)
         });
-        let stream: DownloadStream =
-            Box::pin(futures::stream::once(async { Ok(first) }).chain(chunks));
+        let stream = futures::stream::once(async { Ok(first) }).chain(chunks);
+        let stream: DownloadStream = Box::pin(AppRuntime::current().stream(stream));
         Ok(Response::new(stream))
     }
 

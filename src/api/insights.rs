@@ -20,6 +20,7 @@ use crate::domain::period::{Bucket, Period};
 use crate::domain::ticket;
 use crate::error::{Error, Result};
 use crate::proto::feedback::v1::{self as pb, insights_service_server::InsightsService};
+use crate::runtime::AppRuntime;
 use crate::store::Scope;
 
 /// The longest dimension value a request may name.
@@ -396,7 +397,9 @@ impl InsightsService for InsightsApi {
             }
         });
         let stream = futures::stream::once(async { Ok(first) }).chain(later);
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(Box::pin(
+            AppRuntime::current().stream(stream),
+        )))
     }
 
     async fn query_metrics(
@@ -535,6 +538,6 @@ impl InsightsService for InsightsApi {
                 }
             }
         });
-        Ok(Response::new(Box::pin(pages)))
+        Ok(Response::new(Box::pin(AppRuntime::current().stream(pages))))
     }
 }

@@ -6,6 +6,7 @@ mod connections;
 pub mod keys;
 mod metrics_endpoint;
 mod rpc;
+mod runtimes;
 pub mod telemetry;
 mod webhook_sender;
 mod write_behind;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
@@ -51,6 +53,7 @@ use crate::proto::feedback::v1::survey_service_server::SurveyServiceServer;
 use crate::proto::feedback::v1::task_service_server::TaskServiceServer;
 use crate::proto::feedback::v1::ticket_service_server::TicketServiceServer;
 use crate::proto::feedback::v1::webhook_service_server::WebhookServiceServer;
+use crate::runtime::AppRuntime;
 use crate::store::{Store, StoreOptions};
 
 /// How long a shutdown waits for a background pass in progress to finish.
@@ -333,12 +336,24 @@ pub async fn serve(
 
     let in_flight = Arc::new(rpc::InFlight::default());
     let connection_metrics = metrics.clone();
+    let network = runtimes::Network::start()?;
+    let incoming = {
+        let _on = network.handle().enter();
+        // Replies are small and latency matters: no Nagle delay on accepted connections.
+        TcpIncoming::from(tokio::net::TcpListener::from_std(
+            listeners.grpc.into_std()?,
+        )?)
+        .with_nodelay(Some(true))
+    };
     let server = builder
         .max_concurrent_streams(config.max_concurrent_streams)
         .http2_keepalive_interval(Some(config.http2_keepalive_interval).filter(|d| !d.is_zero()))
         .http2_keepalive_timeout(Some(config.http2_keepalive_timeout))
         .http2_max_pending_accept_reset_streams(Some(config.http2_max_pending_resets))
         .http2_max_local_error_reset_streams(Some(config.http2_max_error_resets))
+        .layer(runtimes::OnApp {
+            app: AppRuntime::current(),
+        })
         .layer(rpc::RpcLayer {
             limit: config.request_timeout,
             metrics,
@@ -364,9 +379,7 @@ pub async fn serve(
         .add_service(service!(InsightsServiceServer, InsightsApi::new(cx)))
         .serve_with_incoming_shutdown(
             connections::limited(
-                // Replies are small and latency matters: no Nagle delay on accepted
-                // connections.
-                TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
+                incoming,
                 connections::Limits {
                     max: config.max_connections,
                     idle: Some(config.idle_timeout).filter(|d| !d.is_zero()),
@@ -376,11 +389,13 @@ pub async fn serve(
             stop,
         );
 
-    tokio::pin!(server);
+    let mut server = AbortOnDropHandle::new(network.handle().spawn(server));
     tokio::select! {
-        result = &mut server => result?,
+        result = &mut server => result??,
         () = async { shutdown.cancelled().await; in_flight.settle(config.shutdown_grace).await } => {}
     }
+    drop(server);
+    drop(network);
     shutdown.cancel();
     // The passes and reactions finish what they hold; nothing writes after the checkpoint.
     for task in background {
