@@ -43,7 +43,8 @@ impl AppRuntime {
     }
 
     /// `stream` polled on the application's runtime, its items handed over one at a time;
-    /// dropping the returned stream stops it there.
+    /// dropping the returned stream stops it there. A stream that panics panics here when
+    /// read, so that its reader sees it broken, never cleanly ended.
     pub fn stream<T: Send + 'static>(
         &self,
         stream: impl Stream<Item = T> + Send + 'static,
@@ -58,8 +59,13 @@ impl AppRuntime {
             }
         }));
         futures::stream::unfold((handed, polling), |(mut handed, polling)| async move {
-            let item = handed.recv().await?;
-            Some((item, (handed, polling)))
+            match handed.recv().await {
+                Some(item) => Some((item, (handed, polling))),
+                None => match polling.await {
+                    Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                    _ => None,
+                },
+            }
         })
     }
 }
@@ -103,6 +109,15 @@ mod tests {
         assert!(items.iter().all(|(_, on)| *on != "network"), "{items:?}");
         assert_ne!(ran, "network");
         network.shutdown_background();
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_panics_panics_its_reader_instead_of_ending() {
+        let failing =
+            futures::stream::iter([1, 2]).map(|i| if i == 2 { panic!("broken") } else { i });
+        let stream = AppRuntime::current().stream(failing);
+        let read = tokio::spawn(stream.collect::<Vec<i32>>()).await;
+        assert!(read.is_err_and(|e| e.is_panic()));
     }
 
     #[tokio::test]
