@@ -78,6 +78,9 @@ pub struct EventHub {
     published: AtomicI64,
     shutdown: CancellationToken,
     metrics: Arc<Metrics>,
+    /// Where watchers read the log (the runtime the hub started on): their streams are
+    /// polled on the network runtime.
+    runtime: AppRuntime,
 }
 
 impl EventHub {
@@ -97,6 +100,7 @@ impl EventHub {
             store: store.clone(),
             live,
             shutdown,
+            runtime: AppRuntime::current(),
         });
         if store.backend() == DbBackend::Postgres {
             tokio::spawn(listen(store, hub.shutdown.clone()));
@@ -202,7 +206,6 @@ impl EventHub {
         let watcher = Watcher {
             watching,
             hub: self.clone(),
-            runtime: AppRuntime::current(),
             filter,
             cursor,
             live,
@@ -227,8 +230,6 @@ struct Watcher {
     /// Counts a client's watcher in the metrics while it lives.
     watching: Option<Watching>,
     hub: Arc<EventHub>,
-    /// Where its reads of the log run: the stream itself is polled on the network runtime.
-    runtime: AppRuntime,
     filter: WatchFilter,
     /// The newest event this watcher has passed (sent or filtered out).
     cursor: i64,
@@ -267,6 +268,7 @@ impl Watcher {
     async fn catch_up(&mut self) -> Result<Vec<Arc<SharedEvent>>> {
         let (hub, after) = (self.hub.clone(), self.cursor);
         let read = self
+            .hub
             .runtime
             .run(async move { hub.store.events_after(after, PAGE).await });
         let events = tokio::select! {
