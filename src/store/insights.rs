@@ -1,12 +1,13 @@
 //! Insights: each ticket's facts, the hourly roll-ups and how far they have read the log;
 //! the reads the figures are made of.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use super::entity::{insight_progress, insight_rollup, ticket_fact};
@@ -17,6 +18,26 @@ use crate::error::{Error, Result};
 
 /// Rows written per statement: well under either database's limit on parameters.
 const CHUNK: usize = 500;
+/// Roll-up rows looked up by key per statement: four parameters and an OR term each, well
+/// under SQLite's limit on an expression's depth.
+const KEYS: usize = 250;
+
+/// A roll-up row's primary key: grouping, span length, value, first hour.
+type RowKey = (String, i64, String, i64);
+
+/// The roll-up rows with these keys.
+fn rows_keyed<'a>(keys: impl Iterator<Item = &'a RowKey>) -> Condition {
+    use insight_rollup::Column as C;
+    keys.fold(Condition::any(), |any, (grouping, hours, value, hour)| {
+        any.add(
+            Condition::all()
+                .add(C::Grouping.eq(grouping.as_str()))
+                .add(C::Hours.eq(*hours))
+                .add(C::Value.eq(value.as_str()))
+                .add(C::Hour.eq(*hour)),
+        )
+    })
+}
 
 /// A dimension's column in `ticket_facts`.
 fn column(dimension: Dimension) -> ticket_fact::Column {
@@ -287,78 +308,68 @@ impl Store {
         Ok(())
     }
 
-    /// Adds `changes` to the roll-ups: each row read, summed and written back (removed when
-    /// nothing is left in it).
+    /// Adds `changes` to the roll-ups: the rows they touch read at once, summed, and written
+    /// back at once (removed when nothing is left in them). One statement each, not one per
+    /// grouping: a single ticket touches some thirty rows, and a statement's hand-off costs
+    /// more than SQLite takes to run it.
     pub async fn add_to_rollups(
         &self,
         write: &Write,
         changes: HashMap<RollupKey, Tally>,
     ) -> Result<()> {
-        use insight_rollup::Column as C;
-        // Per grouping and span length: (value, first hour) and the change.
-        type Changes = Vec<((String, i64), Tally)>;
-        let mut by_span: HashMap<(&'static str, i64), Changes> = HashMap::new();
-        for ((grouping, value, hours, start), tally) in changes {
-            if !tally.is_zero() {
-                by_span
-                    .entry((Dimension::grouping(grouping), hours))
-                    .or_default()
-                    .push(((value, start), tally));
+        let changes: Vec<(RowKey, Tally)> = changes
+            .into_iter()
+            .filter(|(_, tally)| !tally.is_zero())
+            .map(|((grouping, value, hours, start), tally)| {
+                let grouping = Dimension::grouping(grouping).to_owned();
+                ((grouping, hours, value, start), tally)
+            })
+            .collect();
+        let mut stored: HashMap<RowKey, Tally> = HashMap::new();
+        for chunk in changes.chunks(KEYS) {
+            let rows = insight_rollup::Entity::find()
+                .filter(rows_keyed(chunk.iter().map(|(key, _)| key)))
+                .all(write.conn())
+                .await?;
+            for row in rows {
+                let key = (row.grouping, row.hours, row.value, row.hour);
+                stored.insert(key, decode(row.tally)?);
             }
         }
-        for ((grouping, hours), changes) in by_span {
-            let starts: BTreeSet<i64> = changes.iter().map(|((_, h), _)| *h).collect();
-            let values: BTreeSet<&str> = changes.iter().map(|((v, _), _)| v.as_str()).collect();
-            let (Some(first), Some(last)) = (starts.first(), starts.last()) else {
-                continue;
-            };
-            let mut stored: HashMap<(String, i64), Tally> = HashMap::new();
-            for values in values.into_iter().collect::<Vec<_>>().chunks(CHUNK) {
-                let rows = insight_rollup::Entity::find()
-                    .filter(C::Grouping.eq(grouping))
-                    .filter(C::Hours.eq(hours))
-                    .filter(C::Hour.between(*first, *last))
-                    .filter(C::Value.is_in(values.iter().copied()))
-                    .all(write.conn())
-                    .await?;
-                for row in rows {
-                    if starts.contains(&row.hour) {
-                        stored.insert((row.value, row.hour), decode(row.tally)?);
-                    }
-                }
+        let mut emptied = Vec::new();
+        let mut upserts = Vec::new();
+        for (key, change) in changes {
+            let mut sum = stored.remove(&key).unwrap_or_default();
+            sum.add(&change, 1);
+            if sum.is_zero() {
+                emptied.push(key);
+            } else {
+                let (grouping, hours, value, hour) = key;
+                upserts.push(insight_rollup::ActiveModel {
+                    grouping: Set(grouping),
+                    hours: Set(hours),
+                    value: Set(value),
+                    hour: Set(hour),
+                    tally: Set(encode(&sum)),
+                });
             }
-            let mut upserts = Vec::new();
-            for ((value, hour), change) in changes {
-                let mut sum = stored.remove(&(value.clone(), hour)).unwrap_or_default();
-                sum.add(&change, 1);
-                if sum.is_zero() {
-                    insight_rollup::Entity::delete_many()
-                        .filter(C::Grouping.eq(grouping))
-                        .filter(C::Hours.eq(hours))
-                        .filter(C::Value.eq(value))
-                        .filter(C::Hour.eq(hour))
-                        .exec(write.conn())
-                        .await?;
-                } else {
-                    upserts.push(insight_rollup::ActiveModel {
-                        grouping: Set(grouping.to_owned()),
-                        hours: Set(hours),
-                        value: Set(value),
-                        hour: Set(hour),
-                        tally: Set(encode(&sum)),
-                    });
-                }
-            }
-            for chunk in upserts.chunks(CHUNK) {
-                insight_rollup::Entity::insert_many(chunk.to_vec())
-                    .on_conflict(
-                        OnConflict::columns([C::Grouping, C::Hours, C::Value, C::Hour])
-                            .update_column(C::Tally)
-                            .to_owned(),
-                    )
-                    .exec_without_returning(write.conn())
-                    .await?;
-            }
+        }
+        for chunk in emptied.chunks(KEYS) {
+            insight_rollup::Entity::delete_many()
+                .filter(rows_keyed(chunk.iter()))
+                .exec(write.conn())
+                .await?;
+        }
+        use insight_rollup::Column as C;
+        for chunk in upserts.chunks(CHUNK) {
+            insight_rollup::Entity::insert_many(chunk.to_vec())
+                .on_conflict(
+                    OnConflict::columns([C::Grouping, C::Hours, C::Value, C::Hour])
+                        .update_column(C::Tally)
+                        .to_owned(),
+                )
+                .exec_without_returning(write.conn())
+                .await?;
         }
         Ok(())
     }
