@@ -293,7 +293,7 @@ async fn record_events(
     all.extend_from_slice(events);
     all.extend(notifications);
     all.extend(notifier.for_events(events));
-    let mut cursors = store.append_events(write, &all).await?;
+    let mut cursors = store.append_events(write, all).await?;
     cursors.truncate(events.len());
     Ok(cursors)
 }

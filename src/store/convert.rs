@@ -216,7 +216,7 @@ pub fn event(row: event::Model) -> Result<TicketEvent> {
         changes: from_json::<Vec<FieldChange>>("changes", row.changes)?,
         reason: row.reason,
         comment: row.comment.map(|c| from_json("comment", c)).transpose()?,
-        ticket: from_json("ticket", row.ticket)?,
+        ticket: row.ticket.0,
         survey: row.survey.map(|s| from_json("survey", s)).transpose()?,
         sla: row.sla.map(|s| from_json("sla", s)).transpose()?,
         notification: row
@@ -233,17 +233,17 @@ pub fn event(row: event::Model) -> Result<TicketEvent> {
 }
 
 /// The row recording an event; the id (cursor) is assigned by the database.
-pub fn event_row(e: &TicketEvent) -> Result<event::ActiveModel> {
+pub fn event_row(e: TicketEvent) -> Result<event::ActiveModel> {
     Ok(event::ActiveModel {
         ticket_id: Set(e.ticket_id),
         event_type: Set(e.event_type.as_str().to_owned()),
-        actor: Set(e.actor.clone()),
-        via: Set(e.via.clone()),
+        actor: Set(e.actor),
+        via: Set(e.via),
         occurred_at: Set(e.occurred_at),
         changes: Set(to_json(&e.changes)?),
-        reason: Set(e.reason.clone()),
+        reason: Set(e.reason),
         comment: Set(e.comment.as_ref().map(to_json).transpose()?),
-        ticket: Set(to_json(&e.ticket)?),
+        ticket: Set(event::StoredTicket(e.ticket)),
         survey: Set(e.survey.as_ref().map(to_json).transpose()?),
         sla: Set(e.sla.as_ref().map(to_json).transpose()?),
         notification: Set(e.notification.as_ref().map(to_json).transpose()?),

@@ -25,17 +25,18 @@ const EVENT_APPEND_LOCK: i64 = 0x6665_6564_6261_636b; // "feedback"
 impl Store {
     /// Appends `events` to the log in order, with one statement, and returns their cursors.
     /// Call it last in the transaction.
-    pub async fn append_events(&self, write: &Write, events: &[TicketEvent]) -> Result<Vec<i64>> {
+    pub async fn append_events(&self, write: &Write, events: Vec<TicketEvent>) -> Result<Vec<i64>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let count = events.len();
         self.order_appends(write, NOTIFY_CHANNEL, EVENT_APPEND_LOCK)
             .await?;
         write
             .appended_events
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let rows = events
-            .iter()
+            .into_iter()
             .map(convert::event_row)
             .collect::<Result<Vec<_>>>()?;
         let mut ids = event::Entity::insert_many(rows)
@@ -43,7 +44,7 @@ impl Store {
             .await?;
         // Both databases hand out ids in insert order; sorted, they line up with `events`.
         ids.sort_unstable();
-        if ids.len() != events.len() {
+        if ids.len() != count {
             return Err(Error::Internal("the log returned fewer cursors".into()));
         }
         Ok(ids)

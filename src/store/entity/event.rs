@@ -1,5 +1,13 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::ticket::Ticket;
+
+/// The ticket as an event stores it, JSON read straight into the ticket: the log is read
+/// back after every commit, and a JSON tree in between cost as much again.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, FromJsonQueryResult)]
+#[serde(transparent)]
+pub struct StoredTicket(pub Ticket);
+
 /// One row of the event log; `id` is the stream cursor.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -20,7 +28,7 @@ pub struct Model {
     /// The comment added, for COMMENT_ADDED.
     pub comment: Option<Json>,
     /// The ticket as it stood right after the event.
-    pub ticket: Json,
+    pub ticket: StoredTicket,
     /// The survey the event is about.
     pub survey: Option<Json>,
     /// The clocks an SLA event is about.
