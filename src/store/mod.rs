@@ -58,6 +58,7 @@ pub struct Store {
     sqlite_writer: Option<Arc<Mutex<()>>>,
     signals: Arc<Signals>,
     tickets: Arc<cache::TicketCache>,
+    catalog: Arc<sla::CatalogCache>,
 }
 
 /// The database pool's connections at one moment.
@@ -201,6 +202,7 @@ impl Store {
             sqlite_writer,
             signals: Arc::new(Signals::new()),
             tickets: Arc::new(cache::TicketCache::new(options.ticket_cache)),
+            catalog: Arc::default(),
         })
     }
 

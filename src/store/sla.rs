@@ -1,6 +1,8 @@
 //! SLA: policies and business calendars, what the clocks are counted by, and the tickets
 //! whose clocks need a look.
 
+use std::sync::Mutex;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
@@ -177,9 +179,19 @@ impl Store {
         read_catalog(&self.db).await
     }
 
-    /// [`Store::catalog`] inside a write.
+    /// [`Store::catalog`] inside a write. Every change to a policy, a calendar or a team is
+    /// recorded in the configuration log by its own transaction, so while the log stands still
+    /// so does the catalog: it is read again only when the log has moved on, and otherwise
+    /// costs one statement instead of three and their parsing (each intake batch and each
+    /// roll-up pass needs it).
     pub async fn catalog_in(&self, write: &Write) -> Result<Catalog> {
-        read_catalog(write.conn()).await
+        let position = super::config::config_position(write.conn()).await?;
+        if let Some(catalog) = self.catalog.at(position) {
+            return Ok(catalog);
+        }
+        let catalog = read_catalog(write.conn()).await?;
+        self.catalog.keep(position, &catalog);
+        Ok(catalog)
     }
 
     /// Up to `limit` tickets whose clocks need a look by `now`, soonest first: one index range,
@@ -194,6 +206,23 @@ impl Store {
             .into_tuple()
             .all(&self.db)
             .await?)
+    }
+}
+
+/// The catalog as last read, and the position in the configuration log it was read at.
+#[derive(Default)]
+pub(super) struct CatalogCache(Mutex<Option<(i64, Catalog)>>);
+
+impl CatalogCache {
+    fn at(&self, position: i64) -> Option<Catalog> {
+        let kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.as_ref()
+            .filter(|(at, _)| *at == position)
+            .map(|(_, catalog)| catalog.clone())
+    }
+
+    fn keep(&self, position: i64, catalog: &Catalog) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((position, catalog.clone()));
     }
 }
 

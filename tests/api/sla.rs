@@ -19,6 +19,7 @@ use crate::support::{Backend, Client, TestDb, TestServer, bad_fields, missing, p
 
 both!(
     policies_and_calendars_by_rpc,
+    a_changed_policy_times_the_next_ticket,
     deadlines_count_working_time,
     clocks_pause_resume_restart_and_recount,
     at_risk_and_breach_fire_once_across_two_schedulers,
@@ -581,6 +582,70 @@ async fn policies_and_calendars_by_rpc(backend: Backend) {
     s.stop().await;
 }
 
+/// A server whose clock stands at `start` (no scheduler), with the HIGH policy around the
+/// clock and a team "desk" where ann is online.
+async fn desk_at(backend: Backend, start: DateTime<Utc>) -> (ManualClock, TestServer, Sla, Client) {
+    let clock = ManualClock::new(start);
+    let s = start_on(Arc::new(TestDb::new(backend).await), &clock, false).await;
+    let mut sla = sla(&s).await;
+    let mut routing = s.routing().await;
+    let c = s.client().await;
+    around_the_clock(&mut sla, "high").await;
+    product_team(&mut routing, "desk", "", &[("ann", true)], "").await;
+    (clock, s, sla, c)
+}
+
+/// Intake keeps the policies it last read while nothing changes them: a change must still
+/// time the very next ticket, and a ticket taken in before it keeps its deadline.
+async fn a_changed_policy_times_the_next_ticket(backend: Backend) {
+    let start = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
+    let (clock, s, mut sla, mut c) = desk_at(backend, start).await;
+    let min = chrono::Duration::minutes;
+    let (complaint, high) = (pb::TicketKind::Complaint, pb::Priority::High);
+
+    let first = ticket(&mut c, "desk", complaint, high)
+        .await
+        .ticket
+        .unwrap();
+    assert_eq!(
+        time(&sla_clock(&first, T::Acknowledge).due_time),
+        start + min(60)
+    );
+    let etag = policy(&mut sla, "high").await.etag;
+    sla.update_sla_policy(pb::UpdateSlaPolicyRequest {
+        policy: Some(pb::SlaPolicy {
+            id: "high".into(),
+            acknowledge_within: minutes(20),
+            etag,
+            ..Default::default()
+        }),
+        update_mask: mask(&["acknowledge_within"]),
+    })
+    .await
+    .unwrap();
+    clock.advance(min(5));
+    let second = ticket(&mut c, "desk", complaint, high)
+        .await
+        .ticket
+        .unwrap();
+    assert_eq!(
+        time(&sla_clock(&second, T::Acknowledge).due_time),
+        start + min(5) + min(20)
+    );
+    let first = c
+        .get_ticket(pb::GetTicketRequest {
+            key: Some(pb::get_ticket_request::Key::TicketId(first.id)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        time(&sla_clock(&first, T::Acknowledge).due_time),
+        start + min(60)
+    );
+    s.stop().await;
+}
+
 fn shanghai(d: u32, h: u32, m: u32) -> DateTime<Utc> {
     chrono_tz::Asia::Shanghai
         .with_ymd_and_hms(2026, 11, d, h, m, 0)
@@ -731,13 +796,7 @@ async fn deadlines_count_working_time(backend: Backend) {
 
 async fn clocks_pause_resume_restart_and_recount(backend: Backend) {
     let start = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
-    let clock = ManualClock::new(start);
-    let s = start_on(Arc::new(TestDb::new(backend).await), &clock, false).await;
-    let mut sla = sla(&s).await;
-    let mut routing = s.routing().await;
-    let mut c = s.client().await;
-    around_the_clock(&mut sla, "high").await;
-    product_team(&mut routing, "desk", "", &[("ann", true)], "").await;
+    let (clock, s, mut sla, mut c) = desk_at(backend, start).await;
     let min = chrono::Duration::minutes;
 
     // URGENT: acknowledge 15 min, respond 1 h, resolve 24 h, around the clock.
