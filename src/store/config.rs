@@ -3,7 +3,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, prelude::Expr, sea_query::ExprTrait,
+    QuerySelect,
 };
 
 use super::entity::{config_change, reactor_progress};
@@ -93,15 +93,4 @@ impl Store {
             .await?;
         Ok(())
     }
-}
-
-/// The newest position in the configuration log, 0 when it is empty.
-pub(super) async fn config_position(conn: &impl ConnectionTrait) -> Result<i64> {
-    let max: Option<Option<i64>> = config_change::Entity::find()
-        .select_only()
-        .column_as(Expr::col(config_change::Column::Id).max(), "max")
-        .into_tuple()
-        .one(conn)
-        .await?;
-    Ok(max.flatten().unwrap_or(0))
 }

@@ -3,7 +3,6 @@
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    prelude::Expr, sea_query::ExprTrait,
 };
 
 use super::entity::event;
@@ -112,13 +111,7 @@ impl Store {
 
     /// The newest cursor in the log, 0 when it is empty.
     pub async fn last_cursor(&self) -> Result<i64> {
-        let max: Option<Option<i64>> = event::Entity::find()
-            .select_only()
-            .column_as(Expr::col(event::Column::Id).max(), "max")
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        Ok(max.flatten().unwrap_or(0))
+        super::newest_id(&self.db, event::Column::Id).await
     }
 }
 

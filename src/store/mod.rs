@@ -33,10 +33,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use sea_orm::prelude::Expr;
+use sea_orm::sea_query::ExprTrait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QuerySelect, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
@@ -114,6 +117,22 @@ impl Default for StoreOptions {
             ticket_cache: 0,
         }
     }
+}
+
+/// The newest id of a log (`id`, its primary key, as the log hands them out in commit
+/// order), 0 when the log is empty.
+async fn newest_id<C>(conn: &impl ConnectionTrait, id: C) -> Result<i64>
+where
+    C: ColumnTrait,
+    C::EntityName: EntityTrait,
+{
+    let max: Option<Option<i64>> = C::EntityName::find()
+        .select_only()
+        .column_as(Expr::col(id).max(), "max")
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(max.flatten().unwrap_or(0))
 }
 
 /// Keeps each prepared statement's query plan whatever values are bound to it. SQLite (since

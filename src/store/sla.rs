@@ -9,7 +9,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, sea_query::LockType,
 };
 
-use super::entity::{calendar as stored_calendar, sla_policy, team, ticket};
+use super::entity::{calendar as stored_calendar, config_change, sla_policy, team, ticket};
 use super::{Inserted, Store, Write, convert, inserted};
 use crate::domain::calendar::BusinessCalendar;
 use crate::domain::sla::{Catalog, Policy};
@@ -185,7 +185,7 @@ impl Store {
     /// costs one statement instead of three and their parsing (each intake batch and each
     /// roll-up pass needs it).
     pub async fn catalog_in(&self, write: &Write) -> Result<Catalog> {
-        let position = super::config::config_position(write.conn()).await?;
+        let position = super::newest_id(write.conn(), config_change::Column::Id).await?;
         if let Some(catalog) = self.catalog.at(position) {
             return Ok(catalog);
         }
