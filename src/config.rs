@@ -426,6 +426,12 @@ pub struct Config {
     /// set are read from it, so keep it set once used.
     #[arg(long, env = "FEEDBACKD_ATTACHMENT_DIR", global = true)]
     pub attachment_dir: Option<std::path::PathBuf>,
+
+    /// The most tickets one insights read may sum ticket by ticket: QueryMetrics by two
+    /// dimensions, and the top issues of GetTopIssues and RenderReport. A read over more is
+    /// refused (RESOURCE_EXHAUSTED) before it starts; memory and time follow this number.
+    #[arg(long, env = "FEEDBACKD_INSIGHTS_MAX_TICKETS", default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub insights_max_tickets: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -498,6 +504,7 @@ impl Config {
                 types: self.attachment_types.clone(),
             },
             attachment_dir: self.attachment_dir.clone(),
+            insights_max_tickets: self.insights_max_tickets,
         }
     }
 

@@ -18,6 +18,7 @@ mod m20261201_000013_reply_templates;
 mod m20261201_000014_attachments;
 mod m20261201_000015_insights;
 mod m20261201_000016_improvements;
+mod m20261202_000017_active_facts_index;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_attachments::Migration),
             Box::new(m20261201_000015_insights::Migration),
             Box::new(m20261201_000016_improvements::Migration),
+            Box::new(m20261202_000017_active_facts_index::Migration),
         ]
     }
 }

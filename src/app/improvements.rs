@@ -15,7 +15,7 @@ use crate::domain::period::Period;
 use crate::domain::query::Named;
 use crate::domain::top_issues::IssueKey;
 use crate::error::{Found, Result};
-use crate::store::{Inserted, Store, TeamLock, Write};
+use crate::store::{FactsQuery, Inserted, Store, TeamLock, Write};
 
 /// What the configuration log calls an improvement.
 pub const IMPROVEMENT_KIND: &str = "improvement";
@@ -199,7 +199,7 @@ impl App {
                 end: done + window,
             };
             let scope = Some((Dimension::Category, key.category.clone()));
-            self.store.facts_created(around, scope).await?
+            self.facts(FactsQuery::created(around, scope)).await?
         } else {
             Vec::new()
         };

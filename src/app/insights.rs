@@ -1,7 +1,8 @@
 //! Reading the figures: metrics by bucket and group, the dashboard, and the export. The
 //! roll-ups answer one dimension (or none) by summing hourly rows; two dimensions at once are
-//! summed from the facts of the tickets active in the period. Both wait (a second at most)
-//! for the roll-ups to include what was committed before the query.
+//! summed from the facts of the tickets active in the period, read a page at a time and at
+//! most `--insights-max-tickets` of them. Both wait (a second at most) for the roll-ups to
+//! include what was committed before the query.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,13 +12,13 @@ use chrono_tz::Tz;
 use super::App;
 use crate::domain::error::Refusal;
 use crate::domain::insights::{
-    BACKLOG, Backlog, Dimension, Facts, Figures, Ratio, Row, cover, hour_of, sum_facts, sum_rollups,
+    BACKLOG, Backlog, Dimension, FactSums, Facts, Figures, Ratio, Row, cover, hour_of, sum_rollups,
 };
 use crate::domain::period::{Bucket, Period, midnight};
 use crate::domain::sla::Target;
 use crate::domain::ticket::Status;
-use crate::error::Result;
-use crate::store::Scope;
+use crate::error::{Error, Result};
+use crate::store::{FactsQuery, Scope};
 
 /// How long the dashboard keeps a month's 整改率.
 const RATE_KEPT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -131,20 +132,22 @@ impl App {
             self.summed_rollups(&buckets, grouping, value, !q.group_by.is_empty(), backlog)
                 .await?
         } else {
-            let facts = self.store.facts_active(q.period, q.filter.clone()).await?;
-            sum_facts(&buckets, &facts, &q.group_by)
+            let active = FactsQuery {
+                period: q.period,
+                active: true,
+                counted_only: true,
+                scope: q.filter.clone(),
+            };
+            let mut sums = FactSums::new(&buckets, &q.group_by);
+            self.each_facts(&active, |f| {
+                sums.add(&f);
+                // Refused as soon as it is sure, not after summing every ticket.
+                too_many_rows(sums.len())
+            })
+            .await?;
+            sums.rows()
         };
-        if rows.len() > MAX_ROWS {
-            return Err(Refusal::Quota {
-                subject: "rows".into(),
-                description: format!(
-                    "the query would answer {} rows, more than {MAX_ROWS}: ask for a shorter \
-                     period, longer buckets or fewer groups",
-                    rows.len()
-                ),
-            }
-            .into());
-        }
+        too_many_rows(rows.len())?;
         Ok(Metrics {
             buckets,
             group_by: q.group_by,
@@ -252,7 +255,15 @@ impl App {
                 }
             }
         }
-        let improvement_rate = self.improvement_rate(now, q.zone, scope).await?;
+        let improvement_rate = match self.improvement_rate(now, q.zone, scope).await {
+            // Last month had more tickets than one read may cluster: the floor's other
+            // figures still stand, and the rate is left empty.
+            Err(Error::Refused(Refusal::Quota { description, .. })) => {
+                tracing::warn!("the dashboard's 整改率 is left empty: {description}");
+                Ratio::default()
+            }
+            rate => rate?,
+        };
         Ok(Dashboard {
             as_of: now,
             scope: q.scope.clone(),
@@ -293,8 +304,69 @@ impl App {
         scope: Scope,
         limit: u64,
     ) -> Result<Vec<Facts>> {
-        self.store.facts_page(after, period, scope, limit).await
+        let created = FactsQuery {
+            period,
+            active: false,
+            counted_only: false,
+            scope,
+        };
+        self.store
+            .facts_page(&created, after, limit)
+            .await?
+            .ok_or_else(|| {
+                Refusal::invalid("after_cursor", "is not a cursor from ExportTicketsResponse")
+                    .into()
+            })
     }
+
+    /// Gives `each` the facts `q` selects, one ticket at a time (memory follows the sums, not
+    /// the period), until it refuses. More than `--insights-max-tickets` tickets are refused
+    /// before the first: the time of summing them follows that number.
+    pub(super) async fn each_facts(
+        &self,
+        q: &FactsQuery,
+        each: impl FnMut(Facts) -> Result<()>,
+    ) -> Result<()> {
+        let most = self.settings.insights_max_tickets;
+        if self.store.count_facts(q, most + 1).await? > most {
+            return Err(Refusal::Quota {
+                subject: "tickets".into(),
+                description: format!(
+                    "the figures asked for are summed ticket by ticket, and the period has more \
+                     than {most} tickets (--insights-max-tickets): ask for a shorter period or a \
+                     filter; by one dimension, the roll-ups answer any period"
+                ),
+            }
+            .into());
+        }
+        self.store.each_facts(q, each).await
+    }
+
+    /// Every ticket `q` selects, with its facts (see [`App::each_facts`]).
+    pub(super) async fn facts(&self, q: FactsQuery) -> Result<Vec<Facts>> {
+        let mut all = Vec::new();
+        self.each_facts(&q, |f| {
+            all.push(f);
+            Ok(())
+        })
+        .await?;
+        Ok(all)
+    }
+}
+
+/// Refuses a query that would answer more than [`MAX_ROWS`] rows.
+fn too_many_rows(rows: usize) -> Result<()> {
+    if rows <= MAX_ROWS {
+        return Ok(());
+    }
+    Err(Refusal::Quota {
+        subject: "rows".into(),
+        description: format!(
+            "the query would answer more than {MAX_ROWS} rows: ask for a shorter period, \
+             longer buckets or fewer groups"
+        ),
+    }
+    .into())
 }
 
 /// Open counts (value, status, how many) as a backlog per value; statuses outside the

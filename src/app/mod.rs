@@ -90,6 +90,8 @@ pub struct Settings {
     pub attachments: crate::domain::attachment::Policy,
     /// Where attachments' bytes are kept: this directory, else the database.
     pub attachment_dir: Option<std::path::PathBuf>,
+    /// The most tickets whose facts one insights read sums (two dimensions, top issues).
+    pub insights_max_tickets: u64,
 }
 
 /// How surveys behave.

@@ -7,8 +7,9 @@ use super::App;
 use crate::domain::improvement::Effect;
 use crate::domain::insights::{Dimension, Ratio};
 use crate::domain::period::Period;
-use crate::domain::top_issues::{self, DEFAULT_LIMIT, TopIssuesReport};
+use crate::domain::top_issues::{DEFAULT_LIMIT, Issues, TopIssuesReport};
 use crate::error::Result;
+use crate::store::FactsQuery;
 
 impl App {
     /// The `limit` most frequent issues among the counted tickets created in `period` (of
@@ -20,9 +21,17 @@ impl App {
         filter: Option<(Dimension, String)>,
         limit: usize,
     ) -> Result<TopIssuesReport> {
-        let current = self.store.facts_created(period, filter.clone()).await?;
-        let previous = self.store.facts_created(period.previous(), filter).await?;
-        let mut report = top_issues::top_issues(period, &current, &previous, limit);
+        let current = self
+            .facts(FactsQuery::created(period, filter.clone()))
+            .await?;
+        let mut issues = Issues::of(period, &current);
+        let previous = FactsQuery::created(period.previous(), filter);
+        self.each_facts(&previous, |f| {
+            issues.count_before(&f);
+            Ok(())
+        })
+        .await?;
+        let mut report = issues.report(limit);
         let improvements = self
             .store
             .improvements_of_issues(&report.improvement_keys())
@@ -54,8 +63,8 @@ impl App {
         period: Period,
         filter: Option<(Dimension, String)>,
     ) -> Result<Ratio> {
-        let current = self.store.facts_created(period, filter).await?;
-        let mut report = top_issues::top_issues(period, &current, &[], DEFAULT_LIMIT);
+        let current = self.facts(FactsQuery::created(period, filter)).await?;
+        let mut report = Issues::of(period, &current).report(DEFAULT_LIMIT);
         let improvements = self
             .store
             .improvements_of_issues(&report.improvement_keys())

@@ -565,7 +565,11 @@ impl Histogram {
     pub fn record(&mut self, secs: i64, times: i64) {
         self.count += times;
         self.sum += secs * times;
-        let bin = bin(secs);
+        self.add_to_bin(bin(secs), times);
+    }
+
+    /// Adds `times` to one bucket, keeping the buckets in order and none of them zero.
+    fn add_to_bin(&mut self, bin: i32, times: i64) {
         match self.bins.binary_search_by_key(&bin, |(b, _)| *b) {
             Ok(i) => {
                 self.bins[i].1 += times;
@@ -586,6 +590,13 @@ impl Histogram {
         }
         if self.bins.is_empty() && sign == 1 {
             self.bins.clone_from(&other.bins);
+            return;
+        }
+        // A ticket's own histograms hold a bucket or two: insert them in place.
+        if other.bins.len() <= 2 {
+            for (bin, n) in &other.bins {
+                self.add_to_bin(*bin, sign * n);
+            }
             return;
         }
         // Both runs are in bucket order: merge them in one pass.
@@ -954,64 +965,98 @@ pub fn sum_rollups(
     out
 }
 
-/// Sums tickets' facts into `buckets` per their values of `group_by`: what the roll-ups hold,
-/// computed from the facts themselves (for two dimensions at once, and to check the
-/// roll-ups).
-pub fn sum_facts<'a>(
-    buckets: &[Period],
-    facts: impl IntoIterator<Item = &'a Facts>,
-    group_by: &[Dimension],
-) -> Vec<Row> {
-    let ends: Vec<i64> = buckets.iter().map(|b| hour_of(b.end)).collect();
-    let (Some(first), Some(last)) = (buckets.first(), ends.last()) else {
-        return Vec::new();
-    };
-    let first = hour_of(first.start);
-    let mut sums: BTreeMap<(usize, Vec<String>), (Tally, Backlog)> = BTreeMap::new();
-    for f in facts {
-        if !f.counted {
-            continue;
+/// Tickets' facts summed into buckets per their values of some dimensions: what the roll-ups
+/// hold, computed from the facts themselves (for two dimensions at once, and to check the
+/// roll-ups). Tickets are added one at a time, so they can be read a page at a time.
+#[derive(Debug, Clone)]
+pub struct FactSums {
+    /// The hour each bucket ends.
+    ends: Vec<i64>,
+    /// The first bucket's first hour.
+    first: i64,
+    bucket_ends: Vec<DateTime<Utc>>,
+    group_by: Vec<Dimension>,
+    sums: BTreeMap<(usize, Vec<String>), (Tally, Backlog)>,
+}
+
+impl FactSums {
+    pub fn new(buckets: &[Period], group_by: &[Dimension]) -> FactSums {
+        FactSums {
+            ends: buckets.iter().map(|b| hour_of(b.end)).collect(),
+            first: buckets.first().map_or(0, |b| hour_of(b.start)),
+            bucket_ends: buckets.iter().map(|b| b.end).collect(),
+            group_by: group_by.to_vec(),
+            sums: BTreeMap::new(),
         }
-        let group: Vec<String> = group_by.iter().map(|d| f.dims[d.index()].clone()).collect();
+    }
+
+    /// Adds a ticket, unless it does not count.
+    pub fn add(&mut self, f: &Facts) {
+        let Some(last) = self.ends.last().copied() else {
+            return;
+        };
+        if !f.counted {
+            return;
+        }
+        let group: Vec<String> = self
+            .group_by
+            .iter()
+            .map(|d| f.dims[d.index()].clone())
+            .collect();
         for (hour, tally) in f.tallies() {
-            if (first..*last).contains(&hour) {
-                let bucket = ends.partition_point(|end| *end <= hour);
-                sums.entry((bucket, group.clone()))
+            if (self.first..last).contains(&hour) {
+                let bucket = self.ends.partition_point(|end| *end <= hour);
+                self.sums
+                    .entry((bucket, group.clone()))
                     .or_default()
                     .0
                     .add(&tally, 1);
             }
         }
-        for (bucket, period) in buckets.iter().enumerate() {
-            let status = f.status_before(period.end);
+        for (bucket, end) in self.bucket_ends.iter().enumerate() {
+            let status = f.status_before(*end);
             if let Some(i) = status.and_then(|s| BACKLOG.iter().position(|b| *b == s)) {
-                sums.entry((bucket, group.clone())).or_default().1[i] += 1;
+                self.sums.entry((bucket, group.clone())).or_default().1[i] += 1;
             }
         }
     }
-    let mut out: Vec<Row> = sums
-        .into_iter()
-        .map(|((bucket, group), (tally, backlog))| Row {
-            bucket,
-            group,
-            figures: Figures::of(&tally, backlog),
-        })
-        .filter(|row| !row.figures.is_empty())
-        .collect();
-    if group_by.is_empty() {
-        // The total has a row in every bucket, as the roll-ups give it.
-        for bucket in 0..buckets.len() {
-            if !out.iter().any(|r| r.bucket == bucket) {
-                out.push(Row {
-                    bucket,
-                    group: Vec::new(),
-                    figures: Figures::of(&Tally::default(), [0; 6]),
-                });
-            }
-        }
-        out.sort_by_key(|r| r.bucket);
+
+    /// How many bucket and group pairs have anything so far: the rows at most.
+    pub fn len(&self) -> usize {
+        self.sums.len()
     }
-    out
+
+    pub fn is_empty(&self) -> bool {
+        self.sums.is_empty()
+    }
+
+    /// A row per bucket and group with any figure; the total has a row in every bucket, as
+    /// the roll-ups give it.
+    pub fn rows(self) -> Vec<Row> {
+        let mut out: Vec<Row> = self
+            .sums
+            .into_iter()
+            .map(|((bucket, group), (tally, backlog))| Row {
+                bucket,
+                group,
+                figures: Figures::of(&tally, backlog),
+            })
+            .filter(|row| !row.figures.is_empty())
+            .collect();
+        if self.group_by.is_empty() {
+            for bucket in 0..self.ends.len() {
+                if !out.iter().any(|r| r.bucket == bucket) {
+                    out.push(Row {
+                        bucket,
+                        group: Vec::new(),
+                        figures: Figures::of(&Tally::default(), [0; 6]),
+                    });
+                }
+            }
+            out.sort_by_key(|r| r.bucket);
+        }
+        out
+    }
 }
 
 /// The SLA targets in the order [`Figures::sla`] keeps them.

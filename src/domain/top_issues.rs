@@ -132,9 +132,9 @@ type Split = (String, Vec<String>);
 
 impl Clustering {
     /// The clusters `facts` (one period's tickets) form.
-    pub fn of(facts: &[Facts]) -> Clustering {
+    pub fn of(facts: &[&Facts]) -> Clustering {
         let mut groups: BTreeMap<(&str, &str), Vec<&Facts>> = BTreeMap::new();
-        for f in facts {
+        for &f in facts {
             groups.entry((category(f), product(f))).or_default().push(f);
         }
         let splits = groups
@@ -327,83 +327,113 @@ struct Sums<'a> {
     examples: Vec<(DateTime<Utc>, i64, &'a str)>,
 }
 
-/// The `limit` most frequent issues of `period` from its tickets (`current`) and the period's
-/// before it (`previous`), without improvements (see [`TopIssuesReport::link`]). Tickets that
-/// do not count, or were not created in their period, are left out.
-pub fn top_issues(
+/// Whether `f` counts and was created in `p`.
+fn created_in(p: Period, f: &Facts) -> bool {
+    f.counted && f.created_at >= p.start && f.created_at < p.end
+}
+
+/// A period's tickets clustered into issues, without improvements (see
+/// [`TopIssuesReport::link`]), with each issue's count in the period before as it is read:
+/// that period's tickets need not be held at once. Tickets that do not count, or were not
+/// created in their period, are left out.
+pub struct Issues<'a> {
     period: Period,
-    current: &[Facts],
-    previous: &[Facts],
-    limit: usize,
-) -> TopIssuesReport {
-    let within =
-        |p: Period| move |f: &&Facts| f.counted && f.created_at >= p.start && f.created_at < p.end;
-    let current: Vec<Facts> = current.iter().filter(within(period)).cloned().collect();
-    let clustering = Clustering::of(&current);
-    let mut sums: BTreeMap<IssueKey, Sums> = BTreeMap::new();
-    for f in &current {
-        let s = sums.entry(clustering.assign(f)).or_default();
-        s.count += 1;
-        s.repeats += i64::from(f.repeat);
-        if let Some(resolved) = f.last_resolved.filter(|_| !f.open()) {
-            s.resolved += 1;
-            s.resolution_secs += resolved.secs;
-        }
-        for survey in &f.surveys {
-            s.ratings += survey.ratings;
-            s.good_ratings += survey.good_ratings;
-        }
-        s.examples.push((f.created_at, f.ticket_id, &f.number));
-    }
-    let mut before: HashMap<IssueKey, i64> = HashMap::new();
-    for f in previous.iter().filter(within(period.previous())) {
-        *before.entry(clustering.assign(f)).or_default() += 1;
-    }
-    let tickets = current.len() as i64;
-    let mut ranked: Vec<(IssueKey, Sums)> = sums.into_iter().collect();
-    // Most tickets first; as many, by key (the map's order, kept by a stable sort).
-    ranked.sort_by_key(|(_, s)| std::cmp::Reverse(s.count));
-    ranked.truncate(limit);
-    let issues = ranked
-        .into_iter()
-        .map(|(key, mut s)| {
-            let previous_count = before.get(&key).copied().unwrap_or(0);
-            s.examples
-                .sort_by_key(|(at, id, _)| std::cmp::Reverse((*at, *id)));
-            TopIssue {
-                count: s.count,
-                share: s.count as f64 / tickets as f64,
-                previous_count,
-                change: (previous_count > 0)
-                    .then(|| (s.count - previous_count) as f64 / previous_count as f64),
-                repeat: Ratio {
-                    part: s.repeats,
-                    whole: s.count,
-                },
-                average_resolution_millis: (s.resolved > 0)
-                    .then(|| s.resolution_secs * 1000 / s.resolved),
-                csat: Ratio {
-                    part: s.good_ratings,
-                    whole: s.ratings,
-                },
-                example_numbers: s
-                    .examples
-                    .iter()
-                    .take(EXAMPLES)
-                    .map(|(_, _, n)| (*n).to_owned())
-                    .collect(),
-                improvement: None,
-                effect: None,
-                key,
+    clustering: Clustering,
+    tickets: i64,
+    sums: BTreeMap<IssueKey, Sums<'a>>,
+    before: HashMap<IssueKey, i64>,
+}
+
+impl<'a> Issues<'a> {
+    /// The issues of `period` from its tickets.
+    pub fn of(period: Period, current: &'a [Facts]) -> Issues<'a> {
+        let current: Vec<&Facts> = current.iter().filter(|f| created_in(period, f)).collect();
+        let clustering = Clustering::of(&current);
+        let mut sums: BTreeMap<IssueKey, Sums> = BTreeMap::new();
+        for &f in &current {
+            let s = sums.entry(clustering.assign(f)).or_default();
+            s.count += 1;
+            s.repeats += i64::from(f.repeat);
+            if let Some(resolved) = f.last_resolved.filter(|_| !f.open()) {
+                s.resolved += 1;
+                s.resolution_secs += resolved.secs;
             }
-        })
-        .collect();
-    TopIssuesReport {
-        start: period.start,
-        end: period.end,
-        tickets,
-        issues,
-        improvement_rate: Ratio::default(),
+            for survey in &f.surveys {
+                s.ratings += survey.ratings;
+                s.good_ratings += survey.good_ratings;
+            }
+            s.examples.push((f.created_at, f.ticket_id, &f.number));
+        }
+        Issues {
+            period,
+            clustering,
+            tickets: current.len() as i64,
+            sums,
+            before: HashMap::new(),
+        }
+    }
+
+    /// Counts a ticket of the period before in the issue it falls in.
+    pub fn count_before(&mut self, f: &Facts) {
+        if created_in(self.period.previous(), f) {
+            *self.before.entry(self.clustering.assign(f)).or_default() += 1;
+        }
+    }
+
+    /// The `limit` most frequent.
+    pub fn report(self, limit: usize) -> TopIssuesReport {
+        let Issues {
+            period,
+            tickets,
+            sums,
+            before,
+            ..
+        } = self;
+        let mut ranked: Vec<(IssueKey, Sums)> = sums.into_iter().collect();
+        // Most tickets first; as many, by key (the map's order, kept by a stable sort).
+        ranked.sort_by_key(|(_, s)| std::cmp::Reverse(s.count));
+        ranked.truncate(limit);
+        let issues = ranked
+            .into_iter()
+            .map(|(key, mut s)| {
+                let previous_count = before.get(&key).copied().unwrap_or(0);
+                s.examples
+                    .sort_by_key(|(at, id, _)| std::cmp::Reverse((*at, *id)));
+                TopIssue {
+                    count: s.count,
+                    share: s.count as f64 / tickets as f64,
+                    previous_count,
+                    change: (previous_count > 0)
+                        .then(|| (s.count - previous_count) as f64 / previous_count as f64),
+                    repeat: Ratio {
+                        part: s.repeats,
+                        whole: s.count,
+                    },
+                    average_resolution_millis: (s.resolved > 0)
+                        .then(|| s.resolution_secs * 1000 / s.resolved),
+                    csat: Ratio {
+                        part: s.good_ratings,
+                        whole: s.ratings,
+                    },
+                    example_numbers: s
+                        .examples
+                        .iter()
+                        .take(EXAMPLES)
+                        .map(|(_, _, n)| (*n).to_owned())
+                        .collect(),
+                    improvement: None,
+                    effect: None,
+                    key,
+                }
+            })
+            .collect();
+        TopIssuesReport {
+            start: period.start,
+            end: period.end,
+            tickets,
+            issues,
+            improvement_rate: Ratio::default(),
+        }
     }
 }
 
@@ -486,6 +516,19 @@ pub(crate) mod tests {
     use super::*;
     use crate::domain::insights::{Mark, SurveyFacts};
     use crate::domain::ticket::Status as TicketStatus;
+
+    /// The `limit` most frequent issues of `period` from its tickets (`current`) and the
+    /// period's before it (`previous`).
+    fn top_issues(
+        period: Period,
+        current: &[Facts],
+        previous: &[Facts],
+        limit: usize,
+    ) -> TopIssuesReport {
+        let mut issues = Issues::of(period, current);
+        previous.iter().for_each(|f| issues.count_before(f));
+        issues.report(limit)
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

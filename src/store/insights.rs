@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, QueryTrait, Set,
 };
 
+use super::entity::ticket_fact::StoredFacts;
 use super::entity::{insight_progress, insight_rollup, ticket_fact};
 use super::{Store, Write};
 use crate::domain::insights::{Dimension, Facts, Histogram, RollupKey, SPANS, Tally};
@@ -55,6 +56,62 @@ fn column(dimension: Dimension) -> ticket_fact::Column {
 
 /// Only the tickets with this dimension value.
 pub type Scope = Option<(Dimension, String)>;
+
+/// Which tickets' facts a read takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FactsQuery {
+    pub period: Period,
+    /// Those that add anything to the period (created before its end, still open at some
+    /// time after its start), or else those created in it.
+    pub active: bool,
+    /// Only those counted in the figures, or else every ticket (exports).
+    pub counted_only: bool,
+    pub scope: Scope,
+}
+
+impl FactsQuery {
+    /// The counted tickets created in `period`, in `scope`.
+    pub fn created(period: Period, scope: Scope) -> FactsQuery {
+        FactsQuery {
+            period,
+            active: false,
+            counted_only: true,
+            scope,
+        }
+    }
+
+    fn select(&self, backend: DbBackend) -> sea_orm::Select<ticket_fact::Entity> {
+        use ticket_fact::Column as C;
+        let mut query = ticket_fact::Entity::find();
+        query = if self.active {
+            // SQLite knows nothing of a range's size: offered the creation time, it walks every
+            // ticket created before the end instead of the few open or done after the start
+            // (`+` keeps it off that index).
+            let created_before = match backend {
+                DbBackend::Sqlite => {
+                    Expr::cust_with_values(r#"+"created_at" < ?"#, [self.period.end])
+                }
+                _ => C::CreatedAt.lt(self.period.end),
+            };
+            query.filter(created_before).filter(
+                Condition::any()
+                    .add(C::ActiveUntil.is_null())
+                    .add(C::ActiveUntil.gte(self.period.start)),
+            )
+        } else {
+            query
+                .filter(C::CreatedAt.gte(self.period.start))
+                .filter(C::CreatedAt.lt(self.period.end))
+        };
+        if self.counted_only {
+            query = query.filter(C::Counted.eq(true));
+        }
+        if let Some((dimension, value)) = &self.scope {
+            query = query.filter(column(*dimension).eq(value));
+        }
+        query
+    }
+}
 
 /// Open tickets of one group: how many, and when the oldest was created.
 #[derive(Debug, Clone, PartialEq, FromQueryResult)]
@@ -195,12 +252,12 @@ fn decode(bytes: Vec<u8>) -> Result<Tally> {
     Ok(tally)
 }
 
-fn facts_row(facts: &Facts) -> Result<ticket_fact::ActiveModel> {
+fn facts_row(facts: &Facts) -> ticket_fact::ActiveModel {
     let d = &facts.dims;
     let targets = |ts: &[crate::domain::sla::Target]| {
         ts.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(",")
     };
-    Ok(ticket_fact::ActiveModel {
+    ticket_fact::ActiveModel {
         ticket_id: Set(facts.ticket_id),
         number: Set(facts.number.clone()),
         created_at: Set(facts.created_at),
@@ -220,13 +277,8 @@ fn facts_row(facts: &Facts) -> Result<ticket_fact::ActiveModel> {
         phrases: Set(facts.phrases.join(" ")),
         at_risk: Set(targets(&facts.at_risk_now)),
         breached: Set(targets(&facts.breached_now)),
-        facts: Set(serde_json::to_value(facts).map_err(|e| Error::Internal(e.to_string()))?),
-    })
-}
-
-fn facts_of(row: ticket_fact::Model) -> Result<Facts> {
-    serde_json::from_value(row.facts)
-        .map_err(|e| Error::Internal(format!("the facts of ticket {}: {e}", row.ticket_id)))
+        facts: Set(StoredFacts(facts.clone())),
+    }
 }
 
 impl Store {
@@ -266,7 +318,7 @@ impl Store {
                 .all(write.conn())
                 .await?;
             for row in rows {
-                found.insert(row.ticket_id, facts_of(row)?);
+                found.insert(row.ticket_id, row.facts.0);
             }
         }
         Ok(found)
@@ -276,7 +328,7 @@ impl Store {
     pub async fn save_facts(&self, write: &Write, facts: &[Facts]) -> Result<()> {
         use ticket_fact::Column as C;
         for chunk in facts.chunks(CHUNK) {
-            let rows = chunk.iter().map(facts_row).collect::<Result<Vec<_>>>()?;
+            let rows = chunk.iter().map(facts_row);
             ticket_fact::Entity::insert_many(rows)
                 .on_conflict(
                     OnConflict::column(C::TicketId)
@@ -417,64 +469,79 @@ impl Store {
         Ok(found)
     }
 
-    /// Counted tickets created in `period`, by id.
-    pub async fn facts_created(&self, period: Period, scope: Scope) -> Result<Vec<Facts>> {
-        let mut query = ticket_fact::Entity::find()
-            .filter(ticket_fact::Column::Counted.eq(true))
-            .filter(ticket_fact::Column::CreatedAt.gte(period.start))
-            .filter(ticket_fact::Column::CreatedAt.lt(period.end));
-        if let Some((dimension, value)) = scope {
-            query = query.filter(column(dimension).eq(value));
+    /// How many tickets `q` selects, counting no further than `most`.
+    pub async fn count_facts(&self, q: &FactsQuery, most: u64) -> Result<u64> {
+        let inner = q
+            .select(self.backend())
+            .select_only()
+            .column(ticket_fact::Column::TicketId)
+            .limit(most)
+            .into_query();
+        let query = sea_orm::sea_query::Query::select()
+            .expr_as(Expr::cust("COUNT(*)"), "count")
+            .from_subquery(inner, "selected")
+            .to_owned();
+        #[derive(FromQueryResult)]
+        struct Count {
+            count: i64,
         }
-        let rows = query
-            .order_by_asc(ticket_fact::Column::TicketId)
-            .all(&self.db)
-            .await?;
-        rows.into_iter().map(facts_of).collect()
+        let count = Count::find_by_statement(self.backend().build(&query))
+            .one(&self.db)
+            .await?
+            .map_or(0, |c| c.count);
+        Ok(count.max(0) as u64)
     }
 
-    /// Counted tickets that add anything to `period`: created before its end and open at
-    /// some time after its start.
-    pub async fn facts_active(&self, period: Period, scope: Scope) -> Result<Vec<Facts>> {
-        use ticket_fact::Column as C;
-        let mut query = ticket_fact::Entity::find()
-            .filter(C::Counted.eq(true))
-            .filter(C::CreatedAt.lt(period.end))
-            .filter(
-                sea_orm::Condition::any()
-                    .add(C::ActiveUntil.is_null())
-                    .add(C::ActiveUntil.gte(period.start)),
-            );
-        if let Some((dimension, value)) = scope {
-            query = query.filter(column(dimension).eq(value));
+    /// Gives `each` every ticket `q` selects, in no order, as one statement streams them: held
+    /// in memory one at a time, however many. Stops at the first refusal.
+    pub async fn each_facts(
+        &self,
+        q: &FactsQuery,
+        mut each: impl FnMut(Facts) -> Result<()>,
+    ) -> Result<()> {
+        use futures::TryStreamExt;
+        let mut rows = q.select(self.backend()).stream(&self.db).await?;
+        while let Some(row) = rows.try_next().await? {
+            each(row.facts.0)?;
         }
-        let rows = query.order_by_asc(C::TicketId).all(&self.db).await?;
-        rows.into_iter().map(facts_of).collect()
+        Ok(())
     }
 
-    /// Up to `limit` tickets' facts after ticket `after`, created in `period`, in scope (for
-    /// exports: every ticket, counted or not).
+    /// Up to `limit` of the tickets created in `q`'s period, after ticket `after`, in the order
+    /// of their creation (then id): an export's page. Resuming by creation time reads the
+    /// index on it from there, where resuming by id would sort the period for every page.
+    /// None when ticket `after` has no facts.
     pub async fn facts_page(
         &self,
+        q: &FactsQuery,
         after: i64,
-        period: Period,
-        scope: Scope,
         limit: u64,
-    ) -> Result<Vec<Facts>> {
+    ) -> Result<Option<Vec<Facts>>> {
         use ticket_fact::Column as C;
-        let mut query = ticket_fact::Entity::find()
-            .filter(C::TicketId.gt(after))
-            .filter(C::CreatedAt.gte(period.start))
-            .filter(C::CreatedAt.lt(period.end));
-        if let Some((dimension, value)) = scope {
-            query = query.filter(column(dimension).eq(value));
+        let mut query = q.select(self.backend());
+        if after > 0 {
+            let at = ticket_fact::Entity::find_by_id(after)
+                .select_only()
+                .column(C::CreatedAt)
+                .into_tuple::<DateTime<Utc>>()
+                .one(&self.db)
+                .await?;
+            let Some(at) = at else {
+                return Ok(None);
+            };
+            query = query.filter(C::CreatedAt.gte(at)).filter(
+                Condition::any()
+                    .add(C::CreatedAt.gt(at))
+                    .add(C::TicketId.gt(after)),
+            );
         }
         let rows = query
+            .order_by_asc(C::CreatedAt)
             .order_by_asc(C::TicketId)
             .limit(limit)
             .all(&self.db)
             .await?;
-        rows.into_iter().map(facts_of).collect()
+        Ok(Some(rows.into_iter().map(|row| row.facts.0).collect()))
     }
 
     /// Open counted tickets in scope, grouped by `by` (a dimension, or the status).

@@ -24,7 +24,7 @@ mod sla;
 mod staff;
 mod surveys;
 mod tasks;
-pub use insights::{ClocksNow, OpenCount, OpenGroup, Scope};
+pub use insights::{ClocksNow, FactsQuery, OpenCount, OpenGroup, Scope};
 pub use tasks::TaskFilter;
 mod tickets;
 mod webhooks;

@@ -8,7 +8,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use feedbackd::domain::clock::ManualClock;
 use feedbackd::proto::feedback::v1 as pb;
 use pb::insights_service_client::InsightsServiceClient;
-use tonic::Code;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
 
 use crate::both;
 use crate::support::{
@@ -20,6 +21,7 @@ type Insights = InsightsServiceClient<Authed>;
 both!(
     figures_follow_a_hand_computed_day,
     two_dimensions_agree_with_one,
+    sums_ticket_by_ticket_stop_at_the_configured_most,
     the_dashboard_shows_the_floor_now,
     the_export_streams_every_ticket_and_resumes,
     metric_queries_are_checked,
@@ -46,8 +48,17 @@ fn secs(d: &Option<prost_types::Duration>) -> i64 {
 /// A server at `clock` with team `mall` (agents ann, online, and sue, its supervisor) that
 /// takes tickets about product "mall", and team `parcel` (agent bob) for "parcel".
 async fn floor(backend: Backend, clock: &ManualClock) -> (TestServer, Client, Insights) {
+    floor_with(backend, clock, |_| {}).await
+}
+
+/// [`floor`], on a server configured by `configure`.
+async fn floor_with(
+    backend: Backend,
+    clock: &ManualClock,
+    configure: impl FnOnce(&mut feedbackd::config::Config),
+) -> (TestServer, Client, Insights) {
     let db = Arc::new(TestDb::new(backend).await);
-    let s = TestServer::start_on(db, Arc::new(clock.clone()), |_| {}).await;
+    let s = TestServer::start_on(db, Arc::new(clock.clone()), configure).await;
     let mut routing = s.routing().await;
     crate::support::product_team(
         &mut routing,
@@ -348,6 +359,81 @@ async fn two_dimensions_agree_with_one(backend: Backend) {
     s.stop().await;
 }
 
+async fn sums_ticket_by_ticket_stop_at_the_configured_most(backend: Backend) {
+    let clock = ManualClock::new(at(23, 9, 0));
+    let (s, mut c, mut insights) =
+        floor_with(backend, &clock, |config| config.insights_max_tickets = 2).await;
+    hand_computed_history(&mut c, &clock).await;
+    clock.set(at(30, 12, 0));
+    let week = |group_by: Vec<pb::Dimension>, filter: Option<(pb::Dimension, &str)>| {
+        pb::QueryMetricsRequest {
+            start_time: ts(at(23, 0, 0)),
+            end_time: ts(at(30, 12, 0)),
+            bucket: pb::TimeBucket::Day.into(),
+            group_by: group_by.into_iter().map(Into::into).collect(),
+            filter: filter.map(|(d, v)| pb::DimensionValue {
+                dimension: d.into(),
+                value: v.into(),
+            }),
+            ..Default::default()
+        }
+    };
+    let over = |refused: Status| {
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+        let quota = refused.get_details_quota_failure().expect("QuotaFailure");
+        assert_eq!(quota.violations[0].subject, "tickets");
+        assert!(
+            refused.message().contains("more than 2 tickets"),
+            "{refused:?}"
+        );
+    };
+    // Three tickets, two dimensions: summed ticket by ticket, over the most.
+    let pairs = vec![pb::Dimension::Team, pb::Dimension::Kind];
+    over(
+        insights
+            .query_metrics(week(pairs.clone(), None))
+            .await
+            .unwrap_err(),
+    );
+    let top = pb::GetTopIssuesRequest {
+        start_time: ts(at(23, 0, 0)),
+        end_time: ts(at(30, 12, 0)),
+        ..Default::default()
+    };
+    over(insights.get_top_issues(top).await.unwrap_err());
+    // A filter that leaves two is answered; one dimension is answered from the roll-ups.
+    let mall = query(
+        &mut insights,
+        week(pairs, Some((pb::Dimension::Team, "mall"))),
+    )
+    .await;
+    let intake: i64 = mall
+        .rows
+        .iter()
+        .map(|r| r.figures.as_ref().unwrap().intake)
+        .sum();
+    assert_eq!(intake, 2);
+    let by_team = query(&mut insights, week(vec![pb::Dimension::Team], None)).await;
+    let intake: i64 = by_team
+        .rows
+        .iter()
+        .map(|r| r.figures.as_ref().unwrap().intake)
+        .sum();
+    assert_eq!(intake, 3);
+    // In December, November's top issues are over the most, and the dashboard still stands:
+    // its 整改率 is left empty.
+    clock.set(Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).unwrap());
+    let dashboard = insights
+        .get_dashboard(pb::GetDashboardRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(dashboard.open, 2);
+    let rate = dashboard.improvement_rate.unwrap();
+    assert_eq!((rate.part, rate.whole), (0, 0));
+    s.stop().await;
+}
+
 async fn the_dashboard_shows_the_floor_now(backend: Backend) {
     let clock = ManualClock::new(at(23, 9, 0));
     let (s, mut c, mut insights) = floor(backend, &clock).await;
@@ -482,6 +568,15 @@ async fn the_export_streams_every_ticket_and_resumes(backend: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(rest.message().await.unwrap().unwrap().tickets.len(), 2);
+    // A number that names no ticket is no cursor.
+    let mut nowhere = insights
+        .export_tickets(export((parcel.id + 1000).to_string()))
+        .await
+        .unwrap()
+        .into_inner();
+    let refused = nowhere.message().await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(bad_fields(&refused), ["after_cursor"]);
     s.stop().await;
 }
 
