@@ -213,7 +213,7 @@ impl InsightsApi {
         &self,
         request: Request<pb::GetTopIssuesRequest>,
     ) -> Reply<pb::TopIssues> {
-        let _by = caller(&request)?;
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -230,6 +230,7 @@ impl InsightsApi {
                 };
                 let filter = super::insights::scope(&mut check, "filter", r.filter.as_ref());
                 check.done()?;
+                super::insights::own_teams(&by, &filter)?;
                 let Some(period) = period else {
                     return Err(crate::error::Error::invalid("start_time", "is not valid"));
                 };

@@ -13,6 +13,7 @@ use super::check::Check;
 use super::convert::{duration, timestamp};
 use super::{Context, Reply, caller, reply};
 use crate::app::insights::{Dashboard, DashboardQuery, Metrics, MetricsQuery};
+use crate::domain::access::Caller;
 use crate::domain::insights::{
     self as insights, BACKLOG, Dimension, DurationFigures, Facts, Figures, Ratio, TARGETS,
 };
@@ -52,6 +53,15 @@ pub(super) fn scope(check: &mut Check, field: &str, given: Option<&pb::Dimension
     let dimension: Dimension = check.required(&format!("{field}.dimension"), given.dimension);
     let value = check.text(&format!("{field}.value"), &given.value, false, VALUE);
     Some((dimension, value))
+}
+
+/// Refuses a supervisor figures beyond their teams: `scope` must name one of them.
+pub(super) fn own_teams(by: &Caller, scope: &Scope) -> Result<()> {
+    let team = match scope {
+        Some((Dimension::Team, team)) => Some(team.as_str()),
+        _ => None,
+    };
+    Ok(by.principal.check_report_team(team)?)
 }
 
 /// A time zone from a request; empty is UTC.
@@ -326,11 +336,12 @@ impl InsightsService for InsightsApi {
         &self,
         request: Request<pb::GetDashboardRequest>,
     ) -> Reply<pb::Dashboard> {
-        caller(&request)?;
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
                 let query = self.dashboard_query(&r)?;
+                own_teams(&by, &query.scope)?;
                 Ok(dashboard(self.cx.app.dashboard(&query).await?))
             }
             .await,
@@ -343,7 +354,7 @@ impl InsightsService for InsightsApi {
         &self,
         request: Request<pb::WatchDashboardRequest>,
     ) -> Reply<Self::WatchDashboardStream> {
-        caller(&request)?;
+        let by = caller(&request)?;
         let r = request.into_inner();
         let asked = pb::GetDashboardRequest {
             scope: r.scope,
@@ -351,6 +362,7 @@ impl InsightsService for InsightsApi {
             time_zone: r.time_zone,
         };
         let query = self.dashboard_query(&asked).map_err(Status::from)?;
+        own_teams(&by, &query.scope).map_err(Status::from)?;
         let app = self.cx.app.clone();
         let stop = self.cx.hub.stopping();
         let first = dashboard(app.dashboard(&query).await.map_err(Status::from)?);
@@ -406,7 +418,7 @@ impl InsightsService for InsightsApi {
         &self,
         request: Request<pb::QueryMetricsRequest>,
     ) -> Reply<pb::QueryMetricsResponse> {
-        caller(&request)?;
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -424,6 +436,7 @@ impl InsightsService for InsightsApi {
                 }
                 let filter = scope(&mut check, "filter", r.filter.as_ref());
                 check.done()?;
+                own_teams(&by, &filter)?;
                 let Some(period) = period else {
                     return Err(Error::invalid("start_time", "is required"));
                 };
@@ -485,7 +498,7 @@ impl InsightsService for InsightsApi {
         &self,
         request: Request<pb::ExportTicketsRequest>,
     ) -> Reply<Self::ExportTicketsStream> {
-        caller(&request)?;
+        let by = caller(&request)?;
         let r = request.into_inner();
         let mut check = Check::new();
         let start = match &r.created_after {
@@ -514,6 +527,7 @@ impl InsightsService for InsightsApi {
                 }),
         };
         check.done().map_err(Status::from)?;
+        own_teams(&by, &scope).map_err(Status::from)?;
         let period = Period {
             start: start.unwrap_or_default(),
             end: end.unwrap_or_default(),

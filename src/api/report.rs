@@ -15,7 +15,7 @@ impl InsightsApi {
         &self,
         request: Request<pb::RenderReportRequest>,
     ) -> Reply<pb::Report> {
-        caller(&request)?;
+        let by = caller(&request)?;
         let r = request.into_inner();
         reply(
             async {
@@ -37,6 +37,8 @@ impl InsightsApi {
                     }),
                 };
                 check.done()?;
+                // The report is the whole organisation's: not a supervisor's to read.
+                super::insights::own_teams(&by, &None)?;
                 let month = month.unwrap_or_else(|| Period::last_month(self.cx.app.now(), zone));
                 let label = month.start.with_timezone(&zone).format("%Y-%m").to_string();
                 let data = self.cx.app.month_report(month, label, zone).await?;

@@ -538,8 +538,8 @@ impl Principal {
         Err(Refusal::Forbidden {
             permission: Permission::ReportsRead.as_str(),
             description: format!(
-                "a supervisor's reports are of their teams: name one of {} (group figures by \
-                 TEAM)",
+                "a supervisor's reports are of their own teams: ask for one of {} (a team \
+                 filter or scope, or figures grouped by team)",
                 self.teams.join(", ")
             ),
         })

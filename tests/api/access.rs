@@ -176,7 +176,14 @@ fn scope_refusal(role: Role, method: &str) -> bool {
     role == Role::Supervisor
         && matches!(
             method,
-            "SurveyService/GetSurveyStats" | "SurveyService/ListSurveyResponses"
+            "SurveyService/GetSurveyStats"
+                | "SurveyService/ListSurveyResponses"
+                | "InsightsService/GetDashboard"
+                | "InsightsService/WatchDashboard"
+                | "InsightsService/QueryMetrics"
+                | "InsightsService/GetTopIssues"
+                | "InsightsService/RenderReport"
+                | "InsightsService/ExportTickets"
         )
 }
 

@@ -22,6 +22,7 @@ both!(
     figures_follow_a_hand_computed_day,
     two_dimensions_agree_with_one,
     sums_ticket_by_ticket_stop_at_the_configured_most,
+    a_supervisor_reads_the_figures_of_their_teams,
     the_dashboard_shows_the_floor_now,
     the_export_streams_every_ticket_and_resumes,
     metric_queries_are_checked,
@@ -431,6 +432,81 @@ async fn sums_ticket_by_ticket_stop_at_the_configured_most(backend: Backend) {
     assert_eq!(dashboard.open, 2);
     let rate = dashboard.improvement_rate.unwrap();
     assert_eq!((rate.part, rate.whole), (0, 0));
+    s.stop().await;
+}
+
+async fn a_supervisor_reads_the_figures_of_their_teams(backend: Backend) {
+    let clock = ManualClock::new(at(23, 9, 0));
+    let (s, mut c, _) = floor(backend, &clock).await;
+    hand_computed_history(&mut c, &clock).await;
+    clock.set(at(30, 12, 0));
+    let sue = s.key("sue", pb::Role::Supervisor, &["mall"], "", "").await;
+    let mut sue = InsightsServiceClient::new(s.channel_as(&sue));
+    let team = |name: &str| {
+        Some(pb::DimensionValue {
+            dimension: pb::Dimension::Team.into(),
+            value: name.into(),
+        })
+    };
+    let week = |filter| pb::QueryMetricsRequest {
+        start_time: ts(at(23, 0, 0)),
+        end_time: ts(at(30, 12, 0)),
+        filter,
+        ..Default::default()
+    };
+    // Their team's figures, dashboard and tickets.
+    let mall = sue
+        .query_metrics(week(team("mall")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mall.rows[0].figures.as_ref().unwrap().intake, 2);
+    let dashboard = sue
+        .get_dashboard(pb::GetDashboardRequest {
+            scope: team("mall"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(dashboard.open, 1);
+    let mut export = sue
+        .export_tickets(pb::ExportTicketsRequest {
+            filter: team("mall"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(export.message().await.unwrap().unwrap().tickets.len(), 2);
+    // Another team's, or the whole floor's, are refused, saying which teams are theirs.
+    let refusals = [
+        sue.query_metrics(week(team("parcel"))).await.map(|_| ()),
+        sue.query_metrics(week(None)).await.map(|_| ()),
+        sue.get_dashboard(pb::GetDashboardRequest::default())
+            .await
+            .map(|_| ()),
+        sue.get_top_issues(pb::GetTopIssuesRequest::default())
+            .await
+            .map(|_| ()),
+        sue.render_report(pb::RenderReportRequest::default())
+            .await
+            .map(|_| ()),
+        sue.export_tickets(pb::ExportTicketsRequest {
+            filter: team("parcel"),
+            ..Default::default()
+        })
+        .await
+        .map(|_| ()),
+    ];
+    for refused in refusals {
+        let refused = refused.unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+        assert!(
+            refused.message().contains("ask for one of mall"),
+            "{refused:?}"
+        );
+    }
     s.stop().await;
 }
 
