@@ -54,6 +54,10 @@ impl Rates {
 /// Most rows a query answers.
 pub const MAX_ROWS: usize = 10_000;
 
+/// Reads that sum tickets one by one, at once per instance: each holds a database
+/// connection and a core for seconds, and the pool serves intake too. Others wait their turn.
+pub const FACT_READS: usize = 2;
+
 /// What QueryMetrics asks.
 #[derive(Debug, Clone)]
 pub struct MetricsQuery {
@@ -320,13 +324,19 @@ impl App {
     }
 
     /// Gives `each` the facts `q` selects, one ticket at a time (memory follows the sums, not
-    /// the period), until it refuses. More than `--insights-max-tickets` tickets are refused
-    /// before the first: the time of summing them follows that number.
+    /// the period), until it refuses, in its turn among [`FACT_READS`]. More than
+    /// `--insights-max-tickets` tickets are refused before the first: the time of summing them
+    /// follows that number.
     pub(super) async fn each_facts(
         &self,
         q: &FactsQuery,
         each: impl FnMut(Facts) -> Result<()>,
     ) -> Result<()> {
+        let _turn = self
+            .fact_reads
+            .acquire()
+            .await
+            .map_err(|_| Error::ShuttingDown("insights reads have stopped".into()))?;
         let most = self.settings.insights_max_tickets;
         if self.store.count_facts(q, most + 1).await? > most {
             return Err(Refusal::Quota {

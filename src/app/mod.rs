@@ -116,6 +116,8 @@ pub struct App {
     reacted: reactions::Settled,
     rolled: rollups::Rolled,
     improvement_rates: insights::Rates,
+    /// Reads that sum tickets one by one, at most [`insights::FACT_READS`] at once.
+    fact_reads: tokio::sync::Semaphore,
     webhooks: webhooks::Outbound,
     keys: access::Keys,
     metrics: Arc<Metrics>,
@@ -143,6 +145,7 @@ impl App {
             reacted: Default::default(),
             rolled: Default::default(),
             improvement_rates: Default::default(),
+            fact_reads: tokio::sync::Semaphore::new(insights::FACT_READS),
             webhooks: Default::default(),
             keys: Default::default(),
             metrics,
