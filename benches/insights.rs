@@ -54,7 +54,7 @@ async fn bench() -> anyhow::Result<()> {
     for database in &databases {
         let dir = tempfile::tempdir()?;
         let url = database.fresh(dir.path()).await?;
-        let server = Served::start(&url, dir).await?;
+        let mut server = Served::start(&url, dir).await?;
         let began = Instant::now();
         let now = Utc::now();
         let (facts, rollups) = seed(&url, tickets, now).await?;
@@ -63,7 +63,10 @@ async fn bench() -> anyhow::Result<()> {
             database.name(),
             began.elapsed().as_secs_f64()
         );
-        let channel = connect(&server.addr, 1).await?.remove(0);
+        let channel = match connect(&server.addr, 1).await {
+            Ok(mut channels) => channels.remove(0),
+            Err(e) => anyhow::bail!("{e:#}; the server's log:\n{}", server.log()),
+        };
         let mut insights = InsightsServiceClient::new(channel);
         let ts = |t: DateTime<Utc>| {
             Some(prost_types::Timestamp {

@@ -63,7 +63,7 @@ pub struct Served {
     pub process: tokio::process::Child,
     pub addr: Addr,
     /// Keeps the SQLite file, the key file and the server's log until the end.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Served {
@@ -116,11 +116,7 @@ impl Served {
                 _ => None,
             };
             if let Some(addr) = ready {
-                return Ok(Served {
-                    process,
-                    addr,
-                    _dir: dir,
-                });
+                return Ok(Served { process, addr, dir });
             }
             anyhow::ensure!(
                 Instant::now() < deadline,
@@ -128,6 +124,16 @@ impl Served {
                 std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// What the server has written to its log, and how it ended if it has: for an error that
+    /// finds it gone.
+    pub fn log(&mut self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        match self.process.try_wait() {
+            Ok(Some(ended)) => format!("{log}\n(the server ended: {ended})"),
+            _ => log,
         }
     }
 
