@@ -538,8 +538,8 @@ impl Principal {
         Err(Refusal::Forbidden {
             permission: Permission::ReportsRead.as_str(),
             description: format!(
-                "a supervisor's reports are of their own teams: ask for one of {} (a team \
-                 filter or scope, or figures grouped by team)",
+                "a supervisor's reports are of their own teams: ask for one of {} as the team \
+                 filter or scope (survey figures may instead be grouped by team)",
                 self.teams.join(", ")
             ),
         })
