@@ -1,6 +1,6 @@
 //! Reading the figures: metrics by bucket and group, the dashboard, and the export. The
 //! roll-ups answer one dimension (or none) by summing hourly rows; two dimensions at once are
-//! summed from the facts of the tickets active in the period, read a page at a time and at
+//! summed from the facts of the tickets active in the period, streamed one at a time and at
 //! most `--insights-max-tickets` of them. Both wait (a second at most) for the roll-ups to
 //! include what was committed before the query.
 
@@ -259,15 +259,7 @@ impl App {
                 }
             }
         }
-        let improvement_rate = match self.improvement_rate(now, q.zone, scope).await {
-            // Last month had more tickets than one read may cluster: the floor's other
-            // figures still stand, and the rate is left empty.
-            Err(Error::Refused(Refusal::Quota { description, .. })) => {
-                tracing::warn!("the dashboard's 整改率 is left empty: {description}");
-                Ratio::default()
-            }
-            rate => rate?,
-        };
+        let improvement_rate = self.improvement_rate(now, q.zone, scope).await?;
         Ok(Dashboard {
             as_of: now,
             scope: q.scope.clone(),
@@ -288,13 +280,21 @@ impl App {
     /// Of the top issues of the last calendar month, those with a done improvement: kept for
     /// [`RATE_KEPT`], since last month's tickets change little and clustering them reads as
     /// many facts as the month had; a change of any improvement forgets it (a reaction).
+    /// Empty, and kept so, when the month has more tickets than one read may cluster: the
+    /// floor's other figures still stand.
     async fn improvement_rate(&self, now: DateTime<Utc>, zone: Tz, scope: &Scope) -> Result<Ratio> {
         let month = Period::last_month(now, zone);
         let key = (month.start, scope.clone());
         if let Some(rate) = self.improvement_rates.get(&key) {
             return Ok(rate);
         }
-        let rate = self.improvement_rate_of(month, scope.clone()).await?;
+        let rate = match self.improvement_rate_of(month, scope.clone()).await {
+            Err(Error::Refused(Refusal::Quota { description, .. })) => {
+                tracing::warn!("the dashboard's 整改率 is left empty: {description}");
+                Ratio::default()
+            }
+            rate => rate?,
+        };
         self.improvement_rates.keep(key, rate);
         Ok(rate)
     }
@@ -338,7 +338,7 @@ impl App {
             .await
             .map_err(|_| Error::ShuttingDown("insights reads have stopped".into()))?;
         let most = self.settings.insights_max_tickets;
-        if self.store.count_facts(q, most + 1).await? > most {
+        if self.store.count_facts(q, most.saturating_add(1)).await? > most {
             return Err(Refusal::Quota {
                 subject: "tickets".into(),
                 description: format!(

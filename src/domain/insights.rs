@@ -967,7 +967,7 @@ pub fn sum_rollups(
 
 /// Tickets' facts summed into buckets per their values of some dimensions: what the roll-ups
 /// hold, computed from the facts themselves (for two dimensions at once, and to check the
-/// roll-ups). Tickets are added one at a time, so they can be read a page at a time.
+/// roll-ups). Tickets are added one at a time, so they need not be held at once.
 #[derive(Debug, Clone)]
 pub struct FactSums {
     /// The hour each bucket ends.
