@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set,
+    QuerySelect, Set,
 };
 
 use super::entity::ticket_fact::StoredFacts;
@@ -471,25 +471,7 @@ impl Store {
 
     /// How many tickets `q` selects, counting no further than `most`.
     pub async fn count_facts(&self, q: &FactsQuery, most: u64) -> Result<u64> {
-        let inner = q
-            .select(self.backend())
-            .select_only()
-            .column(ticket_fact::Column::TicketId)
-            .limit(most)
-            .into_query();
-        let query = sea_orm::sea_query::Query::select()
-            .expr_as(Expr::cust("COUNT(*)"), "count")
-            .from_subquery(inner, "selected")
-            .to_owned();
-        #[derive(FromQueryResult)]
-        struct Count {
-            count: i64,
-        }
-        let count = Count::find_by_statement(self.backend().build(&query))
-            .one(&self.db)
-            .await?
-            .map_or(0, |c| c.count);
-        Ok(count.max(0) as u64)
+        self.count_up_to(q.select(self.backend()), most).await
     }
 
     /// Gives `each` every ticket `q` selects, in no order, as one statement streams them: held

@@ -38,8 +38,8 @@ use sea_orm::sea_query::ExprTrait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QuerySelect, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QuerySelect, QueryTrait, Select,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
@@ -183,6 +183,30 @@ pub struct Write {
 }
 
 impl Store {
+    /// How many rows `query` finds, counting no further than `cap`: a long list costs no more
+    /// to count than one of `cap`.
+    pub(super) async fn count_up_to<E: EntityTrait>(
+        &self,
+        query: Select<E>,
+        cap: u64,
+    ) -> Result<u64> {
+        let rows = query
+            .select_only()
+            .expr(Expr::cust("1"))
+            .limit(cap)
+            .into_query();
+        let count = sea_orm::sea_query::Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from_subquery(rows, "found")
+            .to_owned();
+        let row = self
+            .db
+            .query_one(&count)
+            .await?
+            .ok_or_else(|| Error::Internal("COUNT returned no row".into()))?;
+        Ok(row.try_get_by_index::<i64>(0)? as u64)
+    }
+
     /// Opens the database at `url` (`sqlite://path?mode=rwc` or `postgres://…`). SQLite runs
     /// in WAL mode with a busy timeout, so readers never block and other processes' writers wait.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Store> {

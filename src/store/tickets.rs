@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sea_orm::sea_query::{ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Select, prelude::Expr,
+    QueryOrder, QuerySelect, Select, prelude::Expr,
 };
 
 use super::entity::{tag, ticket};
@@ -94,26 +94,6 @@ impl Store {
     pub async fn count_tickets(&self, filter: &TicketFilter, cap: u64) -> Result<u64> {
         self.count_up_to(filtered(filter, self.backend()), cap)
             .await
-    }
-
-    /// How many tickets `query` finds, counting no further than `cap`: a long list costs no
-    /// more to count than one of `cap`.
-    pub(super) async fn count_up_to(&self, query: Select<ticket::Entity>, cap: u64) -> Result<u64> {
-        let rows = query
-            .select_only()
-            .column(ticket::Column::Id)
-            .limit(cap)
-            .into_query();
-        let count = Query::select()
-            .expr(Expr::cust("COUNT(*)"))
-            .from_subquery(rows, "found")
-            .to_owned();
-        let row = self
-            .db
-            .query_one(&count)
-            .await?
-            .ok_or_else(|| Error::Internal("COUNT returned no row".into()))?;
-        Ok(row.try_get_by_index::<i64>(0)? as u64)
     }
 
     /// The numbers of the tickets `ids`, by id.
