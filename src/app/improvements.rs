@@ -14,7 +14,7 @@ use crate::domain::patch::Patch;
 use crate::domain::period::Period;
 use crate::domain::query::Named;
 use crate::domain::top_issues::IssueKey;
-use crate::error::{Error, Found, Result};
+use crate::error::{Found, Result};
 use crate::store::{FactsQuery, Inserted, Store, TeamLock, Write};
 
 /// What the configuration log calls an improvement.
@@ -199,15 +199,14 @@ impl App {
                 end: done + window,
             };
             let scope = Some((Dimension::Category, key.category.clone()));
-            match self.facts(FactsQuery::created(around, scope)).await {
-                // Too many tickets to weigh: the improvement, saved or read, stands without
-                // its effect rather than failing.
-                Err(Error::Refused(Refusal::Quota { description, .. })) => {
-                    tracing::warn!(improvement = %i.id, "its effect is left out: {description}");
-                    return Ok(None);
-                }
-                facts => facts?,
-            }
+            let facts = self.facts(FactsQuery::created(around, scope)).await;
+            // Too many tickets to weigh: the improvement, saved or read, stands without its
+            // effect rather than failing.
+            let left_out = format!("the effect of improvement {}", i.id);
+            let Some(facts) = super::insights::unless_over_bound(facts, &left_out)? else {
+                return Ok(None);
+            };
+            facts
         } else {
             Vec::new()
         };

@@ -146,7 +146,7 @@ impl App {
             self.each_facts(&active, |f| {
                 sums.add(&f);
                 // Refused as soon as it is sure, not after summing every ticket.
-                too_many_rows(sums.len())
+                too_many_rows(sums.pairs())
             })
             .await?;
             sums.rows()
@@ -288,13 +288,8 @@ impl App {
         if let Some(rate) = self.improvement_rates.get(&key) {
             return Ok(rate);
         }
-        let rate = match self.improvement_rate_of(month, scope.clone()).await {
-            Err(Error::Refused(Refusal::Quota { description, .. })) => {
-                tracing::warn!("the dashboard's 整改率 is left empty: {description}");
-                Ratio::default()
-            }
-            rate => rate?,
-        };
+        let rate = self.improvement_rate_of(month, scope.clone()).await;
+        let rate = unless_over_bound(rate, "the dashboard's 整改率")?.unwrap_or_default();
         self.improvement_rates.keep(key, rate);
         Ok(rate)
     }
@@ -361,6 +356,18 @@ impl App {
         })
         .await?;
         Ok(all)
+    }
+}
+
+/// What a read over `--insights-max-tickets` (see [`App::each_facts`]) would have added to a
+/// larger answer, which stands without it: `None`, and a warning naming what is `left_out`.
+pub(super) fn unless_over_bound<T>(read: Result<T>, left_out: &str) -> Result<Option<T>> {
+    match read {
+        Err(Error::Refused(Refusal::Quota { description, .. })) => {
+            tracing::warn!("{left_out} is left out: {description}");
+            Ok(None)
+        }
+        read => read.map(Some),
     }
 }
 

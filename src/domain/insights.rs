@@ -1022,12 +1022,8 @@ impl FactSums {
     }
 
     /// How many bucket and group pairs have anything so far: the rows at most.
-    pub fn len(&self) -> usize {
+    pub fn pairs(&self) -> usize {
         self.sums.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sums.is_empty()
     }
 
     /// A row per bucket and group with any figure; the total has a row in every bucket, as
